@@ -1,0 +1,1 @@
+"""Subcommands of the `cdc` CLI, one module each (each exposes `command`)."""

@@ -1,0 +1,1 @@
+"""MySQL/MariaDB: binlog source, snapshot, row decoder twin, types, target writer."""
