@@ -1,0 +1,212 @@
+"""The TOML configuration of `cdc run`: loading, `${VAR}` expansion from the environment, validation.
+
+Every validation error names the file and the key (`cdc.toml: source[0].snapshot: ...`) and says what
+is allowed. Values that come from the environment are never echoed back (they may be secrets).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cdc.errors import ConfigError
+from cdc.urls import DatabaseUrl, parse_url
+
+SNAPSHOT_MODES = ("initial", "never", "initial_only", "when_needed")
+COMPAT_MODES = ("none", "debezium")
+ON_ERROR = ("stop", "dlq")
+CONSISTENCY = ("batch", "transaction")
+KAFKA_BACKENDS = ("confluent", "kafka-python")
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass(slots=True, frozen=True)
+class KafkaConfig:
+    bootstrap: str
+    backend: str = "confluent"
+
+
+@dataclass(slots=True, frozen=True)
+class SourceConfig:
+    url: DatabaseUrl
+    prefix: str
+    tables: tuple[str, ...] = ()
+    include: str | None = None
+    snapshot: str = "initial"
+    slot: str | None = None
+    publication: str | None = None
+    server_id: int | None = None
+    compat: str = "none"
+    heartbeat_seconds: float = 10.0
+
+
+@dataclass(slots=True, frozen=True)
+class TargetConfig:
+    url: DatabaseUrl
+    prefix: str
+    tables: tuple[str, ...] = ()
+    create_tables: bool = False
+    group: str | None = None
+    workers: int = 1
+    on_error: str = "stop"
+    consistency: str = "batch"
+    drop_columns: bool = False
+
+
+@dataclass(slots=True, frozen=True)
+class Config:
+    path: Path
+    kafka: KafkaConfig
+    sources: tuple[SourceConfig, ...] = ()
+    targets: tuple[TargetConfig, ...] = ()
+    metrics_listen: str | None = "127.0.0.1:9187"
+    log_format: str = "human"
+    log_level: str = "info"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _Section:
+    """Reads typed keys from one TOML table, remembering which were read to reject unknown ones."""
+
+    def __init__(self, path: Path, where: str, data: Any) -> None:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: {where} must be a table, got {type(data).__name__}")
+        self.path, self.where, self.data, self.seen = path, where, data, set()
+
+    def _fail(self, key: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.path}: {self.where}.{key}: {message}")
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., choices: tuple | None = None) -> Any:
+        self.seen.add(key)
+        if key not in self.data:
+            if default is ...:
+                raise self._fail(key, "is required")
+            return default
+        value = self.data[key]
+        if isinstance(value, str):
+            value = expand_env(value, where=f"{self.path}: {self.where}.{key}")
+        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+            names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+            raise self._fail(key, f"must be {names}, got {type(value).__name__}")
+        if choices is not None and value not in choices:
+            raise self._fail(key, f"is {value!r}; allowed: {', '.join(map(str, choices))}")
+        return value
+
+    def url(self, key: str) -> DatabaseUrl:
+        raw = self.get(key, str)
+        try:
+            return parse_url(raw, what=f"{self.path}: {self.where}.{key}")
+        except ConfigError as exc:
+            raise ConfigError(exc.message, fix=exc.fix) from None
+
+    def tables(self, key: str = "tables") -> tuple[str, ...]:
+        value = self.get(key, (list, str), ())
+        items = value.split(",") if isinstance(value, str) else value
+        if not all(isinstance(item, str) for item in items):
+            raise self._fail(key, "must be a list of 'schema.table' strings")
+        return tuple(item.strip() for item in items if item.strip())
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.data) - self.seen)
+        if unknown:
+            raise self._fail(unknown[0], f"unknown key (known: {', '.join(sorted(self.seen))})")
+
+
+def expand_env(text: str, *, where: str = "config") -> str:
+    """Replace `${VAR}` and `${VAR:-default}` with environment values; a missing VAR is a ConfigError."""
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        value = os.environ.get(name)
+        if value is None:
+            if default is not None:
+                return default
+            raise ConfigError(f"{where}: environment variable {name} is not set", fix=f"export {name}=... before running")
+        return value
+
+    return _VAR.sub(replace, text)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a `cdc run` config file."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist", fix="pass --config with the path of your cdc.toml") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    root = _Section(path, "(top level)", raw)
+    kafka = _Section(path, "kafka", root.get("kafka", dict))
+    kafka_config = KafkaConfig(
+        bootstrap=kafka.get("bootstrap", str), backend=kafka.get("backend", str, "confluent", KAFKA_BACKENDS)
+    )
+    kafka.finish()
+    sources = tuple(_source(path, i, data) for i, data in enumerate(root.get("source", list, [])))
+    targets = tuple(_target(path, i, data) for i, data in enumerate(root.get("target", list, [])))
+    metrics = _Section(path, "metrics", root.get("metrics", dict, {}))
+    metrics_listen = metrics.get("listen", str, "127.0.0.1:9187") or None
+    metrics.finish()
+    logging_section = _Section(path, "logging", root.get("logging", dict, {}))
+    log_format = logging_section.get("format", str, "human", ("human", "json"))
+    log_level = logging_section.get("level", str, "info", ("debug", "info", "warning", "error"))
+    logging_section.finish()
+    root.finish()
+    if not sources and not targets:
+        raise ConfigError(f"{path}: no [[source]] and no [[target]] entries", fix="add at least one of them")
+    return Config(path, kafka_config, sources, targets, metrics_listen, log_format, log_level)
+
+
+def _source(path: Path, index: int, data: Any) -> SourceConfig:
+    section = _Section(path, f"source[{index}]", data)
+    config = SourceConfig(
+        url=section.url("url"),
+        prefix=_prefix(section),
+        tables=section.tables(),
+        include=section.get("include", str, None),
+        snapshot=section.get("snapshot", str, "initial", SNAPSHOT_MODES),
+        slot=section.get("slot", str, None),
+        publication=section.get("publication", str, None),
+        server_id=section.get("server_id", int, None),
+        compat=section.get("compat", str, "none", COMPAT_MODES),
+        heartbeat_seconds=float(section.get("heartbeat_seconds", (int, float), 10.0)),
+    )
+    if config.tables and config.include:
+        raise ConfigError(f"{path}: source[{index}]: set either tables or include, not both")
+    if config.include:
+        try:
+            re.compile(config.include)
+        except re.error as exc:
+            raise ConfigError(f"{path}: source[{index}].include: not a valid regular expression ({exc})") from None
+    section.finish()
+    return config
+
+
+def _target(path: Path, index: int, data: Any) -> TargetConfig:
+    section = _Section(path, f"target[{index}]", data)
+    config = TargetConfig(
+        url=section.url("url"),
+        prefix=_prefix(section),
+        tables=section.tables(),
+        create_tables=section.get("create_tables", bool, False),
+        group=section.get("group", str, None),
+        workers=section.get("workers", int, 1),
+        on_error=section.get("on_error", str, "stop", ON_ERROR),
+        consistency=section.get("consistency", str, "batch", CONSISTENCY),
+        drop_columns=section.get("drop_columns", bool, False),
+    )
+    if config.workers < 1:
+        raise ConfigError(f"{path}: target[{index}].workers: must be at least 1, got {config.workers}")
+    section.finish()
+    return config
+
+
+def _prefix(section: _Section) -> str:
+    prefix = section.get("prefix", str)
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", prefix):
+        raise section._fail("prefix", f"{prefix!r} is not a valid Kafka topic prefix (letters, digits, '_', '.', '-')")
+    return prefix

@@ -1,0 +1,64 @@
+"""`cdc run`'s supervisor restarts exiting children with back-off; /metrics and /healthz answer."""
+
+import time
+import urllib.error
+import urllib.request
+
+from cdc.commands.run import apply_args, capture_args
+from cdc.config import load_config
+from cdc.metrics import serve_metrics
+from cdc.supervisor import Component, Supervisor, backoff_seconds
+
+
+def test_backoff_doubles_and_caps():
+    assert [backoff_seconds(n) for n in (0, 1, 2, 3, 10)] == [1, 2, 4, 8, 60]
+
+
+def test_child_that_exits_is_restarted_and_reported_unhealthy():
+    component = Component("version", ["--version"])
+    supervisor = Supervisor([component])
+    supervisor.poll()
+    assert component.process is not None
+    component.process.wait(30)
+    supervisor.poll()
+    assert component.restarts == 1 and component.last_exit == 0
+    assert supervisor.healthy() == (False, "down: version")
+    supervisor.stop()
+
+
+def test_stop_terminates_running_children():
+    component = Component("sleeper", ["--version"])
+    supervisor = Supervisor([component])
+    supervisor.poll()
+    supervisor.stop(timeout=10)
+    assert component.process is None or component.process.poll() is not None
+
+
+def test_metrics_and_healthz_endpoints():
+    server = serve_metrics("127.0.0.1:0", lambda: (False, "down: x"))
+    port = server.server_address[1]
+    try:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        assert "cdc_events_captured_total" in body
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
+            raise AssertionError("expected 503")
+        except urllib.error.HTTPError as err:
+            assert err.code == 503 and b"down: x" in err.read()
+    finally:
+        server.shutdown()
+
+
+def test_config_entries_become_capture_and_apply_arguments(tmp_path):
+    path = tmp_path / "cdc.toml"
+    path.write_text(
+        '[kafka]\nbootstrap = "127.0.0.1:9092"\n'
+        '[[source]]\nurl = "postgresql://u:p@127.0.0.1:5433/shop"\nprefix = "shop"\ntables = ["public.a"]\nslot = "s1"\n'
+        '[[target]]\nurl = "mysql://root@127.0.0.1:3307/replica"\nprefix = "shop"\ncreate_tables = true\n'
+    )
+    config = load_config(path)
+    args = capture_args(config, config.sources[0])
+    assert args[:3] == ["capture", "--source", "postgresql://u:p@127.0.0.1:5433/shop"]
+    assert "--tables" in args and "public.a" in args and args[args.index("--slot") + 1] == "s1"
+    args = apply_args(config, config.targets[0])
+    assert "--create-tables" in args and args[args.index("--target") + 1] == "mysql://root@127.0.0.1:3307/replica"
