@@ -1,0 +1,71 @@
+"""`cdc tail`: print change events from Kafka as they arrive (one JSON line each, or a short summary)."""
+
+from __future__ import annotations
+
+import re
+import signal
+import threading
+import uuid
+
+import click
+import orjson
+
+from cdc.kafka import make_consumer
+
+
+def format_record(record, *, summary: bool) -> str:
+    """One output line for a Kafka record: the full JSON, or `topic[partition]@offset op key`."""
+    key = record.key.decode("utf-8", "replace") if record.key is not None else "null"
+    if record.value is None:
+        value_text = "null (tombstone)"
+        op = "-"
+    else:
+        value_text = record.value.decode("utf-8", "replace")
+        try:
+            op = orjson.loads(record.value).get("op", "?")
+        except (orjson.JSONDecodeError, AttributeError):
+            op = "?"
+    head = f"{record.topic}[{record.partition}]@{record.offset}"
+    if summary:
+        return f"{head} op={op} key={key}"
+    return f"{head} key={key} value={value_text}"
+
+
+@click.command("tail")
+@click.option("--kafka", "bootstrap", required=True, envvar="CDC_KAFKA_BOOTSTRAP", help="Kafka bootstrap host:port.")
+@click.option("--prefix", required=True, help="Topic prefix given to `cdc capture`.")
+@click.option("--table", "tables", multiple=True, help="Only these tables (schema.table); repeatable.")
+@click.option("--from-beginning", is_flag=True, help="Start at the oldest retained event instead of the newest.")
+@click.option("--summary", is_flag=True, help="One short line per event instead of the full JSON.")
+@click.option("--max-events", type=int, default=0, help="Stop after this many events (0 = run until Ctrl-C).")
+@click.option("--backend", type=click.Choice(["confluent", "kafka-python"]), default=None, envvar="CDC_KAFKA_BACKEND")
+def command(bootstrap: str, prefix: str, tables: tuple[str, ...], from_beginning: bool, summary: bool,
+            max_events: int, backend: str | None) -> None:
+    """Print the change events of a prefix as they arrive. Commits nothing (a throwaway group).
+
+    \b
+    Example:
+      cdc tail --kafka 127.0.0.1:9092 --prefix shop --table public.orders --summary
+    """
+    if tables:
+        pattern = "^(" + "|".join(re.escape(f"{prefix}.{table}") for table in tables) + ")$"
+    else:
+        pattern = "^" + re.escape(prefix) + r"\..*"
+    consumer = make_consumer(
+        bootstrap, group_id=f"cdc-tail-{uuid.uuid4().hex[:8]}", pattern=pattern, backend=backend,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        session_timeout_ms=6000, max_poll_interval_ms=6000,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    seen = 0
+    try:
+        while not stop.is_set():
+            for record in consumer.consume(max_records=500, timeout=0.5):
+                click.echo(format_record(record, summary=summary))
+                seen += 1
+                if max_events and seen >= max_events:
+                    return
+    finally:
+        consumer.close()
