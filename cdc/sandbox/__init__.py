@@ -1,0 +1,228 @@
+"""Throwaway PostgreSQL, MariaDB and Kafka-protocol servers on loopback ports, all under one directory.
+
+`up` starts them (in parallel) and records ports and pids in DIR/sandbox.json; `down` stops only the
+processes it started (checked by pid and command line); `status` says what runs. Used by `cdc sandbox`
+and by the pytest fixtures in tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import shutil
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import ModuleType
+
+from cdc.errors import SandboxError
+from cdc.sandbox import kafka, mariadb, postgres, processes
+from cdc.sandbox.ports import pick_free_port, port_is_free
+from cdc.sandbox.state import SERVERS, Endpoints, SandboxState, ServerState, load_state, save_state
+
+DEFAULT_DIR = ".cdc-sandbox"
+SERVER_MODULES: dict[str, ModuleType] = {"postgres": postgres, "mariadb": mariadb, "kafka": kafka}
+PORT_OPTIONS = {"postgres": "--pg-port", "mariadb": "--mysql-port", "kafka": "--kafka-port"}
+
+__all__ = ["DEFAULT_DIR", "Endpoints", "SandboxState", "ServerStatus", "down", "endpoints", "status", "up"]
+
+
+@dataclass(slots=True, frozen=True)
+class ServerStatus:
+    """One row of `cdc sandbox status`."""
+
+    name: str
+    port: int
+    pid: int | None
+    running: bool
+    log_file: str
+
+
+@dataclass(slots=True, frozen=True)
+class UpResult:
+    """What `up` did: the state, and whether the servers were already running."""
+
+    state: SandboxState
+    already_running: bool
+    notes: tuple[str, ...] = ()
+
+
+def up(directory: str | Path = DEFAULT_DIR, ports: dict[str, int] | None = None) -> UpResult:
+    """Start the three servers under directory (a no-op when they already run); ports 0/absent = pick free."""
+    directory = Path(directory).absolute()
+    if directory.exists() and not directory.is_dir():
+        raise SandboxError(f"{directory} is not a directory", fix="pass another path with --dir")
+    directory.mkdir(parents=True, exist_ok=True)
+    with _locked(directory):
+        previous = load_state(directory)
+        if previous is not None:
+            _refuse_stale_pid_files(previous)
+            running = [name for name, server in previous.servers.items() if _is_running(server)]
+            if running and len(running) == len(previous.servers):
+                return UpResult(previous, already_running=True)
+            if running:
+                raise SandboxError(
+                    f"the sandbox in {directory} runs only {', '.join(running)}",
+                    fix=f"run `cdc sandbox down --dir {directory}`, then `cdc sandbox up --dir {directory}`",
+                )
+        requested = {name: port for name, port in (ports or {}).items() if port}
+        chosen = _choose_ports(requested, previous)
+        started: dict[str, ServerState] = {}
+        errors: list[BaseException] = []
+        with ThreadPoolExecutor(max_workers=len(SERVERS)) as pool:
+            futures = {
+                name: pool.submit(_start, name, directory, chosen[name], set(chosen.values()), name in requested)
+                for name in SERVERS
+            }
+            for name, future in futures.items():
+                try:
+                    started[name] = future.result()
+                except BaseException as exc:  # collect every failure; the first one is raised below
+                    errors.append(exc)
+        if errors:
+            for server in started.values():
+                _stop_server(server)
+            raise errors[0]
+        state = SandboxState(dir=str(directory), servers=started)
+        save_state(state)
+        notes = tuple(_relocation_notes(state))
+        return UpResult(state, already_running=False, notes=notes)
+
+
+def down(directory: str | Path = DEFAULT_DIR, *, purge: bool = False) -> list[ServerStatus]:
+    """Stop the servers this sandbox started (safe to repeat); purge also deletes their data."""
+    directory = Path(directory).absolute()
+    state = load_state(directory) if directory.is_dir() else None
+    before: list[ServerStatus] = []
+    if state is not None:
+        with _locked(directory):
+            before = status(directory)
+            with ThreadPoolExecutor(max_workers=len(SERVERS)) as pool:
+                list(pool.map(_stop_server, state.servers.values()))
+            stopped = {name: replace(server, pid=None) for name, server in state.servers.items()}
+            save_state(replace(state, servers=stopped))
+    if purge:
+        _purge(directory, state)
+    return before
+
+
+def _purge(directory: Path, state: SandboxState | None) -> None:
+    """Delete the sandbox dir and PostgreSQL's data dir when it had to live elsewhere."""
+    homes = {postgres.home_for(directory, postgres.run_as_user())}
+    if state is not None and "postgres" in state.servers:
+        homes.add(Path(state.servers["postgres"].data_dir).parent)
+    for home in homes:
+        if not home.is_relative_to(directory):
+            shutil.rmtree(home, ignore_errors=True)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def status(directory: str | Path = DEFAULT_DIR) -> list[ServerStatus]:
+    """Each server of the sandbox in directory: port, pid, running or not."""
+    directory = Path(directory).absolute()
+    state = load_state(directory)
+    if state is None:
+        raise SandboxError(f"no sandbox in {directory}", fix=f"start one with `cdc sandbox up --dir {directory}`")
+    rows = []
+    for name in SERVERS:
+        server = state.servers.get(name)
+        if server is None:
+            continue
+        pid = processes.read_pid_file(Path(server.pid_file)) or server.pid
+        running = processes.is_our_process(pid, server.program, server.marker)
+        rows.append(ServerStatus(name, server.port, pid, running, server.log_file))
+    return rows
+
+
+def endpoints(directory: str | Path = DEFAULT_DIR) -> Endpoints:
+    """The URLs of a running sandbox; SandboxError when it is absent or not fully running."""
+    directory = Path(directory).absolute()
+    stopped = [row.name for row in status(directory) if not row.running]
+    if stopped:
+        raise SandboxError(
+            f"the sandbox in {directory} is not running ({', '.join(stopped)} stopped)",
+            fix=f"run `cdc sandbox up --dir {directory}`",
+        )
+    state = load_state(directory)
+    assert state is not None  # status() raised otherwise
+    return state.endpoints()
+
+
+def _is_running(server: ServerState) -> bool:
+    """True when the server's pid is alive and is that server."""
+    pid = processes.read_pid_file(Path(server.pid_file)) or server.pid
+    return processes.is_our_process(pid, server.program, server.marker)
+
+
+def _refuse_stale_pid_files(state: SandboxState) -> None:
+    """A pid file whose process is gone means a crash or reboot: say so instead of guessing."""
+    for server in state.servers.values():
+        pid = processes.read_pid_file(Path(server.pid_file))
+        if pid is not None and not processes.is_our_process(pid, server.program, server.marker):
+            raise SandboxError(
+                f"stale pid file {server.pid_file}: pid {pid} is not a running {server.program} of this sandbox "
+                "(it crashed, was killed, or the machine rebooted)",
+                fix=f"run `cdc sandbox down --dir {state.dir}` to clean up, then `cdc sandbox up --dir {state.dir}`",
+            )
+
+
+def _choose_ports(requested: dict[str, int], previous: SandboxState | None) -> dict[str, int]:
+    """A port per server: the requested one (must be free), else the previous one if free, else any free one."""
+    chosen: dict[str, int] = {}
+    for name in SERVERS:
+        port = requested.get(name) or 0
+        if port:
+            if not port_is_free(port) or port in chosen.values():
+                raise SandboxError(
+                    f"port {port} on 127.0.0.1 (asked for {name}) is already in use",
+                    fix=f"choose another with {PORT_OPTIONS[name]} PORT, or leave it out to pick a free port",
+                )
+            chosen[name] = port
+    for name in SERVERS:
+        if name in chosen:
+            continue
+        old = previous.servers[name].port if previous and name in previous.servers else 0
+        if old and old not in chosen.values() and port_is_free(old):
+            chosen[name] = old
+        else:
+            chosen[name] = pick_free_port(avoid=chosen.values())
+    return chosen
+
+
+def _start(name: str, directory: Path, port: int, promised: set[int], pinned: bool) -> ServerState:
+    """Start one server; when another program grabbed its free port meanwhile, try once more on a new port."""
+    try:
+        return SERVER_MODULES[name].start(directory, port)
+    except SandboxError:
+        if pinned or port_is_free(port):
+            raise
+    return SERVER_MODULES[name].start(directory, pick_free_port(avoid=promised))
+
+
+def _stop_server(server: ServerState) -> None:
+    """Stop one server if it is still ours, then remove its pid file."""
+    pid_file = Path(server.pid_file)
+    pid = processes.read_pid_file(pid_file) or server.pid
+    if pid:
+        processes.stop(pid, server.program, server.marker, sig=SERVER_MODULES[server.name].STOP_SIGNAL)
+    pid_file.unlink(missing_ok=True)
+
+
+def _relocation_notes(state: SandboxState) -> Iterator[str]:
+    """Say where a data dir went when it could not live under the sandbox dir."""
+    server = state.servers["postgres"]
+    if not Path(server.data_dir).is_relative_to(state.dir):
+        yield (f"note: PostgreSQL's data dir is {server.data_dir} (the `postgres` user cannot reach "
+               f"{state.dir}, or its socket path would be too long)")
+
+
+@contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """Hold an exclusive lock on DIR/.lock so two `up`/`down` on one dir do not race."""
+    with open(directory / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

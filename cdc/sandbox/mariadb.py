@@ -1,0 +1,139 @@
+"""The sandbox's MariaDB: mariadb-install-db, start with row binlog and GTIDs, root@127.0.0.1, create `cdc`."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pymysql
+
+from cdc.errors import SandboxError
+from cdc.sandbox import processes
+from cdc.sandbox.state import ServerState
+
+NAME = "mariadb"
+PROGRAM = "mariadbd"
+STOP_SIGNAL = signal.SIGTERM
+INSTALL_HINT = "install it with `apt-get install -y postgresql mariadb-server` (or scripts/install.sh)"
+SOCKET_PATH_LIMIT = 100
+
+
+def binaries() -> tuple[Path, Path]:
+    """(install-db script, server binary) of the installed MariaDB."""
+    install_db = shutil.which("mariadb-install-db") or shutil.which("mysql_install_db")
+    server = next((path for path in (shutil.which("mariadbd"), "/usr/sbin/mariadbd") if path and Path(path).is_file()),
+                  None)
+    if not install_db or not server:
+        raise SandboxError("MariaDB server binaries (mariadb-install-db, mariadbd) not found", fix=INSTALL_HINT)
+    return Path(install_db), Path(server)
+
+
+def server_args(data: Path, port: int, socket: Path, pid_file: Path) -> list[str]:
+    """mariadbd options: loopback only, full row binlog with metadata (what the binlog source needs)."""
+    args = [
+        "--no-defaults",
+        f"--datadir={data}",
+        f"--tmpdir={data.parent / 'tmp'}",
+        f"--port={port}",
+        "--bind-address=127.0.0.1",
+        f"--socket={socket}",
+        f"--pid-file={pid_file}",
+        "--skip-name-resolve",
+        "--log-bin=mariadb-bin",
+        "--binlog-format=ROW",
+        "--binlog-row-image=FULL",
+        "--binlog-row-metadata=FULL",
+        "--server-id=1",
+        "--log-slave-updates",
+        "--gtid-domain-id=0",
+        "--innodb-flush-log-at-trx-commit=2",
+        "--sync-binlog=0",
+        "--max-connections=300",
+        "--character-set-server=utf8mb4",
+        "--collation-server=utf8mb4_general_ci",
+    ]
+    if os.geteuid() == 0:
+        args.append("--user=root")
+    return args
+
+
+def socket_for(home: Path) -> Path:
+    """The unix socket path: under DIR/mariadb, or in /tmp when that path would be too long."""
+    socket = home / "mariadb.sock"
+    if len(str(socket)) <= SOCKET_PATH_LIMIT:
+        return socket
+    digest = hashlib.sha1(str(home).encode()).hexdigest()[:12]
+    return Path("/tmp") / f"cdc-sandbox-mariadb-{digest}.sock"
+
+
+def start(directory: Path, port: int, timeout: float = 90.0) -> ServerState:
+    """Create (first time) and start MariaDB on 127.0.0.1:port; return once root can log in over TCP."""
+    install_db, server_bin = binaries()
+    home = directory / "mariadb"
+    data = home / "data"
+    log_file = directory / "mariadb.log"
+    socket = socket_for(home)
+    (home / "tmp").mkdir(parents=True, exist_ok=True)
+    if not (data / "mysql").is_dir():
+        _install_db(install_db, data, log_file)
+    argv = [str(server_bin), *server_args(data, port, socket, home / "mariadbd.pid")]
+    process = processes.launch(argv, log_file, cwd=home)
+    server = ServerState(
+        name=NAME, port=port, pid=process.pid, pid_file=str(directory / "mariadb.pid"), log_file=str(log_file),
+        data_dir=str(data), marker=f"--datadir={data}", program=PROGRAM,
+    )
+    processes.write_pid_file(Path(server.pid_file), process.pid)
+    try:
+        _wait_ready(process, socket, log_file, timeout)
+        _grant_root_over_tcp(socket)
+        pymysql.connect(host="127.0.0.1", port=port, user="root", password="", database="cdc").close()
+    except BaseException:
+        processes.abandon(process, server.pid_file)
+        raise
+    return server
+
+
+def _install_db(install_db: Path, data: Path, log_file: Path) -> None:
+    """Create the system tables; root gets an empty password (auth `normal`), no test database."""
+    # Its own tmpdir: bootstraps sharing /tmp were seen to delete each other's temporary tables.
+    argv = [str(install_db), "--no-defaults", f"--datadir={data}", f"--tmpdir={data.parent / 'tmp'}",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db", "--skip-name-resolve"]
+    if os.geteuid() == 0:
+        argv.append("--user=root")
+    with open(log_file, "ab") as log:
+        result = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, check=False)
+    if result.returncode != 0:
+        raise processes.failed_to_start(NAME, log_file, f"mariadb-install-db exited with {result.returncode}")
+
+
+def _wait_ready(process: subprocess.Popen, socket: Path, log_file: Path, timeout: float) -> None:
+    """Poll the unix socket until root can log in; fail early if the server exits."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise processes.failed_to_start(NAME, log_file, f"mariadbd exited with {process.returncode}")
+        try:
+            pymysql.connect(unix_socket=str(socket), user="root", connect_timeout=2).close()
+            return
+        except pymysql.err.OperationalError as exc:
+            if time.monotonic() > deadline:
+                raise processes.failed_to_start(NAME, log_file, f"no connection after {timeout:.0f}s ({exc})") from exc
+        time.sleep(0.1)
+
+
+def _grant_root_over_tcp(socket: Path) -> None:
+    """Let root log in from 127.0.0.1 with an empty password (skip-name-resolve matches by IP) and create `cdc`."""
+    conn = pymysql.connect(unix_socket=str(socket), user="root", autocommit=True)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY ''")
+            cursor.execute("GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION")
+            cursor.execute("CREATE DATABASE IF NOT EXISTS cdc")
+    finally:
+        conn.close()

@@ -1,0 +1,175 @@
+"""The sandbox's PostgreSQL: initdb (as the `postgres` user when we are root), start, wait, create `cdc`."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import psycopg
+
+from cdc.errors import SandboxError
+from cdc.sandbox import processes
+from cdc.sandbox.state import ServerState
+
+NAME = "postgres"
+PROGRAM = "postgres"
+RUN_AS = "postgres"  # PostgreSQL refuses to run as root
+STOP_SIGNAL = signal.SIGINT  # "fast" shutdown: roll back sessions, then exit
+INSTALL_HINT = "install it with `apt-get install -y postgresql mariadb-server` (or scripts/install.sh)"
+SOCKET_PATH_LIMIT = 100  # sockaddr_un holds 108 bytes; leave room for "/.s.PGSQL.NNNNN"
+
+SETTINGS = {
+    "listen_addresses": "127.0.0.1",
+    "wal_level": "logical",
+    "max_wal_senders": "32",
+    "max_replication_slots": "32",
+    "max_connections": "200",
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+}
+
+
+def bindir() -> Path:
+    """The directory with initdb and postgres of the installed major version."""
+    candidates = []
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        result = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
+        candidates.append(result.stdout.strip())
+    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_major_version, reverse=True)
+    initdb = shutil.which("initdb")
+    if initdb:
+        candidates.append(str(Path(initdb).resolve().parent))
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "initdb").is_file() and (Path(candidate) / "postgres").is_file():
+            return Path(candidate)
+    raise SandboxError("PostgreSQL server binaries (initdb, postgres) not found", fix=INSTALL_HINT)
+
+
+def _major_version(path: str) -> int:
+    """The major version in a /usr/lib/postgresql/<major>/bin path (0 when it has none)."""
+    part = Path(path).parent.name
+    return int(part) if part.isdigit() else 0
+
+
+def run_as_user() -> str | None:
+    """The user to run PostgreSQL as: `postgres` when we are root, else ourselves (None)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(RUN_AS)
+    except KeyError as exc:
+        raise SandboxError(
+            "running as root, and there is no `postgres` user to run PostgreSQL as (it refuses to run as root)",
+            fix=INSTALL_HINT + ", which creates that user; or run `cdc sandbox up` as an ordinary user",
+        ) from exc
+    return RUN_AS
+
+
+def user_can_traverse(path: Path, uid: int, gids: set[int]) -> bool:
+    """True when a user (uid, groups) may enter every directory from / down to path."""
+    if uid == 0:
+        return True
+    for directory in [path, *path.parents]:
+        try:
+            info = directory.stat()
+        except FileNotFoundError:
+            continue
+        if info.st_uid == uid:
+            bit = 0o100
+        elif info.st_gid in gids:
+            bit = 0o010
+        else:
+            bit = 0o001
+        if not info.st_mode & bit:
+            return False
+    return True
+
+
+def home_for(directory: Path, user: str | None) -> Path:
+    """Where PostgreSQL's data dir and socket go: DIR/postgres, or a /tmp dir when `user` cannot reach DIR."""
+    home = directory / "postgres"
+    if user is None:
+        reachable = True
+    else:
+        entry = pwd.getpwnam(user)
+        gids = {entry.pw_gid, *os.getgrouplist(user, entry.pw_gid)}
+        reachable = user_can_traverse(directory, entry.pw_uid, gids)
+    if reachable and len(str(home)) <= SOCKET_PATH_LIMIT:
+        return home
+    digest = hashlib.sha1(str(directory).encode()).hexdigest()[:12]
+    return Path("/tmp") / f"cdc-sandbox-pg-{digest}"
+
+
+def start(directory: Path, port: int, timeout: float = 60.0) -> ServerState:
+    """Create (first time) and start PostgreSQL on 127.0.0.1:port; return once it accepts connections."""
+    binaries = bindir()
+    user = run_as_user()
+    home = home_for(directory, user)
+    data = home / "data"
+    log_file = directory / "postgres.log"
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if user:
+        entry = pwd.getpwnam(user)
+        os.chown(home, entry.pw_uid, entry.pw_gid)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
+    if not (data / "PG_VERSION").is_file():
+        _initdb(binaries, data, log_file, user, env)
+    argv = [str(binaries / "postgres"), "-D", str(data), "-p", str(port), "-c", f"unix_socket_directories={home}"]
+    for key, value in SETTINGS.items():
+        argv += ["-c", f"{key}={value}"]
+    process = processes.launch(argv, log_file, user=user, env=env, cwd=home)
+    server = ServerState(
+        name=NAME, port=port, pid=process.pid, pid_file=str(directory / "postgres.pid"), log_file=str(log_file),
+        data_dir=str(data), marker=str(data), program=PROGRAM,
+    )
+    processes.write_pid_file(Path(server.pid_file), process.pid)
+    try:
+        _wait_ready(process, port, log_file, timeout)
+        _create_database(port, "cdc")
+    except BaseException:
+        processes.abandon(process, server.pid_file)
+        raise
+    return server
+
+
+def _initdb(binaries: Path, data: Path, log_file: Path, user: str | None, env: dict) -> None:
+    """Run initdb: superuser `postgres`, trust auth (the server listens on 127.0.0.1 only), UTF-8."""
+    argv = [str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+            "--no-locale", "--no-sync"]
+    with open(log_file, "ab") as log:
+        result = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, user=user,
+                                group=processes.group_of(user), extra_groups=[] if user else None, env=env,
+                                cwd=data.parent, check=False)
+    if result.returncode != 0:
+        raise processes.failed_to_start(NAME, log_file, f"initdb exited with {result.returncode}")
+
+
+def _wait_ready(process: subprocess.Popen, port: int, log_file: Path, timeout: float) -> None:
+    """Poll until PostgreSQL accepts a connection; fail early if it exits."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise processes.failed_to_start(NAME, log_file, f"postgres exited with {process.returncode}")
+        try:
+            with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", connect_timeout=2):
+                return
+        except psycopg.OperationalError as exc:
+            if time.monotonic() > deadline:
+                raise processes.failed_to_start(NAME, log_file, f"no connection after {timeout:.0f}s ({exc})") from exc
+        time.sleep(0.1)
+
+
+def _create_database(port: int, name: str) -> None:
+    """Create database `name` unless it exists."""
+    with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')

@@ -1,0 +1,119 @@
+"""The sandbox's state file, DIR/sandbox.json: which servers run where, with which pid."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from cdc.errors import SandboxError
+
+STATE_FILE = "sandbox.json"
+STATE_VERSION = 1
+SERVERS = ("postgres", "mariadb", "kafka")
+
+
+@dataclass(slots=True, frozen=True)
+class ServerState:
+    """One server of the sandbox: its port, pid and files; `marker` is a string found in its command line."""
+
+    name: str
+    port: int
+    pid: int | None
+    pid_file: str
+    log_file: str
+    data_dir: str
+    marker: str
+    program: str
+
+
+@dataclass(slots=True, frozen=True)
+class Endpoints:
+    """How clients reach the sandbox's servers."""
+
+    pg_url: str
+    mysql_url: str
+    kafka_bootstrap: str
+
+    def env_lines(self) -> list[str]:
+        """Shell lines that export the endpoints (for `eval "$(cdc sandbox env)"`)."""
+        return [
+            f"export CDC_PG_URL={self.pg_url}",
+            f"export CDC_MYSQL_URL={self.mysql_url}",
+            f"export CDC_KAFKA_BOOTSTRAP={self.kafka_bootstrap}",
+        ]
+
+
+@dataclass(slots=True, frozen=True)
+class SandboxState:
+    """Everything `cdc sandbox` knows about the servers it started under `dir`."""
+
+    dir: str
+    servers: dict[str, ServerState] = field(default_factory=dict)
+
+    def endpoints(self) -> Endpoints:
+        """The URLs of the sandbox's servers (database `cdc` on each)."""
+        missing = [name for name in SERVERS if name not in self.servers]
+        if missing:
+            raise SandboxError(
+                f"the sandbox state in {self.dir} lacks {', '.join(missing)}",
+                fix=f"run `cdc sandbox down --dir {self.dir}` and `cdc sandbox up --dir {self.dir}`",
+            )
+        return Endpoints(
+            pg_url=f"postgresql://postgres@127.0.0.1:{self.servers['postgres'].port}/cdc",
+            mysql_url=f"mysql://root@127.0.0.1:{self.servers['mariadb'].port}/cdc",
+            kafka_bootstrap=f"127.0.0.1:{self.servers['kafka'].port}",
+        )
+
+    def with_server(self, server: ServerState) -> SandboxState:
+        """A copy with `server` added or replaced."""
+        return replace(self, servers={**self.servers, server.name: server})
+
+
+def state_path(directory: Path) -> Path:
+    """Where the state file of the sandbox in `directory` lives."""
+    return directory / STATE_FILE
+
+
+def parse_state(text: str, *, source: str = STATE_FILE) -> SandboxState:
+    """Parse the JSON text of a state file; SandboxError when it is not one."""
+    try:
+        data = json.loads(text)
+        if data.get("version") != STATE_VERSION:
+            raise ValueError(f"version {data.get('version')!r}, expected {STATE_VERSION}")
+        servers = {name: ServerState(**server) for name, server in data["servers"].items()}
+        return SandboxState(dir=data["dir"], servers=servers)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise SandboxError(
+            f"{source} is not a sandbox state file ({exc})",
+            fix="stop any servers it started by hand, delete the file and run `cdc sandbox up` again",
+        ) from exc
+
+
+def format_state(state: SandboxState) -> str:
+    """The JSON text of a state file."""
+    data = {
+        "version": STATE_VERSION,
+        "dir": state.dir,
+        "servers": {name: asdict(server) for name, server in state.servers.items()},
+    }
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def load_state(directory: Path) -> SandboxState | None:
+    """The state of the sandbox in `directory`, or None when there is none."""
+    path = state_path(directory)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    return parse_state(text, source=str(path))
+
+
+def save_state(state: SandboxState) -> None:
+    """Write the state file atomically (a crash never leaves half a file)."""
+    path = state_path(Path(state.dir))
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(format_state(state))
+    os.replace(tmp, path)
