@@ -1,0 +1,146 @@
+"""Kafka clients behind one small interface, with two backends chosen by configuration.
+
+    producer = make_producer("127.0.0.1:9092")            # confluent-kafka, acks=all, idempotent
+    producer.produce("shop.public.orders", value, key, on_delivery=callback)
+    producer.flush()
+
+    consumer = make_consumer("127.0.0.1:9092", group_id="apply", pattern=r"^shop\\..*",
+                             on_assign=lambda c, parts: [c.seek(t, p, stored[t, p]) for t, p in parts])
+    for record in consumer.consume(max_records=500, timeout=1.0): ...
+    consumer.commit()
+
+Backend: `backend="confluent"` (default, librdkafka) or `"kafka-python"` (pure Python), else the
+`CDC_KAFKA_BACKEND` environment variable. Keyed records go to murmur2(key) % partitions exactly as
+the Java client does (cdc.kafka.partitioner); a None key goes to partition 0. Every failure to reach
+or use the broker is a `cdc.errors.KafkaError`.
+
+Common options (keyword arguments, same names on both backends):
+  producer: client_id, compression ("lz4" | "none"; default lz4 when the lz4 package is installed),
+            linger_ms (5), batch_size, queue_max_messages (records in flight before produce() waits),
+            request_timeout_ms, delivery_timeout_ms, transaction_timeout_ms, connect_timeout (s, 5).
+  consumer: client_id, session_timeout_ms, heartbeat_interval_ms, max_poll_interval_ms,
+            isolation_level ("read_committed" default | "read_uncommitted"), fetch_max_bytes,
+            fetch_max_wait_ms, metadata_refresh_ms (pattern subscriptions see new topics; 5000),
+            request_timeout_ms, connect_timeout.
+  Escape hatches: librdkafka property names (with dots) on confluent; kafka-python keyword names there.
+  tansu (the sandbox broker) answers a group's JoinGroup only after the rebalance timeout, which is
+  max_poll_interval_ms: keep that small (3000-10000) against it or the first records wait that long.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from cdc.errors import ConfigError
+from cdc.kafka.base import (
+    BACKENDS,
+    DEFAULT_BACKEND,
+    Admin,
+    Consumer,
+    DeliveryCallback,
+    DeliveryReport,
+    Producer,
+    RebalanceCallback,
+    Record,
+    TopicPartition,
+    TopicSpec,
+)
+from cdc.kafka.partitioner import murmur2, partition_for
+
+__all__ = [
+    "BACKENDS",
+    "Admin",
+    "Consumer",
+    "DeliveryCallback",
+    "DeliveryReport",
+    "Producer",
+    "RebalanceCallback",
+    "Record",
+    "TopicPartition",
+    "TopicSpec",
+    "choose_backend",
+    "make_admin",
+    "make_consumer",
+    "make_producer",
+    "murmur2",
+    "partition_for",
+    "read_topic",
+]
+
+
+def choose_backend(backend: str | None = None) -> str:
+    """The backend name: the argument, else CDC_KAFKA_BACKEND, else confluent."""
+    name = (backend or os.environ.get("CDC_KAFKA_BACKEND", "") or DEFAULT_BACKEND).strip().lower()
+    name = {"confluent-kafka": "confluent", "kafka_python": "kafka-python", "python": "kafka-python"}.get(name, name)
+    if name not in BACKENDS:
+        raise ConfigError(
+            f"unknown Kafka backend {name!r}",
+            fix=f"use one of {', '.join(BACKENDS)} (option backend / env CDC_KAFKA_BACKEND)",
+        )
+    return name
+
+
+def _backend_module(backend: str | None):
+    if choose_backend(backend) == "confluent":
+        from cdc.kafka import confluent_backend as module
+    else:
+        from cdc.kafka import kafka_python_backend as module
+    return module
+
+
+def make_producer(
+    bootstrap: str | Sequence[str],
+    *,
+    backend: str | None = None,
+    idempotent: bool = True,
+    transactional_id: str | None = None,
+    **options,
+) -> Producer:
+    """A producer with acks=all (idempotent unless told otherwise); KafkaError if the broker is unreachable."""
+    return _backend_module(backend).make_producer(
+        bootstrap, idempotent=idempotent, transactional_id=transactional_id, **options
+    )
+
+
+def make_consumer(
+    bootstrap: str | Sequence[str],
+    *,
+    group_id: str,
+    topics: Sequence[str] | None = None,
+    pattern: str | None = None,
+    backend: str | None = None,
+    on_assign: RebalanceCallback | None = None,
+    on_revoke: RebalanceCallback | None = None,
+    auto_offset_reset: str = "earliest",
+    **options,
+) -> Consumer:
+    """A consumer-group member subscribed to `topics` or to the regex `pattern`; commits are manual."""
+    if (topics is None) == (pattern is None):
+        raise ConfigError("make_consumer needs exactly one of topics= or pattern=")
+    return _backend_module(backend).make_consumer(
+        bootstrap,
+        group_id=group_id,
+        topics=list(topics) if topics is not None else None,
+        pattern=pattern,
+        on_assign=on_assign,
+        on_revoke=on_revoke,
+        auto_offset_reset=auto_offset_reset,
+        **options,
+    )
+
+
+def make_admin(bootstrap: str | Sequence[str], *, backend: str | None = None, **options) -> Admin:
+    """An admin client for topics and watermarks; KafkaError if the broker is unreachable."""
+    return _backend_module(backend).make_admin(bootstrap, **options)
+
+
+def read_topic(
+    bootstrap: str | Sequence[str], topic: str, *, backend: str | None = None, timeout: float = 30.0
+) -> list[Record]:
+    """Every record of `topic` from the start to its current end (e.g. `<prefix>.schemas`, offsets).
+
+    Reads by partition assignment, not as a group member, so there is no group join to wait for and
+    nothing is committed. KafkaError when the topic does not exist or the end is not reached in time.
+    """
+    return _backend_module(backend).read_topic(bootstrap, topic, timeout=timeout)
