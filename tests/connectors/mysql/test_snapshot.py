@@ -1,0 +1,84 @@
+"""The MariaDB snapshot: consistent with its binlog position, chunked by key, tables without a key too."""
+
+from __future__ import annotations
+
+from connectors.mysql.binlog import ROWS_EVENTS, BinlogReader, current_position
+from connectors.mysql.decoder import RowDecoder
+from connectors.mysql.dialect import connect
+from connectors.mysql.snapshot import (
+    begin_consistent_snapshot,
+    describe_table,
+    read_rows,
+    snapshot_connection_kwargs,
+)
+from mysql_binlog_capture import fresh_server_id
+
+
+def execute(url: str, *statements: str) -> None:
+    conn = connect(url)
+    try:
+        with conn.cursor() as cursor:
+            for statement in statements:
+                cursor.execute(statement)
+    finally:
+        conn.close()
+
+
+def test_chunks_by_composite_key_return_every_row_once_in_key_order(mysql_database: str) -> None:
+    database = mysql_database.rsplit("/", 1)[1]
+    execute(mysql_database, "CREATE TABLE t (a INT, b VARCHAR(5), v INT, PRIMARY KEY (a, b))",
+            "INSERT INTO t VALUES (2,'x',1),(1,'b',2),(1,'a',3),(3,'a',4),(2,'a',5),(1,'c',6),(3,'b',7)")
+    conn = connect(mysql_database, **snapshot_connection_kwargs())
+    try:
+        table = describe_table(conn, database, "t")
+        rows = list(read_rows(conn, table, chunk=2))
+    finally:
+        conn.close()
+    assert table.key == ("a", "b")
+    assert [(r["a"], r["b"]) for r in rows] == [(1, "a"), (1, "b"), (1, "c"), (2, "a"), (2, "x"), (3, "a"), (3, "b")]
+
+
+def test_table_without_primary_key_is_read_in_one_pass(mysql_database: str) -> None:
+    database = mysql_database.rsplit("/", 1)[1]
+    execute(mysql_database, "CREATE TABLE log (line VARCHAR(10))", "INSERT INTO log VALUES ('a'),('b'),('a')")
+    conn = connect(mysql_database, **snapshot_connection_kwargs())
+    try:
+        table = describe_table(conn, database, "log")
+        rows = list(read_rows(conn, table, chunk=1))
+    finally:
+        conn.close()
+    assert table.key == () and table.schema.primary_key == ()
+    assert sorted(r["line"] for r in rows) == ["a", "a", "b"]
+
+
+def test_snapshot_position_splits_changes_into_seen_and_streamed(mysql_database: str) -> None:
+    """Rows committed before the snapshot are read; later ones are in the binlog after its position."""
+    database = mysql_database.rsplit("/", 1)[1]
+    execute(mysql_database, "CREATE TABLE t (id INT PRIMARY KEY)", "INSERT INTO t VALUES (1), (2)")
+    conn = connect(mysql_database, **snapshot_connection_kwargs())
+    try:
+        position = begin_consistent_snapshot(conn, mariadb=True)
+        execute(mysql_database, "INSERT INTO t VALUES (3)", "DELETE FROM t WHERE id = 1")
+        rows = list(read_rows(conn, describe_table(conn, database, "t"), chunk=10))
+        conn.commit()
+    finally:
+        conn.close()
+    assert [r["id"] for r in rows] == [1, 2]
+    assert position.gtid and position.file
+    end = current_position(mysql_database)
+    reader = BinlogReader(mysql_database, fresh_server_id(), position)
+    decoder = RowDecoder()
+    changes = []
+    try:
+        for event in reader.events():
+            if event.type == 19:
+                decoder.table_map(event.body)
+            elif event.type in ROWS_EVENTS:
+                table, rows_changed = decoder.rows(event.body, event.type, event.where)
+                if table.database == database:
+                    changes.extend(rows_changed)
+            if event.file == end.file and event.next_position >= end.position:
+                break
+    finally:
+        reader.close()
+    assert changes == [(None, {"id": 3}), ({"id": 1}, None)]
