@@ -1,0 +1,78 @@
+"""`cdc status`: where each part of the chain stands: source slots/positions, Kafka topics, apply offsets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from cdc.registry import status_module
+from cdc.urls import parse_url
+
+
+def apply_lag(offsets: list[tuple[str, str, int, int]], end_offsets: dict[tuple[str, int], int]) -> list[dict[str, Any]]:
+    """Per (group, topic, partition): stored next offset, Kafka's end offset and how many events are behind."""
+    return [
+        {"group": group, "topic": topic, "partition": partition, "next_offset": next_offset,
+         "end_offset": end_offsets.get((topic, partition)),
+         "behind": max(0, end_offsets[(topic, partition)] - next_offset) if (topic, partition) in end_offsets else None}
+        for group, topic, partition, next_offset in offsets
+    ]
+
+
+def kafka_topics(bootstrap: str, prefix: str) -> dict[tuple[str, int], int]:
+    """End offsets of every partition of the prefix's topics."""
+    from cdc.kafka import make_admin
+
+    admin = make_admin(bootstrap)
+    ends: dict[tuple[str, int], int] = {}
+    for topic in sorted(admin.list_topics()):
+        if topic.startswith(prefix + ".") or topic.endswith("." + prefix):
+            for partition, offset in admin.end_offsets(topic).items():
+                ends[(topic, partition)] = offset
+    return ends
+
+
+def _table(title: str, rows: list[dict[str, Any]]) -> Table:
+    table = Table(title=title)
+    for column in rows[0] if rows else ["(none)"]:
+        table.add_column(str(column))
+    for row in rows:
+        table.add_row(*("" if value is None else str(value) for value in row.values()))
+    return table
+
+
+@click.command("status")
+@click.option("--source", "sources", multiple=True, help="A source database URL; repeatable.")
+@click.option("--target", "targets", multiple=True, help="A target database URL; repeatable.")
+@click.option("--kafka", "bootstrap", envvar="CDC_KAFKA_BOOTSTRAP", help="Kafka bootstrap host:port.")
+@click.option("--prefix", help="Topic prefix (with --kafka: list its topics and how far apply is behind).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of tables.")
+def command(sources: tuple[str, ...], targets: tuple[str, ...], bootstrap: str | None, prefix: str | None,
+            as_json: bool) -> None:
+    """Show slots and positions of sources, the prefix's Kafka topics, and apply progress of targets.
+
+    \b
+    Example:
+      cdc status --source "$CDC_PG_URL" --target "$CDC_MYSQL_URL" --kafka "$CDC_KAFKA_BOOTSTRAP" --prefix shop
+    """
+    report: dict[str, Any] = {"sources": {}, "kafka": [], "targets": {}}
+    for url in sources:
+        report["sources"][parse_url(url).redacted()] = status_module(url).source_status(url)
+    ends = kafka_topics(bootstrap, prefix) if bootstrap and prefix else {}
+    report["kafka"] = [{"topic": t, "partition": p, "end_offset": o} for (t, p), o in sorted(ends.items())]
+    for url in targets:
+        report["targets"][parse_url(url).redacted()] = apply_lag(status_module(url).target_offsets(url), ends)
+    if as_json:
+        click.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+        return
+    console = Console()
+    for name, rows in report["sources"].items():
+        console.print(_table(f"source {name}", rows))
+    if report["kafka"]:
+        console.print(_table(f"kafka topics of {prefix}", report["kafka"]))
+    for name, rows in report["targets"].items():
+        console.print(_table(f"apply progress into {name}", rows))

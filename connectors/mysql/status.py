@@ -1,0 +1,43 @@
+"""`cdc status` for MySQL/MariaDB: the server's binlog position and stored apply offsets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pymysql
+
+from cdc.errors import CdcError
+from connectors.mysql.dialect import connect
+
+
+def source_status(url: str) -> list[dict[str, Any]]:
+    """The server's current binlog file/position and GTID state (what a caught-up capture has reached)."""
+    conn = connect(url)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SHOW MASTER STATUS")
+            row = cursor.fetchone()
+            cursor.execute("SELECT @@global.gtid_binlog_pos")
+            gtid = cursor.fetchone()[0] if cursor.rowcount else None
+    except pymysql.err.MySQLError as exc:
+        raise CdcError(f"cannot read the binlog position: {exc.args[-1]}",
+                       fix="the user needs REPLICATION CLIENT (MariaDB: BINLOG MONITOR)") from exc
+    finally:
+        conn.close()
+    if row is None:
+        return [{"binlog": "off"}]
+    return [{"file": row[0], "pos": row[1], "gtid": gtid}]
+
+
+def target_offsets(url: str) -> list[tuple[str, str, int, int]]:
+    """(group, topic, partition, next_offset) rows of `cdc_offsets`; empty when apply never ran there."""
+    conn = connect(url, error=CdcError)
+    try:
+        with conn.cursor() as cursor:
+            try:
+                cursor.execute("SELECT group_id, topic, `partition`, next_offset FROM cdc_offsets ORDER BY 1, 2, 3")
+            except pymysql.err.ProgrammingError:
+                return []
+            return [tuple(row) for row in cursor.fetchall()]
+    finally:
+        conn.close()

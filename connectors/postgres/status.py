@@ -1,0 +1,36 @@
+"""`cdc status` for PostgreSQL: replication slots (retained WAL, lag) and stored apply offsets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from cdc.errors import CdcError
+from connectors.postgres.dialect import connect
+
+
+def source_status(url: str) -> list[dict[str, Any]]:
+    """One row per pgoutput slot of the URL's database: activity, confirmed LSN, lag and retained WAL bytes."""
+    with connect(url) as conn:
+        rows = conn.execute(
+            "SELECT slot_name, active, active_pid, confirmed_flush_lsn::text,"
+            " pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint,"
+            " pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint"
+            " FROM pg_replication_slots WHERE plugin = 'pgoutput' AND database = current_database()"
+            " ORDER BY slot_name"
+        ).fetchall()
+    return [
+        {"slot": name, "active": active, "pid": pid, "confirmed_flush_lsn": lsn, "lag_bytes": lag, "retained_wal_bytes": retained}
+        for name, active, pid, lsn, lag, retained in rows
+    ]
+
+
+def target_offsets(url: str) -> list[tuple[str, str, int, int]]:
+    """(group, topic, partition, next_offset) rows of `cdc_offsets`; empty when apply never ran there."""
+    with connect(url, error=CdcError) as conn:
+        try:
+            return [tuple(row) for row in conn.execute(
+                "SELECT group_id, topic, partition, next_offset FROM cdc_offsets ORDER BY 1, 2, 3").fetchall()]
+        except psycopg.errors.UndefinedTable:
+            return []
