@@ -1,0 +1,381 @@
+"""The capture loop's engine-neutral half: Change records -> Envelope -> Kafka, with acked positions.
+
+A source connector (PG streaming, MySQL binlog, either's snapshot) drives one `CapturePipeline`:
+
+    pipeline = CapturePipeline(producer, Envelope(prefix, compat=compat), acknowledged=resume_position)
+    with StopSignal() as stop:
+        pipeline.begin_transaction(txid, ts_ms)           # BEGIN on <prefix>.transaction before 1st event
+        pipeline.emit(change)                             # schema first if new/changed, then the event(s)
+        pipeline.end_transaction()                        # END record (when BEGIN went out)
+        pipeline.checkpoint(position)                     # acknowledged once everything before is acked
+        pipeline.heartbeat()                              # on __cdc-heartbeat.<prefix>
+        pipeline.poll()                                   # serve delivery callbacks; raises on failure
+        pipeline.acknowledged                             # what the source may be told
+        if stop.requested: pipeline.flush(); ...
+
+`TransactionOrder` numbers events inside a transaction (Debezium's `total_order`,
+`data_collection_order`) so `emit` can fill `Change.transaction`. Nothing here names an engine.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import orjson
+
+from cdc.errors import KafkaError
+from cdc.events import Change, TableSchema
+from cdc.positions import PositionTracker
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION_HEADER = "cdc.schema.version"
+
+# Produce blocks (serving callbacks) once this many records wait for Kafka: back-pressure on the source.
+DEFAULT_MAX_IN_FLIGHT = 50_000
+
+
+class TransactionOrder:
+    """Debezium's transaction block: id, total_order and data_collection_order per table."""
+
+    __slots__ = ("id", "total", "per_table")
+
+    def __init__(self, transaction_id: str) -> None:
+        self.id = transaction_id
+        self.total = 0
+        self.per_table: dict[str, int] = {}
+
+    def next(self, data_collection: str) -> dict[str, Any]:
+        """The transaction block for the next event on `data_collection` (`schema.table` / `db.table`)."""
+        self.total += 1
+        order = self.per_table.get(data_collection, 0) + 1
+        self.per_table[data_collection] = order
+        return {"id": self.id, "total_order": self.total, "data_collection_order": order}
+
+
+class CapturePipeline:
+    """Builds records with the envelope, produces them, and tracks which source position is acknowledged."""
+
+    def __init__(self, producer, envelope, *, acknowledged: Any = None, transactions: bool = True,
+                 max_in_flight: int = DEFAULT_MAX_IN_FLIGHT) -> None:
+        self.producer = producer
+        self.envelope = envelope
+        self.tracker = PositionTracker(acknowledged)
+        self.transactions = transactions
+        self.max_in_flight = max_in_flight
+        self.transaction: TransactionOrder | None = None
+        self._published: dict[str, tuple] = {}
+        self.schemas: dict[str, TableSchema] = {}  # latest schema per `namespace.table`, published or loaded
+        self._transaction_ts_ms = 0
+        self._begun = False
+        self.events = 0
+        self.records = 0
+
+    # -- what sources call ----------------------------------------------------------------------
+
+    @property
+    def acknowledged(self) -> Any:
+        """Highest checkpointed position whose records Kafka acknowledged (None before the first)."""
+        return self.tracker.acknowledged
+
+    def seed_schemas(self, schemas: Iterable[TableSchema]) -> None:
+        """Schemas already on `<prefix>.schemas` (from an earlier run): versions continue from them."""
+        for table in schemas:
+            self.schemas[table.qualified_name] = table
+            self._published[table.qualified_name] = (table.version, table.columns, table.primary_key)
+
+    def versioned(self, table: TableSchema) -> TableSchema:
+        """`table` with its version: the known one when columns and key are unchanged, else the next one."""
+        known = self.schemas.get(table.qualified_name)
+        if known is None:
+            version = table.version
+        elif (known.columns, known.primary_key) == (table.columns, table.primary_key):
+            if known.version == table.version:
+                return table
+            version = known.version
+        else:
+            version = known.version + 1
+        return replace(table, version=version) if version != table.version else table
+
+    def publish_schema(self, table: TableSchema) -> None:
+        """Publish `table` on `<prefix>.schemas` unless this exact version was published already."""
+        identity = (table.version, table.columns, table.primary_key)
+        self.schemas[table.qualified_name] = table
+        if self._published.get(table.qualified_name) == identity:
+            return
+        self._published[table.qualified_name] = identity
+        self.produce(self.envelope.schema_record(table))
+        log.info("published table schema", extra={"table": table.qualified_name, "version": table.version})
+
+    def begin_transaction(self, transaction_id: str, ts_ms: int) -> None:
+        """Open a transaction; its BEGIN record goes out before its first event (none for an empty one)."""
+        self.transaction = TransactionOrder(transaction_id)
+        self._transaction_ts_ms = ts_ms
+        self._begun = False
+
+    def end_transaction(self, ts_ms: int | None = None) -> None:
+        """Close the open transaction; END (when BEGIN went out) carries the event counts per table."""
+        order = self.transaction
+        self.transaction = None
+        if order is None or not self._begun or not self.transactions:
+            return
+        self._begun = False
+        self.produce(self.envelope.transaction_record(
+            "END", order.id, self._transaction_ts_ms if ts_ms is None else ts_ms,
+            event_count=order.total, data_collections=list(order.per_table.items()),
+        ))
+
+    def abandon_transaction(self) -> None:
+        """Forget the open transaction without an END record (the source will send it again, whole)."""
+        self.transaction = None
+        self._begun = False
+
+    def emit(self, change: Change) -> None:
+        """Produce one change (its table's schema first when new or changed; tombstones as the envelope says)."""
+        if change.table is not None:
+            self.publish_schema(change.table)
+            order = self.transaction
+            if order is not None and change.transaction is None:
+                if not self._begun:
+                    self._begun = True
+                    if self.transactions:
+                        self.produce(self.envelope.transaction_record("BEGIN", order.id, self._transaction_ts_ms))
+                change.transaction = order.next(change.table.qualified_name)
+        self.events += 1
+        for record in self.envelope.records(change):
+            self.produce(record)
+
+    def checkpoint(self, position: Any) -> None:
+        """Everything produced so far belongs at or before `position` (e.g. the end of a transaction)."""
+        self.tracker.checkpoint(position)
+
+    def heartbeat(self) -> None:
+        """A heartbeat record (`__cdc-heartbeat.<prefix>`, or Debezium's topic in compat mode)."""
+        self.produce(self.envelope.heartbeat_record())
+
+    def poll(self, timeout: float = 0.0) -> None:
+        """Serve delivery callbacks; KafkaError once a record failed (the connector must stop)."""
+        self.producer.poll(timeout)
+        self._raise_if_failed()
+
+    def flush(self, timeout: float | None = 30.0) -> None:
+        """Wait until every produced record is acknowledged (then `acknowledged` is the last checkpoint)."""
+        self.producer.flush(timeout)
+        self.producer.poll(0)
+        self._raise_if_failed()
+
+    # -- inside ---------------------------------------------------------------------------------
+
+    def produce(self, record) -> None:
+        """Produce one envelope record `(topic, key, value, headers)`, tracked like every other."""
+        topic, key, value, headers = _unpack(record)
+        tracker = self.tracker
+        while tracker.in_flight >= self.max_in_flight:
+            self.producer.poll(0.1)
+            self._raise_if_failed()
+        ticket = tracker.produced()
+
+        def on_delivery(error, report, ticket=ticket) -> None:
+            if error is not None:
+                tracker.fail(error if isinstance(error, Exception) else KafkaError(str(error)))
+            else:
+                tracker.delivered(ticket)
+
+        self.producer.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
+        self.records += 1
+
+    def _raise_if_failed(self) -> None:
+        failed = self.tracker.failed
+        if failed is not None:
+            if isinstance(failed, KafkaError):
+                raise failed
+            raise KafkaError(f"Kafka did not acknowledge a record: {failed}",
+                             fix="check the broker; the connector resumes from the last acknowledged position")
+
+
+def _unpack(record) -> tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]] | None]:
+    """(topic, key, value, headers) from the envelope's record (a tuple or an object with those fields)."""
+    if isinstance(record, tuple):
+        if len(record) == 3:
+            return record[0], record[1], record[2], None
+        return record[0], record[1], record[2], (list(record[3]) if record[3] else None)
+    headers = getattr(record, "headers", None)
+    return record.topic, record.key, record.value, (list(headers) if headers else None)
+
+
+class StopSignal:
+    """SIGINT/SIGTERM set `requested` (the loop then flushes, acknowledges and exits 0); a context manager."""
+
+    def __init__(self, signals: Iterable[int] = (signal.SIGINT, signal.SIGTERM)) -> None:
+        self.signals = tuple(signals)
+        self._event = threading.Event()
+        self._previous: dict[int, Any] = {}
+
+    @property
+    def requested(self) -> bool:
+        return self._event.is_set()
+
+    def request(self, *_: object) -> None:
+        """Ask the loop to stop (the signal handler; also callable directly)."""
+        if not self._event.is_set():
+            log.info("stop requested: flushing Kafka and acknowledging the source")
+        self._event.set()
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep up to `timeout` seconds, waking early on a stop request; True when stop was requested."""
+        return self._event.wait(timeout)
+
+    def __enter__(self) -> StopSignal:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.signals:
+                self._previous[sig] = signal.signal(sig, self.request)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+
+class Every:
+    """True once every `seconds` (monotonic clock): for heartbeats, status updates and progress logs."""
+
+    __slots__ = ("seconds", "_next", "_clock")
+
+    def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic, now: bool = False) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._next = clock() if now else clock() + seconds
+
+    def due(self) -> bool:
+        now = self._clock()
+        if self.seconds <= 0 or now < self._next:
+            return False
+        self._next = now + self.seconds
+        return True
+
+
+SNAPSHOT_MODES = ("initial", "never", "initial_only", "when_needed")
+
+
+@dataclass(slots=True, frozen=True)
+class CaptureOptions:
+    """What `cdc capture` asks of a source connector (engine-specific extras in `extra`)."""
+
+    source: str
+    kafka: str
+    prefix: str
+    tables: tuple[str, ...] = ()
+    include: str | None = None
+    snapshot: str = "initial"
+    slot: str | None = None
+    publication: str | None = None
+    compat: str = "none"
+    heartbeat_interval: float = 10.0
+    status_interval: float = 1.0
+    snapshot_workers: int = 2
+    snapshot_chunk: int = 10_000
+    kafka_backend: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def ensure_topics(admin, envelope) -> None:
+    """Create the capture side's own topics (one partition each, so their order holds; schemas compacted).
+
+    Table topics are left to the broker's auto-creation or to the operator (partition counts are theirs
+    to choose). A broker that refuses is logged, not fatal: produce() reports what really fails.
+    """
+    specs = [
+        (envelope.schemas_topic, True),
+        (envelope.schema_change_topic(), False),
+        (envelope.transaction_topic, False),
+        (envelope.heartbeat_topic, False),
+    ]
+    for name, compacted in specs:
+        try:
+            admin.ensure_topic(name, 1, compacted=compacted)
+        except Exception as exc:  # noqa: BLE001 - logged; the broker may still auto-create on produce
+            log.warning("could not create topic", extra={"topic": name, "error": str(exc)})
+
+
+def load_schemas(bootstrap: str, topic: str, *, backend: str | None = None, timeout: float = 20.0) -> list[TableSchema]:
+    """The latest schema per table on `<prefix>.schemas` (read by partition assignment: no group join).
+
+    Returns [] when the topic does not exist yet. Versions then continue across restarts of capture.
+    """
+    from cdc.kafka import choose_backend, make_admin
+
+    with make_admin(bootstrap, backend=backend) as admin:
+        if topic not in admin.list_topics():
+            return []
+        ends = admin.end_offsets(topic)
+    if not any(ends.values()):
+        return []
+    if choose_backend(backend) == "confluent":
+        values = _read_latest_confluent(bootstrap, topic, ends, timeout)
+    else:
+        values = _read_latest_kafka_python(bootstrap, topic, ends, timeout)
+    schemas = []
+    for value in values.values():
+        if value:
+            try:
+                schemas.append(TableSchema.from_dict(orjson.loads(value)))
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("ignoring an unreadable schema record", extra={"topic": topic, "error": str(exc)})
+    return schemas
+
+
+def _read_latest_confluent(bootstrap: str, topic: str, ends: dict[int, int], timeout: float) -> dict:
+    import confluent_kafka as ck
+
+    consumer = ck.Consumer({"bootstrap.servers": bootstrap, "group.id": f"cdc-schemas-{topic}",
+                            "enable.auto.commit": False})
+    latest: dict = {}
+    # Some brokers report the last batch's base offset + 1 as the end: read at least to there, then until quiet.
+    needed = {partition: end - 1 for partition, end in ends.items() if end}
+    seen: dict[int, int] = {}
+    deadline = time.monotonic() + timeout
+    quiet_since = time.monotonic()
+    try:
+        consumer.assign([ck.TopicPartition(topic, p, ck.OFFSET_BEGINNING) for p in needed])
+        while time.monotonic() < deadline:
+            message = consumer.poll(0.2)
+            if message is None or message.error():
+                if all(seen.get(p, -1) >= n for p, n in needed.items()) and time.monotonic() - quiet_since > 0.5:
+                    break
+                continue
+            quiet_since = time.monotonic()
+            seen[message.partition()] = message.offset()
+            latest[message.key()] = message.value()
+        else:
+            raise KafkaError(f"timed out reading {topic}", fix="check the broker (--kafka)")
+    finally:
+        consumer.close()
+    return latest
+
+
+def _read_latest_kafka_python(bootstrap: str, topic: str, ends: dict[int, int], timeout: float) -> dict:
+    import kafka
+
+    consumer = kafka.KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    latest: dict = {}
+    try:
+        partitions = [kafka.TopicPartition(topic, p) for p, end in ends.items() if end]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(consumer.position(tp) >= ends[tp.partition] for tp in partitions):
+                break
+            for records in consumer.poll(timeout_ms=200).values():
+                for record in records:
+                    latest[record.key] = record.value
+    finally:
+        consumer.close()
+    return latest

@@ -1,0 +1,75 @@
+"""Engine-neutral position tracking: which source position may be acknowledged, given Kafka's acks.
+
+Records are produced in source order and acknowledged by Kafka in any order. The source may only be
+told "done up to P" (PG flush LSN, MySQL offsets) once every record produced before the checkpoint P
+was acknowledged. The tracker numbers records as they are produced, collects acks, and moves
+`acknowledged` forward over the longest acknowledged prefix:
+
+    tracker = PositionTracker()
+    ticket = tracker.produced()            # for each record, in produce order
+    tracker.checkpoint(position)           # after the last record of a transaction
+    tracker.delivered(ticket)              # from the delivery callback
+    tracker.acknowledged                   # highest checkpoint whose records are all acked
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+
+class PositionTracker:
+    """Highest checkpointed source position such that every record produced before it was acknowledged."""
+
+    __slots__ = ("_next", "_head", "_done", "_checkpoints", "acknowledged", "failed")
+
+    def __init__(self, acknowledged: Any = None) -> None:
+        self._next = 0
+        self._head = 0
+        self._done: set[int] = set()
+        self._checkpoints: deque[tuple[int, Any]] = deque()
+        self.acknowledged = acknowledged
+        self.failed: Exception | None = None
+
+    def produced(self) -> int:
+        """A ticket for one record about to be produced."""
+        ticket = self._next
+        self._next += 1
+        return ticket
+
+    def checkpoint(self, position: Any) -> None:
+        """`position` becomes acknowledged once every record produced so far is delivered."""
+        if self._head == self._next:
+            self.acknowledged = position
+            self._checkpoints.clear()
+        else:
+            self._checkpoints.append((self._next, position))
+
+    def delivered(self, ticket: int) -> None:
+        """Kafka acknowledged the record holding `ticket`."""
+        if ticket != self._head:
+            self._done.add(ticket)
+            return
+        self._head += 1
+        done = self._done
+        while self._head in done:
+            done.remove(self._head)
+            self._head += 1
+        checkpoints = self._checkpoints
+        while checkpoints and checkpoints[0][0] <= self._head:
+            self.acknowledged = checkpoints.popleft()[1]
+
+    def fail(self, error: Exception) -> None:
+        """A record could not be delivered: nothing after it may ever be acknowledged."""
+        if self.failed is None:
+            self.failed = error
+
+    @property
+    def in_flight(self) -> int:
+        """Records produced but not yet acknowledged."""
+        return self._next - self._head - len(self._done)
+
+    @property
+    def idle(self) -> bool:
+        """True when every produced record is acknowledged."""
+        return self._head == self._next

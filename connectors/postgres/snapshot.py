@@ -1,0 +1,279 @@
+"""The snapshot role: read the captured tables as of the slot's exported snapshot, as op `r` events.
+
+The slot is created with EXPORT_SNAPSHOT; each worker connection opens a REPEATABLE READ transaction
+and `SET TRANSACTION SNAPSHOT`s that id, so every table is read exactly as of the slot's consistent
+point and streaming from that point neither misses nor repeats a change. Tables are split between
+several connections and read in primary-key order in chunks (keyset pagination: `WHERE (pk) > (last)
+ORDER BY pk LIMIT n`); a table without a primary key is read through one cursor.
+
+Rows are fetched in PG's text form and turned into values by the same pgoutput decoder the stream
+uses (as synthetic Relation/Insert messages), so a snapshot row and a streamed row of the same data
+are identical. Snapshot markers follow Debezium 3.6: `first` (first row of the snapshot),
+`first_in_data_collection`, `true`, `last_in_data_collection`, `last` (last row of the snapshot).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import psycopg
+
+from cdc.errors import SourceError
+from cdc.events import READ, Change, TableSchema
+from cdc.pipeline import CaptureOptions, CapturePipeline, StopSignal
+from cdc.urls import DatabaseUrl
+from connectors.postgres import catalog
+from connectors.postgres.decoder import PgoutputDecoder
+from connectors.postgres.dialect import connect, qualified, quote_ident
+from connectors.postgres.types import is_builtin
+
+log = logging.getLogger(__name__)
+
+_U32 = struct.Struct("!I")
+_I32 = struct.Struct("!i")
+_I16 = struct.Struct("!h")
+
+
+@dataclass(slots=True)
+class SnapshotTable:
+    """One table to read: its catalog description and the schema its events carry."""
+
+    index: int
+    catalog: catalog.CatalogTable
+    schema: TableSchema
+
+
+def relation_message(table: catalog.CatalogTable) -> bytes:
+    """A pgoutput (v1) Relation message describing `table` as the stream would."""
+    relation = table.relation()
+    parts = [b"R", _U32.pack(relation.relid), relation.namespace.encode() + b"\0", relation.name.encode() + b"\0",
+             relation.replica_identity.encode(), _I16.pack(len(relation.columns))]
+    for flags, name, type_oid, typmod in relation.columns:
+        parts += [bytes([flags]), name.encode() + b"\0", _U32.pack(type_oid), _I32.pack(typmod)]
+    return b"".join(parts)
+
+
+def insert_message(relid: int, values: list[bytes | None]) -> bytes:
+    """A pgoutput (v1) Insert message carrying the text form of one row."""
+    parts = [b"I", _U32.pack(relid), b"N", _I16.pack(len(values))]
+    for value in values:
+        if value is None:
+            parts.append(b"n")
+        else:
+            parts += [b"t", _I32.pack(len(value)), value]
+    return b"".join(parts)
+
+
+def _open_snapshot_connection(url: DatabaseUrl, snapshot_name: str) -> psycopg.Connection:
+    conn = connect(url, autocommit=False)
+    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    try:
+        conn.execute("SET TRANSACTION SNAPSHOT %s" % _literal(snapshot_name))
+    except psycopg.Error as exc:
+        conn.close()
+        raise SourceError(f"cannot import the slot's exported snapshot {snapshot_name!r}: {str(exc).strip()}",
+                          fix="the replication connection that exported it must stay open and idle") from exc
+    return conn
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _raw_rows(cursor: psycopg.Cursor) -> list[list[bytes | None]]:
+    """The rows of the last statement in PG's text form, untouched by psycopg's loaders."""
+    result = cursor.pgresult
+    if result is None:
+        return []
+    ncols = result.nfields
+    get = result.get_value
+    return [[get(row, col) for col in range(ncols)] for row in range(result.ntuples)]
+
+
+def read_table_chunks(conn: psycopg.Connection, table: catalog.CatalogTable, chunk: int,
+                      stop: threading.Event) -> Iterator[list[list[bytes | None]]]:
+    """The table's rows in text form, in chunks: keyset pagination on the primary key, else one cursor."""
+    columns = ", ".join(quote_ident(c.name) for c in table.columns)
+    source = qualified(table.namespace, table.name)
+    cursor = conn.cursor()
+    if not table.primary_key:
+        cursor.execute(f"DECLARE cdc_snapshot NO SCROLL CURSOR FOR SELECT {columns} FROM {source}")
+        while not stop.is_set():
+            cursor.execute(f"FETCH {int(chunk)} FROM cdc_snapshot")
+            rows = _raw_rows(cursor)
+            if not rows:
+                break
+            yield rows
+        cursor.execute("CLOSE cdc_snapshot")
+        return
+    names = [c.name for c in table.columns]
+    key_positions = [names.index(name) for name in table.primary_key]
+    types_by_name = {c.name: c.type_name for c in table.columns}
+    key_list = ", ".join(quote_ident(name) for name in table.primary_key)
+    bound = ", ".join(f"%s::{types_by_name[name]}" for name in table.primary_key)
+    first = f"SELECT {columns} FROM {source} ORDER BY {key_list} LIMIT {int(chunk)}"
+    after = f"SELECT {columns} FROM {source} WHERE ({key_list}) > ({bound}) ORDER BY {key_list} LIMIT {int(chunk)}"
+    last_key: list[str] | None = None
+    while not stop.is_set():
+        if last_key is None:
+            cursor.execute(first)
+        else:
+            cursor.execute(after, last_key)
+        rows = _raw_rows(cursor)
+        if not rows:
+            return
+        yield rows
+        if len(rows) < chunk:
+            return
+        last_key = [rows[-1][i].decode() for i in key_positions]
+
+
+def _worker(url: DatabaseUrl, snapshot_name: str, tables: queue.Queue, results: queue.Queue, chunk: int,
+            stop: threading.Event) -> None:
+    """Read tables from `tables` until it is empty, putting ("rows", index, rows) / ("done", index) on `results`."""
+    try:
+        conn = _open_snapshot_connection(url, snapshot_name)
+    except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
+        results.put(("error", None, exc))
+        return
+    try:
+        while not stop.is_set():
+            try:
+                table = tables.get_nowait()
+            except queue.Empty:
+                break
+            started = time.monotonic()
+            count = 0
+            for rows in read_table_chunks(conn, table.catalog, chunk, stop):
+                count += len(rows)
+                _put(results, ("rows", table.index, rows), stop)
+            _put(results, ("done", table.index, None), stop)
+            log.info("snapshot read table", extra={"table": table.schema.qualified_name, "rows": count,
+                                                   "seconds": round(time.monotonic() - started, 2)})
+        conn.rollback()
+    except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
+        results.put(("error", None, exc))
+    finally:
+        conn.close()
+        results.put(("exit", None, None))
+
+
+def _put(results: queue.Queue, item: tuple, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            results.put(item, timeout=0.2)
+            return
+        except queue.Full:
+            continue
+
+
+def read_snapshot(url: DatabaseUrl, snapshot_name: str, consistent_point: int, tables: list[tuple[str, str]],
+                  pipeline: CapturePipeline, options: CaptureOptions, database: str, stop: StopSignal) -> int:
+    """Emit every row of `tables` as of the exported snapshot as op `r` events; returns the row count."""
+    started = time.monotonic()
+    with _open_snapshot_connection(url, snapshot_name) as conn:
+        txid = conn.execute("SELECT txid_snapshot_xmax(txid_current_snapshot())").fetchone()[0]
+        decoder = PgoutputDecoder()
+        planned: list[SnapshotTable] = []
+        for namespace, name in tables:
+            relid = catalog.table_oid(conn, namespace, name)
+            table = catalog.read_table(conn, relid) if relid is not None else None
+            if table is None:
+                raise SourceError(f"table {namespace}.{name} disappeared before the snapshot read it")
+            for column in table.columns:
+                if not is_builtin(column.type_oid):
+                    decoder.set_type_codec(column.type_oid, catalog.type_codec(conn, column.type_oid))
+            decoder.decode(relation_message(table), consistent_point)
+            schema = pipeline.versioned(catalog.table_schema(table.relation(), table, database=database))
+            planned.append(SnapshotTable(len(planned), table, schema))
+        conn.rollback()
+    for table in planned:
+        pipeline.publish_schema(table.schema)
+    log.info("snapshot starting", extra={"tables": len(planned), "workers": options.snapshot_workers,
+                                         "consistent_point": consistent_point})
+    emitted = _run_workers(url, snapshot_name, consistent_point, planned, pipeline, options, database, stop,
+                           decoder, txid)
+    log.info("snapshot done", extra={"rows": emitted, "seconds": round(time.monotonic() - started, 2)})
+    return emitted
+
+
+def _run_workers(url, snapshot_name, consistent_point, planned, pipeline, options, database, stop, decoder,
+                 txid) -> int:
+    from connectors.postgres.source import source_block
+
+    work: queue.Queue = queue.Queue()
+    for table in planned:
+        work.put(table)
+    results: queue.Queue = queue.Queue(maxsize=4 * options.snapshot_workers)
+    halt = threading.Event()
+    workers = [
+        threading.Thread(target=_worker, args=(url, snapshot_name, work, results, options.snapshot_chunk, halt),
+                         name=f"cdc-snapshot-{n}", daemon=True)
+        for n in range(min(options.snapshot_workers, max(1, len(planned))))
+    ]
+    for worker in workers:
+        worker.start()
+    running = len(workers)
+    held: dict[int, tuple[Change, bool]] = {}  # table index -> (its latest row, is it the table's first row)
+    started: set[int] = set()
+    last_of_table: tuple[Change, str] | None = None  # a finished table's last row, not yet emitted
+    emitted = 0
+    prefix = options.prefix
+    position = 0
+
+    def emit(change: Change, marker: str) -> None:
+        nonlocal emitted
+        change.source["snapshot"] = "first" if emitted == 0 else marker
+        pipeline.emit(change)
+        emitted += 1
+
+    # Each table's latest row is held back until the next one (or the table's end) shows its marker; the
+    # last row of a finished table is held until another finishes, so the very last row gets "last".
+    try:
+        while running:
+            if stop.requested:
+                halt.set()
+            try:
+                kind, index, payload = results.get(timeout=0.2)
+            except queue.Empty:
+                pipeline.poll()
+                continue
+            if kind == "error":
+                raise payload
+            if kind == "exit":
+                running -= 1
+            elif kind == "rows":
+                schema = planned[index].schema
+                relid = planned[index].catalog.relid
+                for values in payload:
+                    row = decoder.decode(insert_message(relid, values), consistent_point)[3]
+                    position += 1
+                    source = source_block(prefix, database, time.time_ns() // 1000, "true", schema.namespace,
+                                          schema.name, txid, consistent_point, None)
+                    previous = held.get(index)
+                    if previous is not None:
+                        emit(previous[0], "first_in_data_collection" if previous[1] else "true")
+                    held[index] = (Change(READ, schema, None, row, source, (0, position)), index not in started)
+                    started.add(index)
+                pipeline.poll()
+            elif kind == "done" and index in held:
+                change, is_first = held.pop(index)
+                if last_of_table is not None:
+                    emit(*last_of_table)
+                last_of_table = (change, "first_in_data_collection" if is_first else "last_in_data_collection")
+        if stop.requested:
+            return emitted
+        if last_of_table is not None:
+            emit(last_of_table[0], "last")
+        return emitted
+    finally:
+        halt.set()
+        for worker in workers:
+            worker.join(timeout=5)
+

@@ -1,0 +1,585 @@
+"""PostgreSQL source: set-up, snapshot, then the pgoutput change stream into Kafka.
+
+`run_capture(options, stop)` is what `cdc capture` calls (through `cdc.registry`). The streaming
+role (`PostgresStream`) reads XLogData frames from a `replication=database` connection, decodes them
+(`connectors.postgres.decoder`), builds `Change` records with Debezium's PG `source` block, and hands
+them to the engine-neutral `cdc.pipeline.CapturePipeline`. The flush LSN sent to the server is the
+pipeline's `acknowledged` position: the end of the last transaction whose events Kafka acknowledged.
+
+Positions: every event carries `(commit_lsn, lsn, n)`, strictly increasing in stream order (`n`
+numbers the relations of one Truncate). Snapshot events carry `(0, row number)`, before any stream
+event.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import re
+import struct
+import tempfile
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+import psycopg
+
+from cdc import __version__
+from cdc.envelope import Envelope
+from cdc.errors import SourceError
+from cdc.events import CREATE, DELETE, MESSAGE, TRUNCATE, UPDATE, Change, TableSchema
+from cdc.kafka import make_admin, make_producer
+from cdc.pipeline import CaptureOptions, CapturePipeline, Every, StopSignal, ensure_topics, load_schemas
+from cdc.urls import DatabaseUrl, parse_url
+from connectors.postgres import catalog
+from connectors.postgres.decoder import PgoutputDecoder, RelationInfo
+from connectors.postgres.dialect import connect
+from connectors.postgres.replication import (
+    KEEPALIVE,
+    ReplicationConnection,
+    StreamLost,
+    lsn_to_int,
+    lsn_to_text,
+)
+from connectors.postgres.setup import check_select_privilege, prepare_source
+from connectors.postgres.types import is_builtin
+
+log = logging.getLogger(__name__)
+
+CONNECTOR = "postgresql"
+HEARTBEAT_PREFIX = "cdc-heartbeat"
+
+# Reconnect back-off after the server went away (seconds), and how long to keep trying.
+RECONNECT_FIRST_DELAY = 0.5
+RECONNECT_MAX_DELAY = 10.0
+RECONNECT_GIVE_UP_AFTER = 300.0
+
+
+def default_name(prefix: str) -> str:
+    """Slot and publication name for a prefix: `cdc_<prefix>` in the characters slot names allow."""
+    return "cdc_" + re.sub(r"[^a-z0-9_]", "_", prefix.lower())
+
+
+def source_block(prefix: str, database: str, ts_us: int, snapshot: str, schema: str, table: str,
+                 txid: int | None, lsn: int | None, last_commit_lsn: int | None) -> dict[str, Any]:
+    """Debezium's PG `source` block, fields in Debezium 3.6's order."""
+    sequence = orjson.dumps(
+        [None if last_commit_lsn is None else str(last_commit_lsn), None if lsn is None else str(lsn)]
+    ).decode()
+    return {
+        "version": __version__,
+        "connector": CONNECTOR,
+        "name": prefix,
+        "ts_ms": ts_us // 1000,
+        "snapshot": snapshot,
+        "db": database,
+        "sequence": sequence,
+        "ts_us": ts_us,
+        "ts_ns": ts_us * 1000,
+        "schema": schema,
+        "table": table,
+        "txId": txid,
+        "lsn": lsn,
+        "xmin": None,
+    }
+
+
+class TableFilter:
+    """Which tables are captured: the resolved list, else the --include regex, else every table."""
+
+    def __init__(self, tables: Iterable[tuple[str, str]], include: str | None) -> None:
+        self.tables = set(tables)
+        self.pattern = re.compile(include) if include else None
+
+    def __call__(self, namespace: str, name: str) -> bool:
+        if self.pattern is not None:
+            return (namespace, name) in self.tables or bool(self.pattern.fullmatch(f"{namespace}.{name}"))
+        return not self.tables or (namespace, name) in self.tables
+
+
+class SchemaRegistry:
+    """TableSchema per relid, built from Relation messages + the catalog; a changed relation is a new version."""
+
+    def __init__(self, conn: psycopg.Connection, decoder, database: str, pipeline: CapturePipeline) -> None:
+        self.conn = conn
+        self.decoder = decoder
+        self.database = database
+        self.pipeline = pipeline
+        self.by_relid: dict[int, TableSchema] = {}
+        self.types_seen: set[int] = set()
+
+    def relation(self, relation: RelationInfo) -> tuple[TableSchema, TableSchema | None]:
+        """Register a Relation message; returns (schema, the previous schema when this one is a new version)."""
+        for _, _, type_oid, _ in relation.columns:
+            if not is_builtin(type_oid) and type_oid not in self.types_seen:
+                self.types_seen.add(type_oid)
+                self.decoder.set_type_codec(type_oid, catalog.type_codec(self.conn, type_oid))
+        table = catalog.read_table(self.conn, relation.relid)
+        fresh = catalog.table_schema(relation, table, database=self.database)
+        previous = self.pipeline.schemas.get(fresh.qualified_name)
+        schema = self.pipeline.versioned(fresh)
+        self.by_relid[relation.relid] = schema
+        if previous is not None and previous.version != schema.version:
+            return schema, previous
+        return schema, None
+
+
+class TransactionSpool:
+    """The changes of one streamed (in-progress) transaction, kept on disk until Stream Commit/Abort."""
+
+    _LENGTH = struct.Struct("!I")
+
+    def __init__(self, xid: int) -> None:
+        self.xid = xid
+        self.file = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, prefix=f"cdc-xid{xid}-")
+        self.aborted: set[int] = set()
+        self.count = 0
+
+    def add(self, subxid: int, lsn: int, message: tuple) -> None:
+        data = pickle.dumps((subxid, lsn, message), protocol=pickle.HIGHEST_PROTOCOL)
+        self.file.write(self._LENGTH.pack(len(data)))
+        self.file.write(data)
+        self.count += 1
+
+    def replay(self) -> Iterable[tuple[int, tuple]]:
+        """(lsn, message) of every spooled change whose subtransaction was not aborted, in order."""
+        self.file.seek(0)
+        read = self.file.read
+        while True:
+            header = read(4)
+            if not header:
+                return
+            subxid, lsn, message = pickle.loads(read(self._LENGTH.unpack(header)[0]))
+            if subxid not in self.aborted:
+                yield lsn, message
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class PostgresStream:
+    """The streaming role: pgoutput frames -> Change records -> pipeline, with status updates and heartbeats."""
+
+    def __init__(self, url: DatabaseUrl, options: CaptureOptions, pipeline: CapturePipeline,
+                 table_filter: TableFilter, *, slot: str, publication: str, database: str) -> None:
+        self.url = url
+        self.options = options
+        self.pipeline = pipeline
+        self.table_filter = table_filter
+        self.slot = slot
+        self.publication = publication
+        self.database = database
+        self.prefix = options.prefix
+        self.catalog_conn = connect(url)
+        self.decoder = PgoutputDecoder()
+        self.schemas = SchemaRegistry(self.catalog_conn, self.decoder, database, pipeline)
+        self.server_messages = self.catalog_conn.info.server_version >= 140000
+        # current transaction: (xid, commit_lsn, commit_ts_us) or None
+        self.transaction: tuple[int, int, int] | None = None
+        self.last_commit_lsn: int | None = None
+        self.last_checkpoint = 0
+        self.received = 0
+        self.spools: dict[int, TransactionSpool] = {}
+        self.stream_xid: int | None = None
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def run(self, stop: StopSignal, start: int, replication: ReplicationConnection | None = None) -> None:
+        """Stream from `start` until stop is requested; reconnect with back-off when the server goes away."""
+        self.pipeline.tracker.acknowledged = start
+        self.last_checkpoint = start
+        delay = RECONNECT_FIRST_DELAY
+        failing_since: float | None = None
+        while not stop.requested:
+            try:
+                if replication is None:
+                    replication = ReplicationConnection(self.url)
+                self._stream(replication, stop)
+                return
+            except (SourceError, psycopg.OperationalError) as exc:
+                if not _transient(exc):
+                    raise
+                now = time.monotonic()
+                failing_since = failing_since or now
+                if now - failing_since > RECONNECT_GIVE_UP_AFTER:
+                    raise SourceError(f"PostgreSQL stayed unreachable for {RECONNECT_GIVE_UP_AFTER:.0f}s: {exc}",
+                                      fix="check the source server; restart capture when it is back") from exc
+                log.warning("replication stream lost; reconnecting", extra={"error": str(exc), "delay_s": delay})
+                self._after_disconnect()
+                stop.wait(delay)
+                delay = min(delay * 2, RECONNECT_MAX_DELAY)
+            finally:
+                if replication is not None:
+                    replication.close()
+                    replication = None
+            if self.received:
+                failing_since = None
+                delay = RECONNECT_FIRST_DELAY
+                self.received = 0
+
+    def _stream(self, replication: ReplicationConnection, stop: StopSignal) -> None:
+        pipeline = self.pipeline
+        start = pipeline.acknowledged
+        replication.start_replication(self.slot, self.publication, start)
+        self._reconnect_catalog()
+        status = Every(self.options.status_interval)
+        heartbeat = Every(self.options.heartbeat_interval)
+        progress = Every(10.0)
+        written = start
+        handle = self.handle
+        while not stop.requested:
+            frame = replication.read_frame(0.2)
+            frames = 0
+            while frame is not None:
+                if frame[0] == KEEPALIVE:
+                    written = max(written, frame[1])
+                    self._idle_checkpoint(frame[1])
+                    if frame[3]:
+                        pipeline.poll()
+                        replication.send_status(written, pipeline.acknowledged)
+                else:
+                    written = max(written, frame[2])
+                    self.received += 1
+                    handle(frame[4], frame[1])
+                frames += 1
+                if frames >= 2000 or stop.requested:
+                    break
+                frame = replication.read_frame(0)
+            pipeline.poll()
+            if heartbeat.due():
+                self._emit_heartbeat()
+            if status.due():
+                replication.send_status(written, pipeline.acknowledged)
+            if progress.due():
+                log.info("streaming", extra={"events": pipeline.events, "acknowledged": lsn_to_text(pipeline.acknowledged),
+                                             "in_flight": pipeline.tracker.in_flight})
+        pipeline.flush()
+        replication.send_status(written, pipeline.acknowledged)
+        log.info("stopped; Kafka flushed and source acknowledged",
+                 extra={"events": pipeline.events, "flushed": lsn_to_text(pipeline.acknowledged)})
+
+    def _idle_checkpoint(self, wal_end: int) -> None:
+        """With no transaction open, everything before the server's wal_end was received: it may be flushed."""
+        if self.transaction is None and not self.spools and wal_end > self.last_checkpoint:
+            self.last_checkpoint = wal_end
+            self.pipeline.checkpoint(wal_end)
+
+    def _emit_heartbeat(self) -> None:
+        """A logical message through the WAL, so the slot advances even when captured tables are idle."""
+        try:
+            self.catalog_conn.execute("SELECT pg_logical_emit_message(false, %s, %s)",
+                                      (HEARTBEAT_PREFIX, str(time.time_ns() // 1_000_000)))
+        except psycopg.OperationalError as exc:
+            log.warning("heartbeat failed", extra={"error": str(exc).strip()})
+            self._reconnect_catalog(force=True)
+            return
+        if not self.server_messages:
+            self.pipeline.heartbeat()
+
+    def _reconnect_catalog(self, force: bool = False) -> None:
+        if force or self.catalog_conn.closed or self.catalog_conn.broken:
+            try:
+                self.catalog_conn.close()
+            finally:
+                self.catalog_conn = connect(self.url)
+                self.schemas.conn = self.catalog_conn
+
+    def _after_disconnect(self) -> None:
+        """Forget half-received transactions: the server sends them again from the flushed position."""
+        self.pipeline.abandon_transaction()
+        self.transaction = None
+        for spool in self.spools.values():
+            spool.close()
+        self.spools.clear()
+        self.stream_xid = None
+        self.decoder = PgoutputDecoder()
+        self.schemas.decoder = self.decoder
+        self.schemas.types_seen = set()
+        self.pipeline.flush()
+
+    # -- messages --------------------------------------------------------------------------------
+
+    def handle(self, payload: bytes, lsn: int) -> None:
+        """Decode one pgoutput message and act on it (DecodeError stops the connector: nothing is skipped)."""
+        message = self.decoder.decode(payload, lsn)
+        tag = message[0]
+        if self.stream_xid is not None and tag in "IUDTMRY":
+            if tag == "R":
+                self._relation(message[1])
+            elif tag != "Y":
+                self.spools[self.stream_xid].add(message[2] if tag in "IUD" else message[1], lsn, message)
+            return
+        if tag in "IUD":
+            self._row_change(message, lsn)
+        elif tag == "B":
+            _, final_lsn, commit_ts_us, xid = message
+            self._begin(xid, final_lsn, commit_ts_us)
+        elif tag == "C":
+            _, _, commit_lsn, end_lsn, commit_ts_us = message
+            self._commit(commit_lsn, end_lsn, commit_ts_us)
+        elif tag == "R":
+            self._relation(message[1])
+        elif tag == "T":
+            self._truncate(message, lsn)
+        elif tag == "M":
+            self._message(message, lsn)
+        elif tag == "S":
+            self.stream_xid = message[1]
+            if message[1] not in self.spools:
+                self.spools[message[1]] = TransactionSpool(message[1])
+        elif tag == "E":
+            self.stream_xid = None
+        elif tag == "c":
+            _, xid, _, commit_lsn, end_lsn, commit_ts_us = message
+            self._stream_commit(xid, commit_lsn, end_lsn, commit_ts_us)
+        elif tag == "A":
+            _, xid, subxid = message
+            spool = self.spools.get(xid)
+            if spool is not None:
+                if subxid == xid:
+                    spool.close()
+                    del self.spools[xid]
+                else:
+                    spool.aborted.add(subxid)
+        # "O" (origin) and "Y" (type; codecs are chosen from the catalog at Relation time) need nothing.
+
+    def _begin(self, xid: int, commit_lsn: int, commit_ts_us: int) -> None:
+        self.transaction = (xid, commit_lsn, commit_ts_us)
+        self.pipeline.begin_transaction(f"{xid}:{commit_lsn}", commit_ts_us // 1000)
+
+    def _commit(self, commit_lsn: int, end_lsn: int, commit_ts_us: int) -> None:
+        self.pipeline.end_transaction(commit_ts_us // 1000)
+        self.transaction = None
+        self.last_commit_lsn = commit_lsn
+        if end_lsn > self.last_checkpoint:
+            self.last_checkpoint = end_lsn
+            self.pipeline.checkpoint(end_lsn)
+
+    def _stream_commit(self, xid: int, commit_lsn: int, end_lsn: int, commit_ts_us: int) -> None:
+        spool = self.spools.pop(xid, None)
+        self._begin(xid, commit_lsn, commit_ts_us)
+        if spool is not None:
+            try:
+                for lsn, message in spool.replay():
+                    tag = message[0]
+                    if tag in "IUD":
+                        self._row_change(message, lsn)
+                    elif tag == "T":
+                        self._truncate(message, lsn)
+                    elif tag == "M":
+                        self._message(message, lsn)
+                    self.pipeline.poll()
+            finally:
+                spool.close()
+        self._commit(commit_lsn, end_lsn, commit_ts_us)
+
+    def _relation(self, relation: RelationInfo) -> None:
+        schema, previous = self.schemas.relation(relation)
+        if previous is None or not self.table_filter(relation.namespace, relation.name):
+            return
+        log.info("table schema changed", extra={"table": schema.qualified_name, "version": schema.version})
+        self.pipeline.publish_schema(schema)
+        if self.pipeline.envelope.compat == "debezium":
+            return  # Debezium's PG connector writes no schema-change topic
+        xid, commit_lsn, commit_ts_us = self.transaction or (None, None, time.time_ns() // 1000)
+        source = source_block(self.prefix, self.database, commit_ts_us, "false", schema.namespace, schema.name,
+                              xid, commit_lsn, self.last_commit_lsn)
+        self.pipeline.produce(self.pipeline.envelope.schema_change_record(
+            describe_change(previous, schema), db=self.database, schema=schema.namespace, table=schema.name,
+            source=source, table_schema=schema,
+        ))
+
+    def _table(self, relid: int) -> TableSchema | None:
+        schema = self.schemas.by_relid.get(relid)
+        if schema is None:
+            self._relation(self.decoder.relation(relid))
+            schema = self.schemas.by_relid[relid]
+        return schema if self.table_filter(schema.namespace, schema.name) else None
+
+    def _source(self, schema_name: str, table_name: str, lsn: int) -> dict[str, Any]:
+        xid, _, commit_ts_us = self.transaction or (None, None, time.time_ns() // 1000)
+        return source_block(self.prefix, self.database, commit_ts_us, "false", schema_name, table_name, xid, lsn,
+                            self.last_commit_lsn)
+
+    def _row_change(self, message: tuple, lsn: int) -> None:
+        tag = message[0]
+        table = self._table(message[1])
+        if table is None:
+            return
+        if tag == "I":
+            op, before, after = CREATE, None, message[3]
+        elif tag == "U":
+            op, before, after = UPDATE, message[3], message[5]
+        else:
+            op, before, after = DELETE, message[3], None
+        commit_lsn = self.transaction[1] if self.transaction else lsn
+        self.pipeline.emit(Change(op, table, before, after, self._source(table.namespace, table.name, lsn),
+                                  (commit_lsn, lsn, 0)))
+
+    def _truncate(self, message: tuple, lsn: int) -> None:
+        commit_lsn = self.transaction[1] if self.transaction else lsn
+        for n, relid in enumerate(message[3]):
+            table = self._table(relid)
+            if table is not None:
+                self.pipeline.emit(Change(TRUNCATE, table, None, None, self._source(table.namespace, table.name, lsn),
+                                          (commit_lsn, lsn, n)))
+
+    def _message(self, message: tuple, lsn: int) -> None:
+        _, _, transactional, message_lsn, prefix, content = message
+        if prefix == HEARTBEAT_PREFIX:
+            if not transactional:
+                self.pipeline.heartbeat()
+                if self.transaction is None and not self.spools and message_lsn > self.last_checkpoint:
+                    self.last_checkpoint = message_lsn
+                    self.pipeline.checkpoint(message_lsn)
+            return
+        commit_lsn = self.transaction[1] if (self.transaction and transactional) else message_lsn
+        source = self._source("", "", message_lsn)
+        self.pipeline.emit(Change(MESSAGE, None, None, None, source, (commit_lsn, message_lsn, 0),
+                                  content={"prefix": prefix, "content": content}))
+        if not transactional and self.transaction is None and message_lsn > self.last_checkpoint:
+            self.last_checkpoint = message_lsn
+            self.pipeline.checkpoint(message_lsn)
+
+    def close(self) -> None:
+        for spool in self.spools.values():
+            spool.close()
+        self.spools.clear()
+        self.catalog_conn.close()
+
+
+def describe_change(previous: TableSchema, schema: TableSchema) -> str:
+    """A readable account of a relation change for `<prefix>.schema-changes` (pgoutput carries no DDL text)."""
+    old = {c.name: c.source_type for c in previous.columns}
+    new = {c.name: c.source_type for c in schema.columns}
+    parts = [f"ADD COLUMN {name} {kind}" for name, kind in new.items() if name not in old]
+    parts += [f"DROP COLUMN {name}" for name in old if name not in new]
+    parts += [f"ALTER COLUMN {name} TYPE {kind}" for name, kind in new.items() if name in old and old[name] != kind]
+    if previous.primary_key != schema.primary_key:
+        parts.append(f"PRIMARY KEY ({', '.join(schema.primary_key)})")
+    body = ", ".join(parts) or "ALTER (column attributes)"
+    return f"ALTER TABLE {schema.namespace}.{schema.name} {body}"
+
+
+def _transient(exc: Exception) -> bool:
+    """True for errors a reconnect can cure: a lost connection, a restarting server, a slot still held."""
+    if isinstance(exc, (StreamLost, psycopg.OperationalError)):
+        return True
+    text = str(exc).lower()
+    return any(marker in text for marker in (
+        "cannot connect", "connection lost", "ended the replication stream", "starting up", "shutting down",
+        "is in use", "is active for pid", "terminating connection", "server closed the connection",
+        "connection refused", "recovery",
+    ))
+
+
+# -- entry point --------------------------------------------------------------------------------
+
+
+def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
+    """`cdc capture` for PostgreSQL: checks and set-up, snapshot when asked, then stream until stopped."""
+    from connectors.postgres.snapshot import read_snapshot
+
+    url = parse_url(options.source, what="--source")
+    slot = options.slot or default_name(options.prefix)
+    publication = options.publication or default_name(options.prefix)
+    with connect(url) as conn:
+        captured, slot_state = prepare_source(conn, slot=slot, publication=publication,
+                                              tables=list(options.tables) or None, include=options.include)
+        database = conn.info.dbname
+    table_filter = TableFilter(captured, options.include)
+    envelope = Envelope(options.prefix, compat=options.compat)
+    with make_admin(options.kafka, backend=options.kafka_backend) as admin:
+        ensure_topics(admin, envelope)
+    producer = make_producer(options.kafka, backend=options.kafka_backend)
+    pipeline = CapturePipeline(producer, envelope)
+    pipeline.seed_schemas(load_schemas(options.kafka, envelope.schemas_topic, backend=options.kafka_backend))
+    log.info("capture starting", extra={"source": url.redacted(), "slot": slot, "publication": publication,
+                                        "tables": len(captured) or "all", "snapshot": options.snapshot})
+    replication: ReplicationConnection | None = None
+    stream: PostgresStream | None = None
+    try:
+        if options.snapshot == "initial_only":
+            replication = ReplicationConnection(url)
+            temporary_slot = f"{slot[:40]}_snapshot_{os.getpid()}"
+            created = replication.create_slot(temporary_slot, export_snapshot=True, temporary=True)
+            read_snapshot(url, created.snapshot_name, created.consistent_point,
+                          _snapshot_tables(url, captured, publication), pipeline, options, database, stop)
+            pipeline.flush()
+            log.info("snapshot done (initial_only): exiting", extra={"events": pipeline.events})
+            return
+        if slot_state is not None and _snapshot_unfinished(url, slot):
+            log.warning("the previous run stopped during its snapshot: dropping the slot and snapshotting again",
+                        extra={"slot": slot})
+            _drop_slots(url, slot, pending_marker(slot))
+            slot_state = None
+        if slot_state is None:
+            want_snapshot = options.snapshot in ("initial", "when_needed")
+            if want_snapshot:
+                _create_marker(url, pending_marker(slot))
+            replication = ReplicationConnection(url)
+            created = replication.create_slot(slot, export_snapshot=want_snapshot)
+            start = created.consistent_point
+            log.info("created replication slot", extra={"slot": slot, "consistent_point": lsn_to_text(start)})
+            if want_snapshot:
+                read_snapshot(url, created.snapshot_name, start, _snapshot_tables(url, captured, publication),
+                              pipeline, options, database, stop)
+                pipeline.flush()
+                if stop.requested:
+                    replication.close()
+                    replication = None
+                    _drop_slots(url, slot, pending_marker(slot))
+                    log.info("stopped during the snapshot: dropped the new slot; the next start snapshots again")
+                    return
+                _drop_slots(url, pending_marker(slot))
+        else:
+            start = lsn_to_int(slot_state.confirmed_flush) if slot_state.confirmed_flush else 0
+            log.info("resuming from the slot's confirmed position", extra={"slot": slot, "start": lsn_to_text(start)})
+        stream = PostgresStream(url, options, pipeline, table_filter, slot=slot, publication=publication,
+                                database=database)
+        stream.run(stop, start, replication)
+        replication = None
+    finally:
+        if replication is not None:
+            replication.close()
+        if stream is not None:
+            stream.close()
+        producer.close(10.0)
+
+
+def _snapshot_tables(url: DatabaseUrl, captured: list[tuple[str, str]], publication: str) -> list[tuple[str, str]]:
+    """The tables to snapshot: the captured list, else every table of the publication."""
+    if captured:
+        return captured
+    with connect(url) as conn:
+        tables = [tuple(row) for row in conn.execute(
+            "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = %s ORDER BY 1, 2",
+            (publication,)).fetchall()]
+        check_select_privilege(conn, tables)
+        return tables
+
+
+def pending_marker(slot: str) -> str:
+    """Name of the physical slot that marks "snapshot of `slot` not finished" (a durable, WAL-free flag)."""
+    return f"{slot[:46]}_snapshot_pending"
+
+
+def _create_marker(url: DatabaseUrl, marker: str) -> None:
+    with connect(url) as conn:
+        if conn.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (marker,)).fetchone() is None:
+            conn.execute("SELECT pg_create_physical_replication_slot(%s, false)", (marker,))
+
+
+def _snapshot_unfinished(url: DatabaseUrl, slot: str) -> bool:
+    with connect(url) as conn:
+        return conn.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s",
+                            (pending_marker(slot),)).fetchone() is not None
+
+
+def _drop_slots(url: DatabaseUrl, *slots: str) -> None:
+    with connect(url) as conn:
+        for slot in slots:
+            conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
+                         (slot,))
