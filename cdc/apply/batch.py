@@ -1,0 +1,337 @@
+"""Apply one batch of consumed records to the target in one transaction, with its offsets.
+
+    records -> decode (table, op, key, after) -> per table: fold -> writer.write
+            -> cdc_offsets upsert -> commit
+
+When the set-based write fails on a row's data, the batch is rolled back and applied again event by
+event, each under a savepoint, so the bad events are isolated and handed to the error policy (stop, or
+the dead-letter topic) while the rest commit. Tombstones and records of the prefix's own topics
+(schemas, transactions, dlq, ...) only advance offsets.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from cdc.apply.dlq import BadEvent
+from cdc.apply.fold import fold_batch
+from cdc.apply.offsets import advanced, next_offsets
+from cdc.apply.schemas import SCHEMA_VERSION_HEADER, SchemaCatalog, UnknownSchema
+from cdc.apply.target import TargetTable, TargetWriter
+from cdc.events import CREATE, DELETE, READ, TRUNCATE, UPDATE, TableSchema
+from cdc.kafka import Record
+
+log = logging.getLogger(__name__)
+
+ROW_OPS = frozenset((CREATE, UPDATE, READ))
+_loads = orjson.loads
+# Topics under the prefix that carry no table changes.
+INTERNAL_SUFFIXES = ("schemas", "transaction", "dlq", "schema-changes", "message")
+
+
+class MalformedEvent(ValueError):
+    """A change event that does not have the documented shape."""
+
+
+@dataclass(slots=True)
+class ChangeEvent:
+    """One decoded change: table schema, op, primary-key tuple, after image (c/u/r)."""
+
+    record: Record
+    schema: TableSchema
+    op: str
+    key: tuple | None
+    after: dict[str, Any] | None
+    transaction_id: str | None = None
+    transaction_order: int = 0
+
+
+def internal_topics(prefix: str) -> frozenset[str]:
+    """The prefix's own topics that the `<prefix>.*` subscription also matches."""
+    return frozenset(f"{prefix}.{suffix}" for suffix in INTERNAL_SUFFIXES)
+
+
+def schema_version(record: Record) -> int | None:
+    """The `cdc.schema.version` header as a number (None when absent)."""
+    for name, value in record.headers:
+        if name == SCHEMA_VERSION_HEADER:
+            try:
+                return int(value)
+            except ValueError:
+                raise MalformedEvent(f"header {SCHEMA_VERSION_HEADER} is not a number: {value!r}") from None
+    return None
+
+
+def decode_event(record: Record, schemas: SchemaCatalog, wanted: Any = None) -> ChangeEvent | None:
+    """Decode a change record's JSON value (never a tombstone) into a ChangeEvent; MalformedEvent if it is not one.
+
+    None when `wanted` (a predicate on `namespace.table`) leaves the event's table out.
+    """
+    try:
+        value = _loads(record.value)
+        op = value["op"]
+        source = value["source"]
+        table = f"{source['schema'] if 'schema' in source else source['db']}.{source['table']}"
+    except orjson.JSONDecodeError as exc:
+        raise MalformedEvent(f"value is not JSON ({exc})") from None
+    except (KeyError, TypeError):
+        raise MalformedEvent("value is not a change event (needs op and source.table)") from None
+    if wanted is not None and not wanted(table):
+        return None
+    try:
+        schema = schemas.get(table, schema_version(record))
+    except UnknownSchema as exc:
+        raise MalformedEvent(str(exc)) from None
+    transaction = value.get("transaction")
+    transaction_id = order = None
+    if type(transaction) is dict:
+        transaction_id, order = transaction.get("id"), transaction.get("total_order")
+    order = order if type(order) is int else 0
+    if op == TRUNCATE:
+        return ChangeEvent(record, schema, op, None, None, transaction_id, order)
+    key_columns = schema.primary_key or tuple(c.name for c in schema.columns if c.primary_key)
+    if not key_columns:
+        raise MalformedEvent(f"table {table} has no primary key; apply writes tables with a primary key only")
+    if op in ROW_OPS:
+        after = value.get("after")
+        if type(after) is not dict:
+            raise MalformedEvent(f"op {op!r} without an 'after' object")
+        return ChangeEvent(record, schema, op, _key(after, key_columns), after, transaction_id, order)
+    if op == DELETE:
+        before = value.get("before")
+        image = before if type(before) is dict and all(c in before for c in key_columns) else _record_key(record)
+        return ChangeEvent(record, schema, op, _key(image, key_columns), None, transaction_id, order)
+    raise MalformedEvent(f"unknown op {op!r}")
+
+
+def _record_key(record: Record) -> dict[str, Any]:
+    try:
+        key = orjson.loads(record.key) if record.key is not None else None
+    except orjson.JSONDecodeError:
+        key = None
+    if not isinstance(key, dict):
+        raise MalformedEvent("delete without the key columns in 'before' or a JSON key")
+    return key
+
+
+def _key(image: dict[str, Any], columns: tuple[str, ...]) -> tuple:
+    try:
+        key = (image[columns[0]],) if len(columns) == 1 else tuple([image[c] for c in columns])
+    except KeyError as exc:
+        raise MalformedEvent(f"primary-key column {exc.args[0]!r} missing") from None
+    if None in key:
+        raise MalformedEvent("primary-key value is null")
+    return key
+
+
+@dataclass(slots=True)
+class PreparedBatch:
+    """A batch decoded, folded and converted, ready for its target transaction."""
+
+    offsets: dict[tuple[str, int], int]        # next offset per partition after the batch
+    first_offsets: dict[tuple[str, int], int]  # first offset per partition in the batch
+    events: list[ChangeEvent]
+    bad: list[BadEvent]
+    tables: dict[str, TargetTable]
+    plan: list[tuple] | None
+
+
+class BatchApplier:
+    """Applies batches of records for one consumer group through one target writer."""
+
+    def __init__(self, writer: TargetWriter, schemas: SchemaCatalog, *, group: str, prefix: str,
+                 policy: Any, tables: Any = None) -> None:
+        self.writer = writer
+        self.schemas = schemas
+        self.group = group
+        self.policy = policy
+        self.internal = internal_topics(prefix)
+        self.wanted = tables  # callable(qualified name) -> bool, or None for every table
+        self.applied_rows = 0
+
+    def decode(self, records: Iterable[Record]) -> tuple[list[ChangeEvent], list[BadEvent]]:
+        """Decoded change events of the wanted tables, and the records that are not valid events."""
+        events: list[ChangeEvent] = []
+        bad: list[BadEvent] = []
+        internal, wanted = self.internal, self.wanted
+        for record in records:
+            if record.value is None or record.topic in internal:
+                continue
+            try:
+                event = decode_event(record, self.schemas, wanted)
+            except MalformedEvent as exc:
+                bad.append(BadEvent(record, f"malformed event: {exc}"))
+                continue
+            if event is not None:
+                events.append(event)
+        return events, bad
+
+    def apply(self, records: list[Record]) -> dict[tuple[str, int], int]:
+        """Write the records and their next offsets in one target transaction; returns those offsets."""
+        return self.write_prepared(self.prepare(records))
+
+    def prepare(self, records: list[Record], before_ddl: Any = None) -> PreparedBatch:
+        """Everything that needs no target transaction: decode, fold per table, convert rows.
+
+        `before_ddl()` runs before the first table of the batch that still needs checking or creating
+        (the caller drains a write in flight on the same connection).
+        """
+        events, bad = self.decode(records)
+        first: dict[tuple[str, int], int] = {}
+        for record in records:
+            tp = (record.topic, record.partition)
+            if record.offset < first.get(tp, record.offset + 1):
+                first[tp] = record.offset
+        if before_ddl is not None and not all(self.writer.knows(e.schema) for e in events):
+            before_ddl()
+        tables = self._tables_of(events)
+        return PreparedBatch(next_offsets(records), first, events, bad, tables, self._fold(events, tables))
+
+    def _fold(self, events: list[ChangeEvent], tables: dict[str, TargetTable]) -> list[tuple] | None:
+        """Per table: (target table, folded batch, converted row groups, converted keys); None if a value
+        does not convert (the write then isolates the bad rows)."""
+        by_table: dict[str, list[tuple]] = {}
+        for event in events:
+            by_table.setdefault(event.schema.qualified_name, []).append((event.op, event.key, event.after))
+        plan = []
+        try:
+            for name, changes in by_table.items():
+                table = tables[name]
+                folded = fold_batch(changes)
+                plan.append((table, folded, table.row_groups(folded.upserts), table.key_values(folded.deletes)))
+        except (ValueError, TypeError):
+            return None
+        return plan
+
+    def write_prepared(self, prepared: PreparedBatch) -> dict[tuple[str, int], int]:
+        """Write a prepared batch and its offsets in one target transaction; returns the offsets."""
+        self.write_unit(prepared.events, prepared.bad, prepared.offsets, prepared=prepared)
+        return prepared.offsets
+
+    def write_unit(self, events: list[ChangeEvent], bad: list[BadEvent], offsets: dict[tuple[str, int], int],
+                   before_commit: Any = None, prepared: PreparedBatch | None = None) -> None:
+        """Events (folded per table), bad events (to the policy) and offsets in one target transaction.
+
+        Events and bad events below the stored offset of their partition were applied already and are
+        dropped; `before_commit()` runs last inside the transaction.
+        """
+        writer = self.writer
+        tables = prepared.tables if prepared is not None else self._tables_of(events)
+        plan = prepared.plan if prepared is not None else None
+        writer.begin()
+        try:
+            stored = writer.load_offsets(self.group, offsets, lock=True)
+            if stored and (prepared is None or any(
+                    offset < stored.get(tp, 0) for tp, offset in prepared.first_offsets.items())):
+                events = [e for e in events if e.record.offset >= stored.get((e.record.topic, e.record.partition), 0)]
+                bad = [b for b in bad if b.record.offset >= stored.get((b.record.topic, b.record.partition), 0)]
+                plan = None  # some of it was applied already: fold again what is left
+            try:
+                self._write_plan(plan if plan is not None else self._fold(events, tables), events)
+            except Exception as exc:
+                if not writer.is_data_error(exc):
+                    raise
+                log.warning("batch refused, isolating bad rows", extra={"reason": _reason(exc)})
+                writer.rollback()
+                writer.begin()
+                writer.load_offsets(self.group, offsets, lock=True)
+                bad = bad + self._write_one_by_one(events, tables)
+            self.policy.handle(sorted(bad, key=lambda b: (b.record.topic, b.record.partition, b.record.offset)))
+            if before_commit is not None:
+                before_commit()
+            writer.store_offsets(self.group, advanced(offsets, stored))
+            writer.commit()
+        except BaseException:
+            writer.rollback()
+            raise
+
+    def _tables_of(self, events: list[ChangeEvent]) -> dict[str, TargetTable]:
+        """Target tables for the newest schema of each table in the batch (DDL runs before the transaction)."""
+        newest: dict[str, TableSchema] = {}
+        for event in events:
+            known = newest.get(event.schema.qualified_name)
+            if known is None or event.schema.version > known.version:
+                newest[event.schema.qualified_name] = event.schema
+        return {name: self.writer.table_for(schema) for name, schema in newest.items()}
+
+    def _write_plan(self, plan: list[tuple] | None, events: list[ChangeEvent]) -> None:
+        if plan is None:
+            raise ValueError("a value does not convert to its column's type")
+        for table, folded, groups, keys in plan:
+            self.writer.write(table, folded, groups, keys)
+            self.applied_rows += len(folded)
+
+    def _write_one_by_one(self, events: list[ChangeEvent], tables: dict[str, TargetTable]) -> list[BadEvent]:
+        """Each event alone under a savepoint; the ones the target refuses are returned as bad."""
+        writer = self.writer
+        bad: list[BadEvent] = []
+        for event in events:
+            table = tables[event.schema.qualified_name]
+            writer.savepoint()
+            try:
+                write_event(writer, table, event)
+            except Exception as exc:
+                if not writer.is_data_error(exc):
+                    raise
+                writer.rollback_to_savepoint()
+                bad.append(BadEvent(event.record, _reason(exc)))
+            else:
+                self.applied_rows += 1
+        return bad
+
+
+def write_event(writer: TargetWriter, table: TargetTable, event: ChangeEvent) -> None:
+    """Write one event with single-row statements (the row-by-row path)."""
+    if event.op == TRUNCATE:
+        writer.truncate(table)
+    elif event.op == DELETE:
+        writer.delete_key(table, event.key)
+    else:
+        writer.upsert_row(table, event.after)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+class OverlappedApplier:
+    """Writes batch N on a background thread while the caller consumes and prepares batch N+1.
+
+    The write mostly waits on the target (the thread releases the GIL), so decoding, folding and
+    converting the next batch costs no wall time. At most one write is in flight; `drain()` waits for
+    it (before a rebalance reads or writes offsets, before DDL, when idle, on stop).
+    """
+
+    def __init__(self, applier: BatchApplier) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.applier = applier
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cdc-apply-write")
+        self._inflight = None
+
+    @property
+    def applied_rows(self) -> int:
+        return self.applier.applied_rows
+
+    def submit(self, records: list[Record]) -> dict[tuple[str, int], int] | None:
+        """Prepare `records`, wait for the write in flight, start writing these; returns the offsets
+        committed by the write that finished (None when there was none)."""
+        prepared = self.applier.prepare(records, before_ddl=self.drain)
+        committed = self.drain()
+        self._inflight = self._executor.submit(self.applier.write_prepared, prepared)
+        return committed
+
+    def drain(self) -> dict[tuple[str, int], int] | None:
+        """Wait for the write in flight (raising its error); the offsets it committed, or None."""
+        inflight, self._inflight = self._inflight, None
+        return inflight.result() if inflight is not None else None
+
+    def close(self) -> None:
+        """Stop the writer thread (a write in flight finishes first; call drain() to see its outcome)."""
+        self._executor.shutdown(wait=True)

@@ -1,0 +1,110 @@
+"""Table schemas from the compacted `<prefix>.schemas` topic: the column kinds apply converts by.
+
+Every change event names its table (`source.schema`/`source.db` + `source.table`) and carries the
+schema version in the `cdc.schema.version` header. The catalog answers with that version or, as the
+topic is compacted and keeps only the latest, with a newer one: rows of an older version lack only
+columns added since, which the writer then leaves alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable
+
+import orjson
+
+from cdc.errors import KafkaError
+from cdc.events import TableSchema
+from cdc.kafka import Record, make_admin, make_consumer
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION_HEADER = "cdc.schema.version"
+
+
+class UnknownSchema(LookupError):
+    """No schema (or no recent enough version) of a table is on the schemas topic."""
+
+
+class SchemaCatalog:
+    """Latest known TableSchema per `namespace.table`, refreshed from the topic when an event needs it."""
+
+    # A table missing from the topic should not cost a topic read per event: re-read for it at most this often.
+    REFRESH_INTERVAL_S = 5.0
+
+    def __init__(self, refresh: Callable[[], Iterable[Record]] | None = None) -> None:
+        self._refresh = refresh
+        self._latest: dict[str, TableSchema] = {}
+        self._missing_since: dict[str, float] = {}
+
+    def add(self, schema: TableSchema) -> None:
+        """Remember a schema (a newer version replaces an older one, never the other way round)."""
+        known = self._latest.get(schema.qualified_name)
+        if known is None or schema.version >= known.version:
+            self._latest[schema.qualified_name] = schema
+
+    def add_record(self, record: Record) -> None:
+        """Take one record of the schemas topic (tombstones and malformed records are logged and skipped)."""
+        if record.value is None:
+            return
+        try:
+            self.add(TableSchema.from_dict(orjson.loads(record.value)))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            log.warning("skipping malformed schema record", extra={"topic": record.topic, "partition": record.partition,
+                                                                   "offset": record.offset, "reason": str(exc)})
+
+    def get(self, table: str, version: int | None) -> TableSchema:
+        """The schema of `table` at `version` or newer; reads the topic again once when it is not known yet."""
+        schema = self._latest.get(table)
+        if schema is None or (version is not None and schema.version < version):
+            missed = self._missing_since.get(table)
+            if self._refresh is not None and (missed is None or time.monotonic() - missed >= self.REFRESH_INTERVAL_S):
+                for record in self._refresh():
+                    self.add_record(record)
+                self._missing_since[table] = time.monotonic()
+            schema = self._latest.get(table)
+        if schema is None:
+            raise UnknownSchema(f"no schema for table {table} on the schemas topic")
+        if version is not None and schema.version < version:
+            raise UnknownSchema(f"schema version {version} of table {table} is not on the schemas topic"
+                                f" (latest there: {schema.version})")
+        return schema
+
+    def tables(self) -> list[str]:
+        return sorted(self._latest)
+
+
+def read_topic(bootstrap: str, topic: str, *, timeout: float = 60.0, **consumer_options) -> list[Record]:
+    """Every record of `topic` up to its current end (a short-lived consumer in a group of its own)."""
+    with make_admin(bootstrap) as admin:
+        if topic not in admin.list_topics():
+            return []
+        ends = {p: end for p, end in admin.end_offsets(topic).items() if end > 0}
+    if not ends:
+        return []
+    records: list[Record] = []
+    done: dict[int, int] = {}
+    deadline = time.monotonic() + timeout
+    consumer = make_consumer(bootstrap, group_id=f"cdc-schemas-{uuid.uuid4().hex}", topics=[topic],
+                             **consumer_options)
+    idle = 0
+    try:
+        while any(done.get(p, 0) < end for p, end in ends.items()):
+            if time.monotonic() > deadline:
+                raise KafkaError(f"timed out reading {topic} to its end", fix="check that the broker is healthy")
+            batch = consumer.consume(max_records=1000, timeout=0.5)
+            for record in batch:
+                records.append(record)
+                done[record.partition] = record.offset + 1
+            idle = 0 if batch or not consumer.assignment() else idle + 1
+            if idle >= 4:  # compaction can leave the last offsets empty: the end was reached
+                break
+            positions = consumer.position([(topic, p) for p in ends])
+            for (_, p), position in positions.items():
+                if position is not None and position >= ends[p]:
+                    done[p] = max(done.get(p, 0), position)
+    finally:
+        consumer.close()
+    return records

@@ -1,0 +1,284 @@
+"""The apply worker: a consumer-group member that turns `<prefix>.*` records into target transactions.
+
+    consume (up to batch_size records or linger_ms) -> prepare (decode, fold, convert) -> write (rows +
+    cdc_offsets, one target transaction, on a writer thread while the next batch is prepared) ->
+    commit the same offsets to Kafka (for lag monitoring only)
+
+On assignment (start and every rebalance) each partition is sought to the next offset stored in the
+target's `cdc_offsets`, so a crash anywhere loses nothing and applies nothing twice. `--workers N`
+runs N of these processes in one group; Kafka shares the partitions between them.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from cdc.apply.batch import BatchApplier, OverlappedApplier
+from cdc.apply.dlq import POLICIES, DeadLetterPolicy, StopPolicy
+from cdc.apply.offsets import start_offsets
+from cdc.apply.schemas import SchemaCatalog, read_topic
+from cdc.apply.target import TargetWriter, open_writer
+from cdc.errors import CdcError, ConfigError, KafkaError, TargetError
+from cdc.kafka import Consumer, Record, make_consumer, make_producer
+
+log = logging.getLogger(__name__)
+
+CONSISTENCY_MODES = ("batch", "transaction")
+
+
+@dataclass(slots=True, frozen=True)
+class ApplyOptions:
+    """Everything one apply worker needs (picklable, so `--workers N` can hand it to child processes)."""
+
+    kafka: str
+    prefix: str
+    target: str
+    group: str = ""
+    tables: tuple[str, ...] = ()
+    create_tables: bool = False
+    drop_columns: str = "keep"
+    on_error: str = "stop"
+    consistency: str = "batch"
+    workers: int = 1
+    batch_size: int = 5000
+    linger_ms: int = 200
+    session_timeout_ms: int = 10000
+    max_poll_interval_ms: int = 60000
+    idle_exit_s: float | None = None  # stop after this long without records (tests, one-shot catch-up)
+    consumer_options: dict[str, Any] = field(default_factory=dict)
+
+    def group_id(self) -> str:
+        return self.group or f"cdc-apply-{self.prefix}"
+
+    def check(self) -> None:
+        if self.on_error not in POLICIES:
+            raise ConfigError(f"--on-error {self.on_error!r} is not one of {', '.join(POLICIES)}")
+        if self.consistency not in CONSISTENCY_MODES:
+            raise ConfigError(f"--consistency {self.consistency!r} is not one of {', '.join(CONSISTENCY_MODES)}")
+        if self.workers < 1:
+            raise ConfigError("--workers must be at least 1")
+        if self.consistency == "transaction" and self.workers > 1:
+            raise ConfigError("--consistency transaction needs --workers 1",
+                              fix="a source transaction spans partitions that several workers would split")
+        if not self.prefix:
+            raise ConfigError("--prefix is empty", fix="give the topic prefix the capture side writes, e.g. --prefix shop")
+
+
+def table_filter(patterns: tuple[str, ...]) -> Callable[[str], bool] | None:
+    """A predicate on `namespace.table` for --tables (each pattern: `table`, `ns.table`, globs allowed)."""
+    if not patterns:
+        return None
+
+    def wanted(qualified: str) -> bool:
+        bare = qualified.rsplit(".", 1)[-1]
+        return any(fnmatch.fnmatchcase(qualified, p) or fnmatch.fnmatchcase(bare, p) for p in patterns)
+
+    return wanted
+
+
+class ApplyWorker:
+    """One consumer-group member with its own target connection."""
+
+    def __init__(self, options: ApplyOptions, stop: threading.Event | None = None) -> None:
+        options.check()
+        self.options = options
+        self.stop = stop or threading.Event()
+        self.group = options.group_id()
+        self.writer: TargetWriter | None = None
+        self.consumer: Consumer | None = None
+        self._pending: list[Record] = []
+        self.applier: Any = None
+        self.batches = 0
+        self.records = 0
+
+    def _consumer_options(self) -> dict[str, Any]:
+        options = {
+            "session_timeout_ms": self.options.session_timeout_ms,
+            "heartbeat_interval_ms": max(100, self.options.session_timeout_ms // 6),
+            "max_poll_interval_ms": max(self.options.max_poll_interval_ms, self.options.session_timeout_ms),
+        }
+        options.update(self.options.consumer_options)
+        return options
+
+    def _read_schemas(self) -> list[Record]:
+        return read_topic(self.options.kafka, f"{self.options.prefix}.schemas", **self._consumer_options())
+
+    def _assigned(self, consumer: Consumer, partitions: list[tuple[str, int]]) -> None:
+        self._drain()
+        if hasattr(self.applier, "reset"):  # held transactions are read again from the stored offsets
+            self.applier.reset()
+        stored = self.writer.load_offsets(self.group, partitions)
+        for (topic, partition), offset in start_offsets(partitions, stored).items():
+            consumer.seek(topic, partition, offset)
+        log.info("partitions assigned", extra={"partitions": len(partitions), "stored": len(stored)})
+
+    def _revoked(self, consumer: Consumer, partitions: list[tuple[str, int]]) -> None:
+        self._drain()  # the write in flight stores its offsets before the partitions move
+        revoked = set(partitions)
+        self._pending = [r for r in self._pending if (r.topic, r.partition) not in revoked]
+        log.info("partitions revoked", extra={"partitions": len(partitions)})
+
+    def _collect(self) -> list[Record]:
+        """Up to batch_size records, waiting at most linger_ms after the first one."""
+        size = self.options.batch_size
+        deadline = None
+        while len(self._pending) < size and not self.stop.is_set():
+            wait = 0.5 if deadline is None else max(0.0, deadline - time.monotonic())
+            got = self.consumer.consume(max_records=size - len(self._pending), timeout=wait)
+            if got:
+                self._pending.extend(got)
+                if deadline is None:
+                    deadline = time.monotonic() + self.options.linger_ms / 1000
+            if deadline is None:
+                return []
+            if time.monotonic() >= deadline:
+                break
+        batch, self._pending = self._pending, []
+        return batch
+
+    def run(self) -> None:
+        """Consume and apply until stopped (SIGTERM/SIGINT, `stop` set, or idle_exit_s without records)."""
+        options = self.options
+        self.writer = open_writer(options.target, create_tables=options.create_tables,
+                                  drop_columns=options.drop_columns)
+        policy = (DeadLetterPolicy(make_producer(options.kafka), options.prefix) if options.on_error == "dlq"
+                  else StopPolicy())
+        try:
+            self.writer.ensure_offsets_table()
+            schemas = SchemaCatalog(refresh=self._read_schemas)
+            for record in self._read_schemas():
+                schemas.add_record(record)
+            applier = BatchApplier(self.writer, schemas, group=self.group, prefix=options.prefix, policy=policy,
+                                   tables=table_filter(options.tables))
+            if options.consistency == "transaction":
+                from cdc.apply.transactions import TransactionApplier
+
+                applier = TransactionApplier(applier, options.prefix)
+            else:
+                applier = OverlappedApplier(applier)
+            self.applier = applier
+            pattern = "^" + options.prefix.replace(".", "\\.") + "\\..*"
+            self.consumer = make_consumer(options.kafka, group_id=self.group, pattern=pattern,
+                                          on_assign=self._assigned, on_revoke=self._revoked,
+                                          **self._consumer_options())
+            log.info("apply worker started", extra={"group": self.group, "prefix": options.prefix,
+                                                    "target": self.writer.url.redacted(), "pid": os.getpid()})
+            self._loop(applier)
+        finally:
+            if isinstance(self.applier, OverlappedApplier):
+                self.applier.close()
+            if self.consumer is not None:
+                self.consumer.close()
+            policy.close()
+            self.writer.close()
+
+    def _drain(self) -> None:
+        """Wait for a write in flight and report its offsets to Kafka."""
+        if isinstance(self.applier, OverlappedApplier):
+            self._committed(self._guard(self.applier.drain))
+
+    def _guard(self, call: Callable[[], Any]) -> Any:
+        """Run a target write; a failure that is not ours becomes a TargetError (nothing of it committed)."""
+        try:
+            return call()
+        except CdcError:
+            raise
+        except Exception as exc:  # connection lost, server gone
+            raise TargetError(
+                f"writing a batch to {self.writer.url.redacted()} failed: {type(exc).__name__}: {exc}".strip(),
+                fix="check the target database; a restart resumes from the offsets stored in cdc_offsets",
+            ) from exc
+
+    def _committed(self, offsets: dict[tuple[str, int], int] | None) -> None:
+        if not offsets:
+            return
+        try:
+            self.consumer.commit(offsets)
+        except KafkaError as exc:  # the target holds the truth; Kafka's copy is for lag monitoring
+            log.warning("could not commit offsets to Kafka (the target has them)", extra={"reason": str(exc)})
+
+    def _loop(self, applier: Any) -> None:
+        idle_since = time.monotonic()
+        try:
+            while not self.stop.is_set():
+                records = self._collect()
+                if not records:
+                    self._drain()
+                    if not self.consumer.assignment():  # still joining the group: not idle yet
+                        idle_since = time.monotonic()
+                    elif self.options.idle_exit_s is not None and time.monotonic() - idle_since > self.options.idle_exit_s:
+                        log.info("no records for a while: stopping", extra={"idle_s": self.options.idle_exit_s})
+                        return
+                    continue
+                idle_since = time.monotonic()
+                if isinstance(applier, OverlappedApplier):
+                    committed = self._guard(lambda: applier.submit(records))
+                else:
+                    committed = self._guard(lambda: applier.apply(records))
+                self.batches += 1
+                self.records += len(records)
+                self._committed(committed)
+        finally:
+            self._drain()
+
+
+def run_worker(options: ApplyOptions) -> None:
+    """Run one worker in this process until SIGTERM/SIGINT (a clean stop after the current batch)."""
+    stop = threading.Event()
+
+    def request_stop(signum, frame):  # noqa: ARG001
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    ApplyWorker(options, stop).run()
+
+
+def _child(options: ApplyOptions, log_format: str, log_level: str) -> None:
+    from cdc.logs import setup_logging
+
+    setup_logging(log_format, log_level)
+    try:
+        run_worker(options)
+    except CdcError as exc:
+        log.error("apply worker failed: %s", exc)
+        raise SystemExit(exc.exit_code) from None
+
+
+def run_workers(options: ApplyOptions, *, log_format: str = "human", log_level: str = "info") -> int:
+    """Run `options.workers` worker processes in one group; returns the first non-zero exit code (else 0)."""
+    if options.workers == 1:
+        run_worker(options)
+        return 0
+    context = multiprocessing.get_context("spawn")
+    children = [context.Process(target=_child, args=(replace(options, workers=1), log_format, log_level),
+                                name=f"cdc-apply-{n}") for n in range(options.workers)]
+    for child in children:
+        child.start()
+
+    def forward(signum, frame):  # noqa: ARG001
+        for child in children:
+            if child.is_alive():
+                os.kill(child.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    code = 0
+    while any(child.is_alive() for child in children):
+        for child in children:
+            child.join(0.5)
+            if child.exitcode not in (None, 0) and code == 0:
+                code = child.exitcode
+                log.error("an apply worker exited with an error: stopping the others",
+                          extra={"worker": child.name, "exit_code": code})
+                forward(signal.SIGTERM, None)
+    return code

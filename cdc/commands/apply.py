@@ -1,0 +1,73 @@
+"""`cdc apply`: consume a prefix's change topics and write them into a target database."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from cdc.apply.dlq import POLICIES
+from cdc.apply.target import DROP_POLICIES
+from cdc.apply.worker import CONSISTENCY_MODES, ApplyOptions, run_workers
+
+
+def _split(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
+
+
+@click.command(name="apply")
+@click.option("--kafka", "kafka", required=True, envvar="CDC_KAFKA_BOOTSTRAP", metavar="HOST:PORT",
+              help="Kafka bootstrap address (env CDC_KAFKA_BOOTSTRAP).")
+@click.option("--prefix", required=True, help="Topic prefix the capture side writes (topics <prefix>.*).")
+@click.option("--target", required=True, metavar="URL",
+              help="Target database: postgresql://user:pass@host:port/db or mysql://user:pass@host:port/db.")
+@click.option("--tables", multiple=True, metavar="LIST",
+              help="Only these tables (comma-separated; `table` or `schema.table`, globs allowed).")
+@click.option("--create-tables", is_flag=True,
+              help="Create missing target tables from <prefix>.schemas (see docs/type-mapping.md).")
+@click.option("--drop-columns", type=click.Choice(DROP_POLICIES), default="keep", show_default=True,
+              help="When a source column is dropped: keep the target column (made nullable) or drop it.")
+@click.option("--group", default="", help="Consumer group id [default: cdc-apply-<prefix>].")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes sharing the partitions.")
+@click.option("--on-error", type=click.Choice(POLICIES), default="stop", show_default=True,
+              help="Bad event: stop with its position and reason, or send it to <prefix>.dlq and go on.")
+@click.option("--consistency", type=click.Choice(CONSISTENCY_MODES), default="batch", show_default=True,
+              help="batch: rows in batches per table; transaction: each source transaction atomically.")
+@click.option("--batch-size", type=click.IntRange(1, 1_000_000), default=5000, show_default=True,
+              help="Records per target transaction (at most).")
+@click.option("--linger-ms", type=click.IntRange(0, 60_000), default=200, show_default=True,
+              help="How long to wait for a batch to fill.")
+@click.option("--session-timeout-ms", type=click.IntRange(1000, 600_000), default=10_000, show_default=True,
+              help="Consumer-group session timeout (how fast a dead worker's partitions move).")
+@click.option("--max-poll-interval-ms", type=click.IntRange(1000, 3_600_000), default=60_000, show_default=True,
+              help="Longest time a batch may take before the worker is considered stuck.")
+@click.option("--idle-exit", type=float, default=None, metavar="SECONDS",
+              help="Stop after this many seconds without records (one-shot catch-up).")
+@click.pass_context
+def command(ctx: click.Context, kafka: str, prefix: str, target: str, tables: tuple[str, ...], create_tables: bool,
+            drop_columns: str, group: str, workers: int, on_error: str, consistency: str, batch_size: int,
+            linger_ms: int, session_timeout_ms: int, max_poll_interval_ms: int, idle_exit: float | None) -> None:
+    """Apply a Kafka change stream to a target database, exactly once in effect.
+
+    Each batch of rows and its Kafka offsets (table cdc_offsets in the target) commit in one target
+    transaction; a restart resumes from the stored offsets.
+
+    \b
+    Example:
+      cdc apply --kafka 127.0.0.1:9092 --prefix shop \\
+                --target postgresql://postgres@127.0.0.1:5432/replica --create-tables --workers 2
+    """
+    options = ApplyOptions(
+        kafka=kafka, prefix=prefix, target=target, group=group, tables=_split(tables), create_tables=create_tables,
+        drop_columns=drop_columns, on_error=on_error, consistency=consistency, workers=workers,
+        batch_size=batch_size, linger_ms=linger_ms, session_timeout_ms=session_timeout_ms,
+        max_poll_interval_ms=max_poll_interval_ms, idle_exit_s=idle_exit,
+    )
+    options.check()
+    root = ctx.find_root().params
+    level = logging.getLevelName(logging.getLogger("cdc").level).lower()
+    code = run_workers(options, log_format=root.get("log_format", "human"), log_level=root.get("log_level", level))
+    if code:
+        sys.exit(code)

@@ -1,0 +1,317 @@
+"""MySQL/MariaDB target writer: multi-row `INSERT .. ON DUPLICATE KEY UPDATE` and `DELETE .. IN`.
+
+A folded batch becomes, inside the caller's transaction:
+    DELETE FROM target                                        (when the batch truncated: TRUNCATE
+                                                               would commit the transaction)
+    DELETE FROM target WHERE (pk) IN ((..), ..)               (deletes, in chunks)
+    INSERT INTO target (..) VALUES (..), .. ON DUPLICATE KEY UPDATE c = VALUES(c), ..
+Identifiers are quoted with `quote_ident`; values are bound (escaped by the driver). The session runs
+in strict SQL mode, so a value that does not fit its column is an error, never silently truncated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from decimal import Decimal
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+import pymysql
+
+from cdc.apply.fold import FoldedBatch
+from cdc.apply.target import OFFSETS_TABLE, TRANSACTIONS_TABLE, TargetColumn, TargetTable, TargetWriter, TopicPartition
+from cdc.apply.typemap import mysql_type
+from cdc.apply.values import Converter, converter
+from cdc.errors import TargetError
+from cdc.events import Column, TableSchema
+from cdc.urls import DatabaseUrl
+from connectors.mysql.dialect import connect, qualified, quote_ident
+
+SESSION_INIT = ("SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,"
+                "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'")
+# Kinds whose readable JSON form MySQL parses by the column's type in strict mode ("10.50",
+# "2024-02-29T13:45:00.123456", "-838:59:59"), refusing a value that is not one.
+SERVER_PARSED_KINDS = frozenset({"decimal", "date", "time", "timestamp"})
+# Rows per INSERT / keys per DELETE statement (bounded by max_allowed_packet in practice).
+CHUNK_ROWS = 2000
+# Server errors about a row's data (bad value, constraint), not about the connection or the SQL.
+DATA_ERRNOS = frozenset({
+    1048, 1062, 1263, 1264, 1265, 1292, 1364, 1366, 1367, 1406, 1411, 1416, 1451, 1452, 1690, 3140, 3819,
+    4025, 4078,
+})
+
+
+class Writer(TargetWriter):
+    """Writes folded batches and `cdc_offsets` rows into a MySQL/MariaDB database."""
+
+    engine = "mysql"
+
+    def __init__(self, url: DatabaseUrl, **options: Any) -> None:
+        super().__init__(url, **options)
+        self.conn = connect(url, error=TargetError, autocommit=False, init_command=SESSION_INIT)
+        self._offsets = qualified(url.database, OFFSETS_TABLE)
+
+    def _execute(self, statement: str, args: Any = None) -> pymysql.cursors.Cursor:
+        cur = self.conn.cursor()
+        cur.execute(statement, args)
+        return cur
+
+    # --- tables ---
+
+    def location(self, schema: TableSchema) -> tuple[str, str]:
+        return self.namespace or self.url.database, schema.name
+
+    def describe(self, namespace: str, name: str) -> dict[str, TargetColumn] | None:
+        rows = self._execute(
+            "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE = 'YES' FROM information_schema.COLUMNS"
+            " WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
+            (namespace, name),
+        ).fetchall()
+        self.conn.rollback()
+        if not rows:
+            return None
+        return {name: TargetColumn(name, type_name, bool(nullable)) for name, type_name, nullable in rows}
+
+    def unique_keys(self, namespace: str, name: str) -> list[set[str]]:
+        rows = self._execute(
+            "SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS"
+            " WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND NON_UNIQUE = 0",
+            (namespace, name),
+        ).fetchall()
+        self.conn.rollback()
+        keys: dict[str, set[str]] = {}
+        for index, column in rows:
+            keys.setdefault(index, set()).add(column)
+        return list(keys.values())
+
+    def execute_ddl(self, statement: str) -> None:
+        self._execute(statement)
+        self.conn.commit()
+
+    def create_table_sql(self, namespace: str, name: str, schema: TableSchema) -> str:
+        columns = []
+        for c in schema.columns:
+            type_name = mysql_type(c, schema.engine)
+            not_null = not c.nullable or c.primary_key
+            if type_name.endswith(" NULL"):
+                type_name = type_name.removesuffix(" NULL") + ("" if not_null else " NULL")
+            columns.append(f"{quote_ident(c.name)} {type_name}{' NOT NULL' if not_null else ''}")
+        if schema.primary_key:
+            columns.append(f"PRIMARY KEY ({', '.join(map(quote_ident, schema.primary_key))})")
+        return (f"CREATE TABLE IF NOT EXISTS {qualified(namespace, name)} ({', '.join(columns)})"
+                " DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin")
+
+    def add_column_sql(self, namespace: str, name: str, column: Column) -> str:
+        return (f"ALTER TABLE {qualified(namespace, name)} ADD COLUMN IF NOT EXISTS"
+                f" {quote_ident(column.name)} {mysql_type(column)}")
+
+    def alter_type_sql(self, namespace: str, name: str, column: str, type_name: str) -> str:
+        return f"ALTER TABLE {qualified(namespace, name)} MODIFY COLUMN {quote_ident(column)} {type_name}"
+
+    def drop_column_sql(self, namespace: str, name: str, column: str) -> str:
+        return f"ALTER TABLE {qualified(namespace, name)} DROP COLUMN IF EXISTS {quote_ident(column)}"
+
+    def drop_not_null_sql(self, namespace: str, name: str, column: TargetColumn) -> str:
+        return f"ALTER TABLE {qualified(namespace, name)} MODIFY COLUMN {quote_ident(column.name)} {column.type} NULL"
+
+    def adapt(self, column: Column, target_type: str) -> Converter | None:
+        kind = column.kind
+        target_type = target_type.lower()
+        if kind in ("array", "json") and target_type.startswith(("json", "longtext")):
+            return _to_json_text if kind == "array" else None
+        if kind == "bits" and target_type.startswith("bit"):
+            return _bits_to_int
+        if kind == "timestamptz":
+            return _to_utc_naive
+        if kind == "float":
+            return _finite_float
+        if kind == "array":
+            return _to_json_text
+        if kind in SERVER_PARSED_KINDS:
+            return None
+        return converter(column)
+
+    # --- transactions ---
+
+    def begin(self) -> None:
+        self.conn.begin()
+
+    def commit(self) -> None:
+        self.conn.commit()
+
+    def rollback(self) -> None:
+        self.conn.rollback()
+
+    def savepoint(self) -> None:
+        self._execute("SAVEPOINT cdc_row")
+
+    def rollback_to_savepoint(self) -> None:
+        self._execute("ROLLBACK TO SAVEPOINT cdc_row")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # --- writing ---
+
+    def write(self, table: TargetTable, folded: FoldedBatch, groups: list | None = None,
+              keys: list | None = None) -> None:
+        if folded.truncate:
+            self.truncate(table)
+        if folded.deletes:
+            keys = keys if keys is not None else table.key_values(folded.deletes)
+            for start in range(0, len(keys), CHUNK_ROWS):
+                self._delete_keys(table, keys[start:start + CHUNK_ROWS])
+        if folded.upserts:
+            for columns, rows in (groups if groups is not None else table.row_groups(folded.upserts)):
+                for start in range(0, len(rows), CHUNK_ROWS):
+                    self._insert_rows(table, columns, rows[start:start + CHUNK_ROWS])
+
+    def _literal(self, value: Any) -> str:
+        """A value as an SQL literal: the common types directly, the rest through the driver's escaping."""
+        render = _LITERALS.get(type(value))
+        return render(value) if render is not None else self.conn.escape(value)
+
+    def _insert_rows(self, table: TargetTable, columns: tuple[str, ...], rows: list[list[Any]]) -> None:
+        literal = self._literal
+        values = ",".join("(" + ",".join([literal(v) for v in row]) + ")" for row in rows)
+        self._execute(f"{self._insert_head(table, columns)} VALUES {values}{self._on_duplicate(table, columns)}")
+
+    @staticmethod
+    def _insert_head(table: TargetTable, columns: tuple[str, ...]) -> str:
+        return f"INSERT INTO {qualified(table.namespace, table.name)} ({', '.join(map(quote_ident, columns))})"
+
+    @staticmethod
+    def _on_duplicate(table: TargetTable, columns: tuple[str, ...]) -> str:
+        updates = [f"{quote_ident(c)} = VALUES({quote_ident(c)})" for c in columns if c not in table.key]
+        if not updates:  # every column is in the key: nothing to update, keep the row
+            first = quote_ident(table.key[0])
+            updates = [f"{first} = {first}"]
+        return f" ON DUPLICATE KEY UPDATE {', '.join(updates)}"
+
+    def _delete_keys(self, table: TargetTable, keys: list[tuple]) -> None:
+        literal = self._literal
+        if len(table.key) == 1:
+            column = quote_ident(table.key[0])
+            members = ",".join(literal(key[0]) for key in keys)
+        else:
+            column = "(" + ", ".join(map(quote_ident, table.key)) + ")"
+            members = ",".join("(" + ",".join(map(literal, key)) + ")" for key in keys)
+        self._execute(f"DELETE FROM {qualified(table.namespace, table.name)} WHERE {column} IN ({members})")
+
+    def upsert_row(self, table: TargetTable, row: dict[str, Any]) -> None:
+        for columns, rows in table.row_groups([row]):
+            params = ", ".join(["%s"] * len(columns))
+            self._execute(f"{self._insert_head(table, columns)} VALUES ({params}){self._on_duplicate(table, columns)}",
+                          rows[0])
+
+    def delete_key(self, table: TargetTable, key: tuple) -> None:
+        match = " AND ".join(f"{quote_ident(c)} = %s" for c in table.key)
+        self._execute(f"DELETE FROM {qualified(table.namespace, table.name)} WHERE {match}", table.key_values([key])[0])
+
+    def truncate(self, table: TargetTable) -> None:
+        self._execute(f"DELETE FROM {qualified(table.namespace, table.name)}")
+
+    # --- offsets ---
+
+    def ensure_offsets_table(self) -> None:
+        self.execute_ddl(
+            f"CREATE TABLE IF NOT EXISTS {self._offsets} (group_id varchar(255) NOT NULL,"
+            " topic varchar(255) NOT NULL, `partition` int NOT NULL, next_offset bigint NOT NULL,"
+            " updated_at timestamp(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),"
+            " PRIMARY KEY (group_id, topic, `partition`)) DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin"
+        )
+
+    def load_offsets(self, group: str, partitions: Iterable[TopicPartition] | None = None,
+                     *, lock: bool = False) -> dict[TopicPartition, int]:
+        wanted = set(partitions) if partitions is not None else None
+        rows = self._execute(
+            f"SELECT topic, `partition`, next_offset FROM {self._offsets} WHERE group_id = %s"
+            f"{' FOR UPDATE' if lock else ''}",
+            (group,),
+        ).fetchall()
+        if not lock:
+            self.conn.rollback()
+        return {(t, p): o for t, p, o in rows if wanted is None or (t, p) in wanted}
+
+    def store_offsets(self, group: str, offsets: dict[TopicPartition, int]) -> None:
+        if not offsets:
+            return
+        rows = ",".join(["(%s, %s, %s, %s)"] * len(offsets))
+        args = [value for (topic, partition), offset in offsets.items() for value in (group, topic, partition, offset)]
+        self._execute(
+            f"INSERT INTO {self._offsets} (group_id, topic, `partition`, next_offset) VALUES {rows}"
+            " ON DUPLICATE KEY UPDATE next_offset = VALUES(next_offset)",
+            args,
+        )
+
+    def query(self, statement: str, args: Any = ()) -> list[tuple]:
+        cur = self._execute(statement, args)
+        return list(cur.fetchall()) if cur.description else []
+
+    def transactions_table_sql(self) -> tuple[str, str]:
+        name = qualified(self.url.database, TRANSACTIONS_TABLE)
+        return name, (f"CREATE TABLE IF NOT EXISTS {name} (group_id varchar(255) NOT NULL,"
+                      " txn_id varchar(255) NOT NULL, positions text NOT NULL, PRIMARY KEY (group_id, txn_id))"
+                      " DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin")
+
+    def is_data_error(self, exc: BaseException) -> bool:
+        if isinstance(exc, (ValueError, TypeError, pymysql.err.DataError, pymysql.err.IntegrityError)):
+            return True
+        return isinstance(exc, pymysql.err.MySQLError) and bool(exc.args) and exc.args[0] in DATA_ERRNOS
+
+
+# Same output as pymysql's escaping (the session has no NO_BACKSLASH_ESCAPES), without its dispatch.
+_ESCAPES = str.maketrans({"\0": "\\0", "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\x1a": "\\Z",
+                          "'": "\\'", '"': '\\"'})
+
+
+def _float_literal(value: float) -> str:
+    text = repr(value)
+    if text in ("inf", "-inf", "nan"):
+        raise ValueError(f"MySQL cannot store the floating-point value {text}")
+    return text if "e" in text else text + "e0"
+
+
+_LITERALS: dict[type, Any] = {
+    str: lambda v: "'" + v.translate(_ESCAPES) + "'",
+    int: int.__repr__,
+    float: _float_literal,
+    bool: lambda v: "1" if v else "0",
+    type(None): lambda v: "NULL",
+    Decimal: lambda v: format(v, "f"),
+}
+
+
+def _to_json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _bits_to_int(value: Any) -> int:
+    if not isinstance(value, str) or value.strip("01"):
+        raise ValueError(f"expected a bit string such as '0101', got {value!r}")
+    return int(value, 2) if value else 0
+
+
+def _to_utc_naive(value: Any) -> dt.datetime | str:
+    """A UTC instant as MySQL DATETIME/TIMESTAMP input (the session time zone is UTC)."""
+    if type(value) is str and value.endswith("Z") and "T" in value:
+        return value[:-1]
+    from cdc.apply.values import to_timestamptz
+
+    stamp = to_timestamptz(value)
+    if isinstance(stamp, str):
+        raise ValueError(f"MySQL cannot store the timestamp {stamp!r}")
+    return stamp.replace(tzinfo=None)
+
+
+def _finite_float(value: Any) -> float:
+    if type(value) is float and math.isfinite(value):
+        return value
+    from cdc.apply.values import to_float
+
+    number = to_float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"MySQL cannot store the floating-point value {value!r}")
+    return number
