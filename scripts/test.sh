@@ -3,10 +3,9 @@
 # decoder/codec/envelope tests again on the pure-Python twins (CDC_PURE_PYTHON=1). Extra arguments go to
 # pytest (e.g. `bash scripts/test.sh -x -k mysql`). Exit status: non-zero when any run failed.
 #
-# One sandbox (PostgreSQL, MariaDB, Kafka) serves every pytest run (through CDC_PG_URL, CDC_MYSQL_URL,
-# CDC_KAFKA_BOOTSTRAP) and is removed at the end. pytest runs once per test directory: test modules
-# import helpers next to them by plain name, and tests/connectors/{postgres,mysql} mirror each other's
-# file names, which one pytest process cannot collect together without package __init__ files.
+# One sandbox (PostgreSQL, MariaDB, Kafka) serves both pytest runs (through CDC_PG_URL, CDC_MYSQL_URL,
+# CDC_KAFKA_BOOTSTRAP) and is removed at the end. tests/ is a package tree, so the mirrored file names of
+# tests/connectors/{postgres,mysql} collect together.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -32,32 +31,21 @@ run_pytest() {
   return "$status"
 }
 
-# Run pytest once per directory holding matching test files (find arguments select the files).
-run_by_directory() {
-  local -a files
-  local directory status=0
-  mapfile -t directories < <(find tests -type f "$@" -printf '%h\n' | sort -u)
-  for directory in "${directories[@]}"; do
-    mapfile -t files < <(find "$directory" -maxdepth 1 -type f "$@" | sort)
-    say "$directory (decoder: $(.venv/bin/python -c 'import cdc; print(cdc.__impl__)' 2>&1 | tail -1))"
-    run_pytest "${files[@]}" "${PYTEST_ARGS[@]}" || status=1
-  done
-  return "$status"
-}
-
 PYTEST_ARGS=("$@")
 failed=0
 
 if compgen -G "ext/*.pyx" >/dev/null; then
   export CDC_IMPL=cython  # the first pass must exercise the compiled modules: fail loudly if they did not build
 fi
-run_by_directory -name 'test_*.py' || failed=1
+say "all tests (decoder: $(.venv/bin/python -c 'import cdc; print(cdc.__impl__)' 2>&1 | tail -1))"
+run_pytest tests "${PYTEST_ARGS[@]}" || failed=1
 unset CDC_IMPL
 
 export CDC_PURE_PYTHON=1
 if [ -n "$(find tests -type f \( -name 'test_*decode*.py' -o -name 'test_codecs*.py' -o -name 'test_envelope*.py' \))" ]; then
   say "decoder/codec/envelope tests again on the pure-Python twins (CDC_PURE_PYTHON=1)"
-  run_by_directory \( -name 'test_*decode*.py' -o -name 'test_codecs*.py' -o -name 'test_envelope*.py' \) || failed=1
+  mapfile -t twin_files < <(find tests -type f \( -name 'test_*decode*.py' -o -name 'test_codecs*.py' -o -name 'test_envelope*.py' \) | sort)
+  run_pytest "${twin_files[@]}" "${PYTEST_ARGS[@]}" || failed=1
 else
   echo "no decoder/codec/envelope tests yet: skipping the pure-Python pass"
 fi

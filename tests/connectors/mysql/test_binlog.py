@@ -17,7 +17,7 @@ from connectors.mysql.binlog import (
     BinlogReader,
     current_position,
 )
-from mysql_binlog_capture import fresh_server_id, record_events
+from tests.connectors.mysql.mysql_binlog_capture import fresh_server_id, record_events
 
 
 def first_error(reader: BinlogReader, limit: float = 10.0) -> tuple[Exception | None, float]:

@@ -16,7 +16,7 @@ from connectors.mysql import decode as twin
 from connectors.mysql.binlog import ROWS_EVENTS, TABLE_MAP_EVENT
 from connectors.mysql.decoder import RowDecoder
 from connectors.mysql.types import parse_table_map
-from mysql_binlog_capture import record_events
+from tests.connectors.mysql.mysql_binlog_capture import record_events
 
 try:
     from cdc._ext import binlog_rows as compiled

@@ -16,7 +16,7 @@ from cdc.errors import DecodeError
 from connectors.mysql import decode as twin
 from connectors.mysql.binlog import ROWS_EVENTS, TABLE_MAP_EVENT
 from connectors.mysql.decoder import RowDecoder
-from mysql_binlog_capture import record_events
+from tests.connectors.mysql.mysql_binlog_capture import record_events
 
 compiled = pytest.importorskip("cdc._ext.binlog_rows", reason="cdc._ext.binlog_rows is not built")
 

@@ -21,7 +21,7 @@ from connectors.mysql import decode as twin
 from connectors.mysql.binlog import ROWS_EVENTS, TABLE_MAP_EVENT, current_position
 from connectors.mysql.decoder import RowDecoder
 from connectors.mysql.dialect import connect
-from mysql_binlog_capture import fresh_server_id, record_events
+from tests.connectors.mysql.mysql_binlog_capture import fresh_server_id, record_events
 
 try:
     from cdc._ext import binlog_rows as compiled

@@ -11,7 +11,7 @@ from connectors.mysql.snapshot import (
     read_rows,
     snapshot_connection_kwargs,
 )
-from mysql_binlog_capture import fresh_server_id
+from tests.connectors.mysql.mysql_binlog_capture import fresh_server_id
 
 
 def execute(url: str, *statements: str) -> None:

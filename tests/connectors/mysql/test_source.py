@@ -14,7 +14,7 @@ import pytest
 from cdc.pipeline import CaptureOptions, StopSignal
 from connectors.mysql.dialect import connect
 from connectors.mysql.source import TableFilter, file_number, run_capture, source_block
-from mysql_binlog_capture import fresh_server_id
+from tests.connectors.mysql.mysql_binlog_capture import fresh_server_id
 
 SOURCE_FIELDS = ["version", "connector", "name", "ts_ms", "snapshot", "db", "sequence", "ts_us", "ts_ns", "table",
                  "server_id", "gtid", "file", "pos", "row", "thread", "query"]

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cdc.errors import DecodeError
-from test_decode import (
+from tests.connectors.postgres.test_decode import (
     IMPLEMENTATIONS,
     LSN,
     NULL,
@@ -268,7 +268,7 @@ def roundtrip_db(pg_url):
 
     from connectors.postgres.dialect import connect, quote_ident
 
-    from test_decode import _database_url
+    from tests.connectors.postgres.test_decode import _database_url
 
     name = f"t_pg_decode_props_{uuid.uuid4().hex[:12]}"
     with connect(pg_url) as admin:

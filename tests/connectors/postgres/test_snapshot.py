@@ -12,7 +12,7 @@ from connectors.postgres.snapshot import insert_message, relation_message
 from connectors.postgres import catalog
 from connectors.postgres.decoder import PgoutputDecoder
 from connectors.postgres.source import default_name
-from pg_capture_support import (
+from tests.connectors.postgres.pg_capture_support import (
     current_lsn,
     read_topics,
     replay,

@@ -18,7 +18,7 @@ from connectors.postgres.dialect import connect
 from connectors.postgres.source import PostgresStream, TableFilter, default_name
 from connectors.postgres.replication import ReplicationConnection
 from connectors.postgres.setup import prepare_source
-from pg_capture_support import (
+from tests.connectors.postgres.pg_capture_support import (
     current_lsn,
     read_topics,
     replay,
