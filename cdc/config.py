@@ -55,6 +55,7 @@ class TargetConfig:
     on_error: str = "stop"
     consistency: str = "batch"
     drop_columns: bool = False
+    max_poll_interval_ms: int | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -198,6 +199,7 @@ def _target(path: Path, index: int, data: Any) -> TargetConfig:
         on_error=section.get("on_error", str, "stop", ON_ERROR),
         consistency=section.get("consistency", str, "batch", CONSISTENCY),
         drop_columns=section.get("drop_columns", bool, False),
+        max_poll_interval_ms=section.get("max_poll_interval_ms", int, None),
     )
     if config.workers < 1:
         raise ConfigError(f"{path}: target[{index}].workers: must be at least 1, got {config.workers}")

@@ -1,4 +1,4 @@
-"""The demo behind `scripts/demo.sh`: start the sandbox and show, step by step, what works so far.
+"""The demo behind `scripts/demo.sh`: start the sandbox, replicate both ways under load, prove parity.
 
 Each step is a function in STEPS taking the sandbox endpoints; later work appends steps (capture,
 apply, verify) so `sudo bash scripts/demo.sh` always shows the whole product as far as it is built.
@@ -86,10 +86,18 @@ def check_kafka(endpoints: Endpoints) -> str:
     raise CdcError(f"the message produced to {topic} did not come back within 15s")
 
 
+def replicate_both_ways(endpoints: Endpoints) -> str:
+    """The whole chain: PG -> Kafka -> MariaDB and MariaDB -> Kafka -> PG under load, then verify."""
+    from cdc.demo_chain import run_chain
+
+    return run_chain(endpoints, console)
+
+
 STEPS: list[Step] = [
     Step("PostgreSQL answers", check_postgres),
     Step("MariaDB answers", check_mariadb),
     Step("Kafka round trip", check_kafka),
+    Step("Replication both ways, then parity", replicate_both_ways),
 ]
 
 NEXT = [

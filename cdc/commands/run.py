@@ -45,6 +45,10 @@ def apply_args(config: Config, target: TargetConfig) -> list[str]:
         args.append("--create-tables")
     if target.group:
         args += ["--group", target.group]
+    if target.drop_columns:
+        args += ["--drop-columns", "drop"]
+    if target.max_poll_interval_ms is not None:
+        args += ["--max-poll-interval-ms", str(target.max_poll_interval_ms)]
     return args
 
 

@@ -1,0 +1,366 @@
+"""The recursion: checksum segments on both sides, descend into the ones that differ, diff rows at the bottom.
+
+As in data-diff's `hashdiff_tables.py`, only checksums travel until a segment is small; then its
+rows are fetched from both sides and diffed exactly. Queries of the two sides run concurrently, and
+the segments of one level run on `workers` connections per side.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from cdc.verify.checksum import Checksum, TableSide, read_grid
+from cdc.verify.diff import IN_FLIGHT, RowComparer, RowDiff, CHANGED, ColumnDiff, display
+from cdc.verify.plan import Segment, TablePlan, VerifyOptions
+
+FANOUT = 16          # children per differing segment
+MAX_DEPTH = 12       # a hash bucket that still holds more than `threshold` rows here is fetched anyway
+FETCH_BATCH = 256    # segments fetched per query
+
+
+class ConnectionPool:
+    """Up to `size` connections to one database, handed to one thread at a time."""
+
+    def __init__(self, dialect, size: int) -> None:
+        self.dialect = dialect
+        self.size = size
+        self._idle: queue.LifoQueue = queue.LifoQueue()
+        self._opened = 0
+        self._all: list = []
+        self._lock = threading.Lock()
+
+    def acquire(self):
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            if self._opened < self.size:
+                self._opened += 1
+                conn = None
+                try:
+                    conn = self.dialect.connect()
+                finally:
+                    if conn is None:
+                        self._opened -= 1
+                self._all.append(conn)
+                return conn
+        return self._idle.get()
+
+    def release(self, conn) -> None:
+        self._idle.put(conn)
+
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        conn = self.acquire()
+        try:
+            return self.dialect.execute(conn, sql, params)
+        finally:
+            self.release(conn)
+
+    def stream_all(self, sql: str) -> list[tuple]:
+        conn = self.acquire()
+        try:
+            return list(self.dialect.stream(conn, sql))
+        finally:
+            self.release(conn)
+
+    def close(self) -> None:
+        for conn in self._all:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection must not hide the real error
+                pass
+
+
+class Session:
+    """Both databases' pools and the thread pool that runs their queries side by side."""
+
+    def __init__(self, source_dialect, target_dialect, workers: int) -> None:
+        self.workers = max(1, workers)
+        self.source = ConnectionPool(source_dialect, self.workers)
+        self.target = ConnectionPool(target_dialect, self.workers)
+        self.executor = ThreadPoolExecutor(max_workers=2 * self.workers + 2, thread_name_prefix="verify")
+
+    def both(self, source_sql: str, target_sql: str) -> tuple[list[tuple], list[tuple]]:
+        """Run one query on each side, concurrently."""
+        future = self.executor.submit(self.target.query, target_sql)
+        source_rows = self.source.query(source_sql)
+        return source_rows, future.result()
+
+    def many(self, jobs: list[tuple[str, str]]) -> list[tuple[list[tuple], list[tuple]]]:
+        """Run (source sql, target sql) pairs on up to `workers` connections per side."""
+        futures = [(self.executor.submit(self.source.query, s), self.executor.submit(self.target.query, t))
+                   for s, t in jobs]
+        return [(fs.result(), ft.result()) for fs, ft in futures]
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+        self.source.close()
+        self.target.close()
+
+
+@dataclass(slots=True)
+class BisectResult:
+    """What the recursion found for one table."""
+
+    source_rows: int = 0
+    target_rows: int = 0
+    segments_compared: int = 0
+    differing_segments: int = 0
+    unexamined_segments: int = 0
+    diffs: list[RowDiff] = field(default_factory=list)
+    level0_modulus: int = 0
+
+
+class TableBisector:
+    """Runs the checksum recursion and the row diffs for one table."""
+
+    def __init__(self, session: Session, plan: TablePlan, options: VerifyOptions,
+                 progress: Callable[[str], None] | None = None) -> None:
+        self.session = session
+        self.plan = plan
+        self.options = options
+        native = self._native_hashes() if plan.native else (None, None)
+        self.native = native[0] is not None
+        self.source = TableSide(session.source.dialect, plan, "source", options.where, native=native[0])
+        self.target = TableSide(session.target.dialect, plan, "target", options.where, native=native[1])
+        self.comparer = RowComparer(plan, options.float_tolerance)
+        self.result = BisectResult()
+        self.progress = progress or (lambda message: None)
+
+    def _native_hashes(self) -> tuple:
+        """((row hash, key hash) SQL per side) when both sides offer an engine-native hash, else Nones."""
+        out = []
+        for pool, side in ((self.session.source, "source"), (self.session.target, "target")):
+            rows = [pair.source if side == "source" else pair.target for pair in self.plan.sql_pairs]
+            keys = [pair.source if side == "source" else pair.target for pair in self.plan.key_pairs]
+            table = self.plan.source_table if side == "source" else self.plan.target_table
+            conn = pool.acquire()
+            try:
+                row_hash = pool.dialect.native_row_hash(conn, rows, table)
+                key_hash = pool.dialect.native_row_hash(conn, keys, table) if keys else row_hash
+            finally:
+                pool.release(conn)
+            if row_hash is None or key_hash is None:
+                return None, None
+            out.append((row_hash, key_hash))
+        return tuple(out)
+
+    # top level ---------------------------------------------------------------------------------
+    def run(self) -> BisectResult:
+        if self.plan.mode == "range":
+            pending = self._range_level0()
+        else:
+            pending = self._hash_level0()
+        self._descend(pending)
+        if self.plan.client_pairs and self.plan.mode != "multiset":
+            self._client_pass()
+        return self.result
+
+    def _compare(self, grid: dict[int, tuple[Checksum | None, Checksum | None]], make) -> list[tuple[Segment, int]]:
+        differing = []
+        for number, (a, b) in grid.items():
+            self.result.segments_compared += 1
+            if a != b:
+                rows = max(a.count if a else 0, b.count if b else 0)
+                differing.append((make(number), rows))
+        self.result.differing_segments += len(differing)
+        return differing
+
+    @staticmethod
+    def _merge(source: dict[int, Checksum], target: dict[int, Checksum]) -> dict[int, tuple]:
+        return {n: (source.get(n), target.get(n)) for n in set(source) | set(target)}
+
+    # range mode --------------------------------------------------------------------------------
+    def _range_level0(self) -> list[tuple[Segment, int]]:
+        (src_bounds,), (tgt_bounds,) = self.session.both(self.source.bounds_sql(), self.target.bounds_sql())
+        lows = [int(v) for v in (src_bounds[0], tgt_bounds[0]) if v is not None]
+        highs = [int(v) for v in (src_bounds[1], tgt_bounds[1]) if v is not None]
+        if not lows:
+            return []
+        lo, hi = min(lows), max(highs) + 1
+        estimate = max(self._estimate("source"), self._estimate("target"), 1)
+        width = max(1, math.ceil((hi - lo) * self.options.segment_rows / estimate))
+        segments = math.ceil((hi - lo) / width)
+        chunks = min(segments, self.session.workers * 4)
+        per_chunk = math.ceil(segments / chunks)
+        jobs = []
+        for first in range(0, segments, per_chunk):
+            chunk_lo = lo + first * width
+            chunk_hi = min(lo + (first + per_chunk) * width, hi)
+            jobs.append((self.source.range_grid_sql(chunk_lo, chunk_hi, lo, width),
+                         self.target.range_grid_sql(chunk_lo, chunk_hi, lo, width)))
+        self.progress(f"{len(jobs)} chunks of {width}-wide key ranges")
+        source: dict[int, Checksum] = {}
+        target: dict[int, Checksum] = {}
+        for source_rows, target_rows in self.session.many(jobs):
+            source.update(read_grid(source_rows))
+            target.update(read_grid(target_rows))
+        self._count(source, target)
+
+        def make(number: int) -> Segment:
+            return Segment(lo=lo + number * width, hi=min(lo + (number + 1) * width, hi), depth=0)
+
+        return self._compare(self._merge(source, target), make)
+
+    def _range_children(self, parents: list[Segment]) -> list[tuple[Segment, int]]:
+        jobs, layouts = [], []
+        for parent in parents:
+            width = max(1, math.ceil((parent.hi - parent.lo) / FANOUT))
+            jobs.append((self.source.range_grid_sql(parent.lo, parent.hi, parent.lo, width),
+                         self.target.range_grid_sql(parent.lo, parent.hi, parent.lo, width)))
+            layouts.append((parent, width))
+        differing = []
+        for (parent, width), (source_rows, target_rows) in zip(layouts, self.session.many(jobs)):
+            def make(number: int, parent=parent, width=width) -> Segment:
+                return Segment(lo=parent.lo + number * width, hi=min(parent.lo + (number + 1) * width, parent.hi),
+                               depth=parent.depth + 1)
+            differing += self._compare(self._merge(read_grid(source_rows), read_grid(target_rows)), make)
+        return differing
+
+    # hash modes --------------------------------------------------------------------------------
+    def _hash_level0(self) -> list[tuple[Segment, int]]:
+        (src_count,), (tgt_count,) = self.session.both(self.source.count_sql(), self.target.count_sql())
+        rows = max(int(src_count[0]), int(tgt_count[0]))
+        modulus = max(1, math.ceil(rows / max(1, self.options.threshold // 2)))
+        self.result.level0_modulus = modulus
+        self.progress(f"{modulus} key-hash buckets")
+        source_rows, target_rows = self.session.both(self.source.hash_grid_sql([], modulus),
+                                                     self.target.hash_grid_sql([], modulus))
+        source, target = read_grid(source_rows), read_grid(target_rows)
+        self._count(source, target)
+        return self._compare(self._merge(source, target),
+                             lambda number: Segment(modulus=modulus, residue=number, depth=0))
+
+    def _hash_children(self, parents: list[Segment]) -> list[tuple[Segment, int]]:
+        differing = []
+        by_modulus: dict[int, list[Segment]] = {}
+        for parent in parents:
+            by_modulus.setdefault(parent.modulus, []).append(parent)
+        for modulus, group in by_modulus.items():
+            child_modulus = modulus * FANOUT
+            depth = group[0].depth + 1
+            for start in range(0, len(group), FETCH_BATCH):
+                batch = group[start:start + FETCH_BATCH]
+                source_rows, target_rows = self.session.both(self.source.hash_grid_sql(batch, child_modulus),
+                                                             self.target.hash_grid_sql(batch, child_modulus))
+                differing += self._compare(
+                    self._merge(read_grid(source_rows), read_grid(target_rows)),
+                    lambda number: Segment(modulus=child_modulus, residue=number, depth=depth))
+        return differing
+
+    # descent and fetch -------------------------------------------------------------------------
+    def _descend(self, pending: list[tuple[Segment, int]]) -> None:
+        while pending:
+            small, big = [], []
+            for segment, rows in pending:
+                splittable = (segment.hi - segment.lo > 1) if not segment.modulus else segment.depth < MAX_DEPTH
+                (big if rows > self.options.threshold and splittable else small).append(segment)
+            self._fetch(small)
+            if not big:
+                return
+            self.progress(f"bisecting {len(big)} differing segments")
+            if big[0].modulus:
+                pending = self._hash_children(big)
+            else:
+                pending = self._range_children(big)
+
+    def _fetch(self, segments: list[Segment]) -> None:
+        """Download both sides' rows of the segments and diff them (stopping after `max_diffs`)."""
+        for start in range(0, len(segments), FETCH_BATCH if segments and segments[0].modulus else self.session.workers):
+            if len(self.result.diffs) >= self.options.max_diffs:
+                self.result.unexamined_segments += len(segments) - start
+                return
+            if segments[start].modulus:
+                batch = segments[start:start + FETCH_BATCH]
+                source_rows, target_rows = self.session.both(self.source.fetch_sql(batch), self.target.fetch_sql(batch))
+                found = self.comparer.diff(source_rows, target_rows, None)
+                for diff in found:
+                    diff.segment = self._bucket_of(diff.key_hash, batch[0])
+                self.result.diffs += found
+            else:
+                batch = segments[start:start + self.session.workers]
+                jobs = [(self.source.fetch_sql([s]), self.target.fetch_sql([s])) for s in batch]
+                for segment, (source_rows, target_rows) in zip(batch, self.session.many(jobs)):
+                    self.result.diffs += self.comparer.diff(source_rows, target_rows, segment)
+
+    @staticmethod
+    def _bucket_of(row_key_hash, like: Segment) -> Segment:
+        """The hash bucket (of `like`'s modulus) a fetched row belongs to, for the re-check."""
+        return Segment(modulus=like.modulus, residue=int(row_key_hash) % like.modulus, depth=like.depth)
+
+    def _count(self, source: dict[int, Checksum], target: dict[int, Checksum]) -> None:
+        self.result.source_rows = sum(c.count for c in source.values())
+        self.result.target_rows = sum(c.count for c in target.values())
+
+    def _estimate(self, side: str) -> int:
+        pool = self.session.source if side == "source" else self.session.target
+        table = self.plan.source_table if side == "source" else self.plan.target_table
+        conn = pool.acquire()
+        try:
+            estimate = pool.dialect.estimate_rows(conn, table)
+        finally:
+            pool.release(conn)
+        if estimate <= 0 or self.options.where:
+            rows = pool.query((self.source if side == "source" else self.target).count_sql())
+            estimate = int(rows[0][0])
+        return estimate
+
+    # client-side columns -----------------------------------------------------------------------
+    def _client_pass(self) -> None:
+        """Compare the client-side columns of every row present on both sides."""
+        self.progress(f"client-side pass over {len(self.plan.client_pairs)} column(s)")
+        future = self.session.executor.submit(self.session.target.stream_all, self.target.stream_sql())
+        source_rows = self.session.source.stream_all(self.source.stream_sql())
+        target_rows = future.result()
+        n_key = len(self.plan.key)
+        source = {tuple(row[:n_key]): row[n_key:-1] for row in source_rows}
+        known = {d.identity for d in self.result.diffs}
+        for row in target_rows:
+            key = tuple(row[:n_key])
+            mine = source.get(key)
+            if mine is None or key in known:
+                continue
+            columns = []
+            for pair, a, b in zip(self.plan.client_pairs, mine, row[n_key:-1]):
+                if not self.comparer.client_equal(pair, a, b):
+                    columns.append(ColumnDiff(pair.name, display(a), display(b)))
+            if columns:
+                if len(self.result.diffs) >= self.options.max_diffs:
+                    self.result.unexamined_segments += 1
+                    continue
+                if self.plan.mode == "hash":
+                    segment = self._bucket_of(row[-1], Segment(modulus=self.result.level0_modulus))
+                else:
+                    segment = Segment(lo=int(key[0]), hi=int(key[0]) + 1)
+                self.result.diffs.append(RowDiff(CHANGED, dict(zip(self.plan.key, key)), columns, identity=key,
+                                                 segment=segment))
+
+    # re-check ----------------------------------------------------------------------------------
+    def recheck(self) -> int:
+        """Fetch the differing rows' segments again; rows that now agree are marked in flight."""
+        segments = list({d.segment for d in self.result.diffs if d.segment is not None})
+        if not segments:
+            return 0
+        still: set[tuple] = set()
+        for start in range(0, len(segments), FETCH_BATCH):
+            batch = segments[start:start + FETCH_BATCH]
+            source_rows, target_rows = self.session.both(self.source.fetch_sql(batch), self.target.fetch_sql(batch))
+            still.update(d.identity for d in self.comparer.diff(source_rows, target_rows))
+        converged = 0
+        for diff in self.result.diffs:
+            if diff.segment is not None and diff.identity not in still:
+                diff.status = IN_FLIGHT
+                converged += 1
+        return converged
+
+
+def wait(seconds: float) -> None:
+    """Sleep (a function so tests can patch it)."""
+    time.sleep(seconds)

@@ -1,0 +1,280 @@
+"""The canonical row text: one engine-neutral spelling of every value, so equal rows hash equally.
+
+This module is the specification. Each engine's `connectors/<engine>/checksum.py` produces the same
+text inside the database (SQL expressions); the functions here produce it from Python values, for
+the columns compared client-side (JSON across engines, floats across engines or with a tolerance) and
+as the reference the tests hold the SQL to.
+
+A column pair (source column, target column) is compared as one *class*:
+
+| class     | kinds                                  | canonical text                                     |
+|-----------|----------------------------------------|----------------------------------------------------|
+| number    | boolean, int, decimal, year            | plain decimal, no exponent, no trailing zeros: `10.5`, `1`/`0` for booleans |
+| fixed     | decimal with the same scale both sides | the decimal with its scale's digits: `10.50` (no trimming needed) |
+| float     | float                                  | shortest round-trip text (same engine, in SQL); across engines compared client-side |
+| text      | string, enum, set, inet, interval, ... | the UTF-8 text                                     |
+| uuid      | uuid (or a CHAR(36) paired with uuid)  | lower-case text                                    |
+| bytes     | bytes                                  | lower-case hex                                     |
+| bits      | bits                                   | `0101...`                                          |
+| date      | date                                   | `YYYY-MM-DD`                                       |
+| time      | time                                   | microseconds since midnight (integer)              |
+| timestamp | timestamp, timestamptz                 | microseconds since 1970-01-01 UTC (integer)        |
+| json      | json, array                            | value compared: keys sorted, numbers normalised     |
+
+The row text joins the column tokens with `|`: a NULL is the token `N`; a non-NULL value of a
+text-like class is `<length in UTF-8 bytes>:<text>` (so no text can fake a separator or a NULL); any
+other non-NULL value is its canonical text (which never contains `|` nor equals `N`).
+The row hash is the first 15 hex digits of MD5(row text) as an integer (60 bits); a segment's
+checksum is the exact sum of those integers and the row count, which both engines compute without
+overflow (PG `sum(bigint)` -> numeric, MySQL `SUM(UNSIGNED)` -> DECIMAL).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import struct
+import uuid as uuid_module
+from decimal import Decimal
+from typing import Any
+
+NULL_TOKEN = "N"
+SEPARATOR = "|"
+
+CLASS_OF_KIND = {
+    "boolean": "number",
+    "int": "number",
+    "decimal": "number",
+    "year": "number",
+    "float": "float",
+    "string": "text",
+    "enum": "text",
+    "set": "text",
+    "inet": "text",
+    "cidr": "text",
+    "macaddr": "text",
+    "money": "text",
+    "xml": "text",
+    "tsvector": "text",
+    "range": "text",
+    "interval": "text",
+    "geometry": "text",
+    "text": "text",
+    "uuid": "uuid",
+    "bytes": "bytes",
+    "bits": "bits",
+    "date": "date",
+    "time": "time",
+    "timestamp": "timestamp",
+    "timestamptz": "timestamp",
+    "json": "json",
+    "array": "json",
+}
+
+# Classes whose canonical text may contain anything, so their tokens carry a length prefix.
+LENGTH_PREFIXED = frozenset({"text", "uuid", "json"})
+
+EPOCH = dt.datetime(1970, 1, 1)
+EPOCH_UTC = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def class_of(kind: str) -> str:
+    """The comparison class of an engine-neutral column kind (unknown kinds compare as text)."""
+    return CLASS_OF_KIND.get(kind, "text")
+
+
+def canonical_number(value: Any) -> str:
+    """`10.50` -> `10.5`, `100` -> `100`, `True` -> `1`, `-0.0` -> `0`; NaN/Infinity spelled as PG does."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        value = Decimal(value)
+    if isinstance(value, float):
+        value = Decimal(repr(value))
+    if value.is_nan():
+        return "NaN"
+    if value.is_infinite():
+        return "Infinity" if value > 0 else "-Infinity"
+    if value == 0:
+        return "0"
+    return format(value.normalize(), "f")
+
+
+def canonical_fixed(value: Any) -> str:
+    """A decimal of a declared scale, printed with that scale (as both engines do)."""
+    return str(value) if isinstance(value, Decimal) else str(Decimal(str(value)))
+
+
+def canonical_float(value: Any, *, single: bool = False) -> float:
+    """A float as compared client-side; `single` rounds to IEEE single precision (a 4-byte column)."""
+    number = float(value)
+    if single and math.isfinite(number):
+        number = struct.unpack("<f", struct.pack("<f", number))[0]
+    return number
+
+
+def floats_equal(a: float | None, b: float | None, tolerance: float) -> bool:
+    """Equal when both are NULL, both NaN, identical, or within `tolerance` (absolute, or relative to the larger)."""
+    if a is None or b is None:
+        return a is None and b is None
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    if a == b:
+        return True
+    difference = abs(a - b)
+    return difference <= tolerance or difference <= tolerance * max(abs(a), abs(b))
+
+
+def canonical_text(value: Any) -> str:
+    """Text as UTF-8 text; bytes from a driver are decoded as UTF-8."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", errors="surrogateescape")
+    return str(value)
+
+
+def canonical_uuid(value: Any) -> str:
+    """Lower-case 8-4-4-4-12 text."""
+    if isinstance(value, uuid_module.UUID):
+        return str(value)
+    return canonical_text(value).lower()
+
+
+def canonical_bytes(value: Any) -> str:
+    """Lower-case hex."""
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    return bytes(value).hex()
+
+
+def canonical_date(value: Any) -> str:
+    """`YYYY-MM-DD`."""
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if isinstance(value, dt.date):
+        return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+    return str(value)
+
+
+def canonical_time(value: Any) -> str:
+    """Microseconds since midnight (MySQL TIME values may be negative or over 24 hours)."""
+    if isinstance(value, dt.timedelta):
+        return str((value.days * 86400 + value.seconds) * 1_000_000 + value.microseconds)
+    if isinstance(value, dt.time):
+        micros = (value.hour * 3600 + value.minute * 60 + value.second) * 1_000_000 + value.microsecond
+        if value.utcoffset() is not None:
+            micros -= int(value.utcoffset().total_seconds() * 1_000_000)
+        return str(micros)
+    return str(value)
+
+
+def canonical_timestamp(value: Any) -> str:
+    """Microseconds since 1970-01-01 UTC; a timestamp without zone counts as UTC."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            delta = value - EPOCH_UTC
+        else:
+            delta = value - EPOCH
+        return str((delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds)
+    return str(value)
+
+
+def _normalise_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _normalise_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_normalise_json(item) for item in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float, Decimal)):
+        return _JsonNumber(canonical_number(value))
+    return value
+
+
+class _JsonNumber(float):
+    """A JSON number printed as its canonical decimal text (so 1.50 and 1.5 and 1.5E0 agree)."""
+
+    def __new__(cls, text: str) -> _JsonNumber:
+        number = super().__new__(cls, float(text) if text not in ("NaN", "Infinity", "-Infinity") else 0.0)
+        number.text = text
+        return number
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def canonical_json(value: Any) -> str:
+    """A JSON document by value: keys sorted, no spaces, numbers as canonical decimals."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        value = bytes(value).decode("utf-8")
+    if isinstance(value, str):
+        value = json.loads(value, parse_float=Decimal, parse_int=Decimal)
+    normalised = _normalise_json(value)
+    return _dump_json(normalised)
+
+
+def _dump_json(value: Any) -> str:
+    if isinstance(value, dict):
+        items = sorted(value.items())
+        return "{" + ",".join(json.dumps(key, ensure_ascii=False) + ":" + _dump_json(item) for key, item in items) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_dump_json(item) for item in value) + "]"
+    if isinstance(value, _JsonNumber):
+        return value.text
+    return json.dumps(value, ensure_ascii=False)
+
+
+def canonical_bits(value: Any, length: int | None = None) -> str:
+    """`0101...`: PG returns bit strings as text, MySQL BIT(n) as big-endian bytes."""
+    if isinstance(value, (bytes, bytearray)):
+        return format(int.from_bytes(value, "big"), f"0{length or len(value) * 8}b")
+    if isinstance(value, int):
+        return format(value, f"0{length or 1}b")
+    return str(value)
+
+
+CANONICALISERS = {
+    "number": canonical_number,
+    "fixed": canonical_fixed,
+    "text": canonical_text,
+    "uuid": canonical_uuid,
+    "bytes": canonical_bytes,
+    "date": canonical_date,
+    "time": canonical_time,
+    "timestamp": canonical_timestamp,
+    "json": canonical_json,
+    "bits": canonical_bits,
+}
+
+
+def canonical_value(value: Any, cls: str, length: int | None = None) -> str | None:
+    """The canonical text of one value of class `cls` (None stays None); `length` is a bit column's width."""
+    if value is None:
+        return None
+    if cls == "float":
+        return repr(canonical_float(value))
+    if cls == "bits":
+        return canonical_bits(value, length)
+    return CANONICALISERS.get(cls, canonical_text)(value)
+
+
+def token(text: str | None, cls: str) -> str:
+    """One column's token in the row text."""
+    if text is None:
+        return NULL_TOKEN
+    if cls in LENGTH_PREFIXED:
+        return f"{len(text.encode('utf-8', errors='surrogateescape'))}:{text}"
+    return text
+
+
+def row_text(texts: list[str | None], classes: list[str]) -> str:
+    """The canonical row text from per-column canonical texts."""
+    return SEPARATOR.join(token(text, cls) for text, cls in zip(texts, classes))
+
+
+def row_hash(text: str) -> int:
+    """The 60-bit row hash both engines compute: first 15 hex digits of MD5(row text)."""
+    return int(hashlib.md5(text.encode("utf-8")).hexdigest()[:15], 16)

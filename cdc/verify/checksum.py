@@ -1,0 +1,142 @@
+"""How to hash a table segment inside a database: the SQL for one side of one table.
+
+`TableSide` holds the engine dialect and the table plan and builds the three queries verify runs:
+a *grid* query (count and hash sum per child segment of a parent segment, in one GROUP BY), a
+*fetch* query (the canonical and raw values of the rows of some segments) and a *stream* query (key
+plus client-side columns of every row). The same grid on both engines gives the same segment
+numbers, because segment numbers are integer arithmetic on the key or on the 60-bit key hash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cdc.verify.canonical import LENGTH_PREFIXED
+from cdc.verify.plan import ColumnPair, Segment, TablePlan
+
+
+class EngineDialect:
+    """What the engine dialects (`connectors/<engine>/checksum.py`) share: running SQL, naming tables."""
+
+    namespace: str
+
+    def quote(self, name: str) -> str:
+        raise NotImplementedError
+
+    def execute(self, conn, sql: str, params: tuple = ()) -> list[tuple]:
+        """All rows of one statement (DB-API; both drivers take `%s` placeholders)."""
+        with conn.cursor() as cursor:
+            cursor.execute(sql, params or None)
+            return list(cursor.fetchall())
+
+    def table_ref(self, table: str) -> str:
+        """The quoted `namespace.table` (PG schema or MySQL database)."""
+        return f"{self.quote(self.namespace)}.{self.quote(table)}"
+
+
+@dataclass(slots=True, frozen=True)
+class Checksum:
+    """Row count and exact sum of 60-bit row hashes of one segment on one side."""
+
+    count: int
+    total: int
+
+
+class TableSide:
+    """The SQL for one table on one side (source or target)."""
+
+    def __init__(self, dialect, plan: TablePlan, side: str, where: str | None, *,
+                 native: tuple[str, str] | None = None) -> None:
+        self.dialect = dialect
+        self.plan = plan
+        self.side = side
+        self.where = where
+        table = plan.source_table if side == "source" else plan.target_table
+        self.table_name = table
+        self.table_ref = dialect.table_ref(table)
+        if native:
+            # Same engine, same types: the engine's faster hashes (see `native_row_hash`).
+            self.row_hash, self.key_hash = native
+        else:
+            self.row_hash = dialect.hash60(self._text(plan.sql_pairs))
+            self.key_hash = dialect.hash60(self._text(plan.key_pairs))
+        if plan.mode == "multiset":
+            self.key_hash = self.row_hash
+        first_key = self._shape(plan.key_pairs[0]).name if plan.key else None
+        self.key_column = dialect.quote(first_key) if first_key else None
+
+    def _shape(self, pair: ColumnPair):
+        return pair.source if self.side == "source" else pair.target
+
+    def canonical(self, pair: ColumnPair) -> str:
+        return self.dialect.canonical(self._shape(pair), pair.cls)
+
+    def _text(self, pairs: list[ColumnPair]) -> str:
+        tokens = [self.dialect.token(self.canonical(pair), pair.cls, pair.cls in LENGTH_PREFIXED) for pair in pairs]
+        return self.dialect.concat(tokens)
+
+    def _filter(self, conditions: list[str]) -> str:
+        if self.where:
+            conditions = [*conditions, f"({self.where})"]
+        return f" WHERE {' AND '.join(conditions)}" if conditions else ""
+
+    def segment_condition(self, segment: Segment) -> str:
+        """SQL that selects the rows of one segment."""
+        if segment.modulus:
+            return f"({self.key_hash}) % {int(segment.modulus)} = {int(segment.residue)}"
+        lit = self.dialect.int_literal
+        return f"{self.key_column} >= {lit(segment.lo)} AND {self.key_column} < {lit(segment.hi)}"
+
+    def segments_condition(self, segments: list[Segment]) -> str:
+        """SQL that selects the rows of several segments (one scan instead of one per segment)."""
+        if segments and all(s.modulus == segments[0].modulus and s.modulus for s in segments):
+            residues = ", ".join(str(int(s.residue)) for s in segments)
+            return f"({self.key_hash}) % {int(segments[0].modulus)} IN ({residues})"
+        return "(" + " OR ".join(f"({self.segment_condition(s)})" for s in segments) + ")"
+
+    # queries -----------------------------------------------------------------------------------
+    def bounds_sql(self) -> str:
+        """min/max of the first key column (range mode)."""
+        return f"SELECT MIN({self.key_column}), MAX({self.key_column}) FROM {self.table_ref}{self._filter([])}"
+
+    def count_sql(self) -> str:
+        return f"SELECT COUNT(*) FROM {self.table_ref}{self._filter([])}"
+
+    def range_grid_sql(self, lo: int, hi: int, origin: int, width: int) -> str:
+        """Count and hash sum per child range `origin + n*width` of the rows with lo <= key < hi."""
+        lit = self.dialect.int_literal
+        child = self.dialect.int_div(f"{self.key_column} - {lit(origin)}", width)
+        condition = f"{self.key_column} >= {lit(lo)} AND {self.key_column} < {lit(hi)}"
+        return (f"SELECT {child} AS s, COUNT(*), SUM({self.row_hash}) FROM {self.table_ref}"
+                f"{self._filter([condition])} GROUP BY 1")
+
+    def hash_grid_sql(self, parents: list[Segment], modulus: int) -> str:
+        """Count and hash sum per bucket `key hash mod modulus`, within the parent buckets (or all rows)."""
+        conditions = [self.segments_condition(parents)] if parents else []
+        return (f"SELECT ({self.key_hash}) % {int(modulus)} AS s, COUNT(*), SUM({self.row_hash}) "
+                f"FROM {self.table_ref}{self._filter(conditions)} GROUP BY 1")
+
+    def fetch_columns(self) -> list[str]:
+        """Canonical text of every hashed column, then client-side values, then raw values for display."""
+        canonical = [self.canonical(pair) for pair in self.plan.sql_pairs]
+        client = [self.dialect.client_value(self._shape(pair), pair.cls) for pair in self.plan.client_pairs]
+        raw = [self.dialect.display_value(self._shape(pair)) for pair in self.plan.pairs]
+        # Last: the key hash, so a differing row's bucket is known for the re-check.
+        return canonical + client + raw + [self.key_hash]
+
+    def fetch_sql(self, segments: list[Segment]) -> str:
+        """The rows of the segments, as `fetch_columns`."""
+        return (f"SELECT {', '.join(self.fetch_columns())} FROM {self.table_ref}"
+                f"{self._filter([self.segments_condition(segments)])}")
+
+    def stream_sql(self) -> str:
+        """Canonical key and client-side values of every row (the client-side column pass)."""
+        columns = [self.canonical(pair) for pair in self.plan.key_pairs]
+        columns += [self.dialect.client_value(self._shape(pair), pair.cls) for pair in self.plan.client_pairs]
+        columns.append(self.key_hash)
+        return f"SELECT {', '.join(columns)} FROM {self.table_ref}{self._filter([])}"
+
+
+def read_grid(rows: list[tuple]) -> dict[int, Checksum]:
+    """{segment number: Checksum} from a grid query's rows."""
+    return {int(s): Checksum(int(count), int(total or 0)) for s, count, total in rows}

@@ -1,0 +1,155 @@
+"""Exact row diffs: rows of the same segments from both sides, compared by canonical values."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from cdc.verify.canonical import canonical_float, canonical_json, floats_equal
+from cdc.verify.plan import ColumnPair, Segment, TablePlan
+
+MISSING = "missing"    # in source, not in target
+EXTRA = "extra"        # in target, not in source
+CHANGED = "changed"    # in both, some columns differ
+
+DIFFERENT = "different"
+IN_FLIGHT = "in_flight"
+
+
+@dataclass(slots=True)
+class ColumnDiff:
+    """One column of a changed row: both values as displayed."""
+
+    column: str
+    source: Any
+    target: Any
+
+
+@dataclass(slots=True)
+class RowDiff:
+    """One differing row (or, for keyless tables, `count` identical whole rows)."""
+
+    kind: str
+    key: dict[str, Any]
+    columns: list[ColumnDiff] = field(default_factory=list)
+    status: str = DIFFERENT
+    count: int = 1
+    identity: tuple = ()          # canonical key (or whole-row) texts: what `recheck` matches on
+    segment: Segment | None = None
+    key_hash: int | None = None   # the row's key hash (hash modes), which says its bucket
+
+
+def display(value: Any) -> Any:
+    """A JSON-safe, readable form of a driver value."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value)
+        try:
+            text = raw.decode("utf-8")
+            if text.isprintable():
+                return text
+        except UnicodeDecodeError:
+            pass
+        return "\\x" + raw.hex()
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, (Decimal, uuid.UUID, dt.timedelta)):
+        return str(value)
+    if isinstance(value, (list, dict)):
+        return value
+    return str(value)
+
+
+class RowComparer:
+    """Compares fetched rows of one table: layout from `TableSide.fetch_columns`."""
+
+    def __init__(self, plan: TablePlan, float_tolerance: float | None) -> None:
+        self.plan = plan
+        self.tolerance = float_tolerance or 0.0
+        self.sql_pairs = plan.sql_pairs
+        self.client_pairs = plan.client_pairs
+        self.n_sql = len(self.sql_pairs)
+        self.n_client = len(self.client_pairs)
+        sql_index = {pair.name: i for i, pair in enumerate(self.sql_pairs)}
+        self.key_index = [sql_index[name] for name in plan.key]
+        self.raw_index = {pair.name: self.n_sql + self.n_client + i for i, pair in enumerate(plan.pairs)}
+        self.key_classes = [pair.cls for pair in plan.key_pairs]
+
+    def identity(self, row: tuple) -> tuple:
+        if self.plan.mode == "multiset":
+            return tuple(row[: self.n_sql])
+        return tuple(row[i] for i in self.key_index)
+
+    def key_display(self, row: tuple) -> dict[str, Any]:
+        names = self.plan.key if self.plan.mode != "multiset" else [pair.name for pair in self.plan.pairs]
+        return {name: display(row[self.raw_index[name]]) for name in names}
+
+    def client_equal(self, pair: ColumnPair, a: Any, b: Any) -> bool:
+        """Client-side comparison of one value pair (floats with tolerance, JSON by value)."""
+        if a is None or b is None:
+            return a is None and b is None
+        if pair.cls == "float":
+            single = 4 in (pair.source.length, pair.target.length)
+            return floats_equal(canonical_float(a, single=single), canonical_float(b, single=single), self.tolerance)
+        if pair.cls == "json":
+            try:
+                return canonical_json(a) == canonical_json(b)
+            except ValueError:
+                return a == b
+        return a == b
+
+    def changed_columns(self, source: tuple, target: tuple) -> list[ColumnDiff]:
+        out = []
+        for i, pair in enumerate(self.sql_pairs):
+            if source[i] != target[i]:
+                out.append(ColumnDiff(pair.name, display(source[self.raw_index[pair.name]]),
+                                      display(target[self.raw_index[pair.name]])))
+        for j, pair in enumerate(self.client_pairs):
+            i = self.n_sql + j
+            if not self.client_equal(pair, source[i], target[i]):
+                out.append(ColumnDiff(pair.name, display(source[self.raw_index[pair.name]]),
+                                      display(target[self.raw_index[pair.name]])))
+        return out
+
+    def diff(self, source_rows: list[tuple], target_rows: list[tuple], segment: Segment | None = None) -> list[RowDiff]:
+        """Missing, extra and changed rows between the two row lists of the same segments."""
+        if self.plan.mode == "multiset":
+            return self._diff_multiset(source_rows, target_rows, segment)
+        source_by_key = {self.identity(row): row for row in source_rows}
+        target_by_key = {self.identity(row): row for row in target_rows}
+        diffs: list[RowDiff] = []
+        for key, row in source_by_key.items():
+            other = target_by_key.get(key)
+            if other is None:
+                diffs.append(RowDiff(MISSING, self.key_display(row), identity=key, segment=segment,
+                                     key_hash=row[-1]))
+                continue
+            columns = self.changed_columns(row, other)
+            if columns:
+                diffs.append(RowDiff(CHANGED, self.key_display(row), columns, identity=key, segment=segment,
+                                     key_hash=row[-1]))
+        for key, row in target_by_key.items():
+            if key not in source_by_key:
+                diffs.append(RowDiff(EXTRA, self.key_display(row), identity=key, segment=segment,
+                                     key_hash=row[-1]))
+        return diffs
+
+    def _diff_multiset(self, source_rows, target_rows, segment) -> list[RowDiff]:
+        source_count = Counter(self.identity(row) for row in source_rows)
+        target_count = Counter(self.identity(row) for row in target_rows)
+        sample = {self.identity(row): row for row in source_rows + target_rows}
+        diffs = []
+        for key, n in (source_count - target_count).items():
+            diffs.append(RowDiff(MISSING, self.key_display(sample[key]), count=n, identity=key, segment=segment,
+                                 key_hash=sample[key][-1]))
+        for key, n in (target_count - source_count).items():
+            diffs.append(RowDiff(EXTRA, self.key_display(sample[key]), count=n, identity=key, segment=segment,
+                                 key_hash=sample[key][-1]))
+        return diffs

@@ -1,0 +1,236 @@
+"""MySQL/MariaDB side of `cdc verify`: catalog reading and the SQL that computes canonical row text.
+
+The canonical forms are specified in `cdc.verify.canonical`; this module spells them in MySQL.
+Sessions run with `time_zone = '+00:00'` (see `dialect.connection_kwargs`), so TIMESTAMP columns
+read as UTC; text is converted to utf8mb4 before hashing whatever the column's character set.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pymysql.cursors
+
+from cdc.errors import VerifyError
+from cdc.urls import DatabaseUrl
+from cdc.verify.checksum import EngineDialect
+from cdc.verify.plan import ColumnShape, TableShape
+from connectors.mysql.dialect import connect, quote_ident
+
+ENGINE = "mysql"
+UTF8_CHARSETS = frozenset({"utf8mb4", "utf8mb3", "utf8", "ascii"})
+
+KIND_OF_TYPE = {
+    "tinyint": "int", "smallint": "int", "mediumint": "int", "int": "int", "integer": "int", "bigint": "int",
+    "decimal": "decimal", "numeric": "decimal", "float": "float", "double": "float", "real": "float",
+    "char": "string", "varchar": "string", "tinytext": "string", "text": "string", "mediumtext": "string",
+    "longtext": "string", "enum": "enum", "set": "set",
+    "binary": "bytes", "varbinary": "bytes", "tinyblob": "bytes", "blob": "bytes", "mediumblob": "bytes",
+    "longblob": "bytes", "bit": "bits", "date": "date", "time": "time", "datetime": "timestamp",
+    "timestamp": "timestamptz", "year": "year", "json": "json", "uuid": "uuid", "inet4": "inet", "inet6": "inet",
+    "geometry": "geometry", "point": "geometry", "linestring": "geometry", "polygon": "geometry",
+}
+
+COLUMNS_SQL = """
+SELECT COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, NUMERIC_SCALE, IS_NULLABLE, CHARACTER_SET_NAME
+FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION
+"""
+
+KEYS_SQL = """
+SELECT s.INDEX_NAME, s.COLUMN_NAME, c.IS_NULLABLE, s.SUB_PART
+FROM information_schema.STATISTICS s
+JOIN information_schema.COLUMNS c
+  ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME
+WHERE s.TABLE_SCHEMA = %s AND s.TABLE_NAME = %s AND s.NON_UNIQUE = 0
+ORDER BY s.INDEX_NAME = 'PRIMARY' DESC, s.INDEX_NAME, s.SEQ_IN_INDEX
+"""
+
+# MariaDB's JSON is LONGTEXT with a json_valid() check constraint.
+JSON_CHECKS_SQL = """
+SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = %s AND TABLE_NAME = %s
+"""
+
+
+class MysqlChecksumDialect(EngineDialect):
+    """Connections, catalog and canonical-text SQL for one MySQL/MariaDB database."""
+
+    engine = ENGINE
+
+    def __init__(self, url: DatabaseUrl) -> None:
+        self.url = url
+        self.namespace = url.database
+        self._mariadb: bool | None = None
+
+    # connections -------------------------------------------------------------------------------
+    def connect(self):
+        conn = connect(self.url, error=VerifyError)
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT VERSION()")
+            self._mariadb = "mariadb" in cursor.fetchone()[0].lower()
+            cursor.execute("SET SESSION TRANSACTION READ ONLY")
+        return conn
+
+    def stream(self, conn, sql: str, params: tuple = (), batch: int = 5000) -> Iterator[tuple]:
+        """Rows of a large result without holding them all (unbuffered cursor)."""
+        with conn.cursor(pymysql.cursors.SSCursor) as cursor:
+            cursor.execute(sql, params or None)
+            while True:
+                rows = cursor.fetchmany(batch)
+                if not rows:
+                    break
+                yield from rows
+
+    # catalog -----------------------------------------------------------------------------------
+    def list_tables(self, conn) -> list[str]:
+        rows = self.execute(
+            conn,
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_TYPE = 'BASE TABLE' "
+            "ORDER BY 1",
+            (self.namespace,),
+        )
+        return [row[0] for row in rows]
+
+    def read_table(self, conn, table: str) -> TableShape | None:
+        rows = self.execute(conn, COLUMNS_SQL, (self.namespace, table))
+        if not rows:
+            return None
+        json_columns = set()
+        for (clause,) in self.execute(conn, JSON_CHECKS_SQL, (self.namespace, table)):
+            json_columns.update(re.findall(r"json_valid\(`((?:[^`]|``)+)`\)", clause or "", flags=re.I))
+        columns = []
+        for name, column_type, data_type, scale, nullable, charset in rows:
+            data_type = data_type.lower()
+            kind = KIND_OF_TYPE.get(data_type, "text")
+            if name in json_columns and kind == "string":
+                kind = "json"
+            length = None
+            if data_type == "float":
+                length = 4
+            elif data_type in ("double", "real"):
+                length = 8
+            elif data_type == "bit":
+                match = re.search(r"\((\d+)\)", column_type)
+                length = int(match.group(1)) if match else 1
+            columns.append(ColumnShape(name, kind, column_type, scale=scale, length=length, nullable=nullable == "YES",
+                                       charset=charset))
+        indexes: dict[str, list[tuple[str, bool, object]]] = {}
+        for index, column, nullable, sub_part in self.execute(conn, KEYS_SQL, (self.namespace, table)):
+            indexes.setdefault(index, []).append((column, nullable == "YES", sub_part))
+        primary = tuple(column for column, _, _ in indexes.pop("PRIMARY", []))
+        unique: tuple[str, ...] = ()
+        for parts in indexes.values():
+            if all(not nullable and sub_part is None for _, nullable, sub_part in parts):
+                unique = tuple(column for column, _, _ in parts)
+                break
+        return TableShape(table, tuple(columns), primary, unique)
+
+    def estimate_rows(self, conn, table: str) -> int:
+        rows = self.execute(
+            conn, "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+            (self.namespace, table),
+        )
+        return int(rows[0][0] or 0) if rows else 0
+
+    # canonical text ----------------------------------------------------------------------------
+    def quote(self, name: str) -> str:
+        return quote_ident(name)
+
+    def canonical(self, column: ColumnShape, cls: str) -> str:
+        """SQL for the canonical text of one column (NULL stays NULL)."""
+        c = quote_ident(column.name)
+        kind = column.kind
+        if cls == "number":
+            if kind == "decimal" and column.scale:
+                return f"TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM CAST({c} AS CHAR)))"
+            return f"CAST({c} AS CHAR)"
+        if cls == "fixed":
+            return f"CAST({c} AS CHAR)"
+        if cls == "float":
+            # A FLOAT prints with 6 digits; as DOUBLE it prints every bit of its value.
+            return f"CAST(CAST({c} AS DOUBLE) AS CHAR)" if column.length == 4 else f"CAST({c} AS CHAR)"
+        if cls == "timestamp":
+            if kind in ("timestamp", "timestamptz"):
+                return f"CAST(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', {c}) AS CHAR)"
+            return f"CONVERT({c} USING utf8mb4)"
+        if cls == "time":
+            if kind == "time":
+                return f"CAST(ROUND(TIME_TO_SEC({c}) * 1000000) AS CHAR)"
+            return f"CONVERT({c} USING utf8mb4)"
+        if cls == "date":
+            return f"CAST({c} AS CHAR)" if kind == "date" else f"CAST(CAST({c} AS DATE) AS CHAR)"
+        if cls == "bytes":
+            return f"LOWER(HEX({c}))"
+        if cls == "bits":
+            if kind == "bits":
+                return f"LPAD(BIN({c}), {int(column.length or 1)}, '0')"
+            return f"CONVERT({c} USING utf8mb4)"
+        if cls == "uuid":
+            return f"LOWER(CONVERT({c} USING utf8mb4))"
+        if cls == "json":
+            if self._mariadb:
+                return f"JSON_NORMALIZE({c})"
+            return f"CAST(CAST({c} AS JSON) AS CHAR)"
+        if kind == "geometry":
+            return f"ST_AsText({c})"
+        if kind in ("int", "decimal", "float", "year", "date", "time", "timestamp", "timestamptz"):
+            return f"CAST({c} AS CHAR)"
+        if (column.charset or "").lower() in UTF8_CHARSETS:
+            return c  # already UTF-8 text: MD5 sees the same bytes without a conversion
+        return f"CONVERT({c} USING utf8mb4)"
+
+    def client_value(self, column: ColumnShape, cls: str) -> str:
+        c = quote_ident(column.name)
+        if cls == "json":
+            return f"CONVERT({c} USING utf8mb4)"
+        return c
+
+    def display_value(self, column: ColumnShape) -> str:
+        """SQL for a column's value as shown in a diff (pymysql reads every type)."""
+        if column.kind == "geometry":
+            return f"ST_AsText({quote_ident(column.name)})"
+        return quote_ident(column.name)
+
+    def token(self, canonical_sql: str, cls: str, length_prefixed: bool) -> str:
+        if length_prefixed:
+            return f"COALESCE(CONCAT(LENGTH({canonical_sql}), ':', {canonical_sql}), 'N')"
+        return f"COALESCE({canonical_sql}, 'N')"
+
+    def concat(self, parts: list[str]) -> str:
+        return f"CONCAT_WS('|', {', '.join(parts)})" if parts else "''"
+
+    def hash60(self, text_sql: str) -> str:
+        return f"CAST(CONV(SUBSTRING(MD5({text_sql}), 1, 15), 16, 10) AS UNSIGNED)"
+
+    def native_row_hash(self, conn, columns: list[ColumnShape], table: str | None = None) -> str | None:
+        """A faster row hash for MySQL<->MySQL with identical column types: MD5 over the values as stored.
+
+        With the same declared types on both sides, the server's own text of a value is already the
+        same on both sides, so the per-type canonical conversions are skipped. FLOAT and BIT keep
+        their canonical form (FLOAT prints only 6 digits; BIT is binary).
+        """
+        if not columns:
+            return None
+        tokens = []
+        for column in columns:
+            c = quote_ident(column.name)
+            if column.kind in ("float", "bits", "json"):
+                value = self.canonical(column, "float" if column.kind == "float" else column.kind)
+                tokens.append(self.token(value, "text", True))
+            elif column.kind in ("int", "decimal", "year", "date", "time", "timestamp", "timestamptz"):
+                tokens.append(f"COALESCE({c}, 'N')")
+            else:
+                tokens.append(f"COALESCE(CONCAT(LENGTH({c}), ':', {c}), 'N')")
+        return self.hash60(self.concat(tokens))
+
+    def int_div(self, a: str, b: int) -> str:
+        return f"(({a}) DIV {int(b)})"
+
+    def int_literal(self, value: int) -> str:
+        return f"({int(value)})"
+
+    # replication position, for --wait-for-lag --------------------------------------------------
+    def current_position(self, conn) -> str:
+        rows = self.execute(conn, "SELECT @@gtid_binlog_pos") if self._mariadb else self.execute(
+            conn, "SELECT @@gtid_executed")
+        return str(rows[0][0]) if rows else ""

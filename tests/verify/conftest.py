@@ -1,0 +1,89 @@
+"""Fixtures for verify tests: pairs of fresh databases (PG<->PG, MariaDB<->MariaDB, PG<->MariaDB, MariaDB<->PG)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from connectors.mysql import dialect as mysql_dialect
+from connectors.postgres import dialect as pg_dialect
+
+
+@dataclass
+class Database:
+    """One test database: its engine, URL, and a way to run SQL on it."""
+
+    engine: str  # "pg" | "my"
+    url: str
+
+    def run(self, sql: str, params: tuple | list | None = None, *, many: bool = False) -> None:
+        if self.engine == "pg":
+            with pg_dialect.connect(self.url) as conn, conn.cursor() as cursor:
+                if many:
+                    cursor.executemany(sql, params)
+                else:
+                    cursor.execute(sql, params)
+        else:
+            conn = mysql_dialect.connect(self.url)
+            try:
+                with conn.cursor() as cursor:
+                    if many:
+                        cursor.executemany(sql, params)
+                    else:
+                        cursor.execute(sql, params)
+            finally:
+                conn.close()
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture
+def extra_database(pg_url: str, mysql_url: str, request: pytest.FixtureRequest) -> Iterator:
+    """A factory for more fresh databases (dropped after the test): extra_database("pg"|"my")."""
+    made: list[tuple[str, str]] = []
+
+    def make(engine: str) -> Database:
+        name = f"tv_{uuid.uuid4().hex[:16]}"
+        if engine == "pg":
+            with pg_dialect.connect(pg_url) as conn:
+                conn.execute(f"CREATE DATABASE {pg_dialect.quote_ident(name)}")
+            made.append(("pg", name))
+            return Database("pg", _with_database(pg_url, name))
+        conn = mysql_dialect.connect(mysql_url)
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(f"CREATE DATABASE {mysql_dialect.quote_ident(name)} CHARACTER SET utf8mb4")
+        finally:
+            conn.close()
+        made.append(("my", name))
+        return Database("my", _with_database(mysql_url, name))
+
+    yield make
+    for engine, name in made:
+        if engine == "pg":
+            with pg_dialect.connect(pg_url) as conn:
+                conn.execute(f"DROP DATABASE IF EXISTS {pg_dialect.quote_ident(name)} WITH (FORCE)")
+        else:
+            conn = mysql_dialect.connect(mysql_url)
+            try:
+                with conn.cursor() as cursor:
+                    cursor.execute(f"DROP DATABASE IF EXISTS {mysql_dialect.quote_ident(name)}")
+            finally:
+                conn.close()
+
+
+PAIRS = ["pg-pg", "my-my", "pg-my", "my-pg"]
+
+
+@pytest.fixture(params=PAIRS)
+def pair(request: pytest.FixtureRequest, extra_database) -> tuple[Database, Database]:
+    """(source, target) fresh databases for each engine pair."""
+    source_engine, target_engine = request.param.split("-")
+    return extra_database(source_engine), extra_database(target_engine)
