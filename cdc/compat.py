@@ -14,7 +14,13 @@ Debezium settings matched: `decimal.handling.mode=string`, `binary.handling.mode
   MySQL: padded to ceil(n/8) bytes);
 - interval: "P<y>Y<m>M<d>DT<h>H<m>M<s>S" with every field present;
 - money: plain decimal string ("1234.56");
-- hstore: a JSON object string (`hstore.handling.mode=json`, Debezium's default).
+- PG numeric NaN/±Infinity: Debezium's special-value names "NAN", "POSITIVE_INFINITY",
+  "NEGATIVE_INFINITY" (measured: Debezium 3.6 with `decimal.handling.mode=string`);
+- rows: every column of the table, in table order, absent ones null (a PG delete under REPLICA
+  IDENTITY DEFAULT carries only the key; Debezium writes the other columns as null);
+- hstore: a JSON object string (`hstore.handling.mode=json`, Debezium's default);
+- MySQL geometry: Debezium's `Geometry` struct `{"wkb": <base64 WKB>, "srid": null}` (the decoder
+  hands over the WKB without MySQL's SRID prefix; Debezium writes null for SRID 0).
 
 Where Debezium loses data we stay lossless and consistent (docs/event-format.md lists the cases):
 PG `B'0000'` is one zero byte ("AA==") where Debezium writes "", 2-D arrays stay nested, MySQL
@@ -35,6 +41,7 @@ from cdc.events import UNAVAILABLE_VALUE, Column, TableSchema
 
 __all__ = [
     "row_converter",
+    "full_row_converter",
     "column_converter",
     "date_to_days",
     "time_to_micros",
@@ -44,6 +51,8 @@ __all__ = [
     "bits_to_debezium",
     "interval_to_debezium",
     "money_to_decimal_string",
+    "decimal_to_debezium",
+    "geometry_to_debezium",
     "hstore_to_json",
     "debezium_table_change",
 ]
@@ -206,6 +215,19 @@ def money_to_decimal_string(text: str) -> str:
     return "-" + digits if negative else digits
 
 
+_DECIMAL_SPECIALS = {"NaN": "NAN", "Infinity": "POSITIVE_INFINITY", "-Infinity": "NEGATIVE_INFINITY"}
+
+
+def decimal_to_debezium(text: str) -> str:
+    """PG numeric text to Debezium's string mode: exact digits kept, NaN/±Infinity by their Java names."""
+    return _DECIMAL_SPECIALS.get(text, text)
+
+
+def geometry_to_debezium(wkb: str) -> dict[str, Any]:
+    """MySQL geometry (base64 WKB) to Debezium's Geometry struct; the SRID is not known here."""
+    return {"wkb": wkb, "srid": None}
+
+
 def hstore_to_json(text: str) -> str:
     """PG hstore text (`"a"=>"1", "b"=>NULL`) to the JSON string Debezium's hstore mode json writes."""
     pairs: dict[str, str | None] = {}
@@ -274,6 +296,10 @@ def column_converter(column: Column, engine: str, kind: str | None = None) -> Co
         return interval_to_debezium
     if kind == "money":
         return money_to_decimal_string
+    if kind == "decimal" and engine != "mysql":
+        return decimal_to_debezium
+    if kind == "geometry" and engine == "mysql":
+        return geometry_to_debezium
     if kind == "array" and column.element:
         element = column_converter(column, engine, column.element)
         if element is None:
@@ -331,8 +357,29 @@ def row_converter(table: TableSchema) -> Callable[[dict[str, Any]], dict[str, An
     return convert
 
 
+def full_row_converter(table: TableSchema) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """`row_converter` for whole rows: also every column of the table, in order, absent ones null.
+
+    Debezium's JSON converter writes its row struct whole, so a row the source gave partly (PG
+    `before` under REPLICA IDENTITY DEFAULT: the key only) has the other columns as null. Keys go
+    through `row_converter`, which keeps only the fields given.
+    """
+    convert = row_converter(table)
+    names = table.column_names
+    count = len(names)
+
+    def full_row(row: dict[str, Any]) -> dict[str, Any]:
+        if len(row) != count:
+            row = {name: row.get(name) for name in names}
+        return convert(row) if convert is not None else row
+
+    return full_row
+
+
 # --- schema history (MySQL DDL topic in debezium compat) ---
 
+# java.sql.Types as Debezium's MySQL connector reports them (measured against Debezium 3.6.3):
+# TINYINT is reported as SMALLINT, FLOAT as FLOAT (6), BLOB as BLOB (2004).
 _JDBC_TYPES = {
     "boolean": 16,
     "decimal": 3,
@@ -348,22 +395,76 @@ _JDBC_TYPES = {
     "json": 1111,
     "year": 4,
 }
-_JDBC_INT = {1: -6, 2: 5, 3: 4, 4: 4, 8: -5}
+_JDBC_INT = {1: 5, 2: 5, 3: 4, 4: 4, 8: -5}
+# Display widths Debezium gives integer columns: (signed, unsigned) per byte width.
+_INT_DISPLAY = {1: (4, 3), 2: (6, 5), 3: (9, 8), 4: (11, 10), 8: (20, 20)}
+_LOB_PREFIXES = ("tinytext", "text", "mediumtext", "longtext", "tinyblob", "blob", "mediumblob", "longblob", "json")
 
 
 def _jdbc_type(column: Column) -> int:
+    source = column.source_type.lower()
     if column.kind == "int":
         return _JDBC_INT.get(column.length or 4, 4)
     if column.kind == "float":
-        return 7 if column.length == 4 else 8
+        return 6 if column.length == 4 else 8
+    if column.kind == "string" and source.startswith("char"):
+        return 1
+    if column.kind == "bytes":
+        if source.startswith("binary"):
+            return -2
+        if "blob" in source:
+            return 2004
     return _JDBC_TYPES.get(column.kind, 1111)
 
 
+def _column_length(column: Column) -> int | None:
+    """Debezium's `length`: display width of ints, digits of decimals, fraction digits of times, ..."""
+    source = column.source_type.lower()
+    if column.kind == "int":
+        width = source.partition("(")[2].partition(")")[0]
+        if width.isdigit():  # "tinyint(1)": a declared display width
+            return int(width)
+        signed, unsigned = _INT_DISPLAY.get(column.length or 4, (11, 10))
+        return unsigned if column.unsigned else signed
+    if column.kind == "decimal":
+        return column.precision
+    if column.kind == "float":
+        return None
+    if column.kind in ("time", "timestamp", "timestamptz"):
+        return column.precision or None
+    if column.kind == "year":
+        return 4
+    if column.kind in ("enum", "set") and column.values:
+        if column.kind == "enum":
+            return max(len(value) for value in column.values)
+        return len(",".join(column.values))
+    if source.startswith(_LOB_PREFIXES):
+        return None
+    return column.length
+
+
+def _default_charset(table: TableSchema) -> str | None:
+    """The table's default character set, as far as the columns tell: the most common text charset."""
+    counts: dict[str, int] = {}
+    for column in table.columns:
+        if column.charset and column.charset != "binary" and column.kind in ("string", "enum", "set", "json"):
+            counts[column.charset] = counts.get(column.charset, 0) + 1
+    return max(counts, key=lambda name: counts[name]) if counts else None
+
+
 def debezium_table_change(table: TableSchema, change_type: str = "ALTER") -> dict[str, Any]:
-    """One `tableChanges` entry as Debezium's schema history writes it (best effort from our schema)."""
+    """One `tableChanges` entry as Debezium's schema history writes it (best effort from our schema:
+    no defaults, comments or generated columns; the table's default charset inferred from its columns)."""
+    default_charset = _default_charset(table)
     columns = []
     for position, column in enumerate(table.columns, start=1):
         type_name = column.source_type.split("(")[0].upper()
+        charset = None if column.charset == "binary" else column.charset
+        if column.kind in ("enum", "set") and charset is None:
+            charset = default_charset
+        enum_values = None
+        if column.values is not None:
+            enum_values = ["'" + value.replace("'", "''") + "'" for value in column.values]
         columns.append(
             {
                 "name": column.name,
@@ -371,8 +472,8 @@ def debezium_table_change(table: TableSchema, change_type: str = "ALTER") -> dic
                 "nativeType": None,
                 "typeName": type_name,
                 "typeExpression": type_name,
-                "charsetName": column.charset,
-                "length": column.length if column.kind not in ("decimal",) else column.precision,
+                "charsetName": charset,
+                "length": _column_length(column),
                 "scale": column.scale,
                 "position": position,
                 "optional": column.nullable,
@@ -380,7 +481,7 @@ def debezium_table_change(table: TableSchema, change_type: str = "ALTER") -> dic
                 "generated": False,
                 "comment": None,
                 "defaultValueExpression": None,
-                "enumValues": list(column.values) if column.values is not None else None,
+                "enumValues": enum_values,
             }
         )
     key = list(table.primary_key) or [c.name for c in table.columns if c.primary_key]
@@ -388,7 +489,7 @@ def debezium_table_change(table: TableSchema, change_type: str = "ALTER") -> dic
         "type": change_type,
         "id": f'"{table.namespace}"."{table.name}"',
         "table": {
-            "defaultCharsetName": None,
+            "defaultCharsetName": default_charset,
             "primaryKeyColumnNames": key,
             "columns": columns,
             "comment": None,

@@ -1,0 +1,485 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Compiled envelope assembly (`cdc._ext.envelope`): the fast twin of the encoders in cdc/envelope.py.
+
+Same functions, same bytes: cdc/envelope.py holds the readable twin (`encode_key`,
+`encode_change_value`, `encode_row_value`, `encode_json`, `RowEncoder`) and is the specification.
+Here the value is written into one buffer: dicts (rows, source and transaction blocks given as
+dicts) go through `orjson.dumps` whole, which is faster at them than anything here; the pieces of a
+`SourceTemplate`, the values spliced into it, the transaction block's parts, keys and the top-level
+timestamps are written directly when they are simple (None, bool, an int that fits 64 bits, an ASCII
+str without control characters) and through `orjson.dumps` otherwise, so the output is
+byte-identical to `orjson.dumps` of the whole envelope dict. tests/test_envelope_fast.py holds the
+two to that on random input.
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.dict cimport PyDict_CheckExact, PyDict_GetItem
+from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_CheckExact, PyLong_FromVoidPtr
+from cpython.ref cimport PyObject
+from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
+from cpython.unicode cimport PyUnicode_CheckExact
+from libc.stdint cimport int64_t, uint64_t
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memcpy
+
+cdef extern from "time.h" nogil:
+    struct timespec:
+        long tv_sec
+        long tv_nsec
+    int clock_gettime(int clock_id, timespec* tp)
+    int CLOCK_REALTIME
+
+cdef extern from "Python.h":
+    bint PyUnicode_IS_COMPACT_ASCII(object o)
+    Py_ssize_t PyUnicode_GET_LENGTH(object o)
+    void* PyUnicode_DATA(object o)
+
+import time as _time
+
+import orjson
+
+__all__ = ["encode_json", "encode_key", "encode_change_value", "encode_row_value", "RowEncoder"]
+
+cdef object _dumps = orjson.dumps
+
+DEF STACK_BYTES = 2048
+
+
+cdef struct Writer:
+    char* data
+    Py_ssize_t size
+    Py_ssize_t capacity
+    bint on_heap
+
+
+cdef inline void _init(Writer* w, char* stack) noexcept:
+    w.data = stack
+    w.size = 0
+    w.capacity = STACK_BYTES
+    w.on_heap = False
+
+
+cdef int _grow(Writer* w, Py_ssize_t needed) except -1:
+    cdef Py_ssize_t capacity = w.capacity * 2
+    cdef char* data
+    while capacity < w.size + needed:
+        capacity *= 2
+    if w.on_heap:
+        data = <char*>realloc(w.data, capacity)
+        if data == NULL:
+            raise MemoryError()
+    else:
+        data = <char*>malloc(capacity)
+        if data == NULL:
+            raise MemoryError()
+        memcpy(data, w.data, w.size)
+        w.on_heap = True
+    w.data = data
+    w.capacity = capacity
+    return 0
+
+
+cdef inline int _put(Writer* w, const char* text, Py_ssize_t size) except -1:
+    if w.size + size > w.capacity:
+        _grow(w, size)
+    memcpy(w.data + w.size, text, size)
+    w.size += size
+    return 0
+
+
+cdef inline int _put_bytes(Writer* w, object data) except -1:
+    if not PyBytes_CheckExact(data):
+        raise TypeError(f"expected bytes, got {type(data).__name__}")
+    return _put(w, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+
+
+cdef const char* _PAIRS = (b"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                           b"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                           b"8081828384858687888990919293949596979899")
+
+
+cdef inline int _digits(uint64_t magnitude, char* end) noexcept nogil:
+    """Write the decimal digits of `magnitude` so that they end just before `end`; return their count."""
+    cdef char* pos = end
+    cdef uint64_t pair
+    while magnitude >= 100:
+        pair = magnitude % 100
+        magnitude //= 100
+        pos -= 2
+        pos[0] = _PAIRS[2 * pair]
+        pos[1] = _PAIRS[2 * pair + 1]
+    if magnitude >= 10:
+        pos -= 2
+        pos[0] = _PAIRS[2 * magnitude]
+        pos[1] = _PAIRS[2 * magnitude + 1]
+    else:
+        pos -= 1
+        pos[0] = <char>(48 + magnitude)
+    return <int>(end - pos)
+
+
+cdef inline int _put_int(Writer* w, int64_t value) except -1:
+    cdef char digits[24]
+    cdef uint64_t magnitude = <uint64_t>(-(value + 1)) + 1 if value < 0 else <uint64_t>value
+    cdef int pos = 24 - _digits(magnitude, digits + 24)
+    if value < 0:
+        pos -= 1
+        digits[pos] = b'-'
+    return _put(w, digits + pos, 24 - pos)
+
+
+cdef inline bytes _finish(Writer* w):
+    return PyBytes_FromStringAndSize(w.data, w.size)
+
+
+cdef inline void _release(Writer* w) noexcept:
+    if w.on_heap:
+        free(w.data)
+        w.on_heap = False
+
+
+cdef int _put_str(Writer* w, object text) except -1:
+    """A str as JSON: ASCII without control characters directly, anything else through orjson."""
+    cdef const unsigned char* chars
+    cdef Py_ssize_t length, index, start
+    cdef unsigned char c
+    if not PyUnicode_IS_COMPACT_ASCII(text):
+        return _put_bytes(w, _dumps(text))
+    chars = <const unsigned char*>PyUnicode_DATA(text)
+    length = PyUnicode_GET_LENGTH(text)
+    for index in range(length):
+        if chars[index] < 0x20:
+            return _put_bytes(w, _dumps(text))
+    if w.size + 2 * length + 2 > w.capacity:
+        _grow(w, 2 * length + 2)
+    w.data[w.size] = b'"'
+    w.size += 1
+    start = 0
+    for index in range(length):
+        c = chars[index]
+        if c == 34 or c == 92:  # '"' and '\\'
+            memcpy(w.data + w.size, chars + start, index - start)
+            w.size += index - start
+            w.data[w.size] = b'\\'
+            w.size += 1
+            start = index
+    memcpy(w.data + w.size, chars + start, length - start)
+    w.size += length - start
+    w.data[w.size] = b'"'
+    w.size += 1
+    return 0
+
+
+cdef int _put_scalar(Writer* w, object value) except -1:
+    """One JSON value: the simple kinds directly, everything else (floats, lists, ...) through orjson."""
+    cdef int overflow
+    cdef long long number
+    if value is None:
+        return _put(w, b"null", 4)
+    if value is True:
+        return _put(w, b"true", 4)
+    if value is False:
+        return _put(w, b"false", 5)
+    if PyLong_CheckExact(value):
+        number = PyLong_AsLongLongAndOverflow(value, &overflow)
+        if overflow == 0:
+            return _put_int(w, number)
+        return _put_bytes(w, _dumps(value))
+    if PyUnicode_CheckExact(value):
+        return _put_str(w, value)
+    return _put_bytes(w, _dumps(value))
+
+
+cdef inline int _put_row(Writer* w, object row) except -1:
+    if row is None:
+        return _put(w, b"null", 4)
+    return _put_bytes(w, _dumps(row))
+
+
+cdef int _put_tail(Writer* w, object op, int64_t now) except -1:
+    """`,"op":..,"ts_ms":..,"ts_us":..,"ts_ns":..}` with the top-level timestamps from `now` (ns)."""
+    cdef char digits[24]
+    cdef int pos
+    _put(w, b',"op":', 6)
+    _put_scalar(w, op)
+    if now < 1000000:  # not a clock reading: Python's floor division, the slow way
+        _put(w, b',"ts_ms":', 9)
+        _put_int(w, now // 1000000 if now >= 0 else -((-now + 999999) // 1000000))
+        _put(w, b',"ts_us":', 9)
+        _put_int(w, now // 1000 if now >= 0 else -((-now + 999) // 1000))
+        _put(w, b',"ts_ns":', 9)
+        _put_int(w, now)
+        return _put(w, b"}", 1)
+    pos = 24 - _digits(<uint64_t>now, digits + 24)  # ts_ns once: ts_us and ts_ms are its prefixes
+    _put(w, b',"ts_ms":', 9)
+    _put(w, digits + pos, 24 - pos - 6)
+    _put(w, b',"ts_us":', 9)
+    _put(w, digits + pos, 24 - pos - 3)
+    _put(w, b',"ts_ns":', 9)
+    _put(w, digits + pos, 24 - pos)
+    return _put(w, b"}", 1)
+
+
+def encode_json(value) -> bytes:
+    """`orjson.dumps(value)`, with simple scalars written directly."""
+    cdef char stack[STACK_BYTES]
+    cdef Writer w
+    _init(&w, stack)
+    try:
+        _put_scalar(&w, value)
+        return _finish(&w)
+    finally:
+        _release(&w)
+
+
+def encode_key(tuple names, tuple heads, row) -> bytes:
+    """`orjson.dumps({name: row.get(name) for name in names})`; `heads[i]` is `{"name":` / `,"name":`."""
+    return _key(names, heads, row)
+
+
+cdef bytes _key(tuple names, tuple heads, row):
+    cdef char stack[STACK_BYTES]
+    cdef Writer w
+    cdef Py_ssize_t index, count
+    cdef PyObject* item
+    if names is None or heads is None:
+        raise TypeError("key columns and heads are needed, not None")
+    count = PyTuple_GET_SIZE(names)
+    if PyTuple_GET_SIZE(heads) != count:
+        raise ValueError(f"{count} key columns were given {PyTuple_GET_SIZE(heads)} heads")
+    if count == 0 or not PyDict_CheckExact(row):
+        return _dumps({name: row.get(name) for name in names})
+    _init(&w, stack)
+    try:
+        for index in range(count):
+            _put_bytes(&w, <object>PyTuple_GET_ITEM(heads, index))
+            item = PyDict_GetItem(row, <object>PyTuple_GET_ITEM(names, index))
+            if item == NULL:
+                _put(&w, b"null", 4)
+            else:
+                _put_scalar(&w, <object>item)
+        _put(&w, b"}", 1)
+        return _finish(&w)
+    finally:
+        _release(&w)
+
+
+def encode_change_value(op, before, after, source, transaction, int64_t now) -> bytes:
+    """The envelope of one change with its source and transaction blocks as dicts (or None)."""
+    return _change_value(op, before, after, source, transaction, now)
+
+
+cdef bytes _change_value(op, before, after, source, transaction, int64_t now):
+    cdef char stack[STACK_BYTES]
+    cdef Writer w
+    _init(&w, stack)
+    try:
+        _put(&w, b'{"before":', 10)
+        _put_row(&w, before)
+        _put(&w, b',"after":', 9)
+        _put_row(&w, after)
+        _put(&w, b',"source":', 10)
+        _put_bytes(&w, _dumps(source))
+        _put(&w, b',"transaction":', 15)
+        _put_scalar(&w, transaction)
+        _put_tail(&w, op, now)
+        return _finish(&w)
+    finally:
+        _release(&w)
+
+
+def encode_row_value(op, before, after, source, tuple source_values, transaction_head,
+                     total_order, data_collection_order, int64_t now) -> bytes:
+    """The envelope of one row event from a `SourceTemplate` and the transaction block's parts.
+
+    The source block is `source.pieces[0] + hole 0 + source.pieces[1] + ... + source.pieces[-1]`,
+    hole i being the JSON of `source_values[i]` (kind `j`) or its text escaped as inside a JSON
+    string (kind `s`); the transaction block `transaction_head + json(total_order) +
+    ',"data_collection_order":' + json(data_collection_order) + '}'`, or null when
+    `transaction_head` is None.
+    """
+    return _row_value(op, before, after, source.pieces, source.kinds, source_values, transaction_head, total_order,
+                      data_collection_order, now)
+
+
+cdef int _put_spliced(Writer* w, object value) except -1:
+    """`f"{value}"` as it reads inside a JSON string: an int's digits here, anything else by orjson."""
+    cdef int overflow
+    cdef long long number
+    cdef bytes text
+    if PyLong_CheckExact(value):
+        number = PyLong_AsLongLongAndOverflow(value, &overflow)
+        if overflow == 0:
+            return _put_int(w, number)
+    text = _dumps(f"{value}")
+    return _put(w, PyBytes_AS_STRING(text) + 1, PyBytes_GET_SIZE(text) - 2)
+
+
+cdef bytes _row_value(op, before, after, tuple source_pieces, bytes kinds, tuple source_values, transaction_head,
+                      total_order, data_collection_order, int64_t now):
+    cdef char stack[STACK_BYTES]
+    cdef Writer w
+    cdef Py_ssize_t index, count
+    cdef const char* kind
+    if source_pieces is None or kinds is None or source_values is None:
+        raise TypeError("a source template's pieces and kinds and the source values are needed, not None")
+    count = PyTuple_GET_SIZE(source_values)
+    if PyTuple_GET_SIZE(source_pieces) != count + 1 or PyBytes_GET_SIZE(kinds) != count:
+        raise ValueError(f"a source template of {PyTuple_GET_SIZE(source_pieces) - 1} fields "
+                         f"was given {count} values")
+    kind = PyBytes_AS_STRING(kinds)
+    _init(&w, stack)
+    try:
+        _put(&w, b'{"before":', 10)
+        _put_row(&w, before)
+        _put(&w, b',"after":', 9)
+        _put_row(&w, after)
+        _put(&w, b',"source":', 10)
+        for index in range(count):
+            _put_bytes(&w, <object>PyTuple_GET_ITEM(source_pieces, index))
+            if kind[index] == b"s":
+                _put_spliced(&w, <object>PyTuple_GET_ITEM(source_values, index))
+            else:
+                _put_scalar(&w, <object>PyTuple_GET_ITEM(source_values, index))
+        _put_bytes(&w, <object>PyTuple_GET_ITEM(source_pieces, count))
+        _put(&w, b',"transaction":', 15)
+        if transaction_head is None:
+            _put(&w, b"null", 4)
+        else:
+            _put_bytes(&w, transaction_head)
+            _put_scalar(&w, total_order)
+            _put(&w, b',"data_collection_order":', 25)
+            _put_scalar(&w, data_collection_order)
+            _put(&w, b"}", 1)
+        _put_tail(&w, op, now)
+        return _finish(&w)
+    finally:
+        _release(&w)
+
+
+cdef inline int64_t _now_ns() except? -1:
+    """time.time_ns() (both read CLOCK_REALTIME)."""
+    cdef timespec now
+    if clock_gettime(CLOCK_REALTIME, &now) != 0:
+        return _time.time_ns()
+    return <int64_t>now.tv_sec * 1000000000 + now.tv_nsec
+
+
+cdef bint _key_changed(tuple columns, before, after) except -1:
+    """True when `before` carries the key and it differs from `after`'s (cdc.envelope._key_changed)."""
+    if after is None:
+        return False
+    for name in columns:
+        old = before.get(name)
+        if old is not None and old != after.get(name):
+            return True
+    return False
+
+
+cdef class RowEncoder:
+    """`Envelope.row_records` and `Envelope.records` (see cdc/envelope.py's twin).
+
+    Reads the envelope's table plans (`_TablePlan.row`: table, topic, headers, key columns, key
+    heads, row converter); primary-key changes, compat "debezium", messages and changes without a
+    table go back to the envelope's readable `_records`.
+    """
+
+    cdef object envelope
+    cdef dict plans
+    cdef object clock
+    cdef bint system_clock
+    cdef object transaction_id
+    cdef object transaction_head
+    cdef tuple last_row  # the last table's plan row: a plan is a function of its table, so reuse it
+    cdef object last_source  # the last SourceTemplate (immutable) and its pieces and kinds
+    cdef tuple last_pieces
+    cdef bytes last_kinds
+
+    def __init__(self, envelope, clock):
+        self.envelope = envelope
+        self.plans = envelope._plans
+        self.clock = clock
+        self.system_clock = clock is _time.time_ns  # then read it here, without a Python call
+        self.transaction_id = None
+        self.transaction_head = None
+        self.last_row = None
+        self.last_source = None
+
+    cdef tuple _row(self, table):
+        """The table plan's `row` tuple (the plan made on first sight, as `Envelope._plan` does)."""
+        cdef PyObject* found
+        cdef tuple row = self.last_row
+        if row is not None and row[0] is table:
+            return row
+        found = PyDict_GetItem(self.plans, PyLong_FromVoidPtr(<void*>table))
+        if found != NULL:
+            row = (<object>found).row
+        if found == NULL or row[0] is not table:
+            row = self.envelope._plan(table).row
+        self.last_row = row
+        return row
+
+    def change_records(self, change):
+        """`Envelope.records(change)`: the common cases here, the others by `Envelope._records`."""
+        cdef tuple row
+        cdef int64_t now
+        table = change.table
+        if table is None:
+            return self.envelope._records(change)
+        row = self._row(table)
+        topic, headers, key_columns, key_heads, convert_row = row[1], row[2], row[3], row[4], row[5]
+        op = change.op
+        before = change.before
+        after = change.after
+        if convert_row is not None or (op == "u" and before is not None and key_columns
+                                       and _key_changed(key_columns, before, after)):
+            return self.envelope._records(change)
+        now = _now_ns() if self.system_clock else self.clock()
+        if op == "d":
+            value = _change_value(op, before, None, change.source, change.transaction, now)
+            if before is None or not key_columns:
+                return [(topic, None, value, headers)]
+            key = _key(key_columns, key_heads, before)
+            return [(topic, key, value, headers), (topic, key, None, headers)]
+        if op == "t":
+            return [(topic, None, _change_value(op, None, None, change.source, change.transaction, now), headers)]
+        value = _change_value(op, before, after, change.source, change.transaction, now)
+        key = _key(key_columns, key_heads, after) if after is not None and key_columns else None
+        return [(topic, key, value, headers)]
+
+    def records(self, table, op, before, after, source, tuple source_values, transaction=None):
+        """`Envelope.records` of the equivalent Change, without building it."""
+        cdef tuple row = self._row(table)
+        cdef int64_t now
+        topic, headers, key_columns, key_heads, convert_row = row[1], row[2], row[3], row[4], row[5]
+        if convert_row is not None or (op == "u" and before is not None and key_columns
+                                       and _key_changed(key_columns, before, after)):
+            envelope = self.envelope
+            return envelope.records(envelope._change(table, op, before, after, source, source_values, transaction))
+        if transaction is None:
+            head = total_order = collection_order = None
+        else:
+            transaction_id, total_order, collection_order = transaction
+            if self.transaction_head is None or transaction_id != self.transaction_id:
+                self.transaction_head = b'{"id":' + _dumps(transaction_id) + b',"total_order":'
+                self.transaction_id = transaction_id
+            head = self.transaction_head
+        now = _now_ns() if self.system_clock else self.clock()
+        if source is not self.last_source:
+            self.last_pieces = source.pieces
+            self.last_kinds = source.kinds
+            self.last_source = source
+        pieces = self.last_pieces
+        kinds = self.last_kinds
+        if op == "d":
+            value = _row_value(op, before, None, pieces, kinds, source_values, head, total_order, collection_order,
+                               now)
+            if before is None or not key_columns:
+                return [(topic, None, value, headers)]
+            key = _key(key_columns, key_heads, before)
+            return [(topic, key, value, headers), (topic, key, None, headers)]
+        if op == "t":
+            before = after = None
+        value = _row_value(op, before, after, pieces, kinds, source_values, head, total_order, collection_order, now)
+        key = _key(key_columns, key_heads, after) if after is not None and key_columns else None
+        return [(topic, key, value, headers)]
