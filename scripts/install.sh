@@ -54,6 +54,11 @@ apt_install() {
 
 if command -v dpkg-query >/dev/null 2>&1; then
   apt_install postgresql mariadb-server build-essential python3-venv python3-dev
+  # Java runs Debezium, the oracle of the compatibility tests and the peer in benchmarks; without it
+  # those tests skip, so a failed JDK install is not fatal.
+  if ! command -v javac >/dev/null 2>&1; then
+    apt_install default-jdk-headless || echo "warning: no JDK installed: the Debezium oracle tests will skip" >&2
+  fi
   PYTHON="$(find_python || true)"
   if [ -z "$PYTHON" ]; then
     # e.g. Ubuntu 22.04 ships 3.10; 3.11 comes as its own packages there
