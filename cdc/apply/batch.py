@@ -12,13 +12,14 @@ the dead-letter topic) while the rest commit. Tombstones and records of the pref
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from cdc.apply.dlq import BadEvent
+from cdc.apply.dlq import BadEvent, StopPolicy
 from cdc.apply.fold import fold_batch
 from cdc.apply.offsets import advanced, next_offsets
 from cdc.apply.schemas import SCHEMA_VERSION_HEADER, SchemaCatalog, UnknownSchema
@@ -49,6 +50,7 @@ class ChangeEvent:
     after: dict[str, Any] | None
     transaction_id: str | None = None
     transaction_order: int = 0
+    ts_ms: int = 0  # source commit time (source.ts_ms), 0 when absent
 
 
 def internal_topics(prefix: str) -> frozenset[str]:
@@ -56,15 +58,30 @@ def internal_topics(prefix: str) -> frozenset[str]:
     return frozenset(f"{prefix}.{suffix}" for suffix in INTERNAL_SUFFIXES)
 
 
+_VERSIONS: dict[tuple, int | None] = {}  # headers tuple -> schema version (a handful of distinct ones)
+
+
 def schema_version(record: Record) -> int | None:
     """The `cdc.schema.version` header as a number (None when absent)."""
-    for name, value in record.headers:
+    headers = record.headers
+    try:
+        return _VERSIONS[headers]
+    except (KeyError, TypeError):
+        pass
+    number = None
+    for name, value in headers:
         if name == SCHEMA_VERSION_HEADER:
             try:
-                return int(value)
+                number = int(value)
             except ValueError:
                 raise MalformedEvent(f"header {SCHEMA_VERSION_HEADER} is not a number: {value!r}") from None
-    return None
+            break
+    if len(_VERSIONS) < 1000:
+        try:
+            _VERSIONS[headers] = number
+        except TypeError:  # headers that are not hashable (a list): no caching
+            pass
+    return number
 
 
 def decode_event(record: Record, schemas: SchemaCatalog, wanted: Any = None) -> ChangeEvent | None:
@@ -92,8 +109,10 @@ def decode_event(record: Record, schemas: SchemaCatalog, wanted: Any = None) -> 
     if type(transaction) is dict:
         transaction_id, order = transaction.get("id"), transaction.get("total_order")
     order = order if type(order) is int else 0
+    ts_ms = source.get("ts_ms") if type(source) is dict else None
+    ts_ms = ts_ms if type(ts_ms) is int else 0
     if op == TRUNCATE:
-        return ChangeEvent(record, schema, op, None, None, transaction_id, order)
+        return ChangeEvent(record, schema, op, None, None, transaction_id, order, ts_ms)
     key_columns = schema.primary_key or tuple(c.name for c in schema.columns if c.primary_key)
     if not key_columns:
         raise MalformedEvent(f"table {table} has no primary key; apply writes tables with a primary key only")
@@ -101,11 +120,11 @@ def decode_event(record: Record, schemas: SchemaCatalog, wanted: Any = None) -> 
         after = value.get("after")
         if type(after) is not dict:
             raise MalformedEvent(f"op {op!r} without an 'after' object")
-        return ChangeEvent(record, schema, op, _key(after, key_columns), after, transaction_id, order)
+        return ChangeEvent(record, schema, op, _key(after, key_columns), after, transaction_id, order, ts_ms)
     if op == DELETE:
         before = value.get("before")
         image = before if type(before) is dict and all(c in before for c in key_columns) else _record_key(record)
-        return ChangeEvent(record, schema, op, _key(image, key_columns), None, transaction_id, order)
+        return ChangeEvent(record, schema, op, _key(image, key_columns), None, transaction_id, order, ts_ms)
     raise MalformedEvent(f"unknown op {op!r}")
 
 
@@ -145,8 +164,9 @@ class BatchApplier:
     """Applies batches of records for one consumer group through one target writer."""
 
     def __init__(self, writer: TargetWriter, schemas: SchemaCatalog, *, group: str, prefix: str,
-                 policy: Any, tables: Any = None) -> None:
+                 policy: Any, tables: Any = None, metrics_prefix: str | None = None) -> None:
         self.writer = writer
+        self.metrics_prefix = metrics_prefix  # set: record cdc_events_applied_total / cdc_apply_lag_seconds
         self.schemas = schemas
         self.group = group
         self.policy = policy
@@ -187,23 +207,34 @@ class BatchApplier:
             tp = (record.topic, record.partition)
             if record.offset < first.get(tp, record.offset + 1):
                 first[tp] = record.offset
-        if before_ddl is not None and not all(self.writer.knows(e.schema) for e in events):
+        schemas = {id(e.schema): e.schema for e in events}.values()
+        if before_ddl is not None and not all(self.writer.knows(schema) for schema in schemas):
             before_ddl()
         tables = self._tables_of(events)
         return PreparedBatch(next_offsets(records), first, events, bad, tables, self._fold(events, tables))
 
     def _fold(self, events: list[ChangeEvent], tables: dict[str, TargetTable]) -> list[tuple] | None:
-        """Per table: (target table, folded batch, converted row groups, converted keys); None if a value
-        does not convert (the write then isolates the bad rows)."""
+        """Per table: (target table, folded batch, converted row groups, converted keys, what the writer
+        rendered of them); None if a value does not convert (the write then isolates the bad rows)."""
         by_table: dict[str, list[tuple]] = {}
+        names: dict[int, str] = {}  # id(schema) -> qualified name (the property formats a string per call)
         for event in events:
-            by_table.setdefault(event.schema.qualified_name, []).append((event.op, event.key, event.after))
+            schema = event.schema
+            name = names.get(id(schema))
+            if name is None:
+                name = names[id(schema)] = schema.qualified_name
+            changes = by_table.get(name)
+            if changes is None:
+                changes = by_table[name] = []
+            changes.append((event.op, event.key, event.after))
         plan = []
         try:
             for name, changes in by_table.items():
                 table = tables[name]
                 folded = fold_batch(changes)
-                plan.append((table, folded, table.row_groups(folded.upserts), table.key_values(folded.deletes)))
+                groups = table.row_groups(folded.upserts)
+                keys = table.key_values(folded.deletes)
+                plan.append((table, folded, groups, keys, self.writer.render(table, folded, groups, keys)))
         except (ValueError, TypeError):
             return None
         return plan
@@ -249,21 +280,28 @@ class BatchApplier:
         except BaseException:
             writer.rollback()
             raise
+        if self.metrics_prefix is not None:
+            record_metrics(self.metrics_prefix, events, bad, self.policy)
 
     def _tables_of(self, events: list[ChangeEvent]) -> dict[str, TargetTable]:
         """Target tables for the newest schema of each table in the batch (DDL runs before the transaction)."""
         newest: dict[str, TableSchema] = {}
+        seen: set[int] = set()  # schema objects looked at (a batch has a handful among thousands of events)
         for event in events:
-            known = newest.get(event.schema.qualified_name)
-            if known is None or event.schema.version > known.version:
-                newest[event.schema.qualified_name] = event.schema
+            schema = event.schema
+            if id(schema) in seen:
+                continue
+            seen.add(id(schema))
+            known = newest.get(schema.qualified_name)
+            if known is None or schema.version > known.version:
+                newest[schema.qualified_name] = schema
         return {name: self.writer.table_for(schema) for name, schema in newest.items()}
 
     def _write_plan(self, plan: list[tuple] | None, events: list[ChangeEvent]) -> None:
         if plan is None:
             raise ValueError("a value does not convert to its column's type")
-        for table, folded, groups, keys in plan:
-            self.writer.write(table, folded, groups, keys)
+        for table, folded, groups, keys, rendered in plan:
+            self.writer.write(table, folded, groups, keys, rendered)
             self.applied_rows += len(folded)
 
     def _write_one_by_one(self, events: list[ChangeEvent], tables: dict[str, TargetTable]) -> list[BadEvent]:
@@ -283,6 +321,31 @@ class BatchApplier:
             else:
                 self.applied_rows += 1
         return bad
+
+
+def record_metrics(prefix: str, events: list[ChangeEvent], bad: list[BadEvent], policy: Any) -> None:
+    """After a target commit: events applied per table, lag from source commit to now, dead letters.
+
+    The lag histogram gets one observation per distinct source commit time in the batch (about one
+    per source transaction), not one per event: observing 100k events/s would cost more than it tells.
+    """
+    from cdc.metrics import APPLY_LAG_SECONDS, EVENTS_APPLIED, EVENTS_DEAD_LETTERED
+
+    now_ms = time.time() * 1000
+    per_table: dict[str, int] = {}
+    commit_times: set[int] = set()
+    for event in events:
+        name = event.schema.qualified_name
+        per_table[name] = per_table.get(name, 0) + 1
+        commit_times.add(event.ts_ms)
+    for name, count in per_table.items():
+        EVENTS_APPLIED.labels(prefix, name).inc(count)
+    lag = APPLY_LAG_SECONDS.labels(prefix)
+    for ts_ms in commit_times:
+        if ts_ms:
+            lag.observe(max(0.0, (now_ms - ts_ms) / 1000))
+    if bad and not isinstance(policy, StopPolicy):
+        EVENTS_DEAD_LETTERED.labels(prefix).inc(len(bad))
 
 
 def write_event(writer: TargetWriter, table: TargetTable, event: ChangeEvent) -> None:

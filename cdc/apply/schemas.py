@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable, Iterable
 
 import orjson
 
-from cdc.errors import KafkaError
 from cdc.events import TableSchema
-from cdc.kafka import Record, make_admin, make_consumer
+from cdc.kafka import Record, make_admin
+from cdc.kafka import read_topic as kafka_read_topic
 
 log = logging.getLogger(__name__)
 
@@ -77,34 +76,15 @@ class SchemaCatalog:
 
 
 def read_topic(bootstrap: str, topic: str, *, timeout: float = 60.0, **consumer_options) -> list[Record]:
-    """Every record of `topic` up to its current end (a short-lived consumer in a group of its own)."""
+    """Every record of `topic` up to its current end ([] when the topic does not exist or is empty).
+
+    Read by partition assignment (`cdc.kafka.read_topic`), not as a group member: a consumer-group join
+    costs seconds (up to the rebalance delay of the broker), at start-up and at every schema refresh.
+    `consumer_options` are accepted for compatibility and not needed.
+    """
     with make_admin(bootstrap) as admin:
         if topic not in admin.list_topics():
             return []
-        ends = {p: end for p, end in admin.end_offsets(topic).items() if end > 0}
-    if not ends:
-        return []
-    records: list[Record] = []
-    done: dict[int, int] = {}
-    deadline = time.monotonic() + timeout
-    consumer = make_consumer(bootstrap, group_id=f"cdc-schemas-{uuid.uuid4().hex}", topics=[topic],
-                             **consumer_options)
-    idle = 0
-    try:
-        while any(done.get(p, 0) < end for p, end in ends.items()):
-            if time.monotonic() > deadline:
-                raise KafkaError(f"timed out reading {topic} to its end", fix="check that the broker is healthy")
-            batch = consumer.consume(max_records=1000, timeout=0.5)
-            for record in batch:
-                records.append(record)
-                done[record.partition] = record.offset + 1
-            idle = 0 if batch or not consumer.assignment() else idle + 1
-            if idle >= 4:  # compaction can leave the last offsets empty: the end was reached
-                break
-            positions = consumer.position([(topic, p) for p in ends])
-            for (_, p), position in positions.items():
-                if position is not None and position >= ends[p]:
-                    done[p] = max(done.get(p, 0), position)
-    finally:
-        consumer.close()
-    return records
+        if not any(end > 0 for end in admin.end_offsets(topic).values()):
+            return []
+    return kafka_read_topic(bootstrap, topic, timeout=timeout)

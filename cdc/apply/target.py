@@ -189,11 +189,21 @@ class TargetWriter(abc.ABC):
 
     @abc.abstractmethod
     def write(self, table: TargetTable, folded: FoldedBatch, groups: list | None = None,
-              keys: list | None = None) -> None:
+              keys: list | None = None, rendered: Any = None) -> None:
         """Write a folded batch (truncate, deletes, upserts) inside the open transaction.
 
-        `groups` / `keys`: the upserts and delete keys already converted (`row_groups`, `key_values`).
+        `groups` / `keys`: the upserts and delete keys already converted (`row_groups`, `key_values`);
+        `rendered`: what `render` returned for them.
         """
+
+    def render(self, table: TargetTable, folded: FoldedBatch, groups: list, keys: list) -> Any:
+        """Work on a folded batch that needs no connection (e.g. SQL text), for `write(rendered=...)`.
+
+        Runs while the previous batch is being written (the apply worker overlaps them), so the write
+        itself only talks to the database. ValueError/TypeError: a value does not fit (the batch is then
+        written event by event to isolate it). None (the default): nothing to prepare.
+        """
+        return None
 
     @abc.abstractmethod
     def upsert_row(self, table: TargetTable, row: dict[str, Any]) -> None:

@@ -39,16 +39,21 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
               help="Records per target transaction (at most).")
 @click.option("--linger-ms", type=click.IntRange(0, 60_000), default=200, show_default=True,
               help="How long to wait for a batch to fill.")
-@click.option("--session-timeout-ms", type=click.IntRange(1000, 600_000), default=10_000, show_default=True,
-              help="Consumer-group session timeout (how fast a dead worker's partitions move).")
+@click.option("--session-timeout-ms", type=click.IntRange(1000, 600_000), default=6_000, show_default=True,
+              help="Consumer-group session timeout: how fast a dead worker's partitions move (6 s is the lowest a"
+                   " Kafka broker accepts by default; on tansu the group join takes about half of it).")
 @click.option("--max-poll-interval-ms", type=click.IntRange(1000, 3_600_000), default=60_000, show_default=True,
               help="Longest time a batch may take before the worker is considered stuck.")
+@click.option("--metrics", "metrics", default="", metavar="LISTEN",
+              help="Serve Prometheus /metrics and /healthz on HOST:PORT (or PORT, on 127.0.0.1); with --workers N,"
+                   " worker n listens on PORT+n.")
 @click.option("--idle-exit", type=float, default=None, metavar="SECONDS",
               help="Stop after this many seconds without records (one-shot catch-up).")
 @click.pass_context
 def command(ctx: click.Context, kafka: str, prefix: str, target: str, tables: tuple[str, ...], create_tables: bool,
             drop_columns: str, group: str, workers: int, on_error: str, consistency: str, batch_size: int,
-            linger_ms: int, session_timeout_ms: int, max_poll_interval_ms: int, idle_exit: float | None) -> None:
+            linger_ms: int, session_timeout_ms: int, max_poll_interval_ms: int, metrics: str,
+            idle_exit: float | None) -> None:
     """Apply a Kafka change stream to a target database, exactly once in effect.
 
     Each batch of rows and its Kafka offsets (table cdc_offsets in the target) commit in one target
@@ -63,7 +68,7 @@ def command(ctx: click.Context, kafka: str, prefix: str, target: str, tables: tu
         kafka=kafka, prefix=prefix, target=target, group=group, tables=_split(tables), create_tables=create_tables,
         drop_columns=drop_columns, on_error=on_error, consistency=consistency, workers=workers,
         batch_size=batch_size, linger_ms=linger_ms, session_timeout_ms=session_timeout_ms,
-        max_poll_interval_ms=max_poll_interval_ms, idle_exit_s=idle_exit,
+        max_poll_interval_ms=max_poll_interval_ms, idle_exit_s=idle_exit, metrics=metrics,
     )
     options.check()
     root = ctx.find_root().params

@@ -5,6 +5,8 @@ A folded batch becomes, inside the caller's transaction:
                                                                would commit the transaction)
     DELETE FROM target WHERE (pk) IN ((..), ..)               (deletes, in chunks)
     INSERT INTO target (..) VALUES (..), .. ON DUPLICATE KEY UPDATE c = VALUES(c), ..
+The statements' text is rendered before the transaction (`render`, overlapped with the previous
+batch's write by the apply worker); the transaction only sends it.
 Identifiers are quoted with `quote_ident`; values are bound (escaped by the driver). The session runs
 in strict SQL mode, so a value that does not fit its column is an error, never silently truncated.
 """
@@ -34,8 +36,11 @@ SESSION_INIT = ("SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,NO_ZERO
 # Kinds whose readable JSON form MySQL parses by the column's type in strict mode ("10.50",
 # "2024-02-29T13:45:00.123456", "-838:59:59"), refusing a value that is not one.
 SERVER_PARSED_KINDS = frozenset({"decimal", "date", "time", "timestamp"})
-# Rows per INSERT / keys per DELETE statement (bounded by max_allowed_packet in practice).
-CHUNK_ROWS = 2000
+# Most rows per INSERT / keys per DELETE statement; a statement is also cut at STATEMENT_CHARS characters,
+# and at a quarter of the server's max_allowed_packet (read at connect; utf8mb4 takes up to 4 bytes a
+# character), so a batch of a few thousand rows is one statement: each costs a round trip and a parse.
+CHUNK_ROWS = 20_000
+STATEMENT_CHARS = 4 * 1024 * 1024
 # Server errors about a row's data (bad value, constraint), not about the connection or the SQL.
 DATA_ERRNOS = frozenset({
     1048, 1062, 1263, 1264, 1265, 1292, 1364, 1366, 1367, 1406, 1411, 1416, 1451, 1452, 1690, 3140, 3819,
@@ -52,6 +57,9 @@ class Writer(TargetWriter):
         super().__init__(url, **options)
         self.conn = connect(url, error=TargetError, autocommit=False, init_command=SESSION_INIT)
         self._offsets = qualified(url.database, OFFSETS_TABLE)
+        (packet,) = self._execute("SELECT @@max_allowed_packet").fetchone()
+        self.conn.rollback()
+        self._statement_chars = max(16 * 1024, min(STATEMENT_CHARS, int(packet) // 4))
 
     def _execute(self, statement: str, args: Any = None) -> pymysql.cursors.Cursor:
         cur = self.conn.cursor()
@@ -156,27 +164,70 @@ class Writer(TargetWriter):
     # --- writing ---
 
     def write(self, table: TargetTable, folded: FoldedBatch, groups: list | None = None,
-              keys: list | None = None) -> None:
+              keys: list | None = None, rendered: Any = None) -> None:
         if folded.truncate:
             self.truncate(table)
-        if folded.deletes:
-            keys = keys if keys is not None else table.key_values(folded.deletes)
-            for start in range(0, len(keys), CHUNK_ROWS):
-                self._delete_keys(table, keys[start:start + CHUNK_ROWS])
-        if folded.upserts:
-            for columns, rows in (groups if groups is not None else table.row_groups(folded.upserts)):
-                for start in range(0, len(rows), CHUNK_ROWS):
-                    self._insert_rows(table, columns, rows[start:start + CHUNK_ROWS])
+        if rendered is None:
+            rendered = self.render(table, folded, groups if groups is not None else table.row_groups(folded.upserts),
+                                   keys if keys is not None else table.key_values(folded.deletes))
+        execute = self.conn.cursor().execute
+        for statement in rendered:
+            execute(statement)
+
+    def render(self, table: TargetTable, folded: FoldedBatch, groups: list, keys: list) -> list[str]:
+        """The batch's DELETE and INSERT .. ON DUPLICATE KEY UPDATE statements, values as literals.
+
+        Built while the previous batch is written (no round trip: `_literal` escapes as the driver
+        does); see `_chunked` for how rows are split into statements.
+        """
+        statements = []
+        if keys:
+            statements.extend(self._delete_statements(table, keys))
+        for columns, rows in groups:
+            if rows:
+                statements.extend(self._insert_statements(table, columns, rows))
+        return statements
 
     def _literal(self, value: Any) -> str:
         """A value as an SQL literal: the common types directly, the rest through the driver's escaping."""
         render = _LITERALS.get(type(value))
         return render(value) if render is not None else self.conn.escape(value)
 
-    def _insert_rows(self, table: TargetTable, columns: tuple[str, ...], rows: list[list[Any]]) -> None:
+    def _insert_statements(self, table: TargetTable, columns: tuple[str, ...], rows: list[list[Any]]) -> list[str]:
+        literals = _LITERALS
+        escape = self.conn.escape
+        texts = []
+        for row in rows:
+            parts = []
+            for value in row:
+                render = literals.get(type(value))
+                parts.append(render(value) if render is not None else escape(value))
+            texts.append("(" + ",".join(parts) + ")")
+        return self._chunked(f"{self._insert_head(table, columns)} VALUES ", texts, self._on_duplicate(table, columns))
+
+    def _delete_statements(self, table: TargetTable, keys: list[tuple]) -> list[str]:
         literal = self._literal
-        values = ",".join("(" + ",".join([literal(v) for v in row]) + ")" for row in rows)
-        self._execute(f"{self._insert_head(table, columns)} VALUES {values}{self._on_duplicate(table, columns)}")
+        if len(table.key) == 1:
+            column = quote_ident(table.key[0])
+            members = [literal(key[0]) for key in keys]
+        else:
+            column = "(" + ", ".join(map(quote_ident, table.key)) + ")"
+            members = ["(" + ",".join(map(literal, key)) + ")" for key in keys]
+        return self._chunked(f"DELETE FROM {qualified(table.namespace, table.name)} WHERE {column} IN (", members, ")")
+
+    def _chunked(self, head: str, items: list[str], tail: str) -> list[str]:
+        """`head` + items joined by commas + `tail`, in as few statements as the size limits allow."""
+        budget = self._statement_chars - len(head) - len(tail)
+        statements = []
+        start = size = 0
+        for index, text in enumerate(items):
+            if index > start and (size + len(text) > budget or index - start >= CHUNK_ROWS):
+                statements.append(head + ",".join(items[start:index]) + tail)
+                start, size = index, 0
+            size += len(text) + 1
+        if start < len(items):
+            statements.append(head + ",".join(items[start:]) + tail)
+        return statements
 
     @staticmethod
     def _insert_head(table: TargetTable, columns: tuple[str, ...]) -> str:
@@ -189,16 +240,6 @@ class Writer(TargetWriter):
             first = quote_ident(table.key[0])
             updates = [f"{first} = {first}"]
         return f" ON DUPLICATE KEY UPDATE {', '.join(updates)}"
-
-    def _delete_keys(self, table: TargetTable, keys: list[tuple]) -> None:
-        literal = self._literal
-        if len(table.key) == 1:
-            column = quote_ident(table.key[0])
-            members = ",".join(literal(key[0]) for key in keys)
-        else:
-            column = "(" + ", ".join(map(quote_ident, table.key)) + ")"
-            members = ",".join("(" + ",".join(map(literal, key)) + ")" for key in keys)
-        self._execute(f"DELETE FROM {qualified(table.namespace, table.name)} WHERE {column} IN ({members})")
 
     def upsert_row(self, table: TargetTable, row: dict[str, Any]) -> None:
         for columns, rows in table.row_groups([row]):

@@ -48,6 +48,14 @@ def _parameter_type(type_name: str) -> str:
         "[]" if base.endswith("[]") else "")
 
 
+def _array_type(type_name: str) -> str:
+    """The array type a list of key values is cast to for `= ANY(..)`: the column's own base type, so the
+    primary-key index serves the comparison (`character(n)` as `bpchar`, not text, which would not)."""
+    if _TYPMOD.sub("", type_name) == "character":
+        return "bpchar[]"
+    return _parameter_type(type_name) + "[]"
+
+
 class Writer(TargetWriter):
     """Writes folded batches and `cdc_offsets` rows into a PostgreSQL database."""
 
@@ -56,6 +64,13 @@ class Writer(TargetWriter):
     def __init__(self, url: DatabaseUrl, **options: Any) -> None:
         super().__init__(url, **options)
         self.conn = connect(url, error=TargetError, autocommit=False)
+        # Each batch commits its rows and its cdc_offsets row in one transaction, so not waiting for the
+        # WAL flush at commit cannot lose an offset without also losing the rows it covers: a server
+        # crash may undo the last few commits (at most wal_writer_delay x 3) as if they had been rolled
+        # back, never half of one, and a restart reads those records again from the offsets that did
+        # survive. Nothing is acknowledged to the source side on the strength of a target commit.
+        self.conn.execute("SET synchronous_commit = off")
+        self.conn.commit()
         self._stages: dict[tuple[int, str], str] = {}
         self._new_stages: list[tuple[int, str]] = []
         self._dirty: set[str] = set()
@@ -179,21 +194,30 @@ class Writer(TargetWriter):
                     write_row(row)
 
     def write(self, table: TargetTable, folded: FoldedBatch, groups: list | None = None,
-              keys: list | None = None) -> None:
+              keys: list | None = None, rendered: Any = None) -> None:
         target = qualified(table.namespace, table.name)
         if folded.truncate:
             self.truncate(table)
         if folded.deletes:
-            stage = self._stage(table, table.key, "keys")
-            self._copy(stage, table.key, keys if keys is not None else table.key_values(folded.deletes))
-            match = " AND ".join(f"t.{quote_ident(c)} = s.{quote_ident(c)}" for c in table.key)
-            # At most one batch of keys: probing the primary-key index per key beats the hash join the
-            # planner picks for a fresh temp table, which reads the whole target table every batch.
-            self.conn.execute("SET LOCAL enable_hashjoin = off")
-            self.conn.execute("SET LOCAL enable_mergejoin = off")
-            self.conn.execute(f"DELETE FROM {target} AS t USING {quote_ident(stage)} AS s WHERE {match}")
-            self.conn.execute("SET LOCAL enable_hashjoin = on")
-            self.conn.execute("SET LOCAL enable_mergejoin = on")
+            keys = keys if keys is not None else table.key_values(folded.deletes)
+            if len(table.key) == 1:
+                # One bound array: the primary-key index is probed per element, no stage, no join.
+                column = table.key[0]
+                self.conn.execute(
+                    f"DELETE FROM {target} WHERE {quote_ident(column)} = ANY(%s::{_array_type(table.types[column])})",
+                    ([key[0] for key in keys],),
+                )
+            else:
+                stage = self._stage(table, table.key, "keys")
+                self._copy(stage, table.key, keys)
+                match = " AND ".join(f"t.{quote_ident(c)} = s.{quote_ident(c)}" for c in table.key)
+                # At most one batch of keys: probing the primary-key index per key beats the hash join the
+                # planner picks for a fresh temp table, which reads the whole target table every batch.
+                # One round trip (no parameters: the simple query protocol runs the statements in turn).
+                self.conn.execute(
+                    "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off;"
+                    f" DELETE FROM {target} AS t USING {quote_ident(stage)} AS s WHERE {match};"
+                    " SET LOCAL enable_hashjoin = on; SET LOCAL enable_mergejoin = on")
         if folded.upserts:
             for columns, rows in (groups if groups is not None else table.row_groups(folded.upserts)):
                 stage = self._stage(table, table.columns, "rows")
