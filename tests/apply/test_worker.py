@@ -123,3 +123,48 @@ def test_cli_with_two_worker_processes_applies_everything(kafka_bootstrap, pg_da
     assert done.stderr.count("apply worker started") == 2
     assert _target_rows(pg_database, "items") == stream.rows()
     stream.close()
+
+
+def test_cli_metrics_endpoint_counts_applied_events(kafka_bootstrap, pg_database):
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    prefix = unique_prefix()
+    stream = KafkaStream(kafka_bootstrap, prefix, simple_table("postgresql"), partitions=1)
+    stream.random_load(300, 50, random.Random(9))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cdc = str(Path(sys.executable).with_name("cdc"))
+    worker = subprocess.Popen(
+        [cdc, "apply", "--kafka", kafka_bootstrap, "--prefix", prefix, "--target", pg_database, "--create-tables",
+         "--metrics", f"127.0.0.1:{port}", "--session-timeout-ms", "3000", "--max-poll-interval-ms", "3000"],
+        stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        applied = 0.0
+        while time.monotonic() < deadline:
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+            except OSError:
+                time.sleep(0.3)
+                continue
+            applied = sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines()
+                          if line.startswith("cdc_events_applied_total{") and f'prefix="{prefix}"' in line)
+            if applied >= 300:
+                break
+            time.sleep(0.3)
+        assert applied >= 300, f"metrics showed {applied} applied events"
+        assert "cdc_apply_lag_seconds_count" in body
+        health = urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+        assert health.status == 200
+    finally:
+        worker.terminate()
+        worker.wait(30)
+        stream.close()
+    assert worker.returncode == 0, worker.stderr.read()
