@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import orjson
@@ -58,6 +59,14 @@ class TransactionOrder:
         self.per_table[data_collection] = order
         return {"id": self.id, "total_order": self.total, "data_collection_order": order}
 
+    def next_tuple(self, data_collection: str) -> tuple[str, int, int]:
+        """`next()` as the envelope's hot path takes it: `(id, total_order, data_collection_order)`."""
+        self.total += 1
+        per_table = self.per_table
+        order = per_table.get(data_collection, 0) + 1
+        per_table[data_collection] = order
+        return (self.id, self.total, order)
+
 
 class CapturePipeline:
     """Builds records with the envelope, produces them, and tracks which source position is acknowledged."""
@@ -75,7 +84,19 @@ class CapturePipeline:
         self._transaction_ts_ms = 0
         self._begun = False
         self.events = 0
-        self.records = 0
+        self.waits_for_kafka = 0  # times produce waited for acks (max_in_flight reached): back-pressure
+        # emit_row's memo: the table object whose schema is known published, and its name
+        self._current_table: TableSchema | None = None
+        self._current_name = ""
+        # the producer's hot-path entry (confluent: librdkafka's delivery report straight to the tracker)
+        self._produce_tracked = getattr(producer, "produce_tracked", None) or self._produce_generic
+        self._acknowledge = self.tracker.acknowledge
+        self._first_ticket = self.tracker._next
+
+    @property
+    def records(self) -> int:
+        """Records produced (events, tombstones, schema and transaction records...)."""
+        return self.tracker._next - self._first_ticket
 
     # -- what sources call ----------------------------------------------------------------------
 
@@ -110,6 +131,7 @@ class CapturePipeline:
         if self._published.get(table.qualified_name) == identity:
             return
         self._published[table.qualified_name] = identity
+        self._current_table = None
         self.produce(self.envelope.schema_record(table))
         log.info("published table schema", extra={"table": table.qualified_name, "version": table.version})
 
@@ -151,6 +173,33 @@ class CapturePipeline:
         for record in self.envelope.records(change):
             self.produce(record)
 
+    def emit_row(self, table: TableSchema, op: str, before: dict[str, Any] | None, after: dict[str, Any] | None,
+                 source, source_values: tuple[Any, ...]) -> None:
+        """`emit(Change(op, table, before, after, source.render(source_values), ...))` without the Change.
+
+        The streaming sources' hot path: `source` is the envelope's `SourceTemplate` for this
+        transaction and table, `source_values` its variable fields. Same records, same bytes, same
+        transaction numbering as `emit`; the table's schema is checked only when the table object
+        changes from one call to the next.
+        """
+        if table is not self._current_table:
+            self.publish_schema(table)
+            self._current_table = table
+            self._current_name = table.qualified_name
+        order = self.transaction
+        transaction = None
+        if order is not None:
+            if not self._begun:
+                self._begun = True
+                if self.transactions:
+                    self.produce(self.envelope.transaction_record("BEGIN", order.id, self._transaction_ts_ms))
+            transaction = order.next_tuple(self._current_name)
+        self.events += 1
+        send = self.send
+        for topic, key, value, headers in self.envelope.row_records(table, op, before, after, source, source_values,
+                                                                    transaction):
+            send(topic, key, value, headers)
+
     def checkpoint(self, position: Any) -> None:
         """Everything produced so far belongs at or before `position` (e.g. the end of a transaction)."""
         self.tracker.checkpoint(position)
@@ -174,21 +223,29 @@ class CapturePipeline:
 
     def produce(self, record) -> None:
         """Produce one envelope record `(topic, key, value, headers)`, tracked like every other."""
-        topic, key, value, headers = _unpack(record)
+        if type(record) is tuple and len(record) == 4:
+            self.send(*record)  # the envelope's records (their header lists are shared: passed, not changed)
+        else:
+            self.send(*_unpack(record))
+
+    def send(self, topic: str, key: bytes | None, value: bytes | None, headers) -> None:
+        """Produce one record, tracked: its delivery report moves the tracker (no per-record objects
+        beyond the ticket's callback). Blocks, serving delivery reports, while `max_in_flight`
+        records wait for Kafka: the back-pressure that slows reading from the source."""
         tracker = self.tracker
-        while tracker.in_flight >= self.max_in_flight:
-            self.producer.poll(0.1)
-            self._raise_if_failed()
-        ticket = tracker.produced()
+        # PositionTracker.produced(), inlined: this runs for every record
+        ticket = tracker._next
+        if ticket - tracker._head >= self.max_in_flight:
+            while tracker.in_flight >= self.max_in_flight:
+                self.waits_for_kafka += 1
+                self.producer.poll(0.1)
+                self._raise_if_failed()
+        tracker._next = ticket + 1
+        self._produce_tracked(topic, value, key, headers or None, partial(self._acknowledge, ticket))
 
-        def on_delivery(error, report, ticket=ticket) -> None:
-            if error is not None:
-                tracker.fail(error if isinstance(error, Exception) else KafkaError(str(error)))
-            else:
-                tracker.delivered(ticket)
-
-        self.producer.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
-        self.records += 1
+    def _produce_generic(self, topic: str, value: bytes | None, key: bytes | None, headers, callback) -> None:
+        """`produce_tracked` for producers without it: their `produce(..., on_delivery=(error, report))`."""
+        self.producer.produce(topic, value, key, headers=list(headers) if headers else None, on_delivery=callback)
 
     def _raise_if_failed(self) -> None:
         failed = self.tracker.failed

@@ -59,6 +59,26 @@ class PositionTracker:
         while checkpoints and checkpoints[0][0] <= self._head:
             self.acknowledged = checkpoints.popleft()[1]
 
+    def acknowledge(self, ticket: int, error: Any, report: Any = None) -> None:
+        """A delivery callback `(error, report)` bound to its ticket (`partial(tracker.acknowledge, ticket)`):
+        `delivered(ticket)` when error is None, else `fail` (error wrapped when not an exception)."""
+        if error is not None:
+            self.fail(error if isinstance(error, Exception) else _delivery_error(error, report))
+            return
+        if ticket != self._head:
+            self._done.add(ticket)
+            return
+        head = ticket + 1
+        done = self._done
+        if done:
+            while head in done:
+                done.remove(head)
+                head += 1
+        self._head = head
+        checkpoints = self._checkpoints
+        while checkpoints and checkpoints[0][0] <= head:
+            self.acknowledged = checkpoints.popleft()[1]
+
     def fail(self, error: Exception) -> None:
         """A record could not be delivered: nothing after it may ever be acknowledged."""
         if self.failed is None:
@@ -73,3 +93,13 @@ class PositionTracker:
     def idle(self) -> bool:
         """True when every produced record is acknowledged."""
         return self._head == self._next
+
+
+def _delivery_error(error: Any, report: Any) -> Exception:
+    """An exception for a delivery failure reported as a client error object (librdkafka's KafkaError)."""
+    from cdc.errors import KafkaError
+
+    detail = error.str() if hasattr(error, "str") else str(error)
+    topic = getattr(report, "topic", None)
+    topic = topic() if callable(topic) else topic
+    return KafkaError(f"delivery to {topic} failed: {detail}" if topic else f"Kafka delivery failed: {detail}")

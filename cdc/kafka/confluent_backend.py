@@ -220,6 +220,20 @@ class ConfluentProducer(Producer):
             self._raise_if_fatal()
             raise _error(f"cannot produce to {topic}", exc) from exc
 
+    def produce_tracked(self, topic: str, value: bytes | None, key: bytes | None, headers: Headers | None,
+                        callback) -> None:
+        """`produce()` for a capture hot loop: `callback(error, message)` is librdkafka's own delivery
+        report (`error` a confluent_kafka.KafkaError or None), no DeliveryReport built per record;
+        a failure reaches only `callback` (flush() does not count it). Partitions as `produce()`."""
+        partition = 0 if key is None else _PARTITION_UNASSIGNED
+        try:
+            self._produce(topic, value, key, partition, callback, headers=headers)
+        except BufferError:
+            self._produce_when_room(topic, value, key, partition, callback, headers)
+        except ck.KafkaException as exc:
+            self._raise_if_fatal()
+            raise _error(f"cannot produce to {topic}", exc) from exc
+
     def _produce_when_room(self, topic, value, key, partition, callback, headers) -> None:
         """Back-pressure: the local queue is full, so serve delivery reports until it takes the record."""
         while True:

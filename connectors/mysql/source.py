@@ -235,6 +235,9 @@ class MysqlStream:
         self.file: str | None = None
         self.saved: BinlogPosition | None = None
         self.reader: BinlogReader | None = None
+        # hot path: table id -> (schema, event timestamp, server id, SourceTemplate with `pos`, `row` variable),
+        # valid until the transaction, thread or binlog file changes
+        self._templates: dict[int, tuple[TableSchema, int, int, Any]] = {}
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -294,20 +297,24 @@ class MysqlStream:
         elif kind == binlog.MARIADB_GTID:
             self._gtid(event)
         elif kind == binlog.GTID_LOG_EVENT:  # MySQL: the GTID names the transaction; resuming uses file:pos
+            self._templates.clear()
+            self.thread = None  # the BEGIN query that follows names it
             self.gtid = binlog.mysql_gtid(event.body)
             self.in_transaction = True
             self.pipeline.begin_transaction(self.gtid, event.timestamp * 1000)
         elif kind in (binlog.QUERY_EVENT, binlog.MARIADB_QUERY_COMPRESSED):
             self._query(event)
         elif kind == binlog.RECONNECTED:
+            self._templates.clear()
             if self.in_transaction:  # its first events come again with the same positions
                 log.warning("binlog link lost inside a transaction; its events are read again",
                             extra={"gtid": self.gtid})
-                self.pipeline.end_transaction()
+                self.pipeline.abandon_transaction()  # no END for the part sent: BEGIN comes again with the whole
                 self.in_transaction = False
         elif kind == binlog.ROTATE_EVENT:
             self.decoder.forget_tables()  # table ids are only valid within one binlog file
             self.by_table_id.clear()
+            self._templates.clear()
             moved = self.file is not None and event.file != self.file
             self.file = event.file
             if moved and not self.in_transaction:  # keeps the stored position off purgeable files
@@ -315,6 +322,8 @@ class MysqlStream:
 
     def _gtid(self, event: BinlogEvent) -> None:
         gtid, domain, flags = binlog.mariadb_gtid(event.body, event.server_id)
+        self._templates.clear()
+        self.thread = None  # MariaDB writes no BEGIN query (which names the thread) before a transaction's rows
         self.gtid = gtid
         self.gtid_state[domain] = gtid
         self.in_transaction = not flags & 1
@@ -333,6 +342,8 @@ class MysqlStream:
 
     def _query(self, event: BinlogEvent) -> None:
         thread, database, sql = query_parts(event)
+        if thread != self.thread:
+            self._templates.clear()
         self.thread = thread
         statement = sql.strip()
         upper = statement[:16].upper()
@@ -342,6 +353,7 @@ class MysqlStream:
             self._commit(event)
             return
         if upper.startswith("ROLLBACK"):
+            self.in_transaction = False
             self.pipeline.end_transaction(event.timestamp * 1000)
             self.pipeline.checkpoint(self._position_after(event))
             return
@@ -385,16 +397,20 @@ class MysqlStream:
         table, rows = self.decoder.rows(body, event.type, event.where)
         if schema is False:
             schema = self._schema(table)
-        kind = event.type
-        op = ROW_OPS[plain_rows_type(kind)]
-        ts_ms = event.timestamp * 1000
-        fileno = file_number(event.file)
-        emit = self.pipeline.emit
+        op = ROW_OPS[plain_rows_type(event.type)]
+        # The source block is serialised once per transaction and table; only `pos` and `row` vary.
+        hot = self._templates.get(table.table_id)
+        if hot is None or hot[0] is not schema or hot[1] != event.timestamp or hot[2] != event.server_id:
+            source = source_block(self.prefix, ts_ms=event.timestamp * 1000, snapshot="false", db=table.database,
+                                  table=table.table, server_id=event.server_id, gtid=self.gtid, file=event.file,
+                                  pos=0, row=0, thread=self.thread)
+            hot = (schema, event.timestamp, event.server_id, self.pipeline.envelope.source_template(source, ("pos", "row")))
+            self._templates[table.table_id] = hot
+        template = hot[3]
+        emit_row = self.pipeline.emit_row
+        position = event.position
         for row, (before, after) in enumerate(rows):
-            source = source_block(self.prefix, ts_ms=ts_ms, snapshot="false", db=table.database, table=table.table,
-                                  server_id=event.server_id, gtid=self.gtid, file=event.file, pos=event.position,
-                                  row=row, thread=self.thread)
-            emit(Change(op, schema, before, after, source, (fileno, event.position, row)))
+            emit_row(schema, op, before, after, template, (position, row))
 
 
 def query_parts(event: BinlogEvent) -> tuple[int, str, str]:

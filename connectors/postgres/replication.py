@@ -99,6 +99,7 @@ class ReplicationConnection:
             )
         self.server_version = self.pgconn.server_version
         self.streaming = False
+        self._ended = 0
 
     # -- replication commands -------------------------------------------------------------------
 
@@ -184,14 +185,46 @@ class ReplicationConnection:
             data = self._next_copy_data()
             if data is None:
                 return None
-        kind = data[0:1]
-        if kind == b"w":
-            data_start, wal_end, send_time = _XLOGDATA.unpack_from(data, 1)
-            return (XLOGDATA, data_start, wal_end, send_time, data[25:])
-        if kind == b"k":
-            wal_end, send_time, reply = _KEEPALIVE.unpack_from(data, 1)
-            return (KEEPALIVE, wal_end, send_time, bool(reply))
-        raise SourceError(f"unexpected replication frame type {kind!r}")
+        return parse_frame(data)
+
+    def read_batch(self, timeout: float, limit: int = 2000) -> list[bytes]:
+        """Up to `limit` raw COPY data frames (`w`/`k` + body, as the server sent them), draining libpq.
+
+        Reads every complete frame libpq holds, then what the socket holds without blocking, and
+        waits (up to `timeout` seconds) only when nothing at all is there: the hot loop's reader,
+        one select per batch instead of per frame. [] when nothing arrived in time. Frames are
+        parsed by the caller (`parse_frame`, or the slices it needs). StreamLost as `read_frame`.
+        """
+        if self._ended:
+            self._copy_ended(self._ended)
+        frames: list[bytes] = []
+        append = frames.append
+        get = self.pgconn.get_copy_data
+        waited = False
+        while len(frames) < limit:
+            nbytes, data = get(1)
+            if nbytes > 0:
+                append(bytes(data))
+                continue
+            if nbytes < 0:
+                if frames:
+                    self._ended = nbytes  # hand over what came first; report the end on the next call
+                    return frames
+                self._copy_ended(nbytes)
+            # libpq's buffer is empty: read what the socket has, waiting only for a first frame
+            if frames or waited:
+                ready, _, _ = select.select([self.pgconn.socket], [], [], 0)
+            else:
+                ready, _, _ = select.select([self.pgconn.socket], [], [], timeout)
+                waited = True
+            if not ready:
+                break
+            try:
+                self.pgconn.consume_input()
+            except psycopg.OperationalError as exc:
+                self.streaming = False
+                raise StreamLost(f"replication connection lost: {str(exc).strip()}") from exc
+        return frames
 
     def _next_copy_data(self) -> bytes | None:
         """One COPY data message if libpq has a complete one buffered, else None."""
@@ -200,6 +233,12 @@ class ReplicationConnection:
             return bytes(data)
         if nbytes == 0:
             return None
+        self._copy_ended(nbytes)
+        return None
+
+    def _copy_ended(self, nbytes: int) -> None:
+        """get_copy_data said the COPY is over (-1) or failed (-2): StreamLost with the server's reason."""
+        self._ended = 0
         if nbytes == -1:
             result = self.pgconn.get_result()
             message = "" if result is None else _text(result.error_message)
@@ -229,6 +268,18 @@ class ReplicationConnection:
         """End the session (the server keeps the slot and its confirmed position)."""
         self.streaming = False
         self.pgconn.finish()
+
+
+def parse_frame(data: bytes) -> tuple:
+    """("w", data_start, wal_end, send_time, payload) or ("k", wal_end, send_time, reply) of one frame."""
+    kind = data[0:1]
+    if kind == b"w":
+        data_start, wal_end, send_time = _XLOGDATA.unpack_from(data, 1)
+        return (XLOGDATA, data_start, wal_end, send_time, data[25:])
+    if kind == b"k":
+        wal_end, send_time, reply = _KEEPALIVE.unpack_from(data, 1)
+        return (KEEPALIVE, wal_end, send_time, bool(reply))
+    raise SourceError(f"unexpected replication frame type {kind!r}")
 
 
 def _text(message: bytes | str | None) -> str:
