@@ -109,6 +109,7 @@ def seed(url: str, engine: str, rows: int) -> None:
 
 
 def time_verify(source: str, target: str, workers: int) -> dict:
+    load_before = os.getloadavg()[0]
     started = time.monotonic()
     report = verify(source, target, VerifyOptions(workers=workers, recheck_delay=0))
     seconds = time.monotonic() - started
@@ -116,7 +117,9 @@ def time_verify(source: str, target: str, workers: int) -> dict:
     found = table.different_rows
     rows = max(table.source_rows or 0, table.target_rows or 0)
     return {"seconds": round(seconds, 2), "rows": rows, "rows_per_s": round(rows / seconds), "differences": found,
-            "segments_compared": table.segments_compared, "exit_code": report.exit_code}
+            "segments_compared": table.segments_compared, "exit_code": report.exit_code, "checksum": table.checksum,
+            # 1-minute load average before/after: the machine is shared, so read figures against it
+            "load_avg": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
 
 
 def _pg_rows(url: str):

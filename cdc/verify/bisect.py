@@ -19,7 +19,10 @@ from cdc.verify.checksum import Checksum, TableSide, read_grid
 from cdc.verify.diff import IN_FLIGHT, RowComparer, RowDiff, CHANGED, ColumnDiff, display
 from cdc.verify.plan import Segment, TablePlan, VerifyOptions
 
-FANOUT = 16          # children per differing segment
+FANOUT = 16          # children per differing segment (at least; range segments may split wider)
+MAX_FANOUT = 64      # range mode: a differing segment splits into up to this many children at once
+LEVEL0_SPLIT = 64    # range mode: a first-level segment is checksummed in up to this many sub-ranges
+MAX_LEVEL0 = 200_000 # range mode: at most this many level-0 checksums per side (memory bound)
 MAX_DEPTH = 12       # a hash bucket that still holds more than `threshold` rows here is fetched anyway
 FETCH_BATCH = 256    # segments fetched per query
 
@@ -187,6 +190,11 @@ class TableBisector:
         lo, hi = min(lows), max(highs) + 1
         estimate = max(self._estimate("source"), self._estimate("target"), 1)
         width = max(1, math.ceil((hi - lo) * self.options.segment_rows / estimate))
+        # Each first-level segment is checksummed in sub-ranges of about threshold/2 rows by the same
+        # GROUP BY scan (more groups cost nothing measurable), so a differing sub-range is fetched
+        # directly instead of scanning its whole segment again one bisection level down.
+        split = min(LEVEL0_SPLIT, max(1, math.ceil(self.options.segment_rows / max(1, self.options.threshold // 2))))
+        width = max(1, math.ceil(width / split), math.ceil((hi - lo) / MAX_LEVEL0))
         segments = math.ceil((hi - lo) / width)
         chunks = min(segments, self.session.workers * 4)
         per_chunk = math.ceil(segments / chunks)
@@ -209,10 +217,12 @@ class TableBisector:
 
         return self._compare(self._merge(source, target), make)
 
-    def _range_children(self, parents: list[Segment]) -> list[tuple[Segment, int]]:
+    def _range_children(self, parents: list[tuple[Segment, int]]) -> list[tuple[Segment, int]]:
         jobs, layouts = [], []
-        for parent in parents:
-            width = max(1, math.ceil((parent.hi - parent.lo) / FANOUT))
+        for parent, rows in parents:
+            # Enough children that each holds about threshold/2 rows: one level, then the fetch.
+            fanout = min(MAX_FANOUT, max(FANOUT, math.ceil(rows / max(1, self.options.threshold // 2))))
+            width = max(1, math.ceil((parent.hi - parent.lo) / fanout))
             jobs.append((self.source.range_grid_sql(parent.lo, parent.hi, parent.lo, width),
                          self.target.range_grid_sql(parent.lo, parent.hi, parent.lo, width)))
             layouts.append((parent, width))
@@ -261,13 +271,16 @@ class TableBisector:
             small, big = [], []
             for segment, rows in pending:
                 splittable = (segment.hi - segment.lo > 1) if not segment.modulus else segment.depth < MAX_DEPTH
-                (big if rows > self.options.threshold and splittable else small).append(segment)
+                if rows > self.options.threshold and splittable:
+                    big.append((segment, rows))
+                else:
+                    small.append(segment)
             self._fetch(small)
             if not big:
                 return
             self.progress(f"bisecting {len(big)} differing segments")
-            if big[0].modulus:
-                pending = self._hash_children(big)
+            if big[0][0].modulus:
+                pending = self._hash_children([segment for segment, _ in big])
             else:
                 pending = self._range_children(big)
 

@@ -29,6 +29,10 @@ class EngineDialect:
             cursor.execute(sql, params or None)
             return list(cursor.fetchall())
 
+    def grid_query(self, sql: str) -> str:
+        """A grid (GROUP BY segment) query as this engine should run it (a dialect may mark it)."""
+        return sql
+
     def table_ref(self, table: str) -> str:
         """The quoted `namespace.table` (PG schema or MySQL database)."""
         return f"{self.quote(self.namespace)}.{self.quote(table)}"
@@ -72,7 +76,13 @@ class TableSide:
         return self.dialect.canonical(self._shape(pair), pair.cls)
 
     def _text(self, pairs: list[ColumnPair]) -> str:
-        tokens = [self.dialect.token(self.canonical(pair), pair.cls, pair.cls in LENGTH_PREFIXED) for pair in pairs]
+        # A dialect may spell a token more cheaply than token(canonical(...)) when the result is the
+        # same text (e.g. MySQL CONCAT_WS prints an integer column as CAST(.. AS CHAR) does).
+        cheap = getattr(self.dialect, "hash_token", None)
+        tokens = []
+        for pair in pairs:
+            sql = cheap(self._shape(pair), pair.cls) if cheap else None
+            tokens.append(sql or self.dialect.token(self.canonical(pair), pair.cls, pair.cls in LENGTH_PREFIXED))
         return self.dialect.concat(tokens)
 
     def _filter(self, conditions: list[str]) -> str:
@@ -107,14 +117,14 @@ class TableSide:
         lit = self.dialect.int_literal
         child = self.dialect.int_div(f"{self.key_column} - {lit(origin)}", width)
         condition = f"{self.key_column} >= {lit(lo)} AND {self.key_column} < {lit(hi)}"
-        return (f"SELECT {child} AS s, COUNT(*), SUM({self.row_hash}) FROM {self.table_ref}"
-                f"{self._filter([condition])} GROUP BY 1")
+        return self.dialect.grid_query(f"SELECT {child} AS s, COUNT(*), SUM({self.row_hash}) FROM {self.table_ref}"
+                                       f"{self._filter([condition])} GROUP BY 1")
 
     def hash_grid_sql(self, parents: list[Segment], modulus: int) -> str:
         """Count and hash sum per bucket `key hash mod modulus`, within the parent buckets (or all rows)."""
         conditions = [self.segments_condition(parents)] if parents else []
-        return (f"SELECT ({self.key_hash}) % {int(modulus)} AS s, COUNT(*), SUM({self.row_hash}) "
-                f"FROM {self.table_ref}{self._filter(conditions)} GROUP BY 1")
+        return self.dialect.grid_query(f"SELECT ({self.key_hash}) % {int(modulus)} AS s, COUNT(*), "
+                                       f"SUM({self.row_hash}) FROM {self.table_ref}{self._filter(conditions)} GROUP BY 1")
 
     def fetch_columns(self) -> list[str]:
         """Canonical text of every hashed column, then client-side values, then raw values for display."""

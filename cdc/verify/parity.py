@@ -39,7 +39,7 @@ class TableReport:
     name: str
     status: str
     mode: str | None = None
-    checksum: str | None = None  # "canonical" (MD5 of canonical row text) or "native" (engine's own row hash)
+    checksum: str | None = None  # "canonical" (SHA-256 of canonical row text) or "native" (engine's own row hash)
     key: list[str] = field(default_factory=list)
     source_rows: int | None = None
     target_rows: int | None = None

@@ -17,6 +17,7 @@ from cdc.verify.plan import ColumnShape, TableShape
 from connectors.postgres.dialect import connect, quote_ident
 
 ENGINE = "postgresql"
+GRID_MARK = "/* cdc verify grid */ "
 
 KIND_OF_TYPE = {
     "bool": "boolean", "int2": "int", "int4": "int", "int8": "int", "oid": "int",
@@ -62,6 +63,7 @@ class PostgresChecksumDialect(EngineDialect):
         # `?schema=` picks the namespace; it is ours, not a libpq keyword, so it is not passed on.
         self.namespace = url.options.get("schema", "public")
         self.url = replace(url, options={k: v for k, v in url.options.items() if k != "schema"})
+        self._sort_off: set[int] = set()  # id() of connections whose session has enable_sort = off
 
     # connections -------------------------------------------------------------------------------
     def connect(self):
@@ -69,6 +71,24 @@ class PostgresChecksumDialect(EngineDialect):
         conn = connect(self.url, error=VerifyError)
         conn.execute("SET default_transaction_read_only = on")
         return conn
+
+    def grid_query(self, sql: str) -> str:
+        return GRID_MARK + sql
+
+    def execute(self, conn, sql: str, params: tuple = ()) -> list[tuple]:
+        """As the base, but grid queries run with `enable_sort = off` (other queries with it on).
+
+        A grid query groups by an expression of the key whose distinct count the planner takes to be
+        the row count, so for some range sizes it picks Sort (spilling to disk) + GroupAggregate,
+        20-30% slower than a HashAggregate of the few groups there really are. Turning sorts off for
+        those queries only (catalog queries plan badly without sorts) changes plans, never results.
+        """
+        grid = sql.startswith(GRID_MARK)
+        if grid != (id(conn) in self._sort_off):
+            with conn.cursor() as cursor:
+                cursor.execute("SET enable_sort = off" if grid else "SET enable_sort = on")
+            (self._sort_off.add if grid else self._sort_off.discard)(id(conn))
+        return super().execute(conn, sql, params)
 
     def stream(self, conn, sql: str, params: tuple = (), batch: int = 5000) -> Iterator[tuple]:
         """Rows of a large result without holding them all (server-side cursor)."""
@@ -183,7 +203,9 @@ class PostgresChecksumDialect(EngineDialect):
         return " || '|' || ".join(parts) if parts else "''"
 
     def hash60(self, text_sql: str) -> str:
-        return f"('x' || substr(md5({text_sql}), 1, 15))::bit(60)::bigint"
+        # First 15 hex digits of SHA-256 of the UTF-8 bytes (the first 8 bytes, cut to 60 bits).
+        return (f"('x' || encode(substring(sha256(convert_to({text_sql}, 'UTF8')) FROM 1 FOR 8), 'hex'))"
+                f"::bit(60)::bigint")
 
     def native_row_hash(self, conn, columns: list[ColumnShape], table: str | None = None) -> str | None:
         """A faster row hash for PG<->PG with identical column types: PG's own hash of the row value.
