@@ -19,8 +19,9 @@ Debezium settings matched: `decimal.handling.mode=string`, `binary.handling.mode
 - rows: every column of the table, in table order, absent ones null (a PG delete under REPLICA
   IDENTITY DEFAULT carries only the key; Debezium writes the other columns as null);
 - hstore: a JSON object string (`hstore.handling.mode=json`, Debezium's default);
-- MySQL geometry: Debezium's `Geometry` struct `{"wkb": <base64 WKB>, "srid": null}` (the decoder
-  hands over the WKB without MySQL's SRID prefix; Debezium writes null for SRID 0).
+- MySQL geometry: Debezium's `Geometry` struct `{"wkb": <base64 WKB>, "srid": ...}` (the decoder
+  hands over the WKB without MySQL's SRID prefix, as a `Geometry` str carrying a non-zero SRID;
+  Debezium writes null for SRID 0).
 
 Where Debezium loses data we stay lossless and consistent (docs/event-format.md lists the cases):
 PG `B'0000'` is one zero byte ("AA==") where Debezium writes "", 2-D arrays stay nested, MySQL
@@ -52,7 +53,9 @@ __all__ = [
     "interval_to_debezium",
     "money_to_decimal_string",
     "decimal_to_debezium",
+    "Geometry",
     "geometry_to_debezium",
+    "geometry_value",
     "hstore_to_json",
     "debezium_table_change",
 ]
@@ -223,9 +226,30 @@ def decimal_to_debezium(text: str) -> str:
     return _DECIMAL_SPECIALS.get(text, text)
 
 
+class Geometry(str):
+    """A MySQL geometry's readable value with a non-zero SRID: the base64 WKB (a `str`, so compat
+    "none" writes the same JSON string) that also carries the SRID MySQL stores before the WKB, for
+    Debezium's Geometry struct. The decoders hand over a plain `str` for SRID 0."""
+
+    srid: int
+
+    def __new__(cls, wkb: str, srid: int) -> Geometry:
+        value = super().__new__(cls, wkb)
+        value.srid = srid
+        return value
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Geometry, (str(self), self.srid))
+
+
+def geometry_value(wkb: str, srid: int) -> str:
+    """The readable geometry value: base64 WKB, a `Geometry` carrying `srid` when it is not 0."""
+    return Geometry(wkb, srid) if srid else wkb
+
+
 def geometry_to_debezium(wkb: str) -> dict[str, Any]:
-    """MySQL geometry (base64 WKB) to Debezium's Geometry struct; the SRID is not known here."""
-    return {"wkb": wkb, "srid": None}
+    """MySQL geometry (base64 WKB) to Debezium's Geometry struct: `srid` null for SRID 0, as Debezium."""
+    return {"wkb": wkb, "srid": getattr(wkb, "srid", None) or None}
 
 
 def hstore_to_json(text: str) -> str:

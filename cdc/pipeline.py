@@ -14,7 +14,9 @@ A source connector (PG streaming, MySQL binlog, either's snapshot) drives one `C
         if stop.requested: pipeline.flush(); ...
 
 `TransactionOrder` numbers events inside a transaction (Debezium's `total_order`,
-`data_collection_order`) so `emit` can fill `Change.transaction`. Nothing here names an engine.
+`data_collection_order`) so `emit` can fill `Change.transaction`; a primary-key change counts as two
+events (the envelope splits it into delete and create), in the orders and in END's `event_count`.
+Nothing here names an engine.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any
 import orjson
 
 from cdc.errors import KafkaError
-from cdc.events import Change, TableSchema
+from cdc.events import UPDATE, Change, TableSchema
 from cdc.positions import PositionTracker
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,12 @@ class TransactionOrder:
         order = per_table.get(data_collection, 0) + 1
         per_table[data_collection] = order
         return (self.id, self.total, order)
+
+    def skip(self, data_collection: str) -> None:
+        """Count one more event on `data_collection` without a block: the create half of a primary-key
+        change (the envelope numbers it `total_order` + 1 from the delete's block, as Debezium counts it)."""
+        self.total += 1
+        self.per_table[data_collection] = self.per_table.get(data_collection, 0) + 1
 
 
 class CapturePipeline:
@@ -168,7 +176,10 @@ class CapturePipeline:
                     self._begun = True
                     if self.transactions:
                         self.produce(self.envelope.transaction_record("BEGIN", order.id, self._transaction_ts_ms))
-                change.transaction = order.next(change.table.qualified_name)
+                name = change.table.qualified_name
+                change.transaction = order.next(name)
+                if self.envelope.is_key_change(change):
+                    order.skip(name)  # delete + create: two events of the transaction, as in Debezium
         self.events += 1
         for record in self.envelope.records(change):
             self.produce(record)
@@ -194,6 +205,8 @@ class CapturePipeline:
                 if self.transactions:
                     self.produce(self.envelope.transaction_record("BEGIN", order.id, self._transaction_ts_ms))
             transaction = order.next_tuple(self._current_name)
+            if op == UPDATE and before is not None and self.envelope.is_row_key_change(table, op, before, after):
+                order.skip(self._current_name)  # delete + create: two events, as in Debezium
         self.events += 1
         send = self.send
         for topic, key, value, headers in self.envelope.row_records(table, op, before, after, source, source_values,

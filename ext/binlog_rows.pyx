@@ -13,6 +13,7 @@ from libc.stdlib cimport strtod, malloc, free
 from libc.math cimport isnan, isinf
 from libc.string cimport memcpy
 
+from cdc.compat import geometry_value
 from cdc.errors import DecodeError
 
 IMPLEMENTATION = "cython"
@@ -392,6 +393,7 @@ cdef object _read_value(_Body body, RowPlan plan, int index):
     cdef Py_ssize_t length, n
     cdef char buf[80]
     cdef const unsigned char* p
+    cdef unsigned long srid
     cdef float f4
     cdef double f8
     cdef int i
@@ -517,6 +519,10 @@ cdef object _read_value(_Body body, RowPlan plan, int index):
         if codec == C_GEOMETRY:
             if length < 4:
                 raise body.error(f"{what} holds a geometry shorter than its SRID", start)
+            srid = <unsigned long>p[0] | (<unsigned long>p[1] << 8) | (<unsigned long>p[2] << 16) \
+                | (<unsigned long>p[3] << 24)
+            if srid:
+                return geometry_value(_base64(p + 4, length - 4), srid)
             return _base64(p + 4, length - 4)
         if length == 0:
             return None

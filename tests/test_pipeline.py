@@ -11,7 +11,7 @@ import pytest
 
 from cdc.envelope import Envelope
 from cdc.errors import KafkaError
-from cdc.events import CREATE, DELETE, Change, Column, TableSchema
+from cdc.events import CREATE, DELETE, UPDATE, Change, Column, TableSchema
 from cdc.pipeline import CapturePipeline, Every, StopSignal
 from cdc.positions import PositionTracker
 
@@ -92,6 +92,32 @@ def test_schema_then_transaction_then_events_then_acknowledged():
     pipeline.emit(_change(CREATE, {"id": 2, "v": "b"}, (300, 250)))
     pipeline.poll()
     assert [record[0] for record in producer.sent[6:]] == ["shop.public.orders"]
+
+
+@pytest.mark.parametrize("path", ["emit", "emit_row"])
+def test_primary_key_change_counts_as_two_events(path):
+    """Debezium counts a key change's delete and create: later orders and END's event_count agree."""
+    producer = FakeProducer()
+    envelope = Envelope("shop")
+    pipeline = CapturePipeline(producer, envelope)
+    source = {"version": "x", "connector": "postgresql", "name": "shop"}
+    template = envelope.source_template(source, ())
+    rows = [(CREATE, None, {"id": 1, "v": "a"}), (UPDATE, {"id": 1, "v": "a"}, {"id": 2, "v": "a"}),
+            (UPDATE, {"id": 2, "v": "a"}, {"id": 2, "v": "b"}), (CREATE, None, {"id": 3, "v": "c"})]
+    pipeline.begin_transaction("7:200", 0)
+    for n, (op, before, after) in enumerate(rows):
+        if path == "emit":
+            pipeline.emit(Change(op, TABLE, before, after, source, (200, n)))
+        else:
+            pipeline.emit_row(TABLE, op, before, after, template, ())
+    pipeline.end_transaction()
+    pipeline.poll()
+    events = [orjson.loads(value) for topic, _, value, _ in producer.sent if topic == "shop.public.orders" and value]
+    assert [(event["op"], event["transaction"]["total_order"], event["transaction"]["data_collection_order"])
+            for event in events] == [("c", 1, 1), ("d", 2, 2), ("c", 3, 3), ("u", 4, 4), ("c", 5, 5)]
+    end = orjson.loads(producer.sent[-1][2])
+    assert end["status"] == "END" and end["event_count"] == 5
+    assert end["data_collections"] == [{"data_collection": "public.orders", "event_count": 5}]
 
 
 def test_failed_delivery_stops_and_never_acknowledges():

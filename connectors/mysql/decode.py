@@ -17,6 +17,7 @@ import math
 import struct
 
 from cdc.codecs import encode_bytes, encode_float, encode_float4
+from cdc.compat import geometry_value
 from cdc.errors import DecodeError
 
 # Codec ids: the same numbers as connectors.mysql.types C_* and ext/binlog_rows.pyx.
@@ -283,7 +284,7 @@ def _read_value(body: _Body, column: tuple):
         if codec == C_GEOMETRY:
             if len(data) < 4:
                 raise body.error(f"{what} holds a geometry shorter than its SRID", start)
-            return encode_bytes(data[4:])
+            return geometry_value(encode_bytes(data[4:]), int.from_bytes(data[:4], "little"))
         if not data:
             return None
         try:

@@ -24,6 +24,7 @@ from typing import Any
 import pymysql
 
 from cdc.codecs import encode_float, encode_float4
+from cdc.compat import geometry_value
 from cdc.errors import SourceError
 from cdc.events import TableSchema
 from connectors.mysql import types as mt
@@ -156,8 +157,14 @@ def converter(column: mt.ColumnInfo) -> Callable[[Any], Any]:
     if code in (mt.T_ENUM, mt.T_SET, mt.T_JSON):
         return _text
     if code == mt.T_GEOMETRY:
-        return lambda value: base64.b64encode(bytes(value)[4:]).decode("ascii")
+        return _geometry
     return _text
+
+
+def _geometry(value: bytes) -> str:
+    """MySQL's internal geometry (4-byte SRID, then WKB): base64 WKB carrying the SRID (cdc.compat.Geometry)."""
+    data = bytes(value)
+    return geometry_value(base64.b64encode(data[4:]).decode("ascii"), int.from_bytes(data[:4], "little"))
 
 
 def describe_table(conn, database: str, table: str, version: int = 1) -> SnapshotTable:

@@ -82,7 +82,8 @@ def default_name(prefix: str) -> str:
 
 def source_block(prefix: str, database: str, ts_us: int, snapshot: str, schema: str, table: str,
                  txid: int | None, lsn: int | None, last_commit_lsn: int | None) -> dict[str, Any]:
-    """Debezium's PG `source` block, fields in Debezium 3.6's order."""
+    """Debezium's PG `source` block, fields in Debezium 3.6's order (`origin`, `origin_lsn`: replication
+    origin name and LSN, null as Debezium writes them for changes without a replication origin)."""
     sequence = orjson.dumps(
         [None if last_commit_lsn is None else str(last_commit_lsn), None if lsn is None else str(lsn)]
     ).decode()
@@ -101,6 +102,8 @@ def source_block(prefix: str, database: str, ts_us: int, snapshot: str, schema: 
         "txId": txid,
         "lsn": lsn,
         "xmin": None,
+        "origin": None,
+        "origin_lsn": None,
     }
 
 

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from cdc.compat import Geometry
 from tests.compat import debezium_harness as harness
 
 pytestmark = pytest.mark.debezium
@@ -284,7 +285,7 @@ READABLE_2 = _row(
 READABLE_3 = _row(id=3)
 READABLE_4 = _row(id=4)
 READABLE_5 = _row(id=5, c_ubig=9223372036854775808, c_date=None, c_dt0=None, c_year=0,
-                  c_binary=_b64(b"\x00\x01\x00\x00"), c_geom=_b64(POINT_WKB))
+                  c_binary=_b64(b"\x00\x01\x00\x00"), c_geom=Geometry(_b64(POINT_WKB), 4326))
 READABLE_1_UPDATED = {**READABLE_1, "c_text": "changed", "c_set": "y", "c_time0": "24:00:00"}
 
 # Where Debezium 3.6 loses data, measured on this workload: (row id, column) -> (ours, Debezium, why).
@@ -297,10 +298,11 @@ KNOWN_LOSSES = {
 
 # Where ours differs from Debezium and the fix is not the envelope's: (row id, column) -> whose and why.
 # Left out of the main comparison; test_open_differences_are_still_open shows them (expected failure).
-OPEN_DIFFERENCES = {
-    (5, "c_geom"): "connectors/mysql/decode.py drops the geometry's 4-byte SRID prefix, so compat "
-                   "cannot write Debezium's srid (4326 here); SRID 0 matches (null)",
-}
+OPEN_DIFFERENCES: dict[tuple[int, str], str] = {}
+
+# The geometry columns, SRID included (MySQL's 4-byte prefix; the decoders carry it as
+# cdc.compat.Geometry): compared on their own by the geometry tests below.
+GEOMETRY_COLUMNS = {(row, "c_geom"): "geometry WKB and SRID (decoder + cdc/compat.py)" for row in (1, 2, 3, 4, 5)}
 
 
 def _changes():
@@ -356,11 +358,11 @@ def test_heartbeat_matches_debezium(recorded_debezium: list[dict]) -> None:
     assert not problems, "our heartbeat differs from Debezium 3.6's:\n" + "\n".join(problems)
 
 
-@pytest.mark.xfail(strict=True, reason="open differences owned by the decoder (OPEN_DIFFERENCES)")
-def test_open_differences_are_still_open(recorded_debezium: list[dict]) -> None:
+def test_geometry_srid_matches_debezium(recorded_debezium: list[dict]) -> None:
+    """Geometry as Debezium's `{"wkb", "srid"}`: SRID 4326 kept, SRID 0 null."""
     problems = harness.compare_records(_our_records(recorded_debezium), recorded_debezium,
-                                       open_differences=OPEN_DIFFERENCES, only_open=True)
-    assert not problems, "ours differs from Debezium 3.6 (not the envelope's to fix):\n" + "\n".join(problems)
+                                       open_differences=GEOMETRY_COLUMNS, only_open=True)
+    assert not problems, "our geometry differs from Debezium 3.6:\n" + "\n".join(problems)
 
 
 def test_envelope_matches_recorded_debezium(recorded_debezium: list[dict]) -> None:
@@ -525,11 +527,11 @@ def test_capture_end_to_end_matches_debezium(captured: list[dict], recorded_debe
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="open differences owned by the MariaDB decoder/source")
-def test_capture_open_differences_are_still_open(captured: list[dict], recorded_debezium: list[dict]) -> None:
-    problems = harness.compare_records(captured, recorded_debezium, open_differences=OPEN_DIFFERENCES,
+def test_capture_geometry_srid_matches_debezium(captured: list[dict], recorded_debezium: list[dict]) -> None:
+    """End to end through the binlog decoder: geometry WKB and SRID as Debezium writes them."""
+    problems = harness.compare_records(captured, recorded_debezium, open_differences=GEOMETRY_COLUMNS,
                                        open_source_fields=OPEN_SOURCE_FIELDS, only_open=True)
-    assert not problems, "our capture differs from Debezium 3.6 (not the envelope's to fix):\n" + "\n".join(problems)
+    assert not problems, "our capture's geometry differs from Debezium 3.6:\n" + "\n".join(problems)
 
 
 # --- the initial snapshot (`r` events read with SELECT, not decoded from the binlog) ---

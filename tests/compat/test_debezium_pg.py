@@ -348,25 +348,18 @@ def test_live_debezium_matches_recording(live_debezium: list[dict], recorded_deb
 
 # Where our capture differs from Debezium and the fix is not the envelope's (the end-to-end tests
 # leave them out; test_capture_open_differences_are_still_open shows them, an expected failure).
-OPEN_SOURCE_FIELDS = {
-    "origin": "connectors/postgres/source.py: the PG source block lacks Debezium's `origin` (null)",
-    "origin_lsn": "connectors/postgres/source.py: the PG source block lacks Debezium's `origin_lsn` (null)",
-}
+OPEN_SOURCE_FIELDS: dict[str, str] = {}
 OPEN_TRANSACTION_ID = ("connectors/postgres/source.py _begin: ours is '<txId>:<commit lsn>', one id per transaction; "
                        "Debezium 3.6's is '<txId>:<lsn of each event>', so it changes within a transaction "
                        "(and BEGIN/END ids differ)")
-OPEN_CAPTURE_DIFFERENCES = {
-    ("dbz_plain", "c", 4, "transaction"): "cdc/pipeline.py: a primary-key change is two events of its transaction "
-                                          "in Debezium (delete, create); TransactionOrder.next counts it once, so "
-                                          "later events' total_order/data_collection_order (and END's event_count) "
-                                          "are one short; Envelope.is_key_change(change) tells when to count twice",
-}
+OPEN_CAPTURE_DIFFERENCES: dict[tuple, str] = {}
 
 
 # Transactions holding a primary-key change (the 7th: the change alone, Debezium counts 2 events;
-# the 11th: insert, key change, insert, Debezium counts 4).
-_COUNTS_ONCE = "cdc/pipeline.py TransactionOrder counts a primary-key change once; Debezium counts delete and create"
-OPEN_TRANSACTION_COUNTS = {7: _COUNTS_ONCE, 11: _COUNTS_ONCE}
+# the 11th: insert, key change, insert, Debezium counts 4): cdc/pipeline.py counts delete and create.
+_COUNTS_TWICE = "a primary-key change is two events (delete, create) of its transaction"
+KEY_CHANGE_TRANSACTIONS = {7: _COUNTS_TWICE, 11: _COUNTS_TWICE}
+OPEN_TRANSACTION_COUNTS: dict[int, str] = {}
 
 
 @pytest.fixture(scope="module")
@@ -427,7 +420,7 @@ def test_capture_end_to_end_matches_debezium(captured: list[dict], recorded_debe
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="open differences owned by the PG source (OPEN_SOURCE_FIELDS)")
+@pytest.mark.xfail(strict=True, reason="open difference owned by the PG source (OPEN_TRANSACTION_ID)")
 def test_capture_open_differences_are_still_open(captured: list[dict], recorded_debezium: list[dict]) -> None:
     problems = harness.compare_records(captured, recorded_debezium, open_differences=OPEN_CAPTURE_DIFFERENCES,
                                        open_source_fields=OPEN_SOURCE_FIELDS, open_transaction_id=OPEN_TRANSACTION_ID,
@@ -576,9 +569,9 @@ def test_capture_transactions_match_debezium(captured_transactions: list[dict], 
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="open differences owned by cdc/pipeline.py (OPEN_TRANSACTION_COUNTS)")
-def test_capture_transaction_counts_still_open(captured_transactions: list[dict]) -> None:
+def test_capture_key_change_transaction_counts_match_debezium(captured_transactions: list[dict]) -> None:
+    """END `event_count` and `data_collections` count a primary-key change's delete and create."""
     theirs = harness.load_recording_part(NAME, "transactions") or []
     problems = harness.compare_transaction_records(captured_transactions, theirs, OPEN_TRANSACTION_ID, {},
-                                                   only=OPEN_TRANSACTION_COUNTS)
+                                                   only=KEY_CHANGE_TRANSACTIONS)
     assert not problems, "our transaction topic differs from Debezium 3.6's:\n" + "\n".join(problems)

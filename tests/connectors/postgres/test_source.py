@@ -85,7 +85,8 @@ def test_capture_insert_update_delete_truncate(pg_database, kafka_bootstrap, tmp
     assert update.event["before"] is None  # REPLICA IDENTITY DEFAULT, key unchanged
     source = update.event["source"]
     assert list(source) == ["version", "connector", "name", "ts_ms", "snapshot", "db", "sequence", "ts_us", "ts_ns",
-                            "schema", "table", "txId", "lsn", "xmin"]
+                            "schema", "table", "txId", "lsn", "xmin", "origin", "origin_lsn"]
+    assert source["origin"] is None and source["origin_lsn"] is None
     assert source["connector"] == "postgresql" and source["name"] == prefix and source["snapshot"] == "false"
     assert source["db"] == parse_url(pg_database).database and source["table"] == "orders"
     sequence = json.loads(source["sequence"])
