@@ -11,6 +11,8 @@ import struct
 
 import pytest
 
+from cdc.compat import Geometry
+
 from cdc.errors import DecodeError
 from connectors.mysql import decode as twin
 from connectors.mysql.binlog import ROWS_EVENTS, TABLE_MAP_EVENT
@@ -114,6 +116,7 @@ CASES = [
     ("JSON", "'{\"a\": [1, 2.5, \"x\"]}'", '{"a": [1, 2.5, "x"]}'),
     ("GEOMETRY", "ST_GeomFromText('POINT(1 2)')", POINT_1_2),
     ("POINT", "POINT(1, 2)", POINT_1_2),
+    ("GEOMETRY NULL", "ST_GeomFromText('POINT(1 2)', 4326)", Geometry(POINT_1_2, 4326)),
     ("INT", "NULL", None),
     ("VARCHAR(5)", "NULL", None),
 ]
@@ -178,6 +181,15 @@ def test_every_value_case_decodes_to_its_readable_form(case_events, implementati
     assert before == inserted
     assert after == {**inserted, "id": 2}
     assert deleted == after
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_geometry_keeps_its_srid_for_the_debezium_form(case_events, implementation) -> None:
+    (_, _, [(_, inserted)]) = decode_all(case_events, implementation)[0]
+    index = next(i for i, case in enumerate(CASES) if case[0] == "GEOMETRY NULL")
+    assert inserted[f"c{index}"].srid == 4326
+    plain = next(i for i, case in enumerate(CASES) if case[0] == "POINT")
+    assert not hasattr(inserted[f"c{plain}"], "srid")
 
 
 @pytest.mark.skipif(compiled is None, reason="cdc._ext.binlog_rows is not built")
