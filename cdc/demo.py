@@ -154,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             failures += 1
             console.print(f"[red]✗[/red] {number}. {step.title}: {type(exc).__name__}: {exc}")
     show_next(args.dir)
+    console.print(f"demo finished in {time.monotonic() - started:.0f}s")
     if args.down:
         sandbox.down(args.dir)
         console.print(f"sandbox in {args.dir} stopped")
