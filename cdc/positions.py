@@ -47,17 +47,7 @@ class PositionTracker:
 
     def delivered(self, ticket: int) -> None:
         """Kafka acknowledged the record holding `ticket`."""
-        if ticket != self._head:
-            self._done.add(ticket)
-            return
-        self._head += 1
-        done = self._done
-        while self._head in done:
-            done.remove(self._head)
-            self._head += 1
-        checkpoints = self._checkpoints
-        while checkpoints and checkpoints[0][0] <= self._head:
-            self.acknowledged = checkpoints.popleft()[1]
+        self.acknowledge(ticket, None)
 
     def acknowledge(self, ticket: int, error: Any, report: Any = None) -> None:
         """A delivery callback `(error, report)` bound to its ticket (`partial(tracker.acknowledge, ticket)`):
