@@ -8,7 +8,7 @@ INSERT .. ON CONFLICT / ON DUPLICATE KEY UPDATE or DELETE per event, committed p
 as the worker does (the next batch is decoded/folded/converted while the previous one is written);
 "no overlap" is the same batched path run strictly one batch after the other.
 
-    .venv/bin/python benchmarks/bench_apply.py --pg postgresql://... --mysql mysql://... [--events 200000]
+    .venv/bin/python benchmarks/bench_apply.py --pg postgresql://... --mysql mysql://... [--events 200000] [--batch-size N]
 
 Writes benchmarks/results/apply-<UTC time>.json and prints a summary. Targets: >= 100k rows/s into
 PostgreSQL, >= 50k rows/s into MariaDB (batched).
@@ -33,12 +33,13 @@ from cdc.apply.batch import BatchApplier, OverlappedApplier, write_event  # noqa
 from cdc.apply.dlq import StopPolicy  # noqa: E402
 from cdc.apply.schemas import SchemaCatalog  # noqa: E402
 from cdc.apply.target import open_writer  # noqa: E402
+from cdc.apply.worker import ApplyOptions  # noqa: E402
 from cdc.envelope import Envelope  # noqa: E402
 from cdc.events import Change, Column, TableSchema  # noqa: E402
 from cdc.kafka import Record  # noqa: E402
 
 PREFIX = "bench"
-BATCH = 5000
+BATCH = ApplyOptions.__dataclass_fields__["batch_size"].default  # the worker's default --batch-size
 
 SCHEMA = TableSchema(
     engine="postgresql", namespace="public", name="bench_items", version=1, primary_key=("id",),
@@ -123,7 +124,8 @@ class Workload:
         return out, count
 
 
-def _batches(records: list[Record], size: int = BATCH) -> list[list[Record]]:
+def _batches(records: list[Record], size: int | None = None) -> list[list[Record]]:
+    size = size or BATCH
     return [records[i:i + size] for i in range(0, len(records), size)]
 
 
@@ -211,8 +213,10 @@ def main() -> None:
     parser.add_argument("--mysql", default=os.environ.get("CDC_MYSQL_URL"), help="MySQL/MariaDB target URL")
     parser.add_argument("--events", type=int, default=200_000, help="change events in the batched run")
     parser.add_argument("--baseline-events", type=int, default=20_000, help="change events in the per-row run")
+    parser.add_argument("--batch-size", type=int, default=BATCH, help="records per batch (the worker's --batch-size)")
     parser.add_argument("--preload", type=int, default=100_000, help="rows inserted before the mixed stream")
     args = parser.parse_args()
+    globals()["BATCH"] = args.batch_size  # _batches() and the rounds in run_engine() read it
     results = []
     load_before = os.getloadavg()[0]
     for url in (args.pg, args.mysql):
@@ -229,7 +233,7 @@ def main() -> None:
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
                     # the machine is shared: figures scale with how busy it was
                     "load_average_1m_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)]},
-        "workload": {"columns": len(SCHEMA.columns), "mix": "80% update, 10% insert, 10% delete", "batch": BATCH},
+        "workload": {"columns": len(SCHEMA.columns), "mix": "80% update, 10% insert, 10% delete", "batch": args.batch_size},
         "results": results,
     }
     directory = ROOT / "benchmarks" / "results"

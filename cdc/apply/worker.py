@@ -57,7 +57,7 @@ class ApplyOptions:
     on_error: str = "stop"
     consistency: str = "batch"
     workers: int = 1
-    batch_size: int = 5000
+    batch_size: int = 10000
     linger_ms: int = 200
     # 6 s: the lowest a Kafka broker accepts by default (group.min.session.timeout.ms); the group join
     # on tansu waits about half of it, and a dead worker's partitions move after it.

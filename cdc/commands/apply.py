@@ -35,7 +35,7 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
               help="Bad event: stop with its position and reason, or send it to <prefix>.dlq and go on.")
 @click.option("--consistency", type=click.Choice(CONSISTENCY_MODES), default="batch", show_default=True,
               help="batch: rows in batches per table; transaction: each source transaction atomically.")
-@click.option("--batch-size", type=click.IntRange(1, 1_000_000), default=5000, show_default=True,
+@click.option("--batch-size", type=click.IntRange(1, 1_000_000), default=10000, show_default=True,
               help="Records per target transaction (at most).")
 @click.option("--linger-ms", type=click.IntRange(0, 60_000), default=200, show_default=True,
               help="How long to wait for a batch to fill.")
