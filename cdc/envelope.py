@@ -345,6 +345,24 @@ class Envelope:
         """
         if status not in ("BEGIN", "END"):
             raise ValueError(f"transaction status {status!r} is not BEGIN or END")
+        if type(ts_ms) is not int or type(txn_id) is not str:
+            return self._transaction_record_dumped(status, txn_id, ts_ms, event_count, data_collections)
+        # One per source transaction (two Kafka records): spelled from pieces, the same bytes as
+        # `_transaction_record_dumped` gives (tests/test_envelope.py compares them).
+        quoted_id = _dumps(txn_id)
+        if event_count is None and data_collections is None:
+            tail = b',"event_count":null,"data_collections":null,"ts_ms":'
+        else:
+            collections = b"null"
+            if data_collections is not None:
+                items = data_collections.items() if isinstance(data_collections, dict) else data_collections
+                collections = _dumps([{"data_collection": name, "event_count": count} for name, count in items])
+            tail = b',"event_count":' + _dumps(event_count) + b',"data_collections":' + collections + b',"ts_ms":'
+        value = b'{"status":"' + status.encode() + b'","id":' + quoted_id + tail + str(ts_ms).encode() + b"}"
+        return (self.transaction_topic, b'{"id":' + quoted_id + b"}", value, [])
+
+    def _transaction_record_dumped(self, status, txn_id, ts_ms, event_count, data_collections) -> Record:
+        """`transaction_record` by serialising the whole value (the reference spelling)."""
         collections = None
         if data_collections is not None:
             items = data_collections.items() if isinstance(data_collections, dict) else data_collections

@@ -13,6 +13,16 @@ A source connector (PG streaming, MySQL binlog, either's snapshot) drives one `C
         pipeline.acknowledged                             # what the source may be told
         if stop.requested: pipeline.flush(); ...
 
+Delivery reports. With a producer that supports it (confluent-kafka: `producer.sparse`), not every
+record carries a delivery report. Kafka acknowledges the records of one partition in order, and that
+producer turns any failure that would leave a gap into a fatal error, so one acknowledged record
+proves every earlier record of its partition. The pipeline therefore holds back the newest record of
+each (topic, partition) "slot", produces the older ones without a report, and at a *seal* produces
+the held ones with a report each (about one report per slot per seal instead of one per record).
+Checkpoints taken since the last seal wait for that seal. Seals happen in `poll()` (the sources call
+it between batches and when idle), in `flush()`, and every `SEAL_RECORDS` records; a held record
+waits at most until then. With the kafka-python backend every record carries its report, as before.
+
 `TransactionOrder` numbers events inside a transaction (Debezium's `total_order`,
 `data_collection_order`) so `emit` can fill `Change.transaction`; a primary-key change counts as two
 events (the envelope splits it into delete and create), in the orders and in END's `event_count`.
@@ -34,6 +44,7 @@ import orjson
 
 from cdc.errors import KafkaError
 from cdc.events import UPDATE, Change, TableSchema
+from cdc.kafka.base import TopicSpec
 from cdc.positions import PositionTracker
 
 log = logging.getLogger(__name__)
@@ -42,6 +53,10 @@ SCHEMA_VERSION_HEADER = "cdc.schema.version"
 
 # Produce blocks (serving callbacks) once this many records wait for Kafka: back-pressure on the source.
 DEFAULT_MAX_IN_FLIGHT = 50_000
+
+# Sparse delivery reports: seal (produce the held records, with reports) at least every this many records.
+SEAL_RECORDS = 2_000
+_NO_POSITION = object()
 
 
 class TransactionOrder:
@@ -99,12 +114,15 @@ class CapturePipeline:
         # the producer's hot-path entry (confluent: librdkafka's delivery report straight to the tracker)
         self._produce_tracked = getattr(producer, "produce_tracked", None) or self._produce_generic
         self._acknowledge = self.tracker.acknowledge
-        self._first_ticket = self.tracker._next
-
-    @property
-    def records(self) -> int:
-        """Records produced (events, tombstones, schema and transaction records...)."""
-        return self.tracker._next - self._first_ticket
+        self.records = 0  # records produced (events, tombstones, schema and transaction records...)
+        # sparse delivery reports (see the module docstring)
+        self.sparse = bool(getattr(producer, "sparse", False))
+        self._held: dict[tuple[str, int], tuple[bytes | None, bytes | None, Any]] = {}
+        self._unsealed = 0  # records produced without a report since the last seal
+        self._position_at_seal: Any = _NO_POSITION  # the newest checkpoint waiting for the next seal
+        self._unknown_topics: dict[str, float] = {}  # topics without metadata yet -> when last looked up
+        self._delivery_timeout = float(getattr(producer, "delivery_timeout", 120.0))
+        self._head_seen = (-1, 0.0)  # (tracker head, when it last moved): the sparse watchdog
 
     # -- what sources call ----------------------------------------------------------------------
 
@@ -215,22 +233,62 @@ class CapturePipeline:
 
     def checkpoint(self, position: Any) -> None:
         """Everything produced so far belongs at or before `position` (e.g. the end of a transaction)."""
-        self.tracker.checkpoint(position)
+        if self._held:
+            self._position_at_seal = position  # its records' reports come with the next seal
+        else:
+            self.tracker.checkpoint(position)
 
     def heartbeat(self) -> None:
         """A heartbeat record (`__cdc-heartbeat.<prefix>`, or Debezium's topic in compat mode)."""
         self.produce(self.envelope.heartbeat_record())
 
     def poll(self, timeout: float = 0.0) -> None:
-        """Serve delivery callbacks; KafkaError once a record failed (the connector must stop)."""
+        """Seal, serve delivery callbacks; KafkaError once a record failed (the connector must stop)."""
+        if self._held:
+            self.seal()
         self.producer.poll(timeout)
         self._raise_if_failed()
+        if self.sparse:
+            self._check_progress()
 
     def flush(self, timeout: float | None = 30.0) -> None:
         """Wait until every produced record is acknowledged (then `acknowledged` is the last checkpoint)."""
+        if self._held:
+            self.seal()
         self.producer.flush(timeout)
         self.producer.poll(0)
         self._raise_if_failed()
+
+    def seal(self) -> None:
+        """Produce the held records, each with a delivery report, then attach the waiting checkpoint.
+
+        Each held record is the newest of its (topic, partition): its acknowledgement proves every
+        record produced before it there without a report.
+        """
+        tracker = self.tracker
+        acknowledge = self._acknowledge
+        produce = self._produce_tracked
+        for (topic, partition), (value, key, headers) in self._held.items():
+            ticket = tracker._next
+            tracker._next = ticket + 1
+            produce(topic, value, key, headers, partial(acknowledge, ticket), partition)
+        self._held.clear()
+        self._unsealed = 0
+        if self._position_at_seal is not _NO_POSITION:
+            tracker.checkpoint(self._position_at_seal)
+            self._position_at_seal = _NO_POSITION
+
+    def _check_progress(self) -> None:
+        """The sparse producer never times records out itself: fail when Kafka acknowledged nothing for
+        its delivery timeout while reports were due (a restart resends from the acknowledged position)."""
+        tracker = self.tracker
+        now = time.monotonic()
+        if tracker._head != self._head_seen[0] or tracker.idle:
+            self._head_seen = (tracker._head, now)
+        elif now - self._head_seen[1] > self._delivery_timeout:
+            raise KafkaError(f"Kafka acknowledged no record for {self._delivery_timeout:.0f}s "
+                             f"({tracker.in_flight} delivery reports outstanding)",
+                             fix="check the broker; the connector resumes from the last acknowledged position")
 
     # -- inside ---------------------------------------------------------------------------------
 
@@ -244,7 +302,25 @@ class CapturePipeline:
     def send(self, topic: str, key: bytes | None, value: bytes | None, headers) -> None:
         """Produce one record, tracked: its delivery report moves the tracker (no per-record objects
         beyond the ticket's callback). Blocks, serving delivery reports, while `max_in_flight`
-        records wait for Kafka: the back-pressure that slows reading from the source."""
+        records wait for Kafka: the back-pressure that slows reading from the source.
+
+        Sparse: the record is held as the newest of its partition and the one it replaces is produced
+        without a report (the producer's queue limit is then the back-pressure)."""
+        self.records += 1
+        if self.sparse:
+            partition = self.producer.partition_of(topic, key)
+            if partition is not None:
+                slot = (topic, partition)
+                held = self._held
+                previous = held.get(slot)
+                held[slot] = (value, key, headers or None)
+                if previous is not None:
+                    self.producer.produce_untracked(topic, previous[0], previous[1], partition, previous[2])
+                    self._unsealed += 1
+                    if self._unsealed >= SEAL_RECORDS:
+                        self.seal()
+                return
+            self._look_up(topic)  # a new topic (Kafka creates it on first use): tracked until known
         tracker = self.tracker
         # PositionTracker.produced(), inlined: this runs for every record
         ticket = tracker._next
@@ -256,9 +332,19 @@ class CapturePipeline:
         tracker._next = ticket + 1
         self._produce_tracked(topic, value, key, headers or None, partial(self._acknowledge, ticket))
 
-    def _produce_generic(self, topic: str, value: bytes | None, key: bytes | None, headers, callback) -> None:
+    def _look_up(self, topic: str) -> None:
+        """Ask for an unknown topic's partitions again, at most once a second."""
+        now = time.monotonic()
+        if now - self._unknown_topics.get(topic, 0.0) >= 1.0:
+            self._unknown_topics[topic] = now
+            if self.producer.refresh_partitions(topic, timeout=0.5):
+                del self._unknown_topics[topic]
+
+    def _produce_generic(self, topic: str, value: bytes | None, key: bytes | None, headers, callback,
+                         partition: int | None = None) -> None:
         """`produce_tracked` for producers without it: their `produce(..., on_delivery=(error, report))`."""
-        self.producer.produce(topic, value, key, headers=list(headers) if headers else None, on_delivery=callback)
+        self.producer.produce(topic, value, key, partition=partition, headers=list(headers) if headers else None,
+                              on_delivery=callback)
 
     def _raise_if_failed(self) -> None:
         failed = self.tracker.failed
@@ -367,11 +453,13 @@ def ensure_topics(admin, envelope) -> None:
         (envelope.transaction_topic, False),
         (envelope.heartbeat_topic, False),
     ]
-    for name, compacted in specs:
-        try:
-            admin.ensure_topic(name, 1, compacted=compacted)
-        except Exception as exc:  # noqa: BLE001 - logged; the broker may still auto-create on produce
-            log.warning("could not create topic", extra={"topic": name, "error": str(exc)})
+    try:
+        existing = admin.list_topics()  # once: each metadata request costs a round trip at start-up
+        missing = [TopicSpec(name, 1, compacted) for name, compacted in specs if name not in existing]
+        if missing:
+            admin.create_topics(missing, exist_ok=True)
+    except Exception as exc:  # noqa: BLE001 - logged; the broker may still auto-create on produce
+        log.warning("could not create topics", extra={"topics": [name for name, _ in specs], "error": str(exc)})
 
 
 def load_schemas(bootstrap: str, topic: str, *, backend: str | None = None, timeout: float = 20.0) -> list[TableSchema]:

@@ -175,6 +175,17 @@ def test_transaction_records_have_debeziums_shape(envelope):
                                         {"data_collection": "public.items", "event_count": 1}]
 
 
+@given(st.sampled_from(["BEGIN", "END"]), st.text(max_size=20), st.integers(min_value=-2**63, max_value=2**63 - 1),
+       st.one_of(st.none(), st.integers(min_value=0, max_value=2**40)),
+       st.one_of(st.none(), st.lists(st.tuples(st.text(max_size=12), st.integers(min_value=0, max_value=2**31)),
+                                     max_size=3)))
+def test_transaction_record_pieces_are_the_serialised_value(status, txn_id, ts_ms, event_count, collections):
+    envelope = Envelope("shop")
+    spelled = envelope.transaction_record(status, txn_id, ts_ms, event_count=event_count, data_collections=collections)
+    dumped = envelope._transaction_record_dumped(status, txn_id, ts_ms, event_count, collections)
+    assert spelled == dumped
+
+
 def test_schema_record_is_the_table_dict_keyed_by_name(envelope):
     topic, key, value, headers = envelope.schema_record(ORDERS)
     assert topic == "shop.schemas" and key == b'"public.orders"'

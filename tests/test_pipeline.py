@@ -163,3 +163,127 @@ def test_versioned_keeps_or_bumps_the_known_version():
     pipeline.publish_schema(pipeline.versioned(TABLE))  # known and unchanged: not published again
     pipeline.flush()
     assert pipeline.producer.sent == []
+
+
+class FakeSparseProducer(FakeProducer):
+    """A producer with sparse delivery reports: untracked records have no callback; poll() delivers in order
+    (or, for `fail_topic`, fails the tracked ones); `known` topics have `partitions` partitions."""
+
+    sparse = True
+    delivery_timeout = 120.0
+
+    def __init__(self, fail_topic=None, known=("shop.schemas", "shop.transaction", "shop.public.orders"),
+                 partitions=1, deliver=True):
+        super().__init__(fail_topic)
+        self.known = set(known)
+        self.partitions = partitions
+        self.deliver = deliver
+        self.lookups = []
+
+    def partition_of(self, topic, key):
+        if topic not in self.known:
+            return None
+        return 0 if key is None else len(key) % self.partitions
+
+    def refresh_partitions(self, topic, timeout=1.0):
+        self.lookups.append(topic)
+        return topic in self.known
+
+    def produce_untracked(self, topic, value, key, partition, headers):
+        self.queued.append((topic, key, value, headers, None))
+
+    def produce_tracked(self, topic, value, key, headers, callback, partition=None):
+        self.queued.append((topic, key, value, headers, callback))
+
+    def poll(self, timeout=0.0):
+        if not self.deliver:
+            return 0
+        queued, self.queued = self.queued, []
+        for topic, key, value, headers, callback in queued:
+            self.sent.append((topic, key, value, headers))
+            if callback is not None:
+                callback(RuntimeError("broker said no") if topic == self.fail_topic else None, None)
+        return len(queued)
+
+
+def _emit_rows(pipeline, ids, position):
+    pipeline.begin_transaction(f"7:{position}", 0)
+    for n in ids:
+        pipeline.emit(_change(CREATE, {"id": n, "v": "a"}, (position, n)))
+    pipeline.end_transaction()
+    pipeline.checkpoint(position)
+
+
+def test_sparse_reports_one_per_partition_per_seal_and_acknowledge_after_it():
+    producer = FakeSparseProducer()
+    pipeline = CapturePipeline(producer, Envelope("shop"), acknowledged=1)
+    assert pipeline.sparse
+    _emit_rows(pipeline, range(100), 10)
+    _emit_rows(pipeline, range(100, 150), 20)
+    # the newest record of each partition is held back, the checkpoints wait for the seal
+    assert pipeline.acknowledged == 1 and pipeline.tracker._next == 0
+    producer.poll()  # Kafka acknowledges what was produced so far: still no report, no acknowledgement
+    assert pipeline.acknowledged == 1
+    pipeline.poll()  # seals: three reports (schemas, transaction, orders), then they come back
+    assert pipeline.tracker._next == 3
+    assert pipeline.acknowledged == 20
+    assert pipeline.records == 1 + 2 * 2 + 150
+    # every record went out, in produce order per topic
+    orders = [orjson.loads(value)["after"]["id"] for topic, _, value, _ in producer.sent if topic == "shop.public.orders"]
+    assert orders == list(range(150))
+    assert [orjson.loads(v)["status"] for t, _, v, _ in producer.sent if t == "shop.transaction"] == ["BEGIN", "END"] * 2
+
+
+def test_sparse_checkpoint_with_nothing_held_is_acknowledged_at_once():
+    producer = FakeSparseProducer()
+    pipeline = CapturePipeline(producer, Envelope("shop"), acknowledged=1)
+    _emit_rows(pipeline, range(3), 10)
+    pipeline.poll()
+    assert pipeline.acknowledged == 10
+    pipeline.checkpoint(11)  # an idle position (e.g. PG keepalive): nothing produced since the seal
+    assert pipeline.acknowledged == 11
+
+
+def test_sparse_seals_every_seal_records(monkeypatch):
+    import cdc.pipeline as pipeline_module
+
+    monkeypatch.setattr(pipeline_module, "SEAL_RECORDS", 10)
+    producer = FakeSparseProducer()
+    pipeline = CapturePipeline(producer, Envelope("shop"))
+    _emit_rows(pipeline, range(95), 10)
+    assert 9 <= pipeline.tracker._next <= 12  # about one report per 10 records, without any poll()
+
+
+def test_sparse_failed_report_stops_and_never_acknowledges():
+    producer = FakeSparseProducer(fail_topic="shop.public.orders")
+    pipeline = CapturePipeline(producer, Envelope("shop"), acknowledged=1)
+    _emit_rows(pipeline, range(10), 9)
+    with pytest.raises(KafkaError, match="broker said no"):
+        pipeline.poll()
+        pipeline.poll()
+    assert pipeline.acknowledged == 1
+
+
+def test_sparse_unknown_topic_is_tracked_per_record_until_known():
+    producer = FakeSparseProducer(known=("shop.schemas", "shop.transaction"))
+    pipeline = CapturePipeline(producer, Envelope("shop"), acknowledged=1)
+    _emit_rows(pipeline, range(3), 9)
+    assert producer.lookups == ["shop.public.orders"]  # looked up once, not per record (at most once a second)
+    assert [callback is not None for topic, _, _, _, callback in producer.queued
+            if topic == "shop.public.orders"] == [True, True, True]
+    pipeline.poll()
+    assert pipeline.acknowledged == 9
+
+
+def test_sparse_watchdog_fails_when_kafka_acknowledges_nothing(monkeypatch):
+    producer = FakeSparseProducer(deliver=False)
+    producer.delivery_timeout = 0.05
+    pipeline = CapturePipeline(producer, Envelope("shop"), acknowledged=1)
+    _emit_rows(pipeline, range(3), 9)
+    pipeline.poll()
+    import time as time_module
+
+    time_module.sleep(0.1)
+    with pytest.raises(KafkaError, match="acknowledged no record"):
+        pipeline.poll()
+    assert pipeline.acknowledged == 1

@@ -103,6 +103,13 @@ def make_producer(
     )
 
 
+def make_capture_producer(bootstrap: str | Sequence[str], *, backend: str | None = None) -> Producer:
+    """The capture pipeline's producer: idempotent, with sparse delivery reports where the backend can
+    (see `cdc.pipeline`); `CDC_DELIVERY_REPORTS=every` asks for a report per record instead."""
+    every = os.environ.get("CDC_DELIVERY_REPORTS", "sparse").strip().lower() == "every"
+    return make_producer(bootstrap, backend=backend, sparse_reports=not every)
+
+
 def make_consumer(
     bootstrap: str | Sequence[str],
     *,

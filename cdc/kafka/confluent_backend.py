@@ -26,9 +26,21 @@ from cdc.kafka.base import (
 )
 from cdc.kafka.compression import default_compression
 from cdc.kafka.connection import bootstrap_servers, unreachable
+from cdc.kafka.partitioner import partition_for
 
 log = logging.getLogger("cdc.kafka")
 _librdkafka_log = logging.getLogger("cdc.kafka.librdkafka")
+
+
+class _QuietGaplessWarning(logging.Filter):
+    """Drop librdkafka's start-up notice that `enable.gapless.guarantee` is experimental (we rely on it
+    on purpose, see `ConfluentProducer`); every other librdkafka log line passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "enable.gapless.guarantee is experimental" not in record.getMessage()
+
+
+_librdkafka_log.addFilter(_QuietGaplessWarning())
 
 BACKEND = "confluent"
 
@@ -111,7 +123,16 @@ def _error(message: str, exc: BaseException) -> KafkaError:
 
 
 class ConfluentProducer(Producer):
-    """librdkafka producer; partitions keyed records with its Java-compatible murmur2 partitioner."""
+    """librdkafka producer; partitions keyed records with its Java-compatible murmur2 partitioner.
+
+    With `sparse_reports=True` (the capture pipeline's producer) most records are produced without a
+    delivery report (`produce_untracked`) and only some carry one (`produce_tracked`); the pipeline
+    then infers the fate of the others from Kafka's per-partition order. That inference holds because
+    such a producer is idempotent with `enable.gapless.guarantee` (a failed record that would leave a
+    gap before a later acknowledged one is a fatal producer error, raised by the next call) and with
+    no local message timeout (gapless does not cover timeouts; `delivery_timeout` becomes the
+    pipeline's own watchdog instead, see `CapturePipeline`).
+    """
 
     backend = BACKEND
 
@@ -122,9 +143,13 @@ class ConfluentProducer(Producer):
         idempotent: bool = True,
         transactional_id: str | None = None,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        sparse_reports: bool = False,
         **options,
     ) -> None:
         self._bootstrap = bootstrap_servers(bootstrap)
+        # Sparse delivery reports are sound only on an idempotent, non-transactional producer.
+        self.sparse = bool(sparse_reports and idempotent and transactional_id is None)
+        self.delivery_timeout = 120.0
         self._fatal: str | None = None
         self._failed = 0
         self._first_failure: str | None = None
@@ -148,6 +173,11 @@ class ConfluentProducer(Producer):
             # librdkafka requires delivery.timeout.ms <= transaction.timeout.ms (default 60 s).
             config["delivery.timeout.ms"] = 60000
         config.update(_translate(options, _PRODUCER_OPTIONS))
+        if self.sparse:
+            self.delivery_timeout = float(config["delivery.timeout.ms"]) / 1000 or self.delivery_timeout
+            config["enable.gapless.guarantee"] = True
+            config["delivery.timeout.ms"] = 0  # never time out locally: the pipeline's watchdog does
+            del config["on_delivery"]  # untracked records cost no Python call at all
         if config.get("compression.type") in (None, "none"):
             config["compression.type"] = "none"
         try:
@@ -168,6 +198,8 @@ class ConfluentProducer(Producer):
         for name, topic in metadata.topics.items():
             if topic.error is None and topic.partitions:
                 self._partitions[name] = len(topic.partitions)
+            else:
+                self._partitions.pop(name, None)
 
     def _on_error(self, error: ck.KafkaError) -> None:
         if error.fatal():
@@ -221,11 +253,12 @@ class ConfluentProducer(Producer):
             raise _error(f"cannot produce to {topic}", exc) from exc
 
     def produce_tracked(self, topic: str, value: bytes | None, key: bytes | None, headers: Headers | None,
-                        callback) -> None:
+                        callback, partition: int | None = None) -> None:
         """`produce()` for a capture hot loop: `callback(error, message)` is librdkafka's own delivery
         report (`error` a confluent_kafka.KafkaError or None), no DeliveryReport built per record;
         a failure reaches only `callback` (flush() does not count it). Partitions as `produce()`."""
-        partition = 0 if key is None else _PARTITION_UNASSIGNED
+        if partition is None:
+            partition = 0 if key is None else _PARTITION_UNASSIGNED
         try:
             self._produce(topic, value, key, partition, callback, headers=headers)
         except BufferError:
@@ -234,10 +267,45 @@ class ConfluentProducer(Producer):
             self._raise_if_fatal()
             raise _error(f"cannot produce to {topic}", exc) from exc
 
+    def produce_untracked(self, topic: str, value: bytes | None, key: bytes | None, partition: int,
+                          headers: Headers | None) -> None:
+        """Produce with no delivery report (sparse producers only: see the class docstring)."""
+        try:
+            self._produce(topic, value, key, partition, headers=headers)
+        except BufferError:
+            self._produce_when_room(topic, value, key, partition, None, headers)
+        except ck.KafkaException as exc:
+            self._raise_if_fatal()
+            raise _error(f"cannot produce to {topic}", exc) from exc
+
+    def partition_of(self, topic: str, key: bytes | None) -> int | None:
+        """The partition `produce()` would choose (murmur2 as the Java client), None for a topic not in
+        the metadata seen so far (`refresh_partitions` looks again)."""
+        count = self._partitions.get(topic)
+        if count is None:
+            return None
+        if key is None or count == 1:
+            return 0
+        return partition_for(key, count)
+
+    def refresh_partitions(self, topic: str, timeout: float = 1.0) -> bool:
+        """Read `topic`'s metadata again (e.g. after Kafka auto-created it); True when it is known now."""
+        try:
+            self._remember_partitions(self._producer.list_topics(topic, timeout=timeout))
+        except ck.KafkaException as exc:
+            log.debug("metadata of %s not available yet: %s", topic, exc)
+        return topic in self._partitions
+
     def _produce_when_room(self, topic, value, key, partition, callback, headers) -> None:
-        """Back-pressure: the local queue is full, so serve delivery reports until it takes the record."""
+        """Back-pressure: the local queue is full, so serve delivery reports until it takes the record
+        (a sparse producer gives up after its delivery timeout: nothing left its queue meanwhile)."""
+        deadline = time.monotonic() + self.delivery_timeout
         while True:
             self._raise_if_fatal()
+            if self.sparse and time.monotonic() > deadline:
+                raise KafkaError(f"Kafka at {self._bootstrap} took no record for {self.delivery_timeout:.0f}s "
+                                 "(the producer's queue stayed full)",
+                                 fix="check the broker; the connector resumes from the last acknowledged position")
             self._producer.poll(0.05)
             try:
                 self._produce(topic, value, key, partition, callback, headers=headers)

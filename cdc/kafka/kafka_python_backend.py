@@ -99,8 +99,11 @@ class KafkaPythonProducer(Producer):
         idempotent: bool = True,
         transactional_id: str | None = None,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        sparse_reports: bool = False,
         **options,
     ) -> None:
+        del sparse_reports  # every record gets its delivery report here (no gapless guarantee to lean on)
+        self.sparse = False
         _check_options(options, _PRODUCER_OPTIONS, kafka.KafkaProducer.DEFAULT_CONFIG)
         self._bootstrap = bootstrap_servers(bootstrap)
         self._partitions: dict[str, int] = {}

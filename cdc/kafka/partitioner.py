@@ -1,7 +1,9 @@
 """Kafka's key partitioner: murmur2 as in the Java client (`Utils.murmur2`, `Utils.toPositive`).
 
 Every change of one row has the same key bytes, so it lands on one partition, in order; a consumer
-written in Java (or Debezium) computes the same partition for the same key.
+written in Java (or Debezium) computes the same partition for the same key. This module is the
+pure-Python twin of the compiled `cdc._ext.murmur2`; its names resolve to the compiled ones when
+`cdc.impl` chose Cython (the capture pipeline partitions every keyed record itself).
 """
 
 from __future__ import annotations
@@ -47,3 +49,16 @@ def partition_for(key: bytes | None, partition_count: int) -> int:
     if key is None:
         return 0
     return to_positive(murmur2(key)) % partition_count
+
+
+def _use_compiled() -> None:
+    from cdc.impl import IMPL, load_extension
+
+    if IMPL == "cython":
+        compiled = load_extension("murmur2")
+        globals().update(murmur2=compiled.murmur2, to_positive=compiled.to_positive,
+                         partition_for=compiled.partition_for)
+
+
+python_murmur2, python_partition_for = murmur2, partition_for
+_use_compiled()

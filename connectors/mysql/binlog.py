@@ -12,6 +12,7 @@ last transaction boundary, for a bounded time.
 from __future__ import annotations
 
 import logging
+import select
 import socket
 import struct
 import time
@@ -49,6 +50,9 @@ MARIADB_ROWS_COMPRESSED_V1 = (169, 170, 171)
 ROWS_EVENTS = frozenset({23, 24, 25, 30, 31, 32})
 # Not a server event: the reader yields it after a reconnect, before the first event read again.
 RECONNECTED = -1
+# Not a server event: after a transaction's last event, when nothing more has arrived on the socket
+# yet (the consumer's cue to hand what it holds to Kafka before the read blocks).
+IDLE = -2
 COMPRESSED_ROWS_EVENTS = frozenset(MARIADB_ROWS_COMPRESSED_V1 + MARIADB_ROWS_COMPRESSED_V2)
 
 COM_BINLOG_DUMP = 0x12
@@ -152,8 +156,10 @@ class BinlogReader:
         heartbeat_seconds: float = 5.0,
         reconnect_for_seconds: float = 120.0,
         connect_timeout: float = 10.0,
+        idle_events: bool = False,
     ) -> None:
         self.url = parse_url(url) if isinstance(url, str) else url
+        self.idle_events = idle_events  # yield IDLE after a transaction when the socket has nothing more
         self.server_id = server_id
         self.start = start
         self.boundary = start  # last transaction boundary read: where a reconnect resumes
@@ -346,6 +352,9 @@ class BinlogReader:
             if type_code == XID_EVENT or (type_code == QUERY_EVENT and self._pending_standalone
                                           and _is_commit_or_ddl(body)):
                 self.boundary = BinlogPosition(self._file, next_position, self._gtid_text())
+                if self.idle_events and not select.select([conn._sock], [], [], 0)[0]:
+                    # (pymysql may still hold buffered bytes: then this IDLE is early, which is harmless)
+                    yield BinlogEvent(IDLE, 0, 0, self._file, next_position, next_position, 0, b"")
 
     def _gtid_text(self) -> str | None:
         if not self._gtid_state:

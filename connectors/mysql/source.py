@@ -28,7 +28,7 @@ from cdc import __version__
 from cdc.envelope import Envelope
 from cdc.errors import DecodeError, KafkaError, SourceError
 from cdc.events import CREATE, DELETE, READ, UPDATE, Change, TableSchema
-from cdc.kafka import make_admin, make_consumer, make_producer
+from cdc.kafka import make_admin, make_capture_producer, make_consumer
 from cdc.pipeline import CaptureOptions, CapturePipeline, Every, StopSignal
 from cdc.urls import DatabaseUrl, parse_url
 from connectors.mysql import binlog
@@ -246,7 +246,7 @@ class MysqlStream:
         self.pipeline.tracker.acknowledged = start
         self.saved = start
         self.gtid_state = binlog.parse_gtid_state(start.gtid)
-        self.reader = BinlogReader(self.url, self.server_id, start, heartbeat_seconds=1.0)
+        self.reader = BinlogReader(self.url, self.server_id, start, heartbeat_seconds=1.0, idle_events=True)
         heartbeat = Every(self.options.heartbeat_interval)
         status = Every(self.options.status_interval)
         progress = Every(10.0)
@@ -257,7 +257,7 @@ class MysqlStream:
             for event in self.reader.events():
                 handle(event)
                 count += 1
-                if count % 256 == 0 or event.type == binlog.HEARTBEAT_EVENT:
+                if count % 256 == 0 or event.type in (binlog.IDLE, binlog.HEARTBEAT_EVENT):
                     pipeline.poll()
                     if stop.requested:
                         break
@@ -505,7 +505,7 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
     offsets = OffsetStore(options.kafka, options.prefix, options.kafka_backend)
     offsets.ensure_topic()
     stored = offsets.load()
-    producer = make_producer(options.kafka, backend=options.kafka_backend)
+    producer = make_capture_producer(options.kafka, backend=options.kafka_backend)
     pipeline = CapturePipeline(producer, Envelope(options.prefix, compat=options.compat))
     stream = MysqlStream(url, options, pipeline, table_filter, info, offsets, server_id)
     log.info("capture starting", extra={"source": url.redacted(), "server_id": server_id, "snapshot": options.snapshot,

@@ -38,7 +38,7 @@ from cdc import __version__
 from cdc.envelope import Envelope
 from cdc.errors import SourceError
 from cdc.events import CREATE, DELETE, MESSAGE, TRUNCATE, UPDATE, Change, TableSchema
-from cdc.kafka import make_admin, make_producer
+from cdc.kafka import make_admin, make_capture_producer
 from cdc.pipeline import CaptureOptions, CapturePipeline, Every, StopSignal, ensure_topics, load_schemas
 from cdc.urls import DatabaseUrl, parse_url
 from connectors.postgres import catalog
@@ -622,7 +622,7 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
     envelope = Envelope(options.prefix, compat=options.compat)
     with make_admin(options.kafka, backend=options.kafka_backend) as admin:
         ensure_topics(admin, envelope)
-    producer = make_producer(options.kafka, backend=options.kafka_backend)
+    producer = make_capture_producer(options.kafka, backend=options.kafka_backend)
     pipeline = CapturePipeline(producer, envelope)
     pipeline.seed_schemas(load_schemas(options.kafka, envelope.schemas_topic, backend=options.kafka_backend))
     log.info("capture starting", extra={"source": url.redacted(), "slot": slot, "publication": publication,

@@ -58,3 +58,28 @@ def test_murmur2_agrees_with_kafka_python_partitioner(data: bytes) -> None:
 @given(st.binary(max_size=64), st.integers(min_value=1, max_value=64))
 def test_partition_is_in_range(data: bytes, count: int) -> None:
     assert 0 <= partition_for(data, count) < count
+
+
+def _compiled():
+    from cdc.impl import IMPL, load_extension
+
+    if IMPL != "cython":
+        pytest.skip("the compiled module is not in use (CDC_PURE_PYTHON)")
+    return load_extension("murmur2")
+
+
+@given(st.binary(max_size=200), st.integers(min_value=1, max_value=1000))
+def test_compiled_partitioner_is_the_python_twin(data: bytes, count: int) -> None:
+    from cdc.kafka.partitioner import python_murmur2, python_partition_for
+
+    compiled = _compiled()
+    assert compiled.murmur2(data) == python_murmur2(data)
+    assert compiled.murmur2(bytearray(data)) == python_murmur2(data)
+    assert compiled.partition_for(data, count) == python_partition_for(data, count)
+
+
+def test_compiled_partitioner_on_kafka_vectors_and_none() -> None:
+    compiled = _compiled()
+    for data, expected in KAFKA_UTILS_TEST_CASES + JAVA_UTILS_VALUES:
+        assert compiled.murmur2(data) == expected
+    assert compiled.partition_for(None, 12) == 0
