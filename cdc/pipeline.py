@@ -45,6 +45,7 @@ import orjson
 from cdc.errors import KafkaError
 from cdc.events import UPDATE, Change, TableSchema
 from cdc.kafka.base import TopicSpec
+from cdc.kafka.partitioner import partition_for
 from cdc.positions import PositionTracker
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,9 @@ class CapturePipeline:
         self.records = 0  # records produced (events, tombstones, schema and transaction records...)
         # sparse delivery reports (see the module docstring)
         self.sparse = bool(getattr(producer, "sparse", False))
+        if self.sparse:
+            self._partition_counts: dict[str, int] = producer.partition_counts
+            self._produce_raw = producer.produce_raw  # (topic, value, key, partition[, headers=])
         self._held: dict[tuple[str, int], tuple[bytes | None, bytes | None, Any]] = {}
         self._unsealed = 0  # records produced without a report since the last seal
         self._position_at_seal: Any = _NO_POSITION  # the newest checkpoint waiting for the next seal
@@ -231,6 +235,35 @@ class CapturePipeline:
                                                                     transaction):
             send(topic, key, value, headers)
 
+    def emit_rows(self, table: TableSchema, op: str, rows: list[tuple[Any, Any]], source, position: Any) -> None:
+        """`emit_row(table, op, before, after, source, (position, n))` for the n-th `(before, after)` of
+        `rows` (one binlog rows event): the same records and numbering, one call per event, not per row."""
+        if not rows:
+            return
+        if table is not self._current_table:
+            self.publish_schema(table)
+            self._current_table = table
+            self._current_name = table.qualified_name
+        name = self._current_name
+        order = self.transaction
+        if order is not None and not self._begun:
+            self._begun = True
+            if self.transactions:
+                self.produce(self.envelope.transaction_record("BEGIN", order.id, self._transaction_ts_ms))
+        row_records = self.envelope.row_records
+        key_change = self.envelope.is_row_key_change if op == UPDATE else None
+        send = self.send
+        transaction = None
+        for index, (before, after) in enumerate(rows):
+            if order is not None:
+                transaction = order.next_tuple(name)
+                if key_change is not None and before is not None and key_change(table, op, before, after):
+                    order.skip(name)  # delete + create: two events, as in Debezium
+            for topic, key, value, headers in row_records(table, op, before, after, source, (position, index),
+                                                          transaction):
+                send(topic, key, value, headers)
+        self.events += len(rows)
+
     def checkpoint(self, position: Any) -> None:
         """Everything produced so far belongs at or before `position` (e.g. the end of a transaction)."""
         if self._held:
@@ -308,14 +341,21 @@ class CapturePipeline:
         without a report (the producer's queue limit is then the back-pressure)."""
         self.records += 1
         if self.sparse:
-            partition = self.producer.partition_of(topic, key)
-            if partition is not None:
+            count = self._partition_counts.get(topic)
+            if count is not None:
+                partition = 0 if key is None or count == 1 else partition_for(key, count)
                 slot = (topic, partition)
                 held = self._held
                 previous = held.get(slot)
                 held[slot] = (value, key, headers or None)
                 if previous is not None:
-                    self.producer.produce_untracked(topic, previous[0], previous[1], partition, previous[2])
+                    try:
+                        if previous[2] is None:
+                            self._produce_raw(topic, previous[0], previous[1], partition)
+                        else:
+                            self._produce_raw(topic, previous[0], previous[1], partition, headers=previous[2])
+                    except Exception:  # noqa: BLE001 - queue full or refused: the wrapper waits or raises KafkaError
+                        self.producer.produce_untracked(topic, previous[0], previous[1], partition, previous[2])
                     self._unsealed += 1
                     if self._unsealed >= SEAL_RECORDS:
                         self.seal()

@@ -69,6 +69,7 @@ cdef class RowPlan:
     cdef int* a
     cdef int* b
     cdef list names
+    cdef list whats  # "column 'name'" per column, for error messages (built once, not per value)
     cdef list extras
 
     def __cinit__(self):
@@ -122,6 +123,7 @@ def compile_plan(columns):
     if plan.codecs == NULL or plan.a == NULL or plan.b == NULL:
         raise MemoryError()
     plan.names = []
+    plan.whats = []
     plan.extras = []
     for i in range(n):
         name, codec, a, b, extra = cols[i]
@@ -129,6 +131,7 @@ def compile_plan(columns):
         plan.a[i] = a
         plan.b[i] = b
         plan.names.append(name)
+        plan.whats.append(_what(name))
         plan.extras.append(extra)
     return plan
 
@@ -411,8 +414,8 @@ cdef object _read_value(_Body body, RowPlan plan, int index):
                 try:
                     return PyUnicode_DecodeUTF8(<const char*>(body.data + start + 1), length, NULL)
                 except UnicodeDecodeError:
-                    raise body.error(f"{_what(plan.names[index])} is not valid utf-8", start) from None
-    what = _what(plan.names[index])
+                    raise body.error(f"{plan.whats[index]} is not valid utf-8", start) from None
+    what = plan.whats[index]
     if codec <= C_UINT64:
         if codec <= C_UINT8:
             value = body.uint_le(1, what)

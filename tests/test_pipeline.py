@@ -179,18 +179,23 @@ class FakeSparseProducer(FakeProducer):
         self.partitions = partitions
         self.deliver = deliver
         self.lookups = []
+        self._counts = {topic: partitions for topic in self.known}
 
-    def partition_of(self, topic, key):
-        if topic not in self.known:
-            return None
-        return 0 if key is None else len(key) % self.partitions
+    @property
+    def partition_counts(self):
+        return self._counts
 
     def refresh_partitions(self, topic, timeout=1.0):
         self.lookups.append(topic)
+        if topic in self.known:
+            self._counts[topic] = self.partitions
         return topic in self.known
 
-    def produce_untracked(self, topic, value, key, partition, headers):
+    def produce_raw(self, topic, value, key, partition, headers=None):
         self.queued.append((topic, key, value, headers, None))
+
+    def produce_untracked(self, topic, value, key, partition, headers):
+        self.produce_raw(topic, value, key, partition, headers)
 
     def produce_tracked(self, topic, value, key, headers, callback, partition=None):
         self.queued.append((topic, key, value, headers, callback))
@@ -287,3 +292,43 @@ def test_sparse_watchdog_fails_when_kafka_acknowledges_nothing(monkeypatch):
     with pytest.raises(KafkaError, match="acknowledged no record"):
         pipeline.poll()
     assert pipeline.acknowledged == 1
+
+
+def _without_clock(records):
+    out = []
+    for topic, key, value, headers in records:
+        body = orjson.loads(value) if value else None
+        if isinstance(body, dict):
+            for field in ("ts_ms", "ts_us", "ts_ns"):
+                body.pop(field, None)
+        out.append((topic, key, body, headers))
+    return out
+
+
+@pytest.mark.parametrize("op", [CREATE, UPDATE, DELETE])
+def test_emit_rows_is_emit_row_per_row(op):
+    """The binlog source's per-event call gives the records of one emit_row per row (clock fields aside)."""
+    sent = []
+    for batched in (False, True):
+        producer = FakeProducer()
+        envelope = Envelope("shop")
+        pipeline = CapturePipeline(producer, envelope)
+        template = envelope.source_template({"version": "x", "connector": "mysql", "name": "shop", "pos": 0, "row": 0},
+                                            ("pos", "row"))
+        rows = [({"id": 1, "v": "a"}, {"id": 2, "v": "a"}), ({"id": 3, "v": "a"}, {"id": 3, "v": "b"})]
+        if op == CREATE:
+            rows = [(None, after) for _, after in rows]
+        elif op == DELETE:
+            rows = [(before, None) for before, _ in rows]
+        pipeline.begin_transaction("0-1-5", 0)
+        if batched:
+            pipeline.emit_rows(TABLE, op, rows, template, 120)
+            pipeline.emit_rows(TABLE, op, [], template, 130)  # an empty event adds nothing
+        else:
+            for n, (before, after) in enumerate(rows):
+                pipeline.emit_row(TABLE, op, before, after, template, (120, n))
+        pipeline.end_transaction()
+        pipeline.poll()
+        sent.append(_without_clock(producer.sent))
+        assert pipeline.events == 2
+    assert sent[0] == sent[1]

@@ -26,7 +26,6 @@ from cdc.kafka.base import (
 )
 from cdc.kafka.compression import default_compression
 from cdc.kafka.connection import bootstrap_servers, unreachable
-from cdc.kafka.partitioner import partition_for
 
 log = logging.getLogger("cdc.kafka")
 _librdkafka_log = logging.getLogger("cdc.kafka.librdkafka")
@@ -154,6 +153,7 @@ class ConfluentProducer(Producer):
         self._failed = 0
         self._first_failure: str | None = None
         self._partitions: dict[str, int] = {}
+        self.partition_counts = self._partitions  # read-only view for the pipeline: topic -> partitions
         config = _common_config(bootstrap)
         config.update(
             {
@@ -185,6 +185,9 @@ class ConfluentProducer(Producer):
         except ck.KafkaException as exc:
             raise _error("invalid Kafka producer configuration", exc) from exc
         self._produce = self._producer.produce
+        # For the sparse pipeline's hot path: librdkafka's produce itself (it raises BufferError and
+        # confluent_kafka.KafkaException; `produce_untracked` is the wrapper that handles them).
+        self.produce_raw = self._producer.produce if self.sparse else None
         metadata = _check_reachable(self._producer, self._bootstrap, connect_timeout)
         self._remember_partitions(metadata)
         self._transactional = transactional_id is not None
@@ -277,16 +280,6 @@ class ConfluentProducer(Producer):
         except ck.KafkaException as exc:
             self._raise_if_fatal()
             raise _error(f"cannot produce to {topic}", exc) from exc
-
-    def partition_of(self, topic: str, key: bytes | None) -> int | None:
-        """The partition `produce()` would choose (murmur2 as the Java client), None for a topic not in
-        the metadata seen so far (`refresh_partitions` looks again)."""
-        count = self._partitions.get(topic)
-        if count is None:
-            return None
-        if key is None or count == 1:
-            return 0
-        return partition_for(key, count)
 
     def refresh_partitions(self, topic: str, timeout: float = 1.0) -> bool:
         """Read `topic`'s metadata again (e.g. after Kafka auto-created it); True when it is known now."""

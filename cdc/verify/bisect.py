@@ -15,7 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from cdc.verify.checksum import Checksum, TableSide, read_grid
+from cdc.verify.checksum import Checksum, TableSide, checksum_aggregate, read_grid
 from cdc.verify.diff import IN_FLIGHT, RowComparer, RowDiff, CHANGED, ColumnDiff, display
 from cdc.verify.plan import Segment, TablePlan, VerifyOptions
 
@@ -131,8 +131,11 @@ class TableBisector:
         self.options = options
         native = self._native_hashes() if plan.native else (None, None)
         self.native = native[0] is not None
-        self.source = TableSide(session.source.dialect, plan, "source", options.where, native=native[0])
-        self.target = TableSide(session.target.dialect, plan, "target", options.where, native=native[1])
+        aggregate = checksum_aggregate(plan, self.native, session.source.dialect, session.target.dialect)
+        self.source = TableSide(session.source.dialect, plan, "source", options.where, native=native[0],
+                                aggregate=aggregate)
+        self.target = TableSide(session.target.dialect, plan, "target", options.where, native=native[1],
+                                aggregate=aggregate)
         self.comparer = RowComparer(plan, options.float_tolerance)
         self.result = BisectResult()
         self.progress = progress or (lambda message: None)

@@ -1,9 +1,9 @@
 """How to hash a table segment inside a database: the SQL for one side of one table.
 
 `TableSide` holds the engine dialect and the table plan and builds the three queries verify runs:
-a *grid* query (count and hash sum per child segment of a parent segment, in one GROUP BY), a
-*fetch* query (the canonical and raw values of the rows of some segments) and a *stream* query (key
-plus client-side columns of every row). The same grid on both engines gives the same segment
+a *grid* query (count and aggregate of the row hashes per child segment of a parent segment, in one
+GROUP BY), a *fetch* query (the canonical and raw values of the rows of some segments) and a *stream*
+query (key plus client-side columns of every row). The same grid on both engines gives the same segment
 numbers, because segment numbers are integer arithmetic on the key or on the 60-bit key hash.
 """
 
@@ -19,6 +19,8 @@ class EngineDialect:
     """What the engine dialects (`connectors/<engine>/checksum.py`) share: running SQL, naming tables."""
 
     namespace: str
+    # The aggregate of a segment's row hashes when its rows are unique (see `checksum_aggregate`).
+    unique_rows_aggregate = "SUM"
 
     def quote(self, name: str) -> str:
         raise NotImplementedError
@@ -40,7 +42,7 @@ class EngineDialect:
 
 @dataclass(slots=True, frozen=True)
 class Checksum:
-    """Row count and exact sum of 60-bit row hashes of one segment on one side."""
+    """Row count and the aggregate (exact sum, or XOR) of the 60-bit row hashes of one segment on one side."""
 
     count: int
     total: int
@@ -50,11 +52,12 @@ class TableSide:
     """The SQL for one table on one side (source or target)."""
 
     def __init__(self, dialect, plan: TablePlan, side: str, where: str | None, *,
-                 native: tuple[str, str] | None = None) -> None:
+                 native: tuple[str, str] | None = None, aggregate: str = "SUM") -> None:
         self.dialect = dialect
         self.plan = plan
         self.side = side
         self.where = where
+        self.aggregate = aggregate  # the same on both sides (see `checksum_aggregate`)
         table = plan.source_table if side == "source" else plan.target_table
         self.table_name = table
         self.table_ref = dialect.table_ref(table)
@@ -113,18 +116,19 @@ class TableSide:
         return f"SELECT COUNT(*) FROM {self.table_ref}{self._filter([])}"
 
     def range_grid_sql(self, lo: int, hi: int, origin: int, width: int) -> str:
-        """Count and hash sum per child range `origin + n*width` of the rows with lo <= key < hi."""
+        """Count and hash aggregate per child range `origin + n*width` of the rows with lo <= key < hi."""
         lit = self.dialect.int_literal
         child = self.dialect.int_div(f"{self.key_column} - {lit(origin)}", width)
         condition = f"{self.key_column} >= {lit(lo)} AND {self.key_column} < {lit(hi)}"
-        return self.dialect.grid_query(f"SELECT {child} AS s, COUNT(*), SUM({self.row_hash}) FROM {self.table_ref}"
-                                       f"{self._filter([condition])} GROUP BY 1")
+        return self.dialect.grid_query(f"SELECT {child} AS s, COUNT(*), {self.aggregate}({self.row_hash}) "
+                                       f"FROM {self.table_ref}{self._filter([condition])} GROUP BY 1")
 
     def hash_grid_sql(self, parents: list[Segment], modulus: int) -> str:
-        """Count and hash sum per bucket `key hash mod modulus`, within the parent buckets (or all rows)."""
+        """Count and hash aggregate per bucket `key hash mod modulus`, within the parent buckets (or all rows)."""
         conditions = [self.segments_condition(parents)] if parents else []
         return self.dialect.grid_query(f"SELECT ({self.key_hash}) % {int(modulus)} AS s, COUNT(*), "
-                                       f"SUM({self.row_hash}) FROM {self.table_ref}{self._filter(conditions)} GROUP BY 1")
+                                       f"{self.aggregate}({self.row_hash}) FROM {self.table_ref}"
+                                       f"{self._filter(conditions)} GROUP BY 1")
 
     def fetch_columns(self) -> list[str]:
         """Canonical text of every hashed column, then client-side values, then raw values for display."""
@@ -147,6 +151,19 @@ class TableSide:
         return f"SELECT {', '.join(columns)} FROM {self.table_ref}{self._filter([])}"
 
 
+def checksum_aggregate(plan: TablePlan, native: bool, source_dialect, target_dialect) -> str:
+    """The aggregate of row hashes for one table, the same on both sides: SUM, or a cheaper one when sound.
+
+    XOR cancels a row that appears twice, so it is used only when the plan has a key (primary or
+    unique on at least one side, whose rows are then a set: equal counts and XORs mean equal rows)
+    and both sides hash natively on one engine (so both name the same aggregate).
+    """
+    if not native or plan.mode == "multiset":
+        return "SUM"
+    source, target = source_dialect.unique_rows_aggregate, target_dialect.unique_rows_aggregate
+    return source if source == target else "SUM"
+
+
 def read_grid(rows: list[tuple]) -> dict[int, Checksum]:
-    """{segment number: Checksum} from a grid query's rows."""
+    """{segment number: Checksum} from a grid query's rows (SUM of no rows is NULL, BIT_XOR 0: both read 0)."""
     return {int(s): Checksum(int(count), int(total or 0)) for s, count, total in rows}

@@ -215,7 +215,9 @@ def build_table_plan(
                  if p.client_side else p for p in pairs]
         notes.append("float/JSON columns hashed as text in a keyless table (no client-side pairing possible)")
     native = same_engine and all(
-        pair.source.source_type.lower() == pair.target.source_type.lower() for pair in pairs if not pair.client_side)
+        pair.source.source_type.lower() == pair.target.source_type.lower()
+        and (pair.source.charset or "").lower() == (pair.target.charset or "").lower()  # same bytes for same text
+        for pair in pairs if not pair.client_side)
     return TablePlan(
         name=name, source_table=source.name, target_table=target.name, key=key, mode=mode,
         pairs=pairs, notes=notes, schema_differences=differences, native=native,

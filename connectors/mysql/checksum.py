@@ -56,6 +56,8 @@ class MysqlChecksumDialect(EngineDialect):
     """Connections, catalog and canonical-text SQL for one MySQL/MariaDB database."""
 
     engine = ENGINE
+    # BIT_XOR is integer arithmetic; SUM of BIGINT UNSIGNED is DECIMAL arithmetic (~12% of a grid query).
+    unique_rows_aggregate = "BIT_XOR"
 
     def __init__(self, url: DatabaseUrl) -> None:
         self.url = url
@@ -228,8 +230,8 @@ class MysqlChecksumDialect(EngineDialect):
         """A faster row hash for MySQL<->MySQL with identical column types: SHA2 over the values as stored.
 
         With the same declared types on both sides, the server's own text of a value is already the
-        same on both sides, so the per-type canonical conversions are skipped. FLOAT and BIT keep
-        their canonical form (FLOAT prints only 6 digits; BIT is binary).
+        same on both sides, so the per-type canonical conversions are skipped. FLOAT, BIT and JSON keep
+        their canonical form (FLOAT prints only 6 digits; BIT is binary; JSON text varies in spacing).
         """
         if not columns:
             return None
@@ -238,12 +240,23 @@ class MysqlChecksumDialect(EngineDialect):
             c = quote_ident(column.name)
             if column.kind in ("float", "bits", "json"):
                 value = self.canonical(column, "float" if column.kind == "float" else column.kind)
-                tokens.append(self.token(value, "text", True))
+                # nullable=True: JSON_NORMALIZE gives NULL for text it cannot parse, even in a NOT NULL column
+                tokens += self._length_and_value(value, True)
             elif column.kind in ("int", "decimal", "year", "date", "time", "timestamp", "timestamptz"):
                 tokens.append(c if not column.nullable else f"COALESCE({c}, 'N')")
             else:
-                tokens.append(f"COALESCE(CONCAT(LENGTH({c}), ':', {c}), 'N')")
+                tokens += self._length_and_value(c, column.nullable)
         return self.hash60(self.concat(tokens))
+
+    @staticmethod
+    def _length_and_value(value: str, nullable: bool) -> list[str]:
+        """A text value as two CONCAT_WS arguments: its length (`N` for NULL), then the value itself.
+
+        CONCAT_WS skips a NULL argument, so NULL is `N`, '' is `0|` and 'x' is `1|x`: the length says
+        where the value ends, whatever it holds. Cheaper than one nested CONCAT(length, ':', value).
+        """
+        length = f"IFNULL(LENGTH({value}), 'N')" if nullable else f"LENGTH({value})"
+        return [length, value]
 
     def int_div(self, a: str, b: int) -> str:
         return f"(({a}) DIV {int(b)})"

@@ -406,11 +406,7 @@ class MysqlStream:
                                   pos=0, row=0, thread=self.thread)
             hot = (schema, event.timestamp, event.server_id, self.pipeline.envelope.source_template(source, ("pos", "row")))
             self._templates[table.table_id] = hot
-        template = hot[3]
-        emit_row = self.pipeline.emit_row
-        position = event.position
-        for row, (before, after) in enumerate(rows):
-            emit_row(schema, op, before, after, template, (position, row))
+        self.pipeline.emit_rows(schema, op, rows, hot[3], event.position)
 
 
 def query_parts(event: BinlogEvent) -> tuple[int, str, str]:
