@@ -35,7 +35,7 @@ from cdc import __version__
 from cdc.codecs import encode_bytes
 from cdc.compat import full_row_converter, row_converter
 from cdc.errors import ConfigError
-from cdc.events import CREATE, DELETE, MESSAGE, TRUNCATE, UPDATE, Change, TableSchema
+from cdc.events import CREATE, DELETE, MESSAGE, READ, TRUNCATE, UPDATE, Change, TableSchema
 from cdc.impl import IMPL, load_extension
 
 __all__ = [
@@ -109,6 +109,7 @@ class Envelope:
         "_debezium",
         "row_records",
         "_change_records",
+        "_finish_txn",
     )
 
     def __init__(self, prefix: str, *, compat: str = "none", version: str = __version__) -> None:
@@ -134,6 +135,45 @@ class Envelope:
         encoder = ENCODERS.RowEncoder(self, _time_ns)
         self.row_records = encoder.records
         self._change_records = encoder.change_records
+        self._finish_txn: tuple[Any, bytes | None] = (None, None)  # (transaction id, its block's head)
+
+    # --- a row event in two halves (a streamed PG transaction: values now, source at commit) ---
+
+    def row_parts(self, table: TableSchema, op: str, before: dict[str, Any] | None,
+                  after: dict[str, Any] | None) -> tuple[str, bytes | None, bytes, Any, bool] | None:
+        """`(topic, key, head, headers, tombstone)` of a row event whose source block is not known yet.
+
+        `head` is the value up to its `source` block (`{"before":...,"after":...`); `finish_row(head,
+        ...)` completes it. `tombstone`: a delete with a key, followed by a tombstone. None where
+        `row_records` would not give exactly one value (primary-key changes, compat "debezium",
+        truncates): such a change is built whole, later. The same bytes as `row_records` in the end.
+        """
+        plan = self._plans.get(id(table))
+        if plan is None or plan.table is not table:
+            plan = self._plan(table)
+        _, topic, headers, key_columns, key_heads, convert_row = plan.row
+        if convert_row is not None or op not in _SPLIT_OPS or (
+                op == UPDATE and before is not None and key_columns and _key_changed(key_columns, before, after)):
+            return None
+        if op == DELETE:
+            after = None
+            key = _encode_key(key_columns, key_heads, before) if before is not None and key_columns else None
+        else:
+            key = _encode_key(key_columns, key_heads, after) if after is not None and key_columns else None
+        return topic, key, _encode_row_head(before, after), headers, op == DELETE and key is not None
+
+    def finish_row(self, head: bytes, op: str, source: SourceTemplate, source_values: tuple[Any, ...],
+                   transaction: tuple[str, int, int] | None = None) -> bytes:
+        """The value `row_records` gives for the event whose `row_parts` head is `head` (clock read now)."""
+        if transaction is None:
+            transaction_head = total_order = collection_order = None
+        else:
+            transaction_id, total_order, collection_order = transaction
+            if transaction_id != self._finish_txn[0] or self._finish_txn[1] is None:
+                self._finish_txn = (transaction_id, b'{"id":' + _dumps(transaction_id) + b',"total_order":')
+            transaction_head = self._finish_txn[1]
+        return _finish_row_value(head, op, source, source_values, transaction_head, total_order, collection_order,
+                                 _time_ns())
 
     # --- per-table plan ---
 
@@ -554,6 +594,21 @@ def encode_row_value(op: Any, before: Any, after: Any, source: SourceTemplate, s
     return encode_change_value(op, before, after, orjson.Fragment(bytes(block)), transaction, now)
 
 
+def encode_row_head(before: Any, after: Any) -> bytes:
+    """`{"before":...,"after":...`: how `encode_row_value` begins (the head `finish_row_value` completes)."""
+    return _dumps({"before": before, "after": after})[:-1]
+
+
+def finish_row_value(head: bytes, op: Any, source: SourceTemplate, source_values: tuple[Any, ...],
+                     transaction_head: bytes | None, total_order: Any, data_collection_order: Any, now: int) -> bytes:
+    """`encode_row_value` of a row whose `{"before":...,"after":...` is `head` (see `Envelope.row_parts`)."""
+    if head is None:
+        raise TypeError("the head of a row value is needed, not None")
+    rest = encode_row_value(op, None, None, source, source_values, transaction_head, total_order,
+                            data_collection_order, now)
+    return head + rest[len(_NULL_ROWS):]
+
+
 class RowEncoder:
     """`Envelope.row_records`: the records of one row event (c/u/d/r, or t) from a source template.
 
@@ -624,3 +679,8 @@ def _encoders(impl: str) -> Any:
 ENCODERS = _encoders(IMPL)
 _encode_key = ENCODERS.encode_key
 _encode_change_value = ENCODERS.encode_change_value
+_encode_row_value = ENCODERS.encode_row_value
+_finish_row_value = ENCODERS.finish_row_value
+_encode_row_head = ENCODERS.encode_row_head
+_NULL_ROWS = b'{"before":null,"after":null'  # how every value starts when before and after are null
+_SPLIT_OPS = frozenset((CREATE, UPDATE, DELETE, READ))

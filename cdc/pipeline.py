@@ -235,6 +235,27 @@ class CapturePipeline:
                                                                     transaction):
             send(topic, key, value, headers)
 
+    def emit_prepared(self, table: TableSchema, op: str, parts: tuple, source, source_values: tuple[Any, ...]) -> None:
+        """`emit_row` for a change prepared earlier with `envelope.row_parts` (its `parts`): the same
+        records, numbering and schema check; only the source block and clock are filled in now."""
+        if table is not self._current_table:
+            self.publish_schema(table)
+            self._current_table = table
+            self._current_name = table.qualified_name
+        order = self.transaction
+        transaction = None
+        if order is not None:
+            if not self._begun:
+                self._begun = True
+                if self.transactions:
+                    self.produce(self.envelope.transaction_record("BEGIN", order.id, self._transaction_ts_ms))
+            transaction = order.next_tuple(self._current_name)
+        self.events += 1
+        topic, key, head, headers, tombstone = parts
+        self.send(topic, key, self.envelope.finish_row(head, op, source, source_values, transaction), headers)
+        if tombstone:
+            self.send(topic, key, None, headers)
+
     def emit_rows(self, table: TableSchema, op: str, rows: list[tuple[Any, Any]], source, position: Any) -> None:
         """`emit_row(table, op, before, after, source, (position, n))` for the n-th `(before, after)` of
         `rows` (one binlog rows event): the same records and numbering, one call per event, not per row."""

@@ -316,7 +316,8 @@ cdef int _put_spliced(Writer* w, object value) except -1:
 
 
 cdef bytes _row_value(op, before, after, tuple source_pieces, bytes kinds, tuple source_values, transaction_head,
-                      total_order, data_collection_order, int64_t now):
+                      total_order, data_collection_order, int64_t now, bytes head=None):
+    """`head` given: it stands for `{"before":...,"after":...` (before and after are then not read)."""
     cdef char stack[STACK_BYTES]
     cdef Writer w
     cdef Py_ssize_t index, count
@@ -330,10 +331,13 @@ cdef bytes _row_value(op, before, after, tuple source_pieces, bytes kinds, tuple
     kind = PyBytes_AS_STRING(kinds)
     _init(&w, stack)
     try:
-        _put(&w, b'{"before":', 10)
-        _put_row(&w, before)
-        _put(&w, b',"after":', 9)
-        _put_row(&w, after)
+        if head is None:
+            _put(&w, b'{"before":', 10)
+            _put_row(&w, before)
+            _put(&w, b',"after":', 9)
+            _put_row(&w, after)
+        else:
+            _put_bytes(&w, head)
         _put(&w, b',"source":', 10)
         for index in range(count):
             _put_bytes(&w, <object>PyTuple_GET_ITEM(source_pieces, index))
@@ -355,6 +359,30 @@ cdef bytes _row_value(op, before, after, tuple source_pieces, bytes kinds, tuple
         return _finish(&w)
     finally:
         _release(&w)
+
+
+def encode_row_head(before, after) -> bytes:
+    """`{"before":...,"after":...`: how `encode_row_value` begins (the head `finish_row_value` completes)."""
+    cdef char stack[STACK_BYTES]
+    cdef Writer w
+    _init(&w, stack)
+    try:
+        _put(&w, b'{"before":', 10)
+        _put_row(&w, before)
+        _put(&w, b',"after":', 9)
+        _put_row(&w, after)
+        return _finish(&w)
+    finally:
+        _release(&w)
+
+
+def finish_row_value(bytes head, op, source, tuple source_values, transaction_head, total_order,
+                     data_collection_order, int64_t now) -> bytes:
+    """`encode_row_value` of a row whose `{"before":...,"after":...` is `head` (see `Envelope.row_parts`)."""
+    if head is None:
+        raise TypeError("the head of a row value is needed, not None")
+    return _row_value(op, None, None, source.pieces, source.kinds, source_values, transaction_head, total_order,
+                      data_collection_order, now, head)
 
 
 cdef inline int64_t _now_ns() except? -1:

@@ -61,6 +61,7 @@ _W, _K = ord("w"), ord("k")
 _STREAM_START = struct.Struct("!IB")  # xid, first_segment: a synthetic Stream Start for the decoder
 _STREAMED_TAGS = frozenset(b"IUDTMRY")  # spooled (Y only decoded) inside a stream block
 _DECODE_NOW_TAGS = frozenset(b"RY")
+_ROW_TAGS = frozenset(b"IUD")
 _TYPE_TAG = ord("Y")
 FRAMES_PER_BATCH = 5000
 
@@ -150,14 +151,21 @@ class SchemaRegistry:
 class TransactionSpool:
     """The changes of one streamed (in-progress) transaction, kept on disk until Stream Commit/Abort.
 
-    What is kept is the pgoutput messages as received (subxid, lsn, payload): nothing is decoded
-    twice or pickled; `PostgresStream` decodes them at Stream Commit, in a stream block of the
-    decoder, Relation messages included so each row decodes with the relation it was sent with.
-    Memory: up to `MEMORY_LIMIT` bytes in a buffer, then a temporary file written and read in
-    `CHUNK`-sized pieces.
+    Each entry is (subxid, lsn, payload). A row change of a captured table is kept *prepared*: its
+    key and its value up to the `source` block, made while the transaction streams in (the server
+    is still decoding it then), so Stream Commit only adds the source block and produces
+    (`add_prepared`, `prepared`). Other messages, and changes `Envelope.row_parts` does not split
+    (primary-key changes, compat "debezium"), are kept as received and decoded at Stream Commit, in
+    a stream block of the decoder, Relation messages included so each decodes with the relation it
+    was sent with. Memory: up to `MEMORY_LIMIT` bytes in a buffer, then a temporary file written
+    and read in `CHUNK`-sized pieces.
     """
 
     _HEADER = struct.Struct("!IQI")  # subxid, lsn, payload length
+    # a prepared entry's payload: 0 (no pgoutput tag is 0), op | 0x80 when a tombstone follows, table
+    # index, key length (0xFFFFFFFF: no key); then the key and the value's head
+    _PREPARED = struct.Struct("!BBHI")
+    _NO_KEY = 0xFFFFFFFF
     MEMORY_LIMIT = 8 * 1024 * 1024
     CHUNK = 1024 * 1024
 
@@ -169,6 +177,47 @@ class TransactionSpool:
         self.count = 0
         self.size = 0
         self._pack = self._HEADER.pack
+        self._prepared_header = struct.Struct(self._HEADER.format + self._PREPARED.format[1:]).pack
+        # (hot entry (table, source template), topic, headers) of prepared entries, by index
+        self.tables: list[tuple[tuple[TableSchema, Any], str, Any]] = []
+        self._table_index: dict[int, int] = {}
+
+    def add_prepared(self, subxid: int, lsn: int, hot: tuple[TableSchema, Any], op: str, parts: tuple) -> bool:
+        """Keep a change as `Envelope.row_parts` split it; False (nothing kept) past 65,536 table entries."""
+        topic, key, head, headers, tombstone = parts
+        index = self._table_index.get(id(hot))
+        if index is None:
+            if len(self.tables) > 0xFFFF:
+                return False
+            index = len(self.tables)
+            self.tables.append((hot, topic, headers))  # holds `hot`, so its id stays unique
+            self._table_index[id(hot)] = index
+        flags = ord(op) | (0x80 if tombstone else 0)
+        buffer = self.buffer
+        if key is None:
+            length = self._PREPARED.size + len(head)
+            buffer += self._prepared_header(subxid, lsn, length, 0, flags, index, self._NO_KEY)
+        else:
+            length = self._PREPARED.size + len(key) + len(head)
+            buffer += self._prepared_header(subxid, lsn, length, 0, flags, index, len(key))
+            buffer += key
+        buffer += head
+        self.count += 1
+        self.size += length + 16
+        if len(buffer) >= self.CHUNK:
+            self._spill()
+        return True
+
+    def prepared(self, payload: bytes) -> tuple[TableSchema, Any, str, tuple]:
+        """(table, source template, op, row parts) of a prepared entry's payload."""
+        _, flags, index, key_length = self._PREPARED.unpack_from(payload)
+        (table, template), topic, headers = self.tables[index]
+        start = self._PREPARED.size
+        if key_length == self._NO_KEY:
+            key, head = None, payload[start:]
+        else:
+            key, head = payload[start:start + key_length], payload[start + key_length:]
+        return table, template, chr(flags & 0x7F), (topic, key, head, headers, bool(flags & 0x80))
 
     def add(self, subxid: int, lsn: int, payload: bytes) -> None:
         buffer = self.buffer
@@ -176,11 +225,16 @@ class TransactionSpool:
         buffer += payload
         self.count += 1
         self.size += len(payload) + 16
-        if len(buffer) >= self.CHUNK and (self.file is not None or len(buffer) >= self.MEMORY_LIMIT):
+        if len(buffer) >= self.CHUNK:
+            self._spill()
+
+    def _spill(self) -> None:
+        """Past `MEMORY_LIMIT` (and then every `CHUNK`), move the buffer to the temporary file."""
+        if self.file is not None or len(self.buffer) >= self.MEMORY_LIMIT:
             if self.file is None:
                 self.file = tempfile.TemporaryFile(prefix=f"cdc-xid{self.xid}-")
-            self.file.write(buffer)
-            buffer.clear()
+            self.file.write(self.buffer)
+            self.buffer.clear()
 
     def replay(self) -> Iterable[tuple[int, bytes]]:
         """(lsn, payload) of every spooled message whose subtransaction was not aborted, in order."""
@@ -389,7 +443,9 @@ class PostgresStream:
     def handle(self, payload: bytes, lsn: int) -> None:
         """Decode one pgoutput message and act on it (DecodeError stops the connector: nothing is skipped)."""
         if self.stream_xid is not None and payload and payload[0] in _STREAMED_TAGS:
-            # inside a stream block: kept as received (xid first), decoded at Stream Commit
+            # inside a stream block: row changes prepared now, the rest kept as received (xid first)
+            if payload[0] in _ROW_TAGS and self._prepare_streamed(payload, lsn):
+                return
             if payload[0] != _TYPE_TAG:
                 self.spools[self.stream_xid].add(int.from_bytes(payload[1:5], "big"), lsn, payload)
             if payload[0] in _DECODE_NOW_TAGS:
@@ -434,6 +490,28 @@ class PostgresStream:
                     spool.aborted.add(subxid)
         # "O" (origin) and "Y" (type; codecs are chosen from the catalog at Relation time) need nothing.
 
+    def _prepare_streamed(self, payload: bytes, lsn: int) -> bool:
+        """Keep a streamed row change prepared (or drop it: not a captured table); False: keep it raw."""
+        message = self.decoder.decode(payload, lsn)  # the decoder is inside the stream block too
+        hot = self._hot.get(message[1])
+        if hot is None:
+            hot = self._hot_table(message[1])
+        table = hot[0]
+        if table is None:
+            return True  # not captured: Stream Commit would skip it
+        tag = message[0]
+        if tag == "I":
+            op, before, after = CREATE, None, message[3]
+        elif tag == "U":
+            op, before, after = UPDATE, message[3], message[5]
+        else:
+            op, before, after = DELETE, message[3], None
+        parts = self.pipeline.envelope.row_parts(table, op, before, after)
+        if parts is None:
+            return False
+        subxid = int.from_bytes(payload[1:5], "big")
+        return self.spools[self.stream_xid].add_prepared(subxid, lsn, hot, op, parts)
+
     def _begin(self, xid: int, commit_lsn: int, commit_ts_us: int) -> None:
         self.transaction = (xid, commit_lsn, commit_ts_us)
         last = self.last_commit_lsn
@@ -462,7 +540,18 @@ class PostgresStream:
             try:
                 row_change = self._row_change
                 poll = self.pipeline.poll
+                emit_prepared = self.pipeline.emit_prepared
+                prepared = spool.prepared
+                ts_ms, ts_us, ts_ns, _ = self._txn_values
+                sequence_head = self._sequence_head
                 for count, (lsn, payload) in enumerate(spool.replay(), 1):
+                    if not payload[0]:
+                        table, template, op, parts = prepared(payload)
+                        emit_prepared(table, op, parts, template,
+                                      (ts_ms, sequence_head + str(lsn) + '"]', ts_us, ts_ns, xid, lsn))
+                        if not count % 1000:
+                            poll()
+                        continue
                     message = decode(payload, lsn)
                     tag = message[0]
                     if tag in "IUD":

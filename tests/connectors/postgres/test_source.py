@@ -378,6 +378,49 @@ def test_streamed_large_transactions_commit_abort_and_subtransactions(pg_databas
     assert sorted(e["transaction"]["total_order"] for e in big) == list(range(1, 4001))
 
 
+def test_streamed_transaction_mixes_prepared_and_whole_changes(pg_database, kafka_bootstrap, tmp_path):
+    """Inside one streamed transaction: inserts, updates and deletes (prepared as they arrive), primary-key
+    changes (kept whole: delete + tombstone + create), an uncaptured table; the stream replays to the rows."""
+    prefix = _prefix()
+    slot = default_name(prefix)
+    log_path = tmp_path / "capture.log"
+    with connect(pg_database) as conn:
+        if conn.info.server_version < 140000:
+            pytest.skip("streaming needs PostgreSQL 14")
+        conn.execute(f"ALTER DATABASE {conn.info.dbname} SET logical_decoding_work_mem = '64kB'")
+        conn.execute("CREATE TABLE m (id int PRIMARY KEY, pad text)")
+        conn.execute("CREATE TABLE skipped (id int PRIMARY KEY, pad text)")
+        process = start_capture(pg_database, kafka_bootstrap, prefix, "--snapshot", "never", "--tables", "public.m",
+                                log_path=str(log_path))
+        try:
+            wait_for(lambda: conn.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s",
+                                          (slot,)).fetchone() == (True,), 30, "the slot to be streamed")
+            with conn.transaction():
+                conn.execute("INSERT INTO m SELECT g, repeat('p', 100) FROM generate_series(1, 3000) g")
+                conn.execute("INSERT INTO skipped SELECT g, repeat('s', 100) FROM generate_series(1, 2000) g")
+                conn.execute("UPDATE m SET pad = 'u' WHERE id % 3 = 0")
+                conn.execute("UPDATE m SET id = id + 10000 WHERE id % 10 = 1")  # key changes
+                conn.execute("DELETE FROM m WHERE id % 7 = 0")
+            wait_for(_caught_up(conn, slot), 60, "capture to catch up")
+            streamed = conn.execute("SELECT stream_txns FROM pg_stat_replication_slots WHERE slot_name = %s",
+                                    (slot,)).fetchone()
+        finally:
+            assert stop_capture(process) == 0, log_path.read_text()
+        expected = source_rows(conn, "public", "m", ("id",))
+    messages = read_topics(kafka_bootstrap, lambda t: t.startswith(f"{prefix}."))
+    assert not [m for m in messages if m.topic == f"{prefix}.public.skipped"]
+    table = [m for m in messages if m.topic == f"{prefix}.public.m"]
+    rows, repeats = replay(table, ("id",))
+    assert not repeats and rows == expected
+    assert streamed and streamed[0] >= 1
+    events = [m.event for m in table if m.event]
+    orders = sorted(e["transaction"]["total_order"] for e in events)
+    assert orders == list(range(1, len(orders) + 1))  # key changes count twice, as Debezium counts them
+    ends = [m.event for m in messages if m.topic == f"{prefix}.transaction" and m.event["status"] == "END"]
+    assert ends[-1]["event_count"] == len(orders)
+    assert sum(1 for m in table if m.event is None) == sum(1 for e in events if e["op"] == "d")  # tombstones
+
+
 def test_slot_advances_while_captured_tables_are_idle(pg_database, kafka_bootstrap, tmp_path):
     prefix = _prefix()
     slot = default_name(prefix)

@@ -1,0 +1,36 @@
+"""The spool of a streamed transaction: raw and prepared entries come back in order, through the file too."""
+
+from __future__ import annotations
+
+import pytest
+
+from connectors.postgres.source import TransactionSpool
+
+
+@pytest.mark.parametrize("memory_limit", [8 * 1024 * 1024, 0])
+def test_entries_come_back_in_order_without_aborted_subtransactions(monkeypatch, memory_limit):
+    monkeypatch.setattr(TransactionSpool, "MEMORY_LIMIT", memory_limit)  # 0: every chunk goes to the file
+    monkeypatch.setattr(TransactionSpool, "CHUNK", 1000)
+    spool = TransactionSpool(77)
+    hot_a, hot_b = ("orders", "template a"), ("items", "template b")
+    expected = []
+    for n in range(500):
+        subxid = 77 if n % 5 else 78 + n % 3
+        if n % 4 == 0:
+            payload = b"R" + n.to_bytes(4, "big") + b"x" * (n % 37)
+            spool.add(subxid, 1000 + n, payload)
+            entry = payload
+        else:
+            hot = hot_a if n % 2 else hot_b
+            key = None if n % 3 == 0 else b'{"id":%d}' % n
+            parts = (f"topic-{hot[0]}", key, b'{"before":null,"after":{"id":%d}' % n, ("h",), n % 7 == 0)
+            assert spool.add_prepared(subxid, 1000 + n, hot, "c" if n % 2 else "d", parts)
+            entry = (hot[0], hot[1], "c" if n % 2 else "d", parts)
+        expected.append((subxid, 1000 + n, entry))
+    spool.aborted.add(79)
+    got = []
+    for lsn, payload in spool.replay():
+        got.append((lsn, payload if payload[0] else spool.prepared(payload)))
+    assert got == [(lsn, entry) for subxid, lsn, entry in expected if subxid != 79]
+    assert spool.count == 500 and (spool.file is not None) == (memory_limit == 0)
+    spool.close()
