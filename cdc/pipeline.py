@@ -523,17 +523,21 @@ def ensure_topics(admin, envelope) -> None:
         log.warning("could not create topics", extra={"topics": [name for name, _ in specs], "error": str(exc)})
 
 
-def load_schemas(bootstrap: str, topic: str, *, backend: str | None = None, timeout: float = 20.0) -> list[TableSchema]:
+def load_schemas(bootstrap: str, topic: str, *, backend: str | None = None, timeout: float = 20.0,
+                 admin=None) -> list[TableSchema]:
     """The latest schema per table on `<prefix>.schemas` (read by partition assignment: no group join).
 
     Returns [] when the topic does not exist yet. Versions then continue across restarts of capture.
+    `admin`: an open admin client to use (else one is made for this call).
     """
     from cdc.kafka import choose_backend, make_admin
 
-    with make_admin(bootstrap, backend=backend) as admin:
-        if topic not in admin.list_topics():
-            return []
-        ends = admin.end_offsets(topic)
+    if admin is None:
+        with make_admin(bootstrap, backend=backend) as own:
+            return load_schemas(bootstrap, topic, backend=backend, timeout=timeout, admin=own)
+    if topic not in admin.list_topics():
+        return []
+    ends = admin.end_offsets(topic)
     if not any(ends.values()):
         return []
     if choose_backend(backend) == "confluent":

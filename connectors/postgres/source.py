@@ -366,8 +366,11 @@ class PostgresStream:
         read_batch = replication.read_batch
         xlogdata_head = _XLOGDATA_HEAD.unpack_from
         keepalive_head = _KEEPALIVE_HEAD.unpack_from
+        tracker = pipeline.tracker
+        confirmed = start  # the flush position last sent to the server
         while not stop.requested:
-            frames = read_batch(0.2, FRAMES_PER_BATCH)
+            # While Kafka still owes acknowledgements, wait briefly: they are served between reads.
+            frames = read_batch(0.2 if tracker.idle else 0.01, FRAMES_PER_BATCH)
             wal_end = 0
             for data in frames:
                 if data[0] == _W:
@@ -388,8 +391,11 @@ class PostgresStream:
             pipeline.poll()
             if heartbeat.due():
                 self._emit_heartbeat()
-            if status.due():
-                replication.send_status(written, pipeline.acknowledged)
+            if status.due() or (not frames and pipeline.acknowledged != confirmed):
+                # every status interval, and at once when idle with more acknowledged: the slot
+                # (and the WAL it holds) moves as soon as Kafka has what was sent
+                confirmed = pipeline.acknowledged
+                replication.send_status(written, confirmed)
             if progress.due():
                 log.info("streaming", extra={"events": pipeline.events, "acknowledged": lsn_to_text(pipeline.acknowledged),
                                              "in_flight": pipeline.tracker.in_flight})
@@ -711,9 +717,10 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
     envelope = Envelope(options.prefix, compat=options.compat)
     with make_admin(options.kafka, backend=options.kafka_backend) as admin:
         ensure_topics(admin, envelope)
+        schemas = load_schemas(options.kafka, envelope.schemas_topic, backend=options.kafka_backend, admin=admin)
     producer = make_capture_producer(options.kafka, backend=options.kafka_backend)
     pipeline = CapturePipeline(producer, envelope)
-    pipeline.seed_schemas(load_schemas(options.kafka, envelope.schemas_topic, backend=options.kafka_backend))
+    pipeline.seed_schemas(schemas)
     log.info("capture starting", extra={"source": url.redacted(), "slot": slot, "publication": publication,
                                         "tables": len(captured) or "all", "snapshot": options.snapshot})
     replication: ReplicationConnection | None = None

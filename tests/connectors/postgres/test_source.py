@@ -435,10 +435,12 @@ def test_slot_advances_while_captured_tables_are_idle(pg_database, kafka_bootstr
             conn.execute("INSERT INTO other SELECT generate_series(1, 20000)")
             written = current_lsn(conn)
             wait_for(lambda: (slot_confirmed(conn, slot) or 0) >= written, 20, "the slot to pass idle WAL")
+            # the heartbeats (every 0.5 s here) keep it moving where no keepalive gets that far
+            heartbeats = wait_for(lambda: read_topics(kafka_bootstrap, lambda t: t == f"__cdc-heartbeat.{prefix}",
+                                                      idle=0.3), 20, "heartbeat records")
         finally:
             assert stop_capture(process) == 0, log_path.read_text()
     assert written > first
-    heartbeats = read_topics(kafka_bootstrap, lambda t: t == f"__cdc-heartbeat.{prefix}")
     assert heartbeats
     assert not read_topics(kafka_bootstrap, lambda t: t == f"{prefix}.public.other")
 
