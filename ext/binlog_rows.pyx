@@ -239,10 +239,48 @@ cdef object _float8(double value):
     return value
 
 
+cdef inline Py_ssize_t _padded(char* out, unsigned long long value, int width) noexcept nogil:
+    """`width` decimal digits of `value`, zero-padded (the caller knows value < 10**width): snprintf's
+    "%0*llu" without its cost."""
+    cdef int i
+    for i in range(width - 1, -1, -1):
+        out[i] = <char>(48 + value % 10)
+        value //= 10
+    return width
+
+
+cdef Py_ssize_t _date_time(char* buf, Py_ssize_t size, long long year, long long month, long long day,
+                           long long hour, long long minute, long long second, bint with_time):
+    """`YYYY-MM-DD` (+ `THH:MM:SS`) as "%04lld-%02lld-%02lld..." writes it, fast when every field fits."""
+    if 0 <= year <= 9999 and 0 <= month <= 99 and 0 <= day <= 99 and 0 <= hour <= 99 and 0 <= minute <= 99 \
+            and 0 <= second <= 99:
+        _padded(buf, year, 4)
+        buf[4] = 45
+        _padded(buf + 5, month, 2)
+        buf[7] = 45
+        _padded(buf + 8, day, 2)
+        if not with_time:
+            return 10
+        buf[10] = 84  # 'T'
+        _padded(buf + 11, hour, 2)
+        buf[13] = 58
+        _padded(buf + 14, minute, 2)
+        buf[16] = 58
+        _padded(buf + 17, second, 2)
+        return 19
+    if not with_time:
+        return snprintf(buf, size, "%04lld-%02lld-%02lld", year, month, day)
+    return snprintf(buf, size, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld", year, month, day, hour, minute, second)
+
+
 cdef inline Py_ssize_t _fraction(char* buf, Py_ssize_t size, long long usec, int fsp):
     if fsp == 0:
         return 0
-    return snprintf(buf, size, ".%0*lld", fsp, usec // POW10[6 - fsp])
+    cdef long long digits = usec // POW10[6 - fsp]
+    if not 0 <= digits < POW10[fsp]:  # an invalid fraction: printed whole, as the twin does
+        return snprintf(buf, size, ".%0*lld", fsp, digits)
+    buf[0] = 46  # '.'
+    return 1 + _padded(buf + 1, <unsigned long long>digits, fsp)
 
 
 cdef long long _read_fraction(_Body body, int fsp, what) except? -1:
@@ -277,8 +315,7 @@ cdef object _timestamp_text(long long seconds, long long usec, int fsp):
     cdef long long day = doy - (153 * mp + 2) // 5 + 1
     cdef long long month = mp + 3 if mp < 10 else mp - 9
     cdef long long year = yoe + era * 400 + (1 if month <= 2 else 0)
-    cdef Py_ssize_t n = snprintf(buf, 64, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld", year, month, day,
-                                 rest // 3600, (rest // 60) % 60, rest % 60)
+    cdef Py_ssize_t n = _date_time(buf, 64, year, month, day, rest // 3600, (rest // 60) % 60, rest % 60, True)
     n += _fraction(buf + n, 64 - n, usec, fsp)
     buf[n] = 90  # 'Z'
     return PyUnicode_DecodeASCII(buf, n + 1, NULL)
@@ -317,13 +354,13 @@ cdef object _decimal_text(_Body body, int precision, int scale, what):
         at += nbytes
         if value >= <unsigned long long>POW10[intg0x]:
             raise body.error(f"{what} holds an invalid DECIMAL digit group", start)
-        n += snprintf(digits + n, 20, "%0*llu", intg0x, value)
+        n += _padded(digits + n, value, intg0x)
     for g in range(intg0):
         value = (raw[at] << 24) | (raw[at + 1] << 16) | (raw[at + 2] << 8) | raw[at + 3]
         at += 4
         if value >= 1000000000:
             raise body.error(f"{what} holds an invalid DECIMAL digit group", start)
-        n += snprintf(digits + n, 20, "%09llu", value)
+        n += _padded(digits + n, value, 9)
     lead = 1
     while lead < n and digits[lead] == 48:
         lead += 1
@@ -338,7 +375,7 @@ cdef object _decimal_text(_Body body, int precision, int scale, what):
             at += 4
             if value >= 1000000000:
                 raise body.error(f"{what} holds an invalid DECIMAL digit group", start)
-            n += snprintf(digits + n, 20, "%09llu", value)
+            n += _padded(digits + n, value, 9)
         if frac0x:
             nbytes = DIG2BYTES[frac0x]
             value = 0
@@ -347,7 +384,7 @@ cdef object _decimal_text(_Body body, int precision, int scale, what):
             at += nbytes
             if value >= <unsigned long long>POW10[frac0x]:
                 raise body.error(f"{what} holds an invalid DECIMAL digit group", start)
-            n += snprintf(digits + n, 20, "%0*llu", frac0x, value)
+            n += _padded(digits + n, value, frac0x)
     if negative:
         digits[lead - 1] = 45
         return PyUnicode_DecodeASCII(digits + lead - 1, n - lead + 1, NULL)
@@ -452,7 +489,7 @@ cdef object _read_value(_Body body, RowPlan plan, int index):
         value = body.uint_le(3, what)
         if value == 0:
             return None
-        n = snprintf(buf, 80, "%04llu-%02llu-%02llu", value >> 9, (value >> 5) & 15, value & 31)
+        n = _date_time(buf, 80, <long long>(value >> 9), (value >> 5) & 15, value & 31, 0, 0, 0, False)
         return PyUnicode_DecodeASCII(buf, n, NULL)
     if codec == C_DATETIME2:
         packed = <long long>body.uint_be(5, what) - 0x8000000000
@@ -464,8 +501,7 @@ cdef object _read_value(_Body body, RowPlan plan, int index):
         ymd = packed >> 17
         ym = ymd >> 5
         hms = packed & 0x1FFFF
-        n = snprintf(buf, 80, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld", ym // 13, ym % 13, ymd & 31,
-                     hms >> 12, (hms >> 6) & 63, hms & 63)
+        n = _date_time(buf, 80, ym // 13, ym % 13, ymd & 31, hms >> 12, (hms >> 6) & 63, hms & 63, True)
         n += _fraction(buf + n, 80 - n, usec, a)
         return PyUnicode_DecodeASCII(buf, n, NULL)
     if codec == C_DATETIME:
@@ -474,8 +510,8 @@ cdef object _read_value(_Body body, RowPlan plan, int index):
             return None
         ymd = <long long>(value // 1000000)
         hms = <long long>(value % 1000000)
-        n = snprintf(buf, 80, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld", ymd // 10000, ymd // 100 % 100,
-                     ymd % 100, hms // 10000, hms // 100 % 100, hms % 100)
+        n = _date_time(buf, 80, ymd // 10000, ymd // 100 % 100, ymd % 100, hms // 10000, hms // 100 % 100, hms % 100,
+                       True)
         return PyUnicode_DecodeASCII(buf, n, NULL)
     if codec == C_TIMESTAMP2:
         sv = <long long>body.uint_be(4, what)
