@@ -122,9 +122,10 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a running process (all its threads), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """User + system CPU time of a running process (all its threads, or one), in seconds."""
+    path = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -179,10 +180,12 @@ def run_capture(url: str, database: str, bootstrap: str, rows: int, *, profile: 
                     if first_ms is None:
                         first_ms = message.timestamp()[1]  # produce time of the first event
                         startup_cpu = cpu_seconds(pid)  # CPU before the first event: start-up, not streaming
+                        startup_main_cpu = cpu_seconds(pid, pid)
                     done += 1
         last_ack = time.time()
         rss = peak_rss_mb(pid)
         cpu = cpu_seconds(pid)
+        main_cpu = cpu_seconds(pid, pid)  # the Python thread (librdkafka's threads are the rest)
     finally:
         consumer.close()
         process.send_signal(signal.SIGTERM if profile is None else signal.SIGINT)
@@ -204,6 +207,7 @@ def run_capture(url: str, database: str, bootstrap: str, rows: int, *, profile: 
         "peak_rss_mb": round(rss, 1),
         "cpu_seconds": round(cpu, 2),
         "streaming_cpu_seconds": round(cpu - startup_cpu, 2),
+        "streaming_main_thread_cpu_seconds": round(main_cpu - startup_main_cpu, 2),
         "rows_per_cpu_second": round(rows / max(cpu - startup_cpu, 1e-9)),
         "exit_code_on_sigterm": exit_code,
         "binlog_start": start,
@@ -224,7 +228,7 @@ class NullProducer:
         self.count = 0
         self.first = self.last = 0.0
 
-    def produce(self, topic, value, key=None, headers=None, on_delivery=None) -> None:
+    def produce(self, topic, value, key=None, partition=None, headers=None, on_delivery=None) -> None:
         if on_delivery is not None:
             on_delivery(None, None)
         if topic == self.topic and value is not None:
@@ -336,7 +340,9 @@ def main(argv: list[str] | None = None) -> int:
                            profile=results_dir / f"mysql-e2e-{stamp}.speedscope.json" if args.profile else None)
         print(f"cdc capture: {ours['rows_per_second']:,} rows/s ({ours['first_to_last_ack_seconds']}s first to last ack; "
               f"{ours['process_start_to_last_ack_seconds']}s from process start), peak RSS {ours['peak_rss_mb']} MiB; "
-              f"{ours['rows_per_cpu_second']:,} rows per CPU-second of the capture process")
+              f"{ours['rows_per_cpu_second']:,} rows per CPU-second of the capture process "
+              f"({ours['streaming_cpu_seconds']}s CPU streaming, {ours['streaming_main_thread_cpu_seconds']}s of it "
+              "in the Python thread)")
         ceiling = run_ceiling(url, database, bootstrap, rows, ours["binlog_start"])
         ours["binlog_start"] = str(ours["binlog_start"])
         print(f"cdc without Kafka (reader + decoder + envelope, in process): {ceiling['rows_per_second']:,} rows/s, "
