@@ -56,6 +56,7 @@ IDLE = -2
 COMPRESSED_ROWS_EVENTS = frozenset(MARIADB_ROWS_COMPRESSED_V1 + MARIADB_ROWS_COMPRESSED_V2)
 
 COM_BINLOG_DUMP = 0x12
+READ_BUFFER = 256 * 1024
 COM_REGISTER_SLAVE = 0x15
 HEADER_SIZE = 19
 ER_MASTER_FATAL_ERROR_READING_BINLOG = 1236
@@ -197,6 +198,10 @@ class BinlogReader:
             filename = b"" if use_gtid else start.file.encode()
             position = 4 if use_gtid else start.position
             payload = struct.pack("<IHI", position, 0, self.server_id) + filename  # flags 0: blocking
+            # Nothing is pending on the link now: read the event stream through a larger buffer than
+            # pymysql's 8 KB (one recv per 256 KB instead of several per rows event).
+            small, conn._rfile = conn._rfile, conn._sock.makefile("rb", buffering=READ_BUFFER)
+            small.close()  # the socket stays open: pymysql's own reader goes, ours reads from now on
             self._command(conn, COM_BINLOG_DUMP, payload)
         except BaseException:
             conn.close()
