@@ -178,7 +178,7 @@ class CapturePipeline:
         if order is None or not self._begun or not self.transactions:
             return
         self._begun = False
-        self.produce(self.envelope.transaction_record(
+        self.send(*self.envelope.transaction_record(
             "END", order.id, self._transaction_ts_ms if ts_ms is None else ts_ms,
             event_count=order.total, data_collections=list(order.per_table.items()),
         ))
@@ -197,7 +197,7 @@ class CapturePipeline:
                 if not self._begun:
                     self._begun = True
                     if self.transactions:
-                        self.produce(self.envelope.transaction_record("BEGIN", order.id, self._transaction_ts_ms))
+                        self.send(*self.envelope.transaction_record("BEGIN", order.id, self._transaction_ts_ms))
                 name = change.table.qualified_name
                 change.transaction = order.next(name)
                 if self.envelope.is_key_change(change):
@@ -225,7 +225,7 @@ class CapturePipeline:
             if not self._begun:
                 self._begun = True
                 if self.transactions:
-                    self.produce(self.envelope.transaction_record("BEGIN", order.id, self._transaction_ts_ms))
+                    self.send(*self.envelope.transaction_record("BEGIN", order.id, self._transaction_ts_ms))
             transaction = order.next_tuple(self._current_name)
             if op == UPDATE and before is not None and self.envelope.is_row_key_change(table, op, before, after):
                 order.skip(self._current_name)  # delete + create: two events, as in Debezium
@@ -248,7 +248,7 @@ class CapturePipeline:
             if not self._begun:
                 self._begun = True
                 if self.transactions:
-                    self.produce(self.envelope.transaction_record("BEGIN", order.id, self._transaction_ts_ms))
+                    self.send(*self.envelope.transaction_record("BEGIN", order.id, self._transaction_ts_ms))
             transaction = order.next_tuple(self._current_name)
         self.events += 1
         topic, key, head, headers, tombstone = parts
@@ -270,7 +270,7 @@ class CapturePipeline:
         if order is not None and not self._begun:
             self._begun = True
             if self.transactions:
-                self.produce(self.envelope.transaction_record("BEGIN", order.id, self._transaction_ts_ms))
+                self.send(*self.envelope.transaction_record("BEGIN", order.id, self._transaction_ts_ms))
         row_records = self.envelope.row_records
         key_change = self.envelope.is_row_key_change if op == UPDATE else None
         send = self.send
