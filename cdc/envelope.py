@@ -108,6 +108,7 @@ class Envelope:
         "_by_name",
         "_debezium",
         "row_records",
+        "rows_records",
         "_change_records",
         "_finish_txn",
     )
@@ -134,6 +135,7 @@ class Envelope:
         # The hot paths, bound once (no Python frame per event with the compiled RowEncoder).
         encoder = ENCODERS.RowEncoder(self, _time_ns)
         self.row_records = encoder.records
+        self.rows_records = encoder.records_of_rows
         self._change_records = encoder.change_records
         self._finish_txn: tuple[Any, bytes | None] = (None, None)  # (transaction id, its block's head)
 
@@ -633,6 +635,34 @@ class RowEncoder:
         """`Envelope.records(change)`: the readable `Envelope._records` (the compiled twin takes a
         shortcut for the common cases)."""
         return self.envelope._records(change)
+
+    def records_of_rows(self, table: TableSchema, op: str, rows: list[tuple[Any, Any]], source: SourceTemplate,
+                        position: Any, transaction_id: Any, total: int,
+                        collection_order: int) -> tuple[list[Record], int, int] | None:
+        """`records(table, op, before, after, source, (position, n), transaction)` for the n-th
+        `(before, after)` of `rows`, all in one list, the transaction block numbered on from `total`
+        and `collection_order` (no block when `transaction_id` is None). Returns `(records, total,
+        collection_order)`, or None when a row needs `records` itself (a primary-key change, a row
+        converter)."""
+        envelope = self.envelope
+        plan = envelope._plans.get(id(table))
+        if plan is None or plan.row[0] is not table:
+            plan = envelope._plan(table)
+        key_columns, convert_row = plan.row[3], plan.row[5]
+        if convert_row is not None or op == TRUNCATE:
+            return None
+        if op == UPDATE and key_columns and any(
+                before is not None and _key_changed(key_columns, before, after) for before, after in rows):
+            return None
+        out: list[Record] = []
+        for index, (before, after) in enumerate(rows):
+            transaction = None
+            if transaction_id is not None:
+                total += 1
+                collection_order += 1
+                transaction = (transaction_id, total, collection_order)
+            out += self.records(table, op, before, after, source, (position, index), transaction)
+        return out, total, collection_order
 
     def records(self, table: TableSchema, op: str, before: dict[str, Any] | None, after: dict[str, Any] | None,
                 source: SourceTemplate, source_values: tuple[Any, ...],

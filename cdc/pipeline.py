@@ -178,10 +178,10 @@ class CapturePipeline:
         if order is None or not self._begun or not self.transactions:
             return
         self._begun = False
-        self.send(*self.envelope.transaction_record(
+        self.send_many((self.envelope.transaction_record(
             "END", order.id, self._transaction_ts_ms if ts_ms is None else ts_ms,
             event_count=order.total, data_collections=list(order.per_table.items()),
-        ))
+        ),))
 
     def abandon_transaction(self) -> None:
         """Forget the open transaction without an END record (the source will send it again, whole)."""
@@ -197,7 +197,7 @@ class CapturePipeline:
                 if not self._begun:
                     self._begun = True
                     if self.transactions:
-                        self.send(*self.envelope.transaction_record("BEGIN", order.id, self._transaction_ts_ms))
+                        self.send_many((self.envelope.transaction_record("BEGIN", order.id, self._transaction_ts_ms),))
                 name = change.table.qualified_name
                 change.transaction = order.next(name)
                 if self.envelope.is_key_change(change):
@@ -225,15 +225,12 @@ class CapturePipeline:
             if not self._begun:
                 self._begun = True
                 if self.transactions:
-                    self.send(*self.envelope.transaction_record("BEGIN", order.id, self._transaction_ts_ms))
+                    self.send_many((self.envelope.transaction_record("BEGIN", order.id, self._transaction_ts_ms),))
             transaction = order.next_tuple(self._current_name)
             if op == UPDATE and before is not None and self.envelope.is_row_key_change(table, op, before, after):
                 order.skip(self._current_name)  # delete + create: two events, as in Debezium
         self.events += 1
-        send = self.send
-        for topic, key, value, headers in self.envelope.row_records(table, op, before, after, source, source_values,
-                                                                    transaction):
-            send(topic, key, value, headers)
+        self.send_many(self.envelope.row_records(table, op, before, after, source, source_values, transaction))
 
     def emit_prepared(self, table: TableSchema, op: str, parts: tuple, source, source_values: tuple[Any, ...]) -> None:
         """`emit_row` for a change prepared earlier with `envelope.row_parts` (its `parts`): the same
@@ -248,7 +245,7 @@ class CapturePipeline:
             if not self._begun:
                 self._begun = True
                 if self.transactions:
-                    self.send(*self.envelope.transaction_record("BEGIN", order.id, self._transaction_ts_ms))
+                    self.send_many((self.envelope.transaction_record("BEGIN", order.id, self._transaction_ts_ms),))
             transaction = order.next_tuple(self._current_name)
         self.events += 1
         topic, key, head, headers, tombstone = parts
@@ -270,19 +267,30 @@ class CapturePipeline:
         if order is not None and not self._begun:
             self._begun = True
             if self.transactions:
-                self.send(*self.envelope.transaction_record("BEGIN", order.id, self._transaction_ts_ms))
+                self.send_many((self.envelope.transaction_record("BEGIN", order.id, self._transaction_ts_ms),))
+        if order is None:
+            many = self.envelope.rows_records(table, op, rows, source, position, None, 0, 0)
+        else:
+            many = self.envelope.rows_records(table, op, rows, source, position, order.id, order.total,
+                                              order.per_table.get(name, 0))
+        if many is not None:  # the common case: every record of the event from one compiled call
+            records, total, collection_order = many
+            if order is not None:
+                order.total = total
+                order.per_table[name] = collection_order
+            self.events += len(rows)
+            self.send_many(records)
+            return
         row_records = self.envelope.row_records
         key_change = self.envelope.is_row_key_change if op == UPDATE else None
-        send = self.send
+        send_many = self.send_many
         transaction = None
         for index, (before, after) in enumerate(rows):
             if order is not None:
                 transaction = order.next_tuple(name)
                 if key_change is not None and before is not None and key_change(table, op, before, after):
                     order.skip(name)  # delete + create: two events, as in Debezium
-            for topic, key, value, headers in row_records(table, op, before, after, source, (position, index),
-                                                          transaction):
-                send(topic, key, value, headers)
+            send_many(row_records(table, op, before, after, source, (position, index), transaction))
         self.events += len(rows)
 
     def checkpoint(self, position: Any) -> None:
@@ -349,49 +357,56 @@ class CapturePipeline:
     def produce(self, record) -> None:
         """Produce one envelope record `(topic, key, value, headers)`, tracked like every other."""
         if type(record) is tuple and len(record) == 4:
-            self.send(*record)  # the envelope's records (their header lists are shared: passed, not changed)
+            self.send_many((record,))  # the envelope's records (their header lists are shared: passed, not changed)
         else:
             self.send(*_unpack(record))
 
     def send(self, topic: str, key: bytes | None, value: bytes | None, headers) -> None:
-        """Produce one record, tracked: its delivery report moves the tracker (no per-record objects
-        beyond the ticket's callback). Blocks, serving delivery reports, while `max_in_flight`
-        records wait for Kafka: the back-pressure that slows reading from the source.
+        """Produce one record, tracked (see `send_many`)."""
+        self.send_many(((topic, key, value, headers),))
 
-        Sparse: the record is held as the newest of its partition and the one it replaces is produced
-        without a report (the producer's queue limit is then the back-pressure)."""
-        self.records += 1
-        if self.sparse:
-            count = self._partition_counts.get(topic)
-            if count is not None:
-                partition = 0 if key is None or count == 1 else partition_for(key, count)
-                slot = (topic, partition)
-                held = self._held
-                previous = held.get(slot)
-                held[slot] = (value, key, headers or None)
-                if previous is not None:
-                    try:
-                        if previous[2] is None:
-                            self._produce_raw(topic, previous[0], previous[1], partition)
-                        else:
-                            self._produce_raw(topic, previous[0], previous[1], partition, headers=previous[2])
-                    except Exception:  # noqa: BLE001 - queue full or refused: the wrapper waits or raises KafkaError
-                        self.producer.produce_untracked(topic, previous[0], previous[1], partition, previous[2])
-                    self._unsealed += 1
-                    if self._unsealed >= SEAL_RECORDS:
-                        self.seal()
-                return
-            self._look_up(topic)  # a new topic (Kafka creates it on first use): tracked until known
-        tracker = self.tracker
-        # PositionTracker.produced(), inlined: this runs for every record
-        ticket = tracker._next
-        if ticket - tracker._head >= self.max_in_flight:
-            while tracker.in_flight >= self.max_in_flight:
-                self.waits_for_kafka += 1
-                self.producer.poll(0.1)
-                self._raise_if_failed()
-        tracker._next = ticket + 1
-        self._produce_tracked(topic, value, key, headers or None, partial(self._acknowledge, ticket))
+    def send_many(self, records) -> None:
+        """Produce `(topic, key, value, headers)` records in order, tracked: a delivery report moves the
+        tracker (no per-record objects beyond the ticket's callback). Blocks, serving delivery
+        reports, while `max_in_flight` records wait for Kafka: the back-pressure that slows reading
+        from the source.
+
+        Sparse: each record is held as the newest of its partition and the one it replaces is
+        produced without a report (the producer's queue limit is then the back-pressure)."""
+        sparse = self.sparse
+        for topic, key, value, headers in records:
+            self.records += 1
+            if sparse:
+                count = self._partition_counts.get(topic)
+                if count is not None:
+                    partition = 0 if key is None or count == 1 else partition_for(key, count)
+                    slot = (topic, partition)
+                    held = self._held
+                    previous = held.get(slot)
+                    held[slot] = (value, key, headers or None)
+                    if previous is not None:
+                        try:
+                            if previous[2] is None:
+                                self._produce_raw(topic, previous[0], previous[1], partition)
+                            else:
+                                self._produce_raw(topic, previous[0], previous[1], partition, headers=previous[2])
+                        except Exception:  # noqa: BLE001 - queue full or refused: the wrapper waits or raises
+                            self.producer.produce_untracked(topic, previous[0], previous[1], partition, previous[2])
+                        self._unsealed += 1
+                        if self._unsealed >= SEAL_RECORDS:
+                            self.seal()
+                    continue
+                self._look_up(topic)  # a new topic (Kafka creates it on first use): tracked until known
+            tracker = self.tracker
+            # PositionTracker.produced(), inlined: this runs for every record
+            ticket = tracker._next
+            if ticket - tracker._head >= self.max_in_flight:
+                while tracker.in_flight >= self.max_in_flight:
+                    self.waits_for_kafka += 1
+                    self.producer.poll(0.1)
+                    self._raise_if_failed()
+            tracker._next = ticket + 1
+            self._produce_tracked(topic, value, key, headers or None, partial(self._acknowledge, ticket))
 
     def _look_up(self, topic: str) -> None:
         """Ask for an unknown topic's partitions again, at most once a second."""

@@ -475,6 +475,61 @@ cdef class RowEncoder:
         key = _key(key_columns, key_heads, after) if after is not None and key_columns else None
         return [(topic, key, value, headers)]
 
+    def records_of_rows(self, table, op, rows, source, position, transaction_id, long long total,
+                        long long collection_order):
+        """`records(table, op, before, after, source, (position, n), transaction)` for the n-th
+        `(before, after)` of `rows`, all in one list, the transaction block numbered on from `total`
+        and `collection_order` (no block when `transaction_id` is None). Returns `(records, total,
+        collection_order)`, or None when a row needs `records` itself (a primary-key change, a row
+        converter)."""
+        cdef tuple row = self._row(table)
+        cdef int64_t now
+        cdef list items = rows if type(rows) is list else list(rows)
+        cdef Py_ssize_t index, count = len(items)
+        cdef list out = []
+        topic, headers, key_columns, key_heads, convert_row = row[1], row[2], row[3], row[4], row[5]
+        if convert_row is not None or op == "t":
+            return None
+        if op == "u" and key_columns:
+            for before, after in items:
+                if before is not None and _key_changed(key_columns, before, after):
+                    return None
+        if source is not self.last_source:
+            self.last_pieces = source.pieces
+            self.last_kinds = source.kinds
+            self.last_source = source
+        pieces = self.last_pieces
+        kinds = self.last_kinds
+        head = None
+        if transaction_id is not None:
+            if self.transaction_head is None or transaction_id != self.transaction_id:
+                self.transaction_head = b'{"id":' + _dumps(transaction_id) + b',"total_order":'
+                self.transaction_id = transaction_id
+            head = self.transaction_head
+        for index in range(count):
+            before, after = items[index]
+            if head is not None:
+                total += 1
+                collection_order += 1
+            now = _now_ns() if self.system_clock else self.clock()
+            if op == "d":
+                value = _row_value(op, before, None, pieces, kinds, (position, index), head,
+                                   total if head is not None else None,
+                                   collection_order if head is not None else None, now)
+                if before is None or not key_columns:
+                    out.append((topic, None, value, headers))
+                else:
+                    key = _key(key_columns, key_heads, before)
+                    out.append((topic, key, value, headers))
+                    out.append((topic, key, None, headers))
+            else:
+                value = _row_value(op, before, after, pieces, kinds, (position, index), head,
+                                   total if head is not None else None,
+                                   collection_order if head is not None else None, now)
+                key = _key(key_columns, key_heads, after) if after is not None and key_columns else None
+                out.append((topic, key, value, headers))
+        return out, total, collection_order
+
     def records(self, table, op, before, after, source, tuple source_values, transaction=None):
         """`Envelope.records` of the equivalent Change, without building it."""
         cdef tuple row = self._row(table)

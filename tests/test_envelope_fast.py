@@ -443,3 +443,28 @@ def test_row_in_two_halves_matches_row_records_on_random_rows(op, before, after,
             template = envelope.source_template(pg_source(lsn), pg_variable())
             assert halves == _outcome(envelope.row_records, ORDERS, op, before, after, template, (lsn, lsn),
                                       transaction)
+
+
+@pytest.mark.parametrize("op", ["c", "r", "u", "d"])
+@pytest.mark.parametrize("transaction_id", [None, "0-1-5"])
+def test_records_of_rows_are_records_per_row(envelope, op, transaction_id):
+    """One call per binlog rows event gives the records of `row_records` per row, numbered on."""
+    rows = [(dict(ROW, status="paid", id=n) if op in ("u", "d") else None, None if op == "d" else dict(ROW, id=n))
+            for n in range(4)]
+    template = envelope.source_template({"version": "x", "connector": "mysql", "name": "shop", "pos": 0, "row": 0},
+                                        ("pos", "row"))
+    records, total, order = envelope.rows_records(ORDERS, op, rows, template, 120, transaction_id, 7, 3)
+    expected = []
+    for n, (before, after) in enumerate(rows):
+        block = None if transaction_id is None else (transaction_id, 8 + n, 4 + n)
+        expected += envelope.row_records(ORDERS, op, before, after, template, (120, n), block)
+    assert records == expected
+    assert (total, order) == ((7, 3) if transaction_id is None else (11, 7))
+
+
+def test_records_of_rows_leave_key_changes_and_truncates_to_records(envelope):
+    template = envelope.source_template({"version": "x", "pos": 0, "row": 0}, ("pos", "row"))
+    rows = [(dict(ROW), dict(ROW, status="x")), (dict(ROW), dict(ROW, id=9))]
+    assert envelope.rows_records(ORDERS, "u", rows, template, 1, "t", 0, 0) is None
+    assert envelope.rows_records(ORDERS, "t", [(None, None)], template, 1, "t", 0, 0) is None
+    assert envelope.rows_records(ORDERS, "c", [], template, 1, "t", 2, 2) == ([], 2, 2)
