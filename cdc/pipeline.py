@@ -206,6 +206,20 @@ class CapturePipeline:
         for record in self.envelope.records(change):
             self.produce(record)
 
+    def _enter(self, table: TableSchema) -> TransactionOrder | None:
+        """Before an event of `table`: its schema published (checked when the table object changes),
+        the open transaction's BEGIN sent before its first event. Returns the open transaction."""
+        if table is not self._current_table:
+            self.publish_schema(table)
+            self._current_table = table
+            self._current_name = table.qualified_name
+        order = self.transaction
+        if order is not None and not self._begun:
+            self._begun = True
+            if self.transactions:
+                self.send_many((self.envelope.transaction_record("BEGIN", order.id, self._transaction_ts_ms),))
+        return order
+
     def emit_row(self, table: TableSchema, op: str, before: dict[str, Any] | None, after: dict[str, Any] | None,
                  source, source_values: tuple[Any, ...]) -> None:
         """`emit(Change(op, table, before, after, source.render(source_values), ...))` without the Change.
@@ -215,17 +229,9 @@ class CapturePipeline:
         transaction numbering as `emit`; the table's schema is checked only when the table object
         changes from one call to the next.
         """
-        if table is not self._current_table:
-            self.publish_schema(table)
-            self._current_table = table
-            self._current_name = table.qualified_name
-        order = self.transaction
+        order = self._enter(table)
         transaction = None
         if order is not None:
-            if not self._begun:
-                self._begun = True
-                if self.transactions:
-                    self.send_many((self.envelope.transaction_record("BEGIN", order.id, self._transaction_ts_ms),))
             transaction = order.next_tuple(self._current_name)
             if op == UPDATE and before is not None and self.envelope.is_row_key_change(table, op, before, after):
                 order.skip(self._current_name)  # delete + create: two events, as in Debezium
@@ -235,18 +241,8 @@ class CapturePipeline:
     def emit_prepared(self, table: TableSchema, op: str, parts: tuple, source, source_values: tuple[Any, ...]) -> None:
         """`emit_row` for a change prepared earlier with `envelope.row_parts` (its `parts`): the same
         records, numbering and schema check; only the source block and clock are filled in now."""
-        if table is not self._current_table:
-            self.publish_schema(table)
-            self._current_table = table
-            self._current_name = table.qualified_name
-        order = self.transaction
-        transaction = None
-        if order is not None:
-            if not self._begun:
-                self._begun = True
-                if self.transactions:
-                    self.send_many((self.envelope.transaction_record("BEGIN", order.id, self._transaction_ts_ms),))
-            transaction = order.next_tuple(self._current_name)
+        order = self._enter(table)
+        transaction = None if order is None else order.next_tuple(self._current_name)
         self.events += 1
         topic, key, head, headers, tombstone = parts
         self.send(topic, key, self.envelope.finish_row(head, op, source, source_values, transaction), headers)
@@ -258,16 +254,8 @@ class CapturePipeline:
         `rows` (one binlog rows event): the same records and numbering, one call per event, not per row."""
         if not rows:
             return
-        if table is not self._current_table:
-            self.publish_schema(table)
-            self._current_table = table
-            self._current_name = table.qualified_name
+        order = self._enter(table)
         name = self._current_name
-        order = self.transaction
-        if order is not None and not self._begun:
-            self._begun = True
-            if self.transactions:
-                self.send_many((self.envelope.transaction_record("BEGIN", order.id, self._transaction_ts_ms),))
         if order is None:
             many = self.envelope.rows_records(table, op, rows, source, position, None, 0, 0)
         else:
