@@ -150,10 +150,7 @@ class Envelope:
         `row_records` would not give exactly one value (primary-key changes, compat "debezium",
         truncates): such a change is built whole, later. The same bytes as `row_records` in the end.
         """
-        plan = self._plans.get(id(table))
-        if plan is None or plan.table is not table:
-            plan = self._plan(table)
-        _, topic, headers, key_columns, key_heads, convert_row = plan.row
+        _, topic, headers, key_columns, key_heads, convert_row = self._plan(table).row
         if convert_row is not None or op not in _SPLIT_OPS or (
                 op == UPDATE and before is not None and key_columns and _key_changed(key_columns, before, after)):
             return None
@@ -644,11 +641,8 @@ class RowEncoder:
         and `collection_order` (no block when `transaction_id` is None). Returns `(records, total,
         collection_order)`, or None when a row needs `records` itself (a primary-key change, a row
         converter)."""
-        envelope = self.envelope
-        plan = envelope._plans.get(id(table))
-        if plan is None or plan.row[0] is not table:
-            plan = envelope._plan(table)
-        key_columns, convert_row = plan.row[3], plan.row[5]
+        row = self.envelope._plan(table).row
+        key_columns, convert_row = row[3], row[5]
         if convert_row is not None or op == TRUNCATE:
             return None
         if op == UPDATE and key_columns and any(

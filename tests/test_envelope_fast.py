@@ -35,6 +35,14 @@ ENCODER_PARAMS = [
 ]
 
 
+def use_encoders(patch, module) -> None:
+    """Make cdc.envelope assemble its bytes with `module`'s encoders, the clock frozen at NOW."""
+    for name in ("encode_key", "encode_change_value", "encode_row_value", "finish_row_value", "encode_row_head"):
+        patch.setattr(envelope_module, f"_{name}", getattr(module, name))
+    patch.setattr(envelope_module, "ENCODERS", module)
+    patch.setattr(envelope_module, "_time_ns", lambda: NOW)
+
+
 @pytest.fixture(params=ENCODER_PARAMS)
 def encoder(request):
     return request.param
@@ -44,13 +52,7 @@ def encoder(request):
 def envelope(request, monkeypatch):
     """An Envelope whose bytes come from one implementation, with the clock frozen at NOW."""
     module = request.param
-    monkeypatch.setattr(envelope_module, "_encode_key", module.encode_key)
-    monkeypatch.setattr(envelope_module, "_encode_change_value", module.encode_change_value)
-    monkeypatch.setattr(envelope_module, "_encode_row_value", module.encode_row_value)
-    monkeypatch.setattr(envelope_module, "_finish_row_value", module.finish_row_value)
-    monkeypatch.setattr(envelope_module, "_encode_row_head", module.encode_row_head)
-    monkeypatch.setattr(envelope_module, "ENCODERS", module)
-    monkeypatch.setattr(envelope_module, "_time_ns", lambda: NOW)
+    use_encoders(monkeypatch, module)
     return Envelope("shop")
 
 
@@ -290,13 +292,7 @@ def test_row_records_match_records_on_random_rows_and_source_blocks(op, before, 
                                                                     transaction):
     for module in filter(None, IMPLEMENTATIONS.values()):
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(envelope_module, "_encode_key", module.encode_key)
-            patch.setattr(envelope_module, "_encode_change_value", module.encode_change_value)
-            patch.setattr(envelope_module, "_encode_row_value", module.encode_row_value)
-            patch.setattr(envelope_module, "_finish_row_value", module.finish_row_value)
-            patch.setattr(envelope_module, "_encode_row_head", module.encode_row_head)
-            patch.setattr(envelope_module, "ENCODERS", module)
-            patch.setattr(envelope_module, "_time_ns", lambda: NOW)
+            use_encoders(patch, module)
             envelope = Envelope("shop")
             source = pg_source(lsn, last_commit_lsn)
             template = envelope.source_template(source, pg_variable(last_commit_lsn))
@@ -428,13 +424,7 @@ def test_row_in_two_halves_matches_row_records_on_random_rows(op, before, after,
     after = None if op == "d" else after
     for module in filter(None, IMPLEMENTATIONS.values()):
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(envelope_module, "_encode_key", module.encode_key)
-            patch.setattr(envelope_module, "_encode_change_value", module.encode_change_value)
-            patch.setattr(envelope_module, "_encode_row_value", module.encode_row_value)
-            patch.setattr(envelope_module, "_finish_row_value", module.finish_row_value)
-            patch.setattr(envelope_module, "_encode_row_head", module.encode_row_head)
-            patch.setattr(envelope_module, "ENCODERS", module)
-            patch.setattr(envelope_module, "_time_ns", lambda: NOW)
+            use_encoders(patch, module)
             envelope = Envelope("shop")
             halves = _outcome(in_two_halves, envelope, ORDERS, op, before, after, lsn, transaction)
             if halves is None:  # a key change: built whole

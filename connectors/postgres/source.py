@@ -505,13 +505,7 @@ class PostgresStream:
         table = hot[0]
         if table is None:
             return True  # not captured: Stream Commit would skip it
-        tag = message[0]
-        if tag == "I":
-            op, before, after = CREATE, None, message[3]
-        elif tag == "U":
-            op, before, after = UPDATE, message[3], message[5]
-        else:
-            op, before, after = DELETE, message[3], None
+        op, before, after = _row_values(message)
         parts = self.pipeline.envelope.row_parts(table, op, before, after)
         if parts is None:
             return False
@@ -606,13 +600,7 @@ class PostgresStream:
                             self.last_commit_lsn)
 
     def _row_change(self, message: tuple, lsn: int) -> None:
-        tag = message[0]
-        if tag == "I":
-            op, before, after = CREATE, None, message[3]
-        elif tag == "U":
-            op, before, after = UPDATE, message[3], message[5]
-        else:
-            op, before, after = DELETE, message[3], None
+        op, before, after = _row_values(message)
         if self.transaction is not None:
             # hot path: the source block is a template per table (SOURCE_VARIABLE_FIELDS filled in), no Change
             hot = self._hot.get(message[1])
@@ -773,6 +761,16 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
         if stream is not None:
             stream.close()
         producer.close(10.0)
+
+
+def _row_values(message: tuple) -> tuple[str, dict[str, Any] | None, dict[str, Any] | None]:
+    """(op, before, after) of a decoded Insert, Update or Delete message."""
+    tag = message[0]
+    if tag == "I":
+        return CREATE, None, message[3]
+    if tag == "U":
+        return UPDATE, message[3], message[5]
+    return DELETE, message[3], None
 
 
 def _tune_gc_for_streaming() -> None:
