@@ -45,7 +45,7 @@ import orjson
 from cdc.errors import KafkaError
 from cdc.events import UPDATE, Change, TableSchema
 from cdc.kafka.base import TopicSpec
-from cdc.kafka.partitioner import partition_for
+from cdc.kafka.sparse import hold_newest
 from cdc.positions import PositionTracker
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,9 @@ class CapturePipeline:
         self.sparse = bool(getattr(producer, "sparse", False))
         if self.sparse:
             self._partition_counts: dict[str, int] = producer.partition_counts
-            self._produce_raw = producer.produce_raw  # (topic, value, key, partition[, headers=])
+            # librdkafka's produce, positional: (topic, value, key, partition, on_delivery, callback, timestamp, headers)
+            self._produce_raw = producer.produce_raw
+            self._produce_untracked = producer.produce_untracked
         self._held: dict[tuple[str, int], tuple[bytes | None, bytes | None, Any]] = {}
         self._unsealed = 0  # records produced without a report since the last seal
         self._position_at_seal: Any = _NO_POSITION  # the newest checkpoint waiting for the next seal
@@ -360,41 +362,47 @@ class CapturePipeline:
         from the source.
 
         Sparse: each record is held as the newest of its partition and the one it replaces is
-        produced without a report (the producer's queue limit is then the back-pressure)."""
-        sparse = self.sparse
-        for topic, key, value, headers in records:
-            self.records += 1
-            if sparse:
-                count = self._partition_counts.get(topic)
-                if count is not None:
-                    partition = 0 if key is None or count == 1 else partition_for(key, count)
-                    slot = (topic, partition)
-                    held = self._held
-                    previous = held.get(slot)
-                    held[slot] = (value, key, headers or None)
-                    if previous is not None:
-                        try:
-                            if previous[2] is None:
-                                self._produce_raw(topic, previous[0], previous[1], partition)
-                            else:
-                                self._produce_raw(topic, previous[0], previous[1], partition, headers=previous[2])
-                        except Exception:  # noqa: BLE001 - queue full or refused: the wrapper waits or raises
-                            self.producer.produce_untracked(topic, previous[0], previous[1], partition, previous[2])
-                        self._unsealed += 1
-                        if self._unsealed >= SEAL_RECORDS:
-                            self.seal()
-                    continue
-                self._look_up(topic)  # a new topic (Kafka creates it on first use): tracked until known
-            tracker = self.tracker
-            # PositionTracker.produced(), inlined: this runs for every record
-            ticket = tracker._next
-            if ticket - tracker._head >= self.max_in_flight:
-                while tracker.in_flight >= self.max_in_flight:
-                    self.waits_for_kafka += 1
-                    self.producer.poll(0.1)
-                    self._raise_if_failed()
-            tracker._next = ticket + 1
-            self._produce_tracked(topic, value, key, headers or None, partial(self._acknowledge, ticket))
+        produced without a report (`hold_newest`; the producer's queue limit is then the back-pressure);
+        a record of a topic whose partitions are not known yet is tracked one by one."""
+        if not self.sparse:
+            for record in records:
+                self.records += 1
+                self._send_tracked(record)
+            return
+        if type(records) is not list:
+            records = list(records)
+        end = len(records)
+        self.records += end
+        counts = self._partition_counts
+        index = 0
+        while index < end:
+            index, produced = hold_newest(records, index, self._held, counts, self._produce_raw,
+                                          self._produce_untracked, SEAL_RECORDS - self._unsealed)
+            if produced:
+                self._unsealed += produced
+                if self._unsealed >= SEAL_RECORDS:
+                    self.seal()
+            if index < end:
+                topic = records[index][0]
+                if topic not in counts:
+                    self._look_up(topic)  # a new topic (Kafka creates it on first use): tracked until known
+                    if topic not in counts:
+                        self._send_tracked(records[index])
+                        index += 1
+
+    def _send_tracked(self, record) -> None:
+        """Produce one record with its own delivery report (waits while `max_in_flight` are due)."""
+        topic, key, value, headers = record
+        tracker = self.tracker
+        # PositionTracker.produced(), inlined: this runs for every record of a non-sparse producer
+        ticket = tracker._next
+        if ticket - tracker._head >= self.max_in_flight:
+            while tracker.in_flight >= self.max_in_flight:
+                self.waits_for_kafka += 1
+                self.producer.poll(0.1)
+                self._raise_if_failed()
+        tracker._next = ticket + 1
+        self._produce_tracked(topic, value, key, headers or None, partial(self._acknowledge, ticket))
 
     def _look_up(self, topic: str) -> None:
         """Ask for an unknown topic's partitions again, at most once a second."""

@@ -191,11 +191,12 @@ class FakeSparseProducer(FakeProducer):
             self._counts[topic] = self.partitions
         return topic in self.known
 
-    def produce_raw(self, topic, value, key, partition, headers=None):
+    def produce_raw(self, topic, value, key, partition, on_delivery, callback, timestamp, headers):
+        assert on_delivery is None and callback is None and timestamp == 0  # librdkafka's positional order
         self.queued.append((topic, key, value, headers, None))
 
     def produce_untracked(self, topic, value, key, partition, headers):
-        self.produce_raw(topic, value, key, partition, headers)
+        self.queued.append((topic, key, value, headers, None))
 
     def produce_tracked(self, topic, value, key, headers, callback, partition=None):
         self.queued.append((topic, key, value, headers, callback))

@@ -185,8 +185,9 @@ class ConfluentProducer(Producer):
         except ck.KafkaException as exc:
             raise _error("invalid Kafka producer configuration", exc) from exc
         self._produce = self._producer.produce
-        # For the sparse pipeline's hot path: librdkafka's produce itself (it raises BufferError and
-        # confluent_kafka.KafkaException; `produce_untracked` is the wrapper that handles them).
+        # For the sparse pipeline's hot path: librdkafka's produce itself, called positionally (topic,
+        # value, key, partition, on_delivery, callback, timestamp, headers). It raises BufferError and
+        # confluent_kafka.KafkaException; `produce_untracked` is the wrapper that handles them.
         self.produce_raw = self._producer.produce if self.sparse else None
         metadata = _check_reachable(self._producer, self._bootstrap, connect_timeout)
         self._remember_partitions(metadata)
@@ -248,7 +249,7 @@ class ConfluentProducer(Producer):
             partition = 0 if key is None else _PARTITION_UNASSIGNED
         callback = None if on_delivery is None else functools.partial(self._report, on_delivery)
         try:
-            self._produce(topic, value, key, partition, callback, headers=headers)
+            self._produce(topic, value, key, partition, callback, None, 0, headers)
         except BufferError:
             self._produce_when_room(topic, value, key, partition, callback, headers)
         except ck.KafkaException as exc:
@@ -263,7 +264,7 @@ class ConfluentProducer(Producer):
         if partition is None:
             partition = 0 if key is None else _PARTITION_UNASSIGNED
         try:
-            self._produce(topic, value, key, partition, callback, headers=headers)
+            self._produce(topic, value, key, partition, callback, None, 0, headers)
         except BufferError:
             self._produce_when_room(topic, value, key, partition, callback, headers)
         except ck.KafkaException as exc:
@@ -274,7 +275,7 @@ class ConfluentProducer(Producer):
                           headers: Headers | None) -> None:
         """Produce with no delivery report (sparse producers only: see the class docstring)."""
         try:
-            self._produce(topic, value, key, partition, headers=headers)
+            self._produce(topic, value, key, partition, None, None, 0, headers)
         except BufferError:
             self._produce_when_room(topic, value, key, partition, None, headers)
         except ck.KafkaException as exc:
@@ -301,7 +302,7 @@ class ConfluentProducer(Producer):
                                  fix="check the broker; the connector resumes from the last acknowledged position")
             self._producer.poll(0.05)
             try:
-                self._produce(topic, value, key, partition, callback, headers=headers)
+                self._produce(topic, value, key, partition, callback, None, 0, headers)
                 return
             except BufferError:
                 continue
