@@ -476,9 +476,12 @@ def _default_charset(table: TableSchema) -> str | None:
     return max(counts, key=lambda name: counts[name]) if counts else None
 
 
-def debezium_table_change(table: TableSchema, change_type: str = "ALTER") -> dict[str, Any]:
-    """One `tableChanges` entry as Debezium's schema history writes it (best effort from our schema:
-    no defaults, comments or generated columns; the table's default charset inferred from its columns)."""
+def debezium_table_change(table: TableSchema, change_type: str = "ALTER",
+                          details: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One `tableChanges` entry as Debezium's schema history writes it, from our schema (the table's
+    default charset inferred from its columns). `details` (column name -> fields) gives what the
+    schema does not carry, e.g. read from information_schema: defaults, comments, auto-increment,
+    generated columns, declared display widths; without it those fields are null/false."""
     default_charset = _default_charset(table)
     columns = []
     for position, column in enumerate(table.columns, start=1):
@@ -508,6 +511,8 @@ def debezium_table_change(table: TableSchema, change_type: str = "ALTER") -> dic
                 "enumValues": enum_values,
             }
         )
+        if details and column.name in details:
+            columns[-1].update(details[column.name])
     key = list(table.primary_key) or [c.name for c in table.columns if c.primary_key]
     return {
         "type": change_type,

@@ -431,6 +431,7 @@ class Envelope:
         table_schema: TableSchema | None = None,
         change_type: str = "ALTER",
         ts_ms: int | None = None,
+        column_details: dict[str, dict[str, Any]] | None = None,
     ) -> Record:
         """One DDL statement for the schema-change topic.
 
@@ -438,7 +439,7 @@ class Envelope:
         `<prefix>.schema-changes`, key `{"db": db}`, value `{ddl, db, schema, table, source, ts_ms}`.
         MySQL in compat "debezium": topic `<prefix>`, key `{"databaseName": db}`, value as Debezium's
         MySQL connector writes it (`source, ts_ms, databaseName, schemaName, ddl, tableChanges`), the
-        table change built from `table_schema` when given.
+        table change built from `table_schema` (and `column_details`, see `debezium_table_change`) when given.
         """
         if ts_ms is None:
             ts_ms = _time_ns() // 1_000_000
@@ -447,7 +448,7 @@ class Envelope:
             return (self.schema_changes_topic, _dumps({"db": db}), _dumps(value), [])
         from cdc.compat import debezium_table_change
 
-        changes = [debezium_table_change(table_schema, change_type)] if table_schema is not None else []
+        changes = [debezium_table_change(table_schema, change_type, column_details)] if table_schema is not None else []
         value = {
             "source": source,
             "ts_ms": ts_ms,

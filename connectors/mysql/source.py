@@ -33,6 +33,7 @@ from cdc.pipeline import CaptureOptions, CapturePipeline, Every, StopSignal
 from cdc.urls import DatabaseUrl, parse_url
 from connectors.mysql import binlog
 from connectors.mysql.binlog import BinlogEvent, BinlogPosition, BinlogReader, current_position
+from connectors.mysql.ddl import ddl_target
 from connectors.mysql.decoder import RowDecoder, plain_rows_type
 from connectors.mysql.dialect import connect
 from connectors.mysql.setup import ServerInfo, check_source
@@ -359,13 +360,46 @@ class MysqlStream:
             return
         if database in self.ddl_databases or any(db and f"{db}." in statement for db in self.ddl_databases) \
                 or (self.table_filter.pattern is not None and database and database not in SYSTEM_DATABASES):
-            source = source_block(self.prefix, ts_ms=event.timestamp * 1000, snapshot="false", db=database,
-                                  table=None, server_id=event.server_id, gtid=self.gtid, file=event.file,
-                                  pos=event.position, row=0, thread=thread)
-            self.pipeline.produce(self.pipeline.envelope.schema_change_record(
-                statement, db=database, table=None, source=source, ts_ms=event.timestamp * 1000))
+            self._schema_change(event, thread, database, statement)
         self.pipeline.end_transaction(event.timestamp * 1000)
         self.pipeline.checkpoint(self._position_after(event))
+
+    def _schema_change(self, event: BinlogEvent, thread: int, database: str, statement: str) -> None:
+        """The schema-change record of a DDL: the table it names (`source.table`) and, in compat
+        "debezium" for CREATE/ALTER of a captured table, the table after it (`tableChanges`)."""
+        target = ddl_target(statement, database)
+        named = [(db, name) for db, name in (target.tables if target else ()) if name]
+        captured = [(db, name) for db, name in named if self.table_filter(db, name)]
+        table = (captured or named or [(None, None)])[0][1]
+        table_schema = details = None
+        if captured and target.kind in ("CREATE", "ALTER") and self.pipeline.envelope.compat == "debezium":
+            table_schema, details = self._describe_after(event, *captured[0])
+        source = source_block(self.prefix, ts_ms=event.timestamp * 1000, snapshot="false", db=database,
+                              table=table, server_id=event.server_id, gtid=self.gtid, file=event.file,
+                              pos=event.position, row=0, thread=thread)
+        self.pipeline.produce(self.pipeline.envelope.schema_change_record(
+            statement, db=database, table=table, source=source, ts_ms=event.timestamp * 1000,
+            table_schema=table_schema, change_type=target.kind if target else "ALTER", column_details=details))
+
+    def _describe_after(self, event: BinlogEvent, database: str, table: str):
+        """(schema, column details) of a table just after the DDL `event`, or (None, None) with a log line
+        when its current definition may already be a later one (see connectors/mysql/table_changes.py)."""
+        from connectors.mysql.table_changes import describe_current
+
+        try:
+            conn = connect(self.url)
+        except SourceError as exc:
+            log.warning("DDL on %s.%s: no tableChanges: %s", database, table, exc.message)
+            return None, None
+        try:
+            schema, details, reason = describe_current(conn, database, table, event.file, event.next_position)
+        finally:
+            conn.close()
+        if reason:
+            log.warning("DDL on %s.%s at %s:%s: no tableChanges: %s", database, table, event.file, event.position,
+                        reason)
+            return None, None
+        return schema, details
 
     def _table_map(self, event: BinlogEvent) -> None:
         table = self.decoder.table_map(event.body, event.where)

@@ -422,15 +422,7 @@ def captured(captured_all: dict[str, list[dict]]) -> list[dict]:
 
 # Ignored in DDL records, besides the source block's positions: when each side built the record.
 DDL_IGNORED = ("ts_ms",)
-# Where our DDL record differs and the fix is the MySQL source's (the test of them is an expected failure).
-OPEN_DDL_FIELDS = {
-    "tableChanges": "connectors/mysql/source.py _query passes no table_schema to schema_change_record, so "
-                    "tableChanges is []; Debezium describes the altered table (its columns after the DDL)",
-    "source.table": "connectors/mysql/source.py _query sets source table=None; Debezium names the altered table",
-}
-
-
-def _ddl_problems(ours: list[dict], theirs: list[dict], *, only_open: bool) -> list[str]:
+def _ddl_problems(ours: list[dict], theirs: list[dict]) -> list[str]:
     problems = [] if ours else ["no ALTER TABLE record of ours on the DDL topic"]
     for mine, dbz in zip(ours, theirs):
         out: list[str] = []
@@ -442,19 +434,7 @@ def _ddl_problems(ours: list[dict], theirs: list[dict], *, only_open: bool) -> l
             value = {n: v for n, v in record["value"].items() if n not in DDL_IGNORED}
             value["source"] = {n: v for n, v in value["source"].items() if n not in harness.IGNORED_SOURCE}
             values.append(value)
-        if only_open:
-            out = []
-            for field, why in OPEN_DDL_FIELDS.items():
-                part, _, name = field.partition(".")
-                left = values[0].get(part) if not name else values[0][part].get(name)
-                right = values[1].get(part) if not name else values[1][part].get(name)
-                if left != right:
-                    out.append(f"{field}: ours {json.dumps(left)[:200]} != Debezium {json.dumps(right)[:200]} [{why}]")
-        else:
-            for value in values:
-                value.pop("tableChanges", None)
-                value["source"].pop("table", None)
-            harness.diff_values("value", values[0], values[1], out)
+        harness.diff_values("value", values[0], values[1], out)
         problems += out
     return problems
 
@@ -492,20 +472,13 @@ def test_table_change_matches_debezium() -> None:
 
 @pytest.mark.slow
 def test_capture_schema_change_matches_debezium(captured_all: dict[str, list[dict]]) -> None:
-    """compat "debezium": MySQL DDL on topic `<prefix>` in Debezium's shape (OPEN_DDL_FIELDS aside)."""
+    """compat "debezium": MySQL DDL on topic `<prefix>` in Debezium's shape, `source.table` and
+    `tableChanges` (the altered table read from information_schema) included."""
     theirs = harness.load_recording_part(NAME, "schema_changes")
     if not theirs:
         pytest.skip("the recording has no schema change")
-    problems = _ddl_problems(captured_all["schema_changes"], theirs, only_open=False)
+    problems = _ddl_problems(captured_all["schema_changes"], theirs)
     assert not problems, "our DDL record differs from Debezium 3.6's:\n" + "\n".join(problems)
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="open differences owned by the MySQL source (OPEN_DDL_FIELDS)")
-def test_capture_schema_change_open_differences_are_still_open(captured_all: dict[str, list[dict]]) -> None:
-    theirs = harness.load_recording_part(NAME, "schema_changes") or []
-    problems = _ddl_problems(captured_all["schema_changes"], theirs, only_open=True)
-    assert not problems, "our DDL record differs from Debezium 3.6's (the source's to fix):\n" + "\n".join(problems)
 
 
 @pytest.mark.slow

@@ -149,7 +149,7 @@ def test_snapshot_then_stream_then_resume_without_repeats(mysql_database: str, k
     assert source["gtid"].count("-") == 2 and re.fullmatch(r".+\.\d{6}", source["file"]) and source["snapshot"] == "false"
     assert next(value for key, value in records if key == {"id": 3})["transaction"]["id"] == source["gtid"]
     ddl = read_topic(kafka_bootstrap, f"{prefix}.schema-changes", 1)
-    assert any("ADD COLUMN qty" in value["ddl"] for _, value in ddl)
+    assert any("ADD COLUMN qty" in value["ddl"] and value["table"] == "orders" for _, value in ddl)
     offsets = read_topic(kafka_bootstrap, f"__cdc-offsets.{prefix}", 1)
     assert offsets[-1][1]["gtid"] and offsets[-1][1]["pos"] > 4
 
@@ -158,6 +158,43 @@ def test_snapshot_then_stream_then_resume_without_repeats(mysql_database: str, k
     later = read_topic(kafka_bootstrap, topic, 8)
     again.stop()
     assert ops_by_key(later) == {**by_key, 5: ["c"]}
+
+
+@pytest.mark.timeout(180)
+def test_debezium_ddl_records_describe_the_table_only_when_no_later_ddl_changed_it(
+        mysql_database: str, kafka_bootstrap: str, caplog) -> None:
+    """compat "debezium": a DDL read after a later DDL changed its table again gets no tableChanges
+    (the definition in information_schema is the later one); the latest DDL gets the table after it."""
+    database = mysql_database.rsplit("/", 1)[1]
+    prefix = f"myddl{uuid.uuid4().hex[:8]}"
+    execute(mysql_database, "CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(20))")
+    options = CaptureOptions(source=mysql_database, kafka=kafka_bootstrap, prefix=prefix, tables=(f"{database}.items",),
+                             snapshot="never", compat="debezium", heartbeat_interval=0.2,
+                             extra={"server_id": fresh_server_id()})
+    capture = Capture(options)
+    read_topic(kafka_bootstrap, f"__debezium-heartbeat.{prefix}", 1)  # streaming from the current position
+    execute(mysql_database, "INSERT INTO items VALUES (1, 'a')")
+    read_topic(kafka_bootstrap, f"{prefix}.{database}.items", 1)
+    capture.stop()  # its position is stored; the next two DDLs run while it is down
+    execute(mysql_database,
+            "ALTER TABLE items ADD COLUMN price DECIMAL(8,2) NOT NULL DEFAULT 0 COMMENT 'in EUR'",
+            "ALTER TABLE `items` ADD COLUMN qty TINYINT(1) AFTER id")
+    again = Capture(options)
+    ddl = read_topic(kafka_bootstrap, prefix, 2)
+    again.stop()
+    first, second = (value for _, value in ddl[-2:])
+    assert "price" in first["ddl"] and "qty" in second["ddl"]
+    assert first["source"]["table"] == second["source"]["table"] == "items"
+    assert first["tableChanges"] == []  # described now, it would show qty, which came later
+    assert any("later DDL changed" in record.getMessage() for record in caplog.records)
+    [change] = second["tableChanges"]
+    assert change["type"] == "ALTER" and change["id"] == f'"{database}"."items"'
+    columns = {column["name"]: column for column in change["table"]["columns"]}
+    assert list(columns) == ["id", "qty", "name", "price"]
+    assert columns["qty"]["length"] == 1 and columns["qty"]["position"] == 2
+    assert columns["price"]["defaultValueExpression"] == "0.00" and columns["price"]["comment"] == "in EUR"
+    assert columns["price"]["optional"] is False and columns["name"]["optional"] is True
+    assert change["table"]["primaryKeyColumnNames"] == ["id"]
 
 
 @pytest.mark.timeout(180)
