@@ -109,6 +109,7 @@ class Envelope:
         "_debezium",
         "row_records",
         "rows_records",
+        "json_rows_records",
         "_change_records",
         "_finish_txn",
     )
@@ -136,6 +137,7 @@ class Envelope:
         encoder = ENCODERS.RowEncoder(self, _time_ns)
         self.row_records = encoder.records
         self.rows_records = encoder.records_of_rows
+        self.json_rows_records = encoder.records_of_json_rows
         self._change_records = encoder.change_records
         self._finish_txn: tuple[Any, bytes | None] = (None, None)  # (transaction id, its block's head)
 
@@ -420,6 +422,18 @@ class Envelope:
         headers = [(SCHEMA_VERSION_HEADER, str(table.version).encode("ascii"))]
         return (self.schemas_topic, _dumps(table.qualified_name), _dumps(table.to_dict()), headers)
 
+    def json_row_keys(self, table: TableSchema) -> tuple[tuple[str, ...], tuple[bytes, ...]] | None:
+        """The key columns and their heads for a decoder that writes rows as JSON (`rows_json`), or
+        None when this table's rows must reach the envelope as dicts: a row converter (compat
+        "debezium") or a float key column (JSON text equality is not float equality: -0.0, NaN)."""
+        _, _, _, key_columns, key_heads, convert_row = self._plan(table).row
+        if convert_row is not None:
+            return None
+        kinds = {column.name: column.kind for column in table.columns}
+        if any(kinds.get(name) == "float" for name in key_columns or ()):
+            return None
+        return tuple(key_columns or ()), tuple(key_heads or ())
+
     def schema_change_record(
         self,
         ddl: str,
@@ -658,6 +672,25 @@ class RowEncoder:
                 transaction = (transaction_id, total, collection_order)
             out += self.records(table, op, before, after, source, (position, index), transaction)
         return out, total, collection_order
+
+    def records_of_json_rows(self, table: TableSchema, op: str, rows: list[tuple[Any, Any, Any, Any]],
+                             source: SourceTemplate, position: Any, transaction_id: Any, total: int,
+                             collection_order: int) -> tuple[list[Record], int, int] | None:
+        """`records_of_rows` of rows already in JSON: `(before, after, before_key, after_key)` as the
+        binlog decoder's `rows_json` gives them. None also when an update's key JSON changed (the
+        caller then decodes the rows as dicts, where `records` tells a real key change)."""
+        row = self.envelope._plan(table).row
+        key_columns, convert_row = row[3], row[5]
+        if convert_row is not None or op == TRUNCATE:
+            return None
+        if op == UPDATE and key_columns and any(before is not None and before_key != after_key
+                                                for before, _, before_key, after_key in rows):
+            return None
+        # The readable twin reads the JSON back (orjson round-trips every value a row image holds).
+        return self.records_of_rows(table, op, [(None if before is None else orjson.loads(before),
+                                                 None if after is None else orjson.loads(after))
+                                                for before, after, _, _ in rows],
+                                    source, position, transaction_id, total, collection_order)
 
     def records(self, table: TableSchema, op: str, before: dict[str, Any] | None, after: dict[str, Any] | None,
                 source: SourceTemplate, source_values: tuple[Any, ...],

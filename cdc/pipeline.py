@@ -283,6 +283,30 @@ class CapturePipeline:
             send_many(row_records(table, op, before, after, source, (position, index), transaction))
         self.events += len(rows)
 
+    def emit_json_rows(self, table: TableSchema, op: str, rows: list[tuple[Any, Any, Any, Any]], source,
+                       position: Any) -> bool:
+        """`emit_rows` of one binlog rows event already in JSON (`RowDecoder.rows_json`: row images
+        and keys as bytes). False, with nothing sent, when the envelope needs the rows as dicts (a
+        key change, a row converter): the caller then decodes them again and calls `emit_rows`."""
+        if not rows:
+            return True
+        order = self._enter(table)
+        name = self._current_name
+        if order is None:
+            many = self.envelope.json_rows_records(table, op, rows, source, position, None, 0, 0)
+        else:
+            many = self.envelope.json_rows_records(table, op, rows, source, position, order.id, order.total,
+                                                   order.per_table.get(name, 0))
+        if many is None:
+            return False
+        records, total, collection_order = many
+        if order is not None:
+            order.total = total
+            order.per_table[name] = collection_order
+        self.events += len(rows)
+        self.send_many(records)
+        return True
+
     def checkpoint(self, position: Any) -> None:
         """Everything produced so far belongs at or before `position` (e.g. the end of a transaction)."""
         if self._held:

@@ -1,17 +1,19 @@
 # cython: language_level=3
 """Binlog ROWS events -> row dicts in the readable JSON forms (compiled; twin: connectors.mysql.decode).
 
-Gives exactly what the twin gives, from the same column plan and body. The build disables
+Gives exactly what the twin gives, from the same column plan and body. `rows_json` gives the same rows
+already serialised, for the capture's hot path: each row image as the bytes `orjson.dumps` writes for
+its dict, and the envelope's key JSON, written straight from the body for integers, DECIMAL, DATE,
+DATETIME and printable ASCII text (no Python object per value, no dict per row) and through the value
+otherwise (ext/json_writer.pxi, shared with the envelope). The build disables
 boundscheck, so every length read from the wire is checked here against the end of the body before
 a byte is read; a short or corrupted body raises cdc.errors.DecodeError naming position and offset.
 """
 
 from cpython.unicode cimport PyUnicode_DecodeUTF8, PyUnicode_DecodeASCII
-from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.stdio cimport snprintf
-from libc.stdlib cimport strtod, malloc, free
+from libc.stdlib cimport strtod
 from libc.math cimport isnan, isinf
-from libc.string cimport memcpy
 
 from cdc.compat import geometry_value
 from cdc.errors import DecodeError
@@ -55,9 +57,10 @@ cdef int[10] DIG2BYTES = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4]
 cdef long long[10] POW10 = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000]
 cdef const char* B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
+include "json_writer.pxi"
+
 cdef extern from "Python.h":
     object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
-    void* PyUnicode_DATA(object o)
 
 
 cdef class RowPlan:
@@ -71,6 +74,7 @@ cdef class RowPlan:
     cdef list names
     cdef list whats  # "column 'name'" per column, for error messages (built once, not per value)
     cdef list extras
+    cdef list json_names  # '"name":' per column, as orjson writes a dict key
 
     def __cinit__(self):
         self.codecs = NULL
@@ -125,6 +129,7 @@ def compile_plan(columns):
     plan.names = []
     plan.whats = []
     plan.extras = []
+    plan.json_names = []
     for i in range(n):
         name, codec, a, b, extra = cols[i]
         plan.codecs[i] = codec
@@ -133,6 +138,7 @@ def compile_plan(columns):
         plan.names.append(name)
         plan.whats.append(_what(name))
         plan.extras.append(extra)
+        plan.json_names.append(orjson.dumps(name) + b":")
     return plan
 
 
@@ -322,6 +328,14 @@ cdef object _timestamp_text(long long seconds, long long usec, int fsp):
 
 
 cdef object _decimal_text(_Body body, int precision, int scale, what):
+    """A DECIMAL's exact text, scale kept ("-12.50")."""
+    cdef char text[132]
+    cdef Py_ssize_t n = _decimal_chars(body, precision, scale, what, text)
+    return PyUnicode_DecodeASCII(text, n, NULL)
+
+
+cdef Py_ssize_t _decimal_chars(_Body body, int precision, int scale, what, char* out) except -1:
+    """`_decimal_text` into `out` (at least 132 bytes): its length."""
     cdef int intg = precision - scale
     cdef int intg0 = intg // 9, intg0x = intg % 9
     cdef int frac0 = scale // 9, frac0x = scale % 9
@@ -335,8 +349,8 @@ cdef object _decimal_text(_Body body, int precision, int scale, what):
     cdef unsigned long long value
     cdef int g, nbytes
     if size == 0:
-        body.offset += size
-        return "0"
+        out[0] = 48
+        return 1
     memcpy(raw, body.data + start, size)
     body.offset += size
     negative = not (raw[0] & 0x80)
@@ -387,8 +401,9 @@ cdef object _decimal_text(_Body body, int precision, int scale, what):
             n += _padded(digits + n, value, frac0x)
     if negative:
         digits[lead - 1] = 45
-        return PyUnicode_DecodeASCII(digits + lead - 1, n - lead + 1, NULL)
-    return PyUnicode_DecodeASCII(digits + lead, n - lead, NULL)
+        lead -= 1
+    memcpy(out, digits + lead, n - lead)
+    return n - lead
 
 
 cdef object _time2_text(_Body body, int fsp, what):
@@ -421,6 +436,33 @@ cdef object _time2_text(_Body body, int fsp, what):
                                  (hms >> 12) % 1024, (hms >> 6) % 64, hms % 64)
     n += _fraction(buf + n, 64 - n, usec, fsp)
     return PyUnicode_DecodeASCII(buf, n, NULL)
+
+
+cdef Py_ssize_t _date_text(_Body body, what, char* buf) except -2:
+    """A DATE as "YYYY-MM-DD" in `buf` (80 bytes): its length, or -1 for the zero date (null)."""
+    cdef unsigned long long value = body.uint_le(3, what)
+    if value == 0:
+        return -1
+    return _date_time(buf, 80, <long long>(value >> 9), (value >> 5) & 15, value & 31, 0, 0, 0, False)
+
+
+cdef Py_ssize_t _datetime2_text(_Body body, int fsp, what, char* buf) except -2:
+    """A DATETIME2 as "YYYY-MM-DDTHH:MM:SS[.ffffff]" in `buf` (80 bytes): its length, or -1 for the zero
+    datetime (null)."""
+    cdef Py_ssize_t start = body.offset
+    cdef long long packed = <long long>body.uint_be(5, what) - 0x8000000000
+    cdef long long usec = _read_fraction(body, fsp, what)
+    cdef long long ymd, ym, hms
+    cdef Py_ssize_t n
+    if packed < 0:
+        raise body.error(f"{what} holds an invalid DATETIME", start)
+    if packed == 0 and usec == 0:
+        return -1
+    ymd = packed >> 17
+    ym = ymd >> 5
+    hms = packed & 0x1FFFF
+    n = _date_time(buf, 80, ym // 13, ym % 13, ymd & 31, hms >> 12, (hms >> 6) & 63, hms & 63, True)
+    return n + _fraction(buf + n, 80 - n, usec, fsp)
 
 
 cdef object _read_value(_Body body, RowPlan plan, int index):
@@ -486,24 +528,11 @@ cdef object _read_value(_Body body, RowPlan plan, int index):
         value = body.uint_le(1, what)
         return 1900 + value if value else 0
     if codec == C_DATE:
-        value = body.uint_le(3, what)
-        if value == 0:
-            return None
-        n = _date_time(buf, 80, <long long>(value >> 9), (value >> 5) & 15, value & 31, 0, 0, 0, False)
-        return PyUnicode_DecodeASCII(buf, n, NULL)
+        n = _date_text(body, what, buf)
+        return None if n < 0 else PyUnicode_DecodeASCII(buf, n, NULL)
     if codec == C_DATETIME2:
-        packed = <long long>body.uint_be(5, what) - 0x8000000000
-        usec = _read_fraction(body, a, what)
-        if packed < 0:
-            raise body.error(f"{what} holds an invalid DATETIME", start)
-        if packed == 0 and usec == 0:
-            return None
-        ymd = packed >> 17
-        ym = ymd >> 5
-        hms = packed & 0x1FFFF
-        n = _date_time(buf, 80, ym // 13, ym % 13, ymd & 31, hms >> 12, (hms >> 6) & 63, hms & 63, True)
-        n += _fraction(buf + n, 80 - n, usec, a)
-        return PyUnicode_DecodeASCII(buf, n, NULL)
+        n = _datetime2_text(body, a, what, buf)
+        return None if n < 0 else PyUnicode_DecodeASCII(buf, n, NULL)
     if codec == C_DATETIME:
         value = body.uint_le(8, what)
         if value == 0:
@@ -608,6 +637,131 @@ cdef dict _read_row(_Body body, RowPlan plan, int* present, int present_count):
     return row
 
 
+cdef int _put_text(Writer* w, const unsigned char* p, Py_ssize_t length) except -1:
+    """Printable ASCII text as a JSON string, escaped as orjson escapes it: 1; anything else: 0
+    (nothing written; the caller decodes the text and writes the str)."""
+    cdef Py_ssize_t i, start = 0
+    cdef unsigned char c
+    for i in range(length):
+        if p[i] < 0x20 or p[i] >= 0x80:
+            return 0
+    if w.size + 2 * length + 2 > w.capacity:
+        _grow(w, 2 * length + 2)
+    w.data[w.size] = b'"'
+    w.size += 1
+    for i in range(length):
+        c = p[i]
+        if c == 34 or c == 92:  # '"' and '\\'
+            memcpy(w.data + w.size, p + start, i - start)
+            w.size += i - start
+            w.data[w.size] = b'\\'
+            w.size += 1
+            start = i
+    memcpy(w.data + w.size, p + start, length - start)
+    w.size += length - start
+    w.data[w.size] = b'"'
+    w.size += 1
+    return 1
+
+
+cdef int _write_value(Writer* w, _Body body, RowPlan plan, int index) except -1:
+    """The JSON of one column value, as `orjson.dumps(_read_value(...))` writes it: integers, dates,
+    datetimes and printable ASCII text straight from the body, anything else through the value."""
+    cdef int codec = plan.codecs[index]
+    cdef Py_ssize_t start = body.offset
+    cdef Py_ssize_t length, n
+    cdef const unsigned char* p
+    cdef char buf[80]
+    cdef char text[132]
+    cdef char digits[24]
+    cdef unsigned long long value
+    cdef int size, shift
+    if C_INT8 <= codec <= C_UINT64:
+        size = 1 if codec <= C_UINT8 else 2 if codec <= C_UINT16 else 3 if codec <= C_UINT24 else \
+            4 if codec <= C_UINT32 else 8
+        value = body.uint_le(size, plan.whats[index])
+        if codec & 1:  # the signed codecs are the odd ones: sign-extend from `size` bytes
+            shift = 64 - 8 * size
+            return _put_int(w, (<long long>(value << shift)) >> shift)
+        n = _digits(value, digits + 24)
+        return _put(w, digits + 24 - n, n)
+    if codec == C_DATE or codec == C_DATETIME2:
+        n = _date_text(body, plan.whats[index], buf) if codec == C_DATE else \
+            _datetime2_text(body, plan.a[index], plan.whats[index], buf)
+        if n < 0:
+            return _put(w, b"null", 4)
+        _put(w, b'"', 1)
+        _put(w, buf, n)
+        return _put(w, b'"', 1)
+    if codec == C_DECIMAL:
+        n = _decimal_chars(body, plan.a[index], plan.b[index], plan.whats[index], text)
+        _put(w, b'"', 1)
+        _put(w, text, n)
+        return _put(w, b'"', 1)
+    if codec == C_TEXT and plan.b[index] == TEXT_UTF8:
+        length = <Py_ssize_t>body.uint_le(plan.a[index], plan.whats[index])
+        body.need(length, plan.whats[index])
+        p = body.data + body.offset
+        if _put_text(w, p, length):
+            body.offset += length
+            return 0
+        body.offset = start  # not plain ASCII: decoded (and checked) as a str
+    return _put_scalar(w, _read_value(body, plan, index))
+
+
+cdef bytes _read_row_json(_Body body, RowPlan plan, int* present, int present_count, Py_ssize_t* spans):
+    """One row image as `orjson.dumps(_read_row(...))` writes it; `spans[2*i]`, `spans[2*i+1]` get where
+    column i's value starts and ends in it (left as they were for a column not in the image)."""
+    body.need((present_count + 7) // 8, "null bitmap")
+    cdef const unsigned char* nulls = body.data + body.offset
+    body.offset += (present_count + 7) // 8
+    cdef char stack[STACK_BYTES]
+    cdef Writer w
+    cdef int n, index
+    _init(&w, stack)
+    try:
+        if present_count == 0:
+            _put(&w, b"{}", 2)
+            return _finish(&w)
+        for n in range(present_count):
+            index = present[n]
+            _put(&w, b"{" if n == 0 else b",", 1)
+            _put_bytes(&w, plan.json_names[index])
+            spans[2 * index] = w.size
+            if (nulls[n >> 3] >> (n & 7)) & 1:
+                _put(&w, b"null", 4)
+            else:
+                _write_value(&w, body, plan, index)
+            spans[2 * index + 1] = w.size
+        _put(&w, b"}", 1)
+        return _finish(&w)
+    finally:
+        _release(&w)
+
+
+cdef object _key_json(bytes row, Py_ssize_t* spans, int* key_columns, tuple key_heads):
+    """`encode_key(names, heads, row dict)` from a row's JSON and its value spans (an absent column: null)."""
+    cdef char stack[STACK_BYTES]
+    cdef Writer w
+    cdef Py_ssize_t k, begin
+    cdef int column
+    cdef const char* data = PyBytes_AS_STRING(row)
+    _init(&w, stack)
+    try:
+        for k in range(len(key_heads)):
+            _put_bytes(&w, key_heads[k])
+            column = key_columns[k]
+            begin = spans[2 * column] if column >= 0 else -1
+            if begin < 0:
+                _put(&w, b"null", 4)
+            else:
+                _put(&w, data + begin, spans[2 * column + 1] - begin)
+        _put(&w, b"}", 1)
+        return _finish(&w)
+    finally:
+        _release(&w)
+
+
 cdef int _present_columns(_Body body, int count, int* out) except -1:
     body.need((count + 7) // 8, "column bitmap")
     cdef const unsigned char* bitmap = body.data + body.offset
@@ -622,6 +776,21 @@ cdef int _present_columns(_Body body, int count, int* out) except -1:
 
 def decode_rows(RowPlan plan, const unsigned char[:] body, int event_type, position=None):
     """Decode a ROWS event body: [(before, after), ...]; before is None for writes, after for deletes."""
+    return _decode(plan, body, event_type, position, False, None, None)
+
+
+def rows_json(RowPlan plan, const unsigned char[:] body, int event_type, tuple key_names, tuple key_heads,
+              position=None):
+    """`decode_rows` as JSON, for the envelope: [(before, after, before_key, after_key), ...], each row
+    image the bytes `orjson.dumps` gives for its dict, each key the bytes `encode_key(key_names,
+    key_heads, image)` gives (None for an absent image, and every key None without key columns)."""
+    if key_names is None or key_heads is None or len(key_names) != len(key_heads):
+        raise ValueError("key names and key heads are needed, one head per name")
+    return _decode(plan, body, event_type, position, True, key_names, key_heads)
+
+
+cdef list _decode(RowPlan plan, const unsigned char[:] body, int event_type, position, bint as_json,
+                  tuple key_names, tuple key_heads):
     if event_type not in (23, 24, 25, 30, 31, 32):
         raise DecodeError(f"event type {event_type} is not a rows event", position=position)
     cdef _Body cursor = _Body()
@@ -641,17 +810,25 @@ def decode_rows(RowPlan plan, const unsigned char[:] body, int event_type, posit
     count = cursor.lenenc("column count")
     if count != <unsigned long long>plan.count:
         raise cursor.error(f"column count {count} differs from its TABLE_MAP's {plan.count}", cursor.offset)
-    cdef int* present = <int*>malloc(sizeof(int) * (2 * count + 2))
-    if present == NULL:
+    cdef int key_count = len(key_names) if as_json else 0
+    cdef int* present = <int*>malloc(sizeof(int) * (2 * count + 2 + key_count))
+    cdef Py_ssize_t* spans = <Py_ssize_t*>malloc(sizeof(Py_ssize_t) * (2 * count + 2))
+    if present == NULL or spans == NULL:
+        free(present)
+        free(spans)
         raise MemoryError()
     cdef int* present_after = present + count + 1
-    cdef int n_present, n_after = 0
+    cdef int* key_columns = present + 2 * count + 2
+    cdef int n_present, n_after = 0, k
     cdef bint update = event_type == 24 or event_type == 31
     cdef bint delete = event_type == 25 or event_type == 32
     cdef list rows = []
-    cdef dict first
+    cdef object first, second, first_key, second_key
     cdef Py_ssize_t row_start
     try:
+        for k in range(key_count):
+            name = key_names[k]
+            key_columns[k] = plan.names.index(name) if name in plan.names else -1
         n_present = _present_columns(cursor, <int>count, present)
         if update:
             n_after = _present_columns(cursor, <int>count, present_after)
@@ -659,13 +836,35 @@ def decode_rows(RowPlan plan, const unsigned char[:] body, int event_type, posit
             row_start = cursor.offset
             if n_present == 0 and (not update or n_after == 0):
                 raise cursor.error("row data follows an empty column bitmap", row_start)
-            first = _read_row(cursor, plan, present, n_present)
+            if not as_json:
+                first = _read_row(cursor, plan, present, n_present)
+                if update:
+                    rows.append((first, _read_row(cursor, plan, present_after, n_after)))
+                elif delete:
+                    rows.append((first, None))
+                else:
+                    rows.append((None, first))
+                continue
+            _clear_spans(spans, key_columns, key_count)
+            first = _read_row_json(cursor, plan, present, n_present, spans)
+            first_key = _key_json(first, spans, key_columns, key_heads) if key_count else None
             if update:
-                rows.append((first, _read_row(cursor, plan, present_after, n_after)))
+                _clear_spans(spans, key_columns, key_count)
+                second = _read_row_json(cursor, plan, present_after, n_after, spans)
+                second_key = _key_json(second, spans, key_columns, key_heads) if key_count else None
+                rows.append((first, second, first_key, second_key))
             elif delete:
-                rows.append((first, None))
+                rows.append((first, None, first_key, None))
             else:
-                rows.append((None, first))
+                rows.append((None, first, None, first_key))
     finally:
         free(present)
+        free(spans)
     return rows
+
+
+cdef inline void _clear_spans(Py_ssize_t* spans, int* key_columns, int key_count) noexcept:
+    cdef int k
+    for k in range(key_count):
+        if key_columns[k] >= 0:
+            spans[2 * key_columns[k]] = -1

@@ -333,3 +333,42 @@ def test_emit_rows_is_emit_row_per_row(op):
         sent.append(_without_clock(producer.sent))
         assert pipeline.events == 2
     assert sent[0] == sent[1]
+
+
+@pytest.mark.parametrize("op", [CREATE, UPDATE, DELETE])
+def test_emit_json_rows_is_emit_rows(op):
+    """Rows handed over as JSON (the binlog decoder's `rows_json`) give emit_rows' records; an update
+    whose key JSON changed sends nothing and says so, for the caller to send the rows as dicts."""
+    rows = [({"id": 1, "v": "a"}, {"id": 1, "v": "b"}), ({"id": 3, "v": "a"}, {"id": 3, "v": "c"})]
+    if op == CREATE:
+        rows = [(None, after) for _, after in rows]
+    elif op == DELETE:
+        rows = [(before, None) for before, _ in rows]
+    sent = []
+    for as_json in (False, True):
+        producer = FakeProducer()
+        envelope = Envelope("shop")
+        pipeline = CapturePipeline(producer, envelope)
+        template = envelope.source_template({"version": "x", "connector": "mysql", "name": "shop", "pos": 0, "row": 0},
+                                            ("pos", "row"))
+        names, _ = envelope.json_row_keys(TABLE)
+        key = lambda row: None if row is None else orjson.dumps({name: row.get(name) for name in names})  # noqa: E731
+        pipeline.begin_transaction("0-1-5", 0)
+        if as_json:
+            json_rows = [(None if b is None else orjson.dumps(b), None if a is None else orjson.dumps(a), key(b), key(a))
+                         for b, a in rows]
+            assert pipeline.emit_json_rows(TABLE, op, json_rows, template, 120)
+        else:
+            pipeline.emit_rows(TABLE, op, rows, template, 120)
+        pipeline.end_transaction()
+        pipeline.poll()
+        sent.append(_without_clock(producer.sent))
+    assert sent[0] == sent[1]
+
+    producer = FakeProducer()
+    pipeline = CapturePipeline(producer, Envelope("shop"))
+    changed = [(b'{"id":1,"v":"a"}', b'{"id":2,"v":"a"}', b'{"id":1}', b'{"id":2}')]
+    assert pipeline.emit_json_rows(TABLE, UPDATE, changed, template, 130) is False
+    pipeline.flush()
+    assert pipeline.events == 0  # only the table's schema went out (emit_rows would publish it too)
+    assert [topic for topic, *_ in producer.sent] == ["shop.schemas"]

@@ -3,7 +3,9 @@
 This is the readable specification of `cdc._ext.binlog_rows`: both take the same column plan (built
 once per TABLE_MAP by `connectors.mysql.types.parse_table_map`) and the same event body, and give
 identical rows — or raise the same `cdc.errors.DecodeError` naming the position and byte offset when
-the body is truncated or corrupted. Use `connectors.mysql.decoder`, which picks the implementation.
+the body is truncated or corrupted. `rows_json` is `decode_rows` serialised (row images and keys as
+JSON bytes), which the compiled module writes without building the dicts. Use
+`connectors.mysql.decoder`, which picks the implementation.
 
 Layout of a ROWS event body (after the 19-byte event header, without the checksum):
 table id (6) | flags (2) | [v2: extra-data length (2, counts itself) + extra data] |
@@ -15,6 +17,8 @@ from __future__ import annotations
 
 import math
 import struct
+
+import orjson
 
 from cdc.codecs import encode_bytes, encode_float, encode_float4
 from cdc.compat import geometry_value
@@ -402,6 +406,21 @@ _J_DOUBLE, _J_STRING, _J_OPAQUE = 11, 12, 15
 
 class _JsonError(ValueError):
     pass
+
+
+def rows_json(plan: RowPlan, body: bytes, event_type: int, key_names: tuple[str, ...], key_heads: tuple[bytes, ...],
+              position: object = None) -> list[tuple]:
+    """`decode_rows` as JSON, for the envelope: [(before, after, before_key, after_key), ...], each row
+    image `orjson.dumps` of its dict, each key the JSON object of `key_names` in it (None for an absent
+    image, and every key None without key columns; `key_heads` are the compiled twin's shortcut)."""
+    if key_names is None or key_heads is None or len(key_names) != len(key_heads):
+        raise ValueError("key names and key heads are needed, one head per name")
+
+    def key(row: dict | None) -> bytes | None:
+        return None if row is None or not key_names else orjson.dumps({name: row.get(name) for name in key_names})
+
+    return [(None if before is None else orjson.dumps(before), None if after is None else orjson.dumps(after),
+             key(before), key(after)) for before, after in decode_rows(plan, body, event_type, position)]
 
 
 def _json_string(text: str) -> str:

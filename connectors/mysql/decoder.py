@@ -106,6 +106,11 @@ class RowDecoder:
 
     def rows(self, body: bytes, event_type: int, position: object = None) -> tuple[TableMap, list[tuple]]:
         """Decode a ROWS event body: its TableMap and [(before, after), ...]."""
+        body, event_type, table_id, plan = self._event(body, event_type, position)
+        return self.tables[table_id], self.impl.decode_rows(plan, body, event_type, position)
+
+    def _event(self, body: bytes, event_type: int, position: object) -> tuple[bytes, int, int, Any]:
+        """A ROWS event's plain body and type, its table id and that table's compiled plan."""
         if event_type in _UNCOMPRESSED:
             body, event_type = decompress_rows_body(body, event_type, position)
         if len(body) < 6:
@@ -114,4 +119,11 @@ class RowDecoder:
         plan = self._plans.get(table_id)
         if plan is None:
             raise DecodeError(f"rows event for table id {table_id} without a TABLE_MAP before it", position=position)
-        return self.tables[table_id], self.impl.decode_rows(plan, body, event_type, position)
+        return body, event_type, table_id, plan
+
+    def rows_json(self, body: bytes, event_type: int, key_names: tuple[str, ...], key_heads: tuple[bytes, ...],
+                  position: object = None) -> tuple[TableMap, list[tuple]]:
+        """`rows` with each row image as JSON bytes and each key as the envelope's key JSON:
+        [(before, after, before_key, after_key), ...] (see `rows_json` of the decoder)."""
+        body, event_type, table_id, plan = self._event(body, event_type, position)
+        return self.tables[table_id], self.impl.rows_json(plan, body, event_type, key_names, key_heads, position)

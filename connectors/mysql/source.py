@@ -239,6 +239,10 @@ class MysqlStream:
         # hot path: table id -> (schema, event timestamp, server id, SourceTemplate with `pos`, `row` variable),
         # valid until the transaction, thread or binlog file changes
         self._templates: dict[int, tuple[TableSchema, int, int, Any]] = {}
+        # table id -> (schema, (key columns, key heads) when its rows are decoded straight to JSON, else None);
+        # only with the compiled decoder: the twin's rows_json goes through dicts itself
+        self._json_keys: dict[int, tuple[TableSchema, tuple | None]] = {}
+        self._json_rows = getattr(self.decoder.impl, "IMPLEMENTATION", "python") == "cython"
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -425,10 +429,20 @@ class MysqlStream:
         body = event.body
         if len(body) < 6:
             raise DecodeError("rows event shorter than its table id", position=event.where)
-        schema = self.by_table_id.get(int.from_bytes(body[:6], "little"), False)
+        table_id = int.from_bytes(body[:6], "little")
+        schema = self.by_table_id.get(table_id, False)
         if schema is None:
             return  # a table we do not capture: not even decoded
-        table, rows = self.decoder.rows(body, event.type, event.where)
+        keys = None
+        if schema is not False and self._json_rows:
+            known = self._json_keys.get(table_id)
+            if known is None or known[0] is not schema:
+                known = self._json_keys[table_id] = (schema, self.pipeline.envelope.json_row_keys(schema))
+            keys = known[1]
+        if keys is not None:  # rows straight to JSON, no dicts (see RowDecoder.rows_json)
+            table, rows = self.decoder.rows_json(body, event.type, keys[0], keys[1], event.where)
+        else:
+            table, rows = self.decoder.rows(body, event.type, event.where)
         if schema is False:
             schema = self._schema(table)
         op = ROW_OPS[plain_rows_type(event.type)]
@@ -440,6 +454,10 @@ class MysqlStream:
                                   pos=0, row=0, thread=self.thread)
             hot = (schema, event.timestamp, event.server_id, self.pipeline.envelope.source_template(source, ("pos", "row")))
             self._templates[table.table_id] = hot
+        if keys is not None:
+            if self.pipeline.emit_json_rows(schema, op, rows, hot[3], event.position):
+                return
+            rows = self.decoder.rows(body, event.type, event.where)[1]  # a key changed: as dicts
         self.pipeline.emit_rows(schema, op, rows, hot[3], event.position)
 
 

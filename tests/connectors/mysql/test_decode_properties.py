@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import struct
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cdc.envelope import _key_heads
 from cdc.errors import DecodeError
 from connectors.mysql import decode as twin
 from connectors.mysql.binlog import ROWS_EVENTS, TABLE_MAP_EVENT
@@ -32,9 +34,38 @@ def outcome(implementation, columns, body: bytes, event_type: int, position="mys
         return "error", str(exc)
 
 
+def json_outcome(implementation, columns, body: bytes, event_type: int, key_names: tuple,
+                 position="mysql-bin.000001:4"):
+    """('rows', rows_json(...)) or ('error', message), as `outcome`."""
+    plan = implementation.compile_plan(columns)
+    try:
+        return "rows", implementation.rows_json(plan, body, event_type, key_names, _key_heads(key_names), position)
+    except DecodeError as exc:
+        return "error", str(exc)
+
+
+def as_json(result: tuple, key_names: tuple) -> tuple:
+    """What rows_json should give, from decode_rows' outcome: images and keys through orjson."""
+    kind, rows = result
+    if kind == "error":
+        return result
+
+    def key(row):
+        return None if row is None or not key_names else orjson.dumps({name: row.get(name) for name in key_names})
+
+    return "rows", [(None if before is None else orjson.dumps(before), None if after is None else orjson.dumps(after),
+                     key(before), key(after)) for before, after in rows]
+
+
 def assert_same_outcome(columns, body: bytes, event_type: int) -> tuple:
+    """Both decoders agree, on dicts and on JSON (`rows_json`, which must be `decode_rows` through orjson,
+    keys included: the first column, a missing one, or none)."""
     expected = outcome(twin, columns, body, event_type)
     assert outcome(compiled, columns, body, event_type) == expected
+    for key_names in ((columns[0][0], "absent"), ()):
+        want = as_json(expected, key_names)
+        assert json_outcome(twin, columns, body, event_type, key_names) == want
+        assert json_outcome(compiled, columns, body, event_type, key_names) == want
     return expected
 
 
@@ -161,6 +192,9 @@ def real_rows(mysql_url: str):
                 " POINT(1, 2))",
                 (n, 2**64 - n, f"-{n}.1234567", n / 3, "x" * n),
             )
+        # text the JSON writer must escape, or hand to the str path: quotes, backslash, control, non-ASCII
+        cursor.execute("INSERT INTO m (id, c, dt) VALUES (9, %s, '0000-00-00 00:00:00')", ('a"b\\c\x01 caf\u00e9 \U0001d11e',))
+        cursor.execute("INSERT INTO m (id, u, c) VALUES (-2147483648, 0, '')")
         cursor.execute("UPDATE m SET c = 'changed', d = d * 2")
         cursor.execute("DELETE FROM m WHERE id > 3")
 
