@@ -254,23 +254,10 @@ class CapturePipeline:
     def emit_rows(self, table: TableSchema, op: str, rows: list[tuple[Any, Any]], source, position: Any) -> None:
         """`emit_row(table, op, before, after, source, (position, n))` for the n-th `(before, after)` of
         `rows` (one binlog rows event): the same records and numbering, one call per event, not per row."""
-        if not rows:
-            return
-        order = self._enter(table)
+        if not rows or self._emit_event(self.envelope.rows_records, table, op, rows, source, position):
+            return  # the common case: every record of the event from one compiled call
+        order = self.transaction
         name = self._current_name
-        if order is None:
-            many = self.envelope.rows_records(table, op, rows, source, position, None, 0, 0)
-        else:
-            many = self.envelope.rows_records(table, op, rows, source, position, order.id, order.total,
-                                              order.per_table.get(name, 0))
-        if many is not None:  # the common case: every record of the event from one compiled call
-            records, total, collection_order = many
-            if order is not None:
-                order.total = total
-                order.per_table[name] = collection_order
-            self.events += len(rows)
-            self.send_many(records)
-            return
         row_records = self.envelope.row_records
         key_change = self.envelope.is_row_key_change if op == UPDATE else None
         send_many = self.send_many
@@ -288,15 +275,18 @@ class CapturePipeline:
         """`emit_rows` of one binlog rows event already in JSON (`RowDecoder.rows_json`: row images
         and keys as bytes). False, with nothing sent, when the envelope needs the rows as dicts (a
         key change, a row converter): the caller then decodes them again and calls `emit_rows`."""
-        if not rows:
-            return True
+        return not rows or self._emit_event(self.envelope.json_rows_records, table, op, rows, source, position)
+
+    def _emit_event(self, records_of, table: TableSchema, op: str, rows: list, source, position: Any) -> bool:
+        """Send every record of one rows event from one envelope call (`records_of`: the envelope's
+        `rows_records` or `json_rows_records`), numbered on in the open transaction. False, with no
+        event sent, when that call leaves the rows to `row_records` (it gave None)."""
         order = self._enter(table)
         name = self._current_name
         if order is None:
-            many = self.envelope.json_rows_records(table, op, rows, source, position, None, 0, 0)
+            many = records_of(table, op, rows, source, position, None, 0, 0)
         else:
-            many = self.envelope.json_rows_records(table, op, rows, source, position, order.id, order.total,
-                                                   order.per_table.get(name, 0))
+            many = records_of(table, op, rows, source, position, order.id, order.total, order.per_table.get(name, 0))
         if many is None:
             return False
         records, total, collection_order = many

@@ -47,6 +47,14 @@ cdef inline int _put_row(Writer* w, object row) except -1:
     return _put_bytes(w, _dumps(row))
 
 
+cdef inline int _put_head(Writer* w, object before, object after) except -1:
+    """`{"before":...,"after":...`: how every change value begins."""
+    _put(w, b'{"before":', 10)
+    _put_row(w, before)
+    _put(w, b',"after":', 9)
+    return _put_row(w, after)
+
+
 cdef int _put_tail(Writer* w, object op, int64_t now) except -1:
     """`,"op":..,"ts_ms":..,"ts_us":..,"ts_ns":..}` with the top-level timestamps from `now` (ns)."""
     cdef char digits[24]
@@ -125,10 +133,7 @@ cdef bytes _change_value(op, before, after, source, transaction, int64_t now):
     cdef Writer w
     _init(&w, stack)
     try:
-        _put(&w, b'{"before":', 10)
-        _put_row(&w, before)
-        _put(&w, b',"after":', 9)
-        _put_row(&w, after)
+        _put_head(&w, before, after)
         _put(&w, b',"source":', 10)
         _put_bytes(&w, _dumps(source))
         _put(&w, b',"transaction":', 15)
@@ -183,10 +188,7 @@ cdef bytes _row_value(op, before, after, tuple source_pieces, bytes kinds, tuple
     _init(&w, stack)
     try:
         if head is None:
-            _put(&w, b'{"before":', 10)
-            _put_row(&w, before)
-            _put(&w, b',"after":', 9)
-            _put_row(&w, after)
+            _put_head(&w, before, after)
         else:
             _put_bytes(&w, head)
         _put(&w, b',"source":', 10)
@@ -218,10 +220,7 @@ def encode_row_head(before, after) -> bytes:
     cdef Writer w
     _init(&w, stack)
     try:
-        _put(&w, b'{"before":', 10)
-        _put_row(&w, before)
-        _put(&w, b',"after":', 9)
-        _put_row(&w, after)
+        _put_head(&w, before, after)
         return _finish(&w)
     finally:
         _release(&w)

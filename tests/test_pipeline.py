@@ -306,21 +306,31 @@ def _without_clock(records):
     return out
 
 
+def _rows_of(op, rows):
+    """`(before, after)` pairs as a rows event of `op` carries them (no before for a create, no after for a delete)."""
+    if op == CREATE:
+        return [(None, after) for _, after in rows]
+    if op == DELETE:
+        return [(before, None) for before, _ in rows]
+    return rows
+
+
+def _mysql_pipeline():
+    """A pipeline on a fake producer, its producer and a MySQL-like source template (`pos`, `row` variable)."""
+    producer = FakeProducer()
+    envelope = Envelope("shop")
+    template = envelope.source_template({"version": "x", "connector": "mysql", "name": "shop", "pos": 0, "row": 0},
+                                        ("pos", "row"))
+    return CapturePipeline(producer, envelope), producer, template
+
+
 @pytest.mark.parametrize("op", [CREATE, UPDATE, DELETE])
 def test_emit_rows_is_emit_row_per_row(op):
     """The binlog source's per-event call gives the records of one emit_row per row (clock fields aside)."""
     sent = []
     for batched in (False, True):
-        producer = FakeProducer()
-        envelope = Envelope("shop")
-        pipeline = CapturePipeline(producer, envelope)
-        template = envelope.source_template({"version": "x", "connector": "mysql", "name": "shop", "pos": 0, "row": 0},
-                                            ("pos", "row"))
-        rows = [({"id": 1, "v": "a"}, {"id": 2, "v": "a"}), ({"id": 3, "v": "a"}, {"id": 3, "v": "b"})]
-        if op == CREATE:
-            rows = [(None, after) for _, after in rows]
-        elif op == DELETE:
-            rows = [(before, None) for before, _ in rows]
+        pipeline, producer, template = _mysql_pipeline()
+        rows = _rows_of(op, [({"id": 1, "v": "a"}, {"id": 2, "v": "a"}), ({"id": 3, "v": "a"}, {"id": 3, "v": "b"})])
         pipeline.begin_transaction("0-1-5", 0)
         if batched:
             pipeline.emit_rows(TABLE, op, rows, template, 120)
@@ -339,19 +349,11 @@ def test_emit_rows_is_emit_row_per_row(op):
 def test_emit_json_rows_is_emit_rows(op):
     """Rows handed over as JSON (the binlog decoder's `rows_json`) give emit_rows' records; an update
     whose key JSON changed sends nothing and says so, for the caller to send the rows as dicts."""
-    rows = [({"id": 1, "v": "a"}, {"id": 1, "v": "b"}), ({"id": 3, "v": "a"}, {"id": 3, "v": "c"})]
-    if op == CREATE:
-        rows = [(None, after) for _, after in rows]
-    elif op == DELETE:
-        rows = [(before, None) for before, _ in rows]
+    rows = _rows_of(op, [({"id": 1, "v": "a"}, {"id": 1, "v": "b"}), ({"id": 3, "v": "a"}, {"id": 3, "v": "c"})])
     sent = []
     for as_json in (False, True):
-        producer = FakeProducer()
-        envelope = Envelope("shop")
-        pipeline = CapturePipeline(producer, envelope)
-        template = envelope.source_template({"version": "x", "connector": "mysql", "name": "shop", "pos": 0, "row": 0},
-                                            ("pos", "row"))
-        names, _ = envelope.json_row_keys(TABLE)
+        pipeline, producer, template = _mysql_pipeline()
+        names, _ = pipeline.envelope.json_row_keys(TABLE)
         key = lambda row: None if row is None else orjson.dumps({name: row.get(name) for name in names})  # noqa: E731
         pipeline.begin_transaction("0-1-5", 0)
         if as_json:
@@ -365,8 +367,7 @@ def test_emit_json_rows_is_emit_rows(op):
         sent.append(_without_clock(producer.sent))
     assert sent[0] == sent[1]
 
-    producer = FakeProducer()
-    pipeline = CapturePipeline(producer, Envelope("shop"))
+    pipeline, producer, template = _mysql_pipeline()
     changed = [(b'{"id":1,"v":"a"}', b'{"id":2,"v":"a"}', b'{"id":1}', b'{"id":2}')]
     assert pipeline.emit_json_rows(TABLE, UPDATE, changed, template, 130) is False
     pipeline.flush()

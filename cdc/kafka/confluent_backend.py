@@ -245,16 +245,8 @@ class ConfluentProducer(Producer):
         headers: Headers | None = None,
         on_delivery: DeliveryCallback | None = None,
     ) -> None:
-        if partition is None:
-            partition = 0 if key is None else _PARTITION_UNASSIGNED
         callback = None if on_delivery is None else functools.partial(self._report, on_delivery)
-        try:
-            self._produce(topic, value, key, partition, callback, None, 0, headers)
-        except BufferError:
-            self._produce_when_room(topic, value, key, partition, callback, headers)
-        except ck.KafkaException as exc:
-            self._raise_if_fatal()
-            raise _error(f"cannot produce to {topic}", exc) from exc
+        self.produce_tracked(topic, value, key, headers, callback, partition)
 
     def produce_tracked(self, topic: str, value: bytes | None, key: bytes | None, headers: Headers | None,
                         callback, partition: int | None = None) -> None:

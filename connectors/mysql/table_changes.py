@@ -107,7 +107,7 @@ def later_ddl(conn, database: str, table: str, file: str, position: int, limit: 
                 except pymysql.err.MySQLError as exc:
                     return f"cannot read the binlog after the DDL ({exc.args[-1] if exc.args else exc})"
                 rows = cursor.fetchall()
-                for _log, _pos, event_type, _server, end, info in rows:
+                for _log, _pos, event_type, _server, _end, info in rows:
                     if str(event_type) == "Query" and _touches(str(info or ""), database, table):
                         return f"a later DDL changed {database}.{table} again (at {name}:{_pos})"
                 scanned += len(rows)
