@@ -19,7 +19,6 @@ from cdc.verify.diff import RowDiff
 from cdc.verify.parity import SCHEMA_VERSION, ParityReport, TableReport
 
 TEMPLATES = Path(__file__).parent / "templates"
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs" / "verify-report.schema.json"
 STATUS_STYLE = {"equal": "green", "different": "red", "missing_in_target": "red", "missing_in_source": "red",
                 "error": "yellow"}
 VERDICT = {0: "PARITY: every compared row is equal", 1: "DIFFERENCES FOUND",
@@ -28,6 +27,7 @@ REPORT_FILE_MODE = 0o600  # reports hold row data
 
 
 def diff_dict(diff: RowDiff) -> dict[str, Any]:
+    """One entry of a table's `rows`."""
     out: dict[str, Any] = {"kind": diff.kind, "status": diff.status, "key": diff.key}
     if diff.columns:
         out["columns"] = [{"column": c.column, "source": c.source, "target": c.target} for c in diff.columns]
@@ -37,6 +37,7 @@ def diff_dict(diff: RowDiff) -> dict[str, Any]:
 
 
 def table_dict(table: TableReport) -> dict[str, Any]:
+    """One entry of the report's `tables`."""
     return {
         "name": table.name,
         "status": table.status,
@@ -60,7 +61,10 @@ def table_dict(table: TableReport) -> dict[str, Any]:
 
 
 def report_dict(report: ParityReport) -> dict[str, Any]:
-    """The JSON report (documented in docs/verify.md; `schema_version` changes on incompatible edits)."""
+    """The report object (docs/verify-report.schema.json; `schema_version` changes on incompatible edits).
+
+    Row keys and values are already in report form (cdc/verify/values.py), whichever path found them.
+    """
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": f"cdc verify {__version__}",
@@ -87,8 +91,8 @@ def report_dict(report: ParityReport) -> dict[str, Any]:
 
 
 def json_bytes(data: dict[str, Any]) -> bytes:
-    """The report's JSON text (values are already JSON types: cdc/verify/values.py)."""
-    return orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n"
+    """The report's JSON text (values are already JSON types: cdc/verify/values.py; `str` is a last resort)."""
+    return orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str) + b"\n"
 
 
 def write_private(path: str | Path, content: bytes) -> None:
@@ -112,7 +116,7 @@ def write_json(report: ParityReport | dict[str, Any], path: str | Path) -> None:
 
 def value_text(value: Any) -> str:
     """A report value as the HTML page and the terminal show it: its JSON text (`"52.50"`, `42`, `null`)."""
-    return orjson.dumps(value).decode()
+    return orjson.dumps(value, default=str).decode()
 
 
 def key_text(key: dict[str, Any]) -> str:
@@ -197,4 +201,5 @@ def print_summary(report: ParityReport | dict[str, Any], console: Console | None
     if data["error"]:
         console.print(f"[yellow]error:[/] {escape(data['error'])}", soft_wrap=True)
     style = {0: "bold green", 1: "bold red", 2: "bold yellow"}[exit_code]
-    console.print(f"[{style}]{VERDICT[exit_code]}[/] ({data['summary']['rows_checked']:,} rows, {data['seconds']:.2f}s)")
+    rows_checked = data["summary"]["rows_checked"]
+    console.print(f"[{style}]{VERDICT[exit_code]}[/] ({rows_checked:,} rows, {data['seconds']:.2f}s)")

@@ -89,7 +89,8 @@ def create_keyed_by_text(db) -> None:
     db.run("CREATE TABLE words (w VARCHAR(20) PRIMARY KEY, score DOUBLE PRECISION)")
     db.run("INSERT INTO words VALUES (%s, %s)", [(f"w{i}", i / 7) for i in range(200)], many=True)
     db.run("CREATE TABLE order_lines (ref VARCHAR(10), line BIGINT, qty INT, PRIMARY KEY (ref, line))")
-    db.run("INSERT INTO order_lines VALUES (%s, %s, %s)", [(f"o{i}", n, i) for i in range(100) for n in (1, 2)], many=True)
+    db.run("INSERT INTO order_lines VALUES (%s, %s, %s)",
+           [(f"o{i}", n, i) for i in range(100) for n in (1, 2)], many=True)
     db.run("CREATE TABLE events (what VARCHAR(10), amount DECIMAL(10,2))")
     db.run("INSERT INTO events VALUES (%s, %s)", [("a", 1), ("a", 1), ("b", 2.5)], many=True)
 
@@ -165,7 +166,8 @@ def test_in_flight_rows_keep_their_key_types(extra_database, monkeypatch):
         target.run("UPDATE mixed SET ratio = %s WHERE id = 5", (5 / 3,))
 
     monkeypatch.setattr("cdc.verify.parity.wait", replication_catches_up)
-    data = check_report(report_dict(verify(source.url, target.url, VerifyOptions(**{**OPTIONS, "recheck_delay": 0.01}))))
+    report = verify(source.url, target.url, VerifyOptions(**{**OPTIONS, "recheck_delay": 0.01}))
+    data = check_report(report_dict(report))
     assert {(row["key"]["id"], row["status"]) for row in rows_of(data, "mixed")["rows"]} == {
         (5, "in_flight"), (6, "different")}
 
