@@ -38,8 +38,9 @@ def _names(values: tuple[str, ...]) -> tuple[str, ...]:
               help="Wait up to SECONDS for replication to reach the source's current position first.")
 @click.option("--recheck-delay", type=float, default=2.0, show_default=True, metavar="SECONDS",
               help="Re-check differing rows after this delay; those that converge are reported in flight (0: off).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the JSON report here.")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Write the HTML report here.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write the JSON report here (mode 0600; `-`: to stdout, the summary then goes to stderr).")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Write the HTML report here (mode 0600).")
 @click.option("--quiet", is_flag=True, help="No terminal summary or progress (exit code and files only).")
 def command(source_url, target_url, tables, where, columns, exclude_columns, float_tolerance, workers, threshold,
             segment_rows, max_diffs, wait_for_lag, recheck_delay, json_path, html_path, quiet) -> None:
@@ -54,16 +55,18 @@ def command(source_url, target_url, tables, where, columns, exclude_columns, flo
       cdc verify --source postgresql://app:$PW@pg1/shop --target mysql://app:$PW@db2/shop \\
                  --tables orders,customers --wait-for-lag 60 --json parity.json --html parity.html
     """
-    from cdc.verify.parity import verify
+    from cdc.verify.parity import failed_report, verify
     from cdc.verify.plan import VerifyOptions
-    from cdc.verify.report import print_summary, write_html, write_json
+    from cdc.verify.report import json_bytes, print_summary, report_dict, write_html, write_json
 
     options = VerifyOptions(
         tables=_names(tables), where=where, columns=_names(columns), exclude_columns=_names(exclude_columns),
         float_tolerance=float_tolerance, workers=workers, threshold=threshold, segment_rows=segment_rows,
         max_diffs=max_diffs, recheck_delay=recheck_delay, wait_for_lag=wait_for_lag,
     )
-    console = Console(stderr=False) if sys.stdout.isatty() else Console(width=160)
+    to_stdout = json_path == "-"  # the report is the output; the human summary goes to stderr
+    terminal = (sys.stderr if to_stdout else sys.stdout).isatty()
+    console = Console(stderr=to_stdout) if terminal else Console(stderr=to_stdout, width=160)
     try:
         if quiet or not console.is_terminal:
             report = verify(source_url, target_url, options)
@@ -83,14 +86,18 @@ def command(source_url, target_url, tables, where, columns, exclude_columns, flo
 
                 report = verify(source_url, target_url, options, progress=show)
     except CdcError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    if json_path:
-        write_json(report, json_path)
+        report = failed_report(source_url, target_url, options, str(exc))
+    data = report_dict(report)  # the one report: JSON, HTML and the summary all render from it
+    if to_stdout:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(json_bytes(data))
+        sys.stdout.buffer.flush()
+    elif json_path:
+        write_json(data, json_path)
     if html_path:
-        write_html(report, html_path)
+        write_html(data, html_path)
     if not quiet:
-        print_summary(report, console)
+        print_summary(data, console)
     if report.error and quiet:
         click.echo(f"error: {report.error}", err=True)
     sys.exit(report.exit_code)

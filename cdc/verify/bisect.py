@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from cdc.verify.checksum import Checksum, TableSide, checksum_aggregate, read_grid
-from cdc.verify.diff import IN_FLIGHT, RowComparer, RowDiff, CHANGED, ColumnDiff, display
+from cdc.verify.diff import IN_FLIGHT, RowComparer, RowDiff, CHANGED
 from cdc.verify.plan import Segment, TablePlan, VerifyOptions
 
 FANOUT = 16          # children per differing segment (at least; range segments may split wider)
@@ -335,18 +335,18 @@ class TableBisector:
         future = self.session.executor.submit(self.session.target.stream_all, self.target.stream_sql())
         source_rows = self.session.source.stream_all(self.source.stream_sql())
         target_rows = future.result()
-        n_key = len(self.plan.key)
-        source = {tuple(row[:n_key]): row[n_key:-1] for row in source_rows}
+        n_key, n_client = len(self.plan.key), len(self.plan.client_pairs)
+        source = {tuple(row[:n_key]): row for row in source_rows}
         known = {d.identity for d in self.result.diffs}
         for row in target_rows:
             key = tuple(row[:n_key])
             mine = source.get(key)
             if mine is None or key in known:
                 continue
-            columns = []
-            for pair, a, b in zip(self.plan.client_pairs, mine, row[n_key:-1]):
-                if not self.comparer.client_equal(pair, a, b):
-                    columns.append(ColumnDiff(pair.name, display(a), display(b)))
+            columns = [self.comparer.column_diff(pair, a, b)
+                       for pair, a, b in zip(self.plan.client_pairs, mine[n_key:n_key + n_client],
+                                             row[n_key:n_key + n_client])
+                       if not self.comparer.client_equal(pair, a, b)]
             if columns:
                 if len(self.result.diffs) >= self.options.max_diffs:
                     self.result.unexamined_segments += 1
@@ -355,8 +355,9 @@ class TableBisector:
                     segment = self._bucket_of(row[-1], Segment(modulus=self.result.level0_modulus))
                 else:
                     segment = Segment(lo=int(key[0]), hi=int(key[0]) + 1)
-                self.result.diffs.append(RowDiff(CHANGED, dict(zip(self.plan.key, key)), columns, identity=key,
-                                                 segment=segment))
+                raw_key = dict(zip(self.plan.key, mine[n_key + n_client:-1]))
+                self.result.diffs.append(RowDiff(CHANGED, self.comparer.key_json(raw_key, "source"), columns,
+                                                 identity=key, segment=segment))
 
     # re-check ----------------------------------------------------------------------------------
     def recheck(self) -> int:

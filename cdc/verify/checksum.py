@@ -144,9 +144,10 @@ class TableSide:
                 f"{self._filter([self.segments_condition(segments)])}")
 
     def stream_sql(self) -> str:
-        """Canonical key and client-side values of every row (the client-side column pass)."""
+        """Canonical key, client-side values and raw key values of every row (the client-side column pass)."""
         columns = [self.canonical(pair) for pair in self.plan.key_pairs]
         columns += [self.dialect.client_value(self._shape(pair), pair.cls) for pair in self.plan.client_pairs]
+        columns += [self.dialect.display_value(self._shape(pair)) for pair in self.plan.key_pairs]
         columns.append(self.key_hash)
         return f"SELECT {', '.join(columns)} FROM {self.table_ref}{self._filter([])}"
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from cdc.verify.canonical import canonical_float, canonical_json, floats_equal
 from cdc.verify.plan import ColumnPair, Segment, TablePlan
+from cdc.verify.values import report_value, value_type
 
 MISSING = "missing"    # in source, not in target
 EXTRA = "extra"        # in target, not in source
@@ -22,7 +20,7 @@ IN_FLIGHT = "in_flight"
 
 @dataclass(slots=True)
 class ColumnDiff:
-    """One column of a changed row: both values as displayed."""
+    """One column of a changed row: both values in report form (`cdc.verify.values`)."""
 
     column: str
     source: Any
@@ -34,37 +32,13 @@ class RowDiff:
     """One differing row (or, for keyless tables, `count` identical whole rows)."""
 
     kind: str
-    key: dict[str, Any]
+    key: dict[str, Any]           # key column -> value in report form, in key order
     columns: list[ColumnDiff] = field(default_factory=list)
     status: str = DIFFERENT
     count: int = 1
     identity: tuple = ()          # canonical key (or whole-row) texts: what `recheck` matches on
     segment: Segment | None = None
     key_hash: int | None = None   # the row's key hash (hash modes), which says its bucket
-
-
-def display(value: Any) -> Any:
-    """A JSON-safe, readable form of a driver value."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else str(value)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        raw = bytes(value)
-        try:
-            text = raw.decode("utf-8")
-            if text.isprintable():
-                return text
-        except UnicodeDecodeError:
-            pass
-        return "\\x" + raw.hex()
-    if isinstance(value, (dt.datetime, dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, (Decimal, uuid.UUID, dt.timedelta)):
-        return str(value)
-    if isinstance(value, (list, dict)):
-        return value
-    return str(value)
 
 
 class RowComparer:
@@ -81,15 +55,31 @@ class RowComparer:
         self.key_index = [sql_index[name] for name in plan.key]
         self.raw_index = {pair.name: self.n_sql + self.n_client + i for i, pair in enumerate(plan.pairs)}
         self.key_classes = [pair.cls for pair in plan.key_pairs]
+        self.by_name = {pair.name: pair for pair in plan.pairs}
+        self.value_types = {pair.name: value_type(pair) for pair in plan.pairs}
 
     def identity(self, row: tuple) -> tuple:
         if self.plan.mode == "multiset":
             return tuple(row[: self.n_sql])
         return tuple(row[i] for i in self.key_index)
 
-    def key_display(self, row: tuple) -> dict[str, Any]:
+    def key_json(self, raw: dict[str, Any], side: str) -> dict[str, Any]:
+        """A row's key in report form, in key order (a keyless table's whole row), from its raw values."""
         names = self.plan.key if self.plan.mode != "multiset" else [pair.name for pair in self.plan.pairs]
-        return {name: display(row[self.raw_index[name]]) for name in names}
+        return {name: self.value_json(name, raw[name], side) for name in names}
+
+    def value_json(self, name: str, value: Any, side: str) -> Any:
+        """One value of column `name` read on `side`, in report form: the one rule for every path."""
+        pair = self.by_name[name]
+        return report_value(value, self.value_types[name], pair.source if side == "source" else pair.target)
+
+    def column_diff(self, pair: ColumnPair, source: Any, target: Any) -> ColumnDiff:
+        return ColumnDiff(pair.name, self.value_json(pair.name, source, "source"),
+                          self.value_json(pair.name, target, "target"))
+
+    def key_display(self, row: tuple, side: str) -> dict[str, Any]:
+        """The key in report form from a fetched row (layout from `TableSide.fetch_columns`)."""
+        return self.key_json({name: row[index] for name, index in self.raw_index.items()}, side)
 
     def client_equal(self, pair: ColumnPair, a: Any, b: Any) -> bool:
         """Client-side comparison of one value pair (floats with tolerance, JSON by value)."""
@@ -109,13 +99,13 @@ class RowComparer:
         out = []
         for i, pair in enumerate(self.sql_pairs):
             if source[i] != target[i]:
-                out.append(ColumnDiff(pair.name, display(source[self.raw_index[pair.name]]),
-                                      display(target[self.raw_index[pair.name]])))
+                out.append(self.column_diff(pair, source[self.raw_index[pair.name]],
+                                            target[self.raw_index[pair.name]]))
         for j, pair in enumerate(self.client_pairs):
             i = self.n_sql + j
             if not self.client_equal(pair, source[i], target[i]):
-                out.append(ColumnDiff(pair.name, display(source[self.raw_index[pair.name]]),
-                                      display(target[self.raw_index[pair.name]])))
+                out.append(self.column_diff(pair, source[self.raw_index[pair.name]],
+                                            target[self.raw_index[pair.name]]))
         return out
 
     def diff(self, source_rows: list[tuple], target_rows: list[tuple], segment: Segment | None = None) -> list[RowDiff]:
@@ -128,28 +118,29 @@ class RowComparer:
         for key, row in source_by_key.items():
             other = target_by_key.get(key)
             if other is None:
-                diffs.append(RowDiff(MISSING, self.key_display(row), identity=key, segment=segment,
+                diffs.append(RowDiff(MISSING, self.key_display(row, "source"), identity=key, segment=segment,
                                      key_hash=row[-1]))
                 continue
             columns = self.changed_columns(row, other)
             if columns:
-                diffs.append(RowDiff(CHANGED, self.key_display(row), columns, identity=key, segment=segment,
+                diffs.append(RowDiff(CHANGED, self.key_display(row, "source"), columns, identity=key, segment=segment,
                                      key_hash=row[-1]))
         for key, row in target_by_key.items():
             if key not in source_by_key:
-                diffs.append(RowDiff(EXTRA, self.key_display(row), identity=key, segment=segment,
+                diffs.append(RowDiff(EXTRA, self.key_display(row, "target"), identity=key, segment=segment,
                                      key_hash=row[-1]))
         return diffs
 
     def _diff_multiset(self, source_rows, target_rows, segment) -> list[RowDiff]:
         source_count = Counter(self.identity(row) for row in source_rows)
         target_count = Counter(self.identity(row) for row in target_rows)
-        sample = {self.identity(row): row for row in source_rows + target_rows}
+        source_sample = {self.identity(row): row for row in source_rows}
+        target_sample = {self.identity(row): row for row in target_rows}
         diffs = []
         for key, n in (source_count - target_count).items():
-            diffs.append(RowDiff(MISSING, self.key_display(sample[key]), count=n, identity=key, segment=segment,
-                                 key_hash=sample[key][-1]))
+            diffs.append(RowDiff(MISSING, self.key_display(source_sample[key], "source"), count=n, identity=key,
+                                 segment=segment, key_hash=source_sample[key][-1]))
         for key, n in (target_count - source_count).items():
-            diffs.append(RowDiff(EXTRA, self.key_display(sample[key]), count=n, identity=key, segment=segment,
-                                 key_hash=sample[key][-1]))
+            diffs.append(RowDiff(EXTRA, self.key_display(target_sample[key], "target"), count=n, identity=key,
+                                 segment=segment, key_hash=target_sample[key][-1]))
         return diffs

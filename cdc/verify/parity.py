@@ -15,6 +15,7 @@ from cdc.urls import DatabaseUrl, parse_url
 from cdc.verify.bisect import Session, TableBisector, wait
 from cdc.verify.diff import DIFFERENT, EXTRA, IN_FLIGHT, MISSING, CHANGED, RowDiff
 from cdc.verify.plan import INTERNAL_TABLES, TablePlan, VerifyOptions, build_table_plan
+from cdc.verify.values import value_type
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ MISSING_IN_TARGET = "missing_in_target"
 MISSING_IN_SOURCE = "missing_in_source"
 ERROR = "error"
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # docs/verify-report.schema.json; 2: one value rule on every path (cdc/verify/values.py)
 
 
 def dialect_for(url: DatabaseUrl):
@@ -50,6 +51,7 @@ class TableReport:
     notes: list[str] = field(default_factory=list)
     schema_differences: list[str] = field(default_factory=list)
     client_side_columns: list[str] = field(default_factory=list)
+    value_types: dict[str, str] = field(default_factory=dict)  # compared column -> report value type
     diffs: list[RowDiff] = field(default_factory=list)
     error: str | None = None
 
@@ -73,8 +75,8 @@ class TableReport:
 class ParityReport:
     """The outcome of one run, and how it was run."""
 
-    source: str
-    target: str
+    source: str | None  # redacted URL; None only when it could not be parsed (see `failed_report`)
+    target: str | None
     parameters: dict[str, Any]
     started_at: str
     seconds: float = 0.0
@@ -98,6 +100,23 @@ class ParityReport:
     @property
     def rows_checked(self) -> int:
         return sum(max(t.source_rows or 0, t.target_rows or 0) for t in self.tables)
+
+
+def failed_report(source_url: str, target_url: str, options: VerifyOptions, error: str) -> ParityReport:
+    """The report of a run that could not start (e.g. a bad URL): exit code 2 and why.
+
+    A URL that does not parse is left out (null) rather than shown: it may hold a password.
+    """
+    def shown(url: str) -> str | None:
+        try:
+            return parse_url(url).redacted()
+        except CdcError:
+            return None
+
+    return ParityReport(
+        source=shown(source_url), target=shown(target_url), parameters=_parameters(options),
+        started_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), error=error,
+    )
 
 
 def _resolve_tables(options: VerifyOptions, source_tables: list[str]) -> list[str]:
@@ -191,6 +210,7 @@ def _check_table(session: Session, plan: TablePlan, options: VerifyOptions, prog
         plan.name, EQUAL, mode=plan.mode, key=list(plan.key), notes=list(plan.notes),
         schema_differences=list(plan.schema_differences),
         client_side_columns=[pair.name for pair in plan.client_pairs],
+        value_types={pair.name: value_type(pair) for pair in plan.pairs},
     )
     progress(plan.name, "checksumming")
     try:

@@ -32,8 +32,10 @@ KIND_OF_TYPE = {
 
 # Kinds psycopg reads into Python values in any session; others (interval in iso_8601 style, arrays of
 # exotic types, ...) are shown as their text.
+# json is read as its text (a JSON string value must not look like the document's text; the report
+# parses it, cdc/verify/values.py).
 NATIVE_DISPLAY_KINDS = frozenset({"boolean", "int", "decimal", "float", "string", "bytes", "date", "time",
-                                  "timestamp", "timestamptz", "uuid", "json", "enum"})
+                                  "timestamp", "timestamptz", "uuid", "enum"})
 
 COLUMNS_SQL = """
 SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typname, t.typcategory, a.atttypmod, a.attnotnull
@@ -192,6 +194,8 @@ class PostgresChecksumDialect(EngineDialect):
         c = quote_ident(column.name)
         if column.kind in NATIVE_DISPLAY_KINDS:
             return c
+        if column.kind == "array":
+            return f"array_to_json({c})::text"  # shown as JSON, as it is compared
         return f"({c})::text"
 
     def token(self, canonical_sql: str, cls: str, length_prefixed: bool) -> str:

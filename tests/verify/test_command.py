@@ -42,10 +42,10 @@ def test_exit_codes_and_reports(extra_database, tmp_path):
     different = run("--source", source.url, "--target", target.url, "--tables", "orders",
                     "--json", str(json_path), "--html", str(html_path))
     assert different.exit_code == 1, different.output
-    assert "DIFFERENCES FOUND" in different.output and "total: '52.50' -> '0.00'" in different.output
+    assert "DIFFERENCES FOUND" in different.output and 'total: "52.50" -> "0.00"' in different.output
 
     data = json.loads(json_path.read_text())
-    assert data["schema_version"] == 1 and data["exit_code"] == 1 and data["status"] == "differences"
+    assert data["schema_version"] == 2 and data["exit_code"] == 1 and data["status"] == "differences"
     [table] = data["tables"]
     assert table["differences"] == {"missing": 1, "extra": 0, "changed": 1, "in_flight": 0}
     changed = [row for row in table["rows"] if row["kind"] == "changed"]
