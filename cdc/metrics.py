@@ -63,6 +63,11 @@ VERIFY_CONFIRMED = Gauge(
     "Rows different in two checks in a row (the parity alarm: 0 means parity or not yet confirmed)", ["pipeline"])
 VERIFY_CHECKS = Counter("cdc_verify_checks_total", "Scheduled checks by result (parity, differences, error)",
                         ["pipeline", "result"])
+VERIFY_LAST_CHECK = Gauge(
+    "cdc_verify_last_check_timestamp_seconds", "Unix time the last scheduled check ended", ["pipeline"])
+VERIFY_LAST_EXIT = Gauge(
+    "cdc_verify_last_exit_code", "Result of the last scheduled check: 0 parity, 1 differences, 2 could not check",
+    ["pipeline"])
 VERIFY_DURATION = Gauge("cdc_verify_duration_seconds", "Duration of the last scheduled check", ["pipeline"])
 VERIFY_SINCE_CLEAN = Gauge(
     "cdc_verify_seconds_since_clean_check",
