@@ -206,8 +206,8 @@ def load_config(path: str | Path) -> Config:
     log_level = logging_section.get("level", str, "info", ("debug", "info", "warning", "error"))
     logging_section.finish()
     root.finish()
-    if not sources and not targets:
-        raise ConfigError(f"{path}: no [[source]] and no [[target]] entries", fix="add at least one of them")
+    if not sources and not targets and not verifies:
+        raise ConfigError(f"{path}: no [[source]], [[target]] or [[verify]] entries", fix="add at least one of them")
     return Config(path, kafka_config, sources, targets, verifies, metrics_listen, log_format, log_level)
 
 

@@ -145,9 +145,9 @@ class ScheduledVerify:
         self.state.save(self.state_path)
         self._record(report, now)
         confirmed = sum(self.state.confirmed.values())
-        if newly_confirmed:
-            log.warning("parity: %d row(s) differ in two checks in a row (%s); report %s", confirmed,
-                        ", ".join(sorted(newly_confirmed)), json_path)
+        if confirmed:
+            log.warning("parity: %d row(s) differ in two checks in a row (%s%s); report %s", confirmed,
+                        ", ".join(sorted(self.state.confirmed)), ", new" if newly_confirmed else "", json_path)
         else:
             log.info("parity check: %s (%d rows in %.1fs); report %s", report.status, report.rows_checked,
                      report.seconds, json_path)
