@@ -29,6 +29,25 @@ def source_status(url: str) -> list[dict[str, Any]]:
     return [{"file": row[0], "pos": row[1], "gtid": gtid}]
 
 
+def source_lag(url: str, *, slot: str | None = None, acknowledged: Any = None) -> tuple[int | None, int | None]:
+    """(bytes of binlog the server wrote after `acknowledged` (file + position), None): MySQL has no slot."""
+    file, position = getattr(acknowledged, "file", None), getattr(acknowledged, "position", None)
+    if file is None or position is None:
+        return None, None
+    conn = connect(url)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SHOW BINARY LOGS")
+            logs = [(row[0], int(row[1])) for row in cursor.fetchall()]
+    finally:
+        conn.close()
+    names = [name for name, _ in logs]
+    if file not in names:
+        return None, None  # purged (capture will say so) or a different server
+    at = names.index(file)
+    return logs[at][1] - position + sum(size for _, size in logs[at + 1:]), None
+
+
 def target_offsets(url: str) -> list[tuple[str, str, int, int]]:
     """(group, topic, partition, next_offset) rows of `cdc_offsets`; empty when apply never ran there."""
     conn = connect(url, error=CdcError)

@@ -26,6 +26,16 @@ def source_status(url: str) -> list[dict[str, Any]]:
     ]
 
 
+def source_lag(url: str, *, slot: str | None, acknowledged: Any = None) -> tuple[int | None, int | None]:
+    """(current WAL LSN minus the slot's confirmed LSN, WAL the slot retains) in bytes; Nones without the slot."""
+    with connect(url) as conn:
+        row = conn.execute(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint,"
+            " pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint"
+            " FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone()
+    return (row[0], row[1]) if row else (None, None)
+
+
 def target_offsets(url: str) -> list[tuple[str, str, int, int]]:
     """(group, topic, partition, next_offset) rows of `cdc_offsets`; empty when apply never ran there."""
     with connect(url, error=CdcError) as conn:

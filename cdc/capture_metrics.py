@@ -1,0 +1,121 @@
+"""What one capture reports on /metrics: events per table, lag, acknowledged position, Kafka ack latency,
+snapshot progress, reconnects, and how far the source server is ahead (polled in a thread).
+
+The pipeline counts events in a plain dict (no lock per event) and `publish` moves them to the
+Prometheus counters when the source loop polls; lag is the source commit time of the newest
+acknowledged checkpoint against the clock when its acknowledgement was seen.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from cdc import metrics
+
+log = logging.getLogger(__name__)
+
+
+def position_number(position: Any) -> int | None:
+    """A source position as one number: a PG LSN as is, a MySQL binlog position's offset in its file."""
+    if isinstance(position, int):
+        return position
+    offset = getattr(position, "position", None)
+    return offset if isinstance(offset, int) else None
+
+
+class CaptureMetrics:
+    """The metric updates of one capture pipeline (`pipeline` label = its topic prefix)."""
+
+    __slots__ = ("pipeline", "counts", "_captured", "_stamp", "_lag", "_position", "_ack", "clock")
+
+    def __init__(self, pipeline: str, clock: Callable[[], float] = time.time) -> None:
+        self.pipeline = pipeline
+        self.counts: dict[str, int] = {}
+        self._captured: dict[str, Any] = {}
+        self._stamp: Any = None
+        self._lag = metrics.CAPTURE_LAG_SECONDS.labels(pipeline)
+        self._position = metrics.CAPTURE_ACKED_POSITION.labels(pipeline)
+        self._ack = metrics.KAFKA_ACK_SECONDS.labels(pipeline)
+        self.clock = clock
+
+    def add_events(self, table: str, count: int = 1) -> None:
+        counts = self.counts
+        counts[table] = counts.get(table, 0) + count
+
+    def publish(self, acknowledged: Any, stamp_ms: int | None) -> None:
+        """Move counted events to the counters; lag and position when the acknowledged checkpoint moved."""
+        if self.counts:
+            counts, self.counts = self.counts, {}
+            for table, count in counts.items():
+                child = self._captured.get(table)
+                if child is None:
+                    child = self._captured[table] = metrics.EVENTS_CAPTURED.labels(self.pipeline, table)
+                child.inc(count)
+        if stamp_ms is not None and stamp_ms != self._stamp:
+            self._stamp = stamp_ms
+            self._lag.set(max(0.0, self.clock() - stamp_ms / 1000))
+        number = position_number(acknowledged)
+        if number is not None:
+            self._position.set(number)
+
+    def idle(self) -> None:
+        """Everything is acknowledged and nothing new came: nothing is behind."""
+        self._lag.set(0.0)
+
+    def ack_latency(self, seconds: float) -> None:
+        self._ack.observe(seconds)
+
+    def snapshot_table(self, table: str, estimated_rows: int) -> None:
+        metrics.SNAPSHOT_ROWS_ESTIMATED.labels(self.pipeline, table).set(max(0, estimated_rows))
+        metrics.SNAPSHOT_ROWS_DONE.labels(self.pipeline, table).set(0)
+
+    def snapshot_rows(self, table: str, rows: int) -> None:
+        metrics.SNAPSHOT_ROWS_DONE.labels(self.pipeline, table).inc(rows)
+
+    def reconnected(self) -> None:
+        metrics.CAPTURE_RECONNECTS.labels(self.pipeline).inc()
+
+
+class SourceLagWatch:
+    """Every `every` seconds, ask the source server how far it is ahead: cdc_source_lag_bytes, retained WAL.
+
+    `measure()` returns (lag bytes, retained WAL bytes), either None when unknown (connectors/<engine>/
+    status.py `source_lag`). A failed measurement is logged once per kind of error and retried.
+    """
+
+    def __init__(self, pipeline: str, measure: Callable[[], tuple[int | None, int | None]], every: float = 10.0) -> None:
+        self.pipeline = pipeline
+        self.measure = measure
+        self.every = every
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name=f"source-lag-{pipeline}", daemon=True)
+        self._last_error = ""
+
+    def start(self) -> SourceLagWatch:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+    def once(self) -> None:
+        lag, retained = self.measure()
+        if lag is not None:
+            metrics.SOURCE_LAG_BYTES.labels(self.pipeline).set(max(0, lag))
+        if retained is not None:
+            metrics.SOURCE_RETAINED_BYTES.labels(self.pipeline).set(max(0, retained))
+
+    def _loop(self) -> None:
+        while not self.stopped.wait(self.every):
+            try:
+                self.once()
+                self._last_error = ""
+            except Exception as exc:  # noqa: BLE001 - a monitoring query must never stop the capture
+                text = f"{type(exc).__name__}: {exc}"
+                if text != self._last_error:
+                    log.warning("cannot measure the source's lag: %s", text)
+                self._last_error = text
