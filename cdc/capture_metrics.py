@@ -30,13 +30,18 @@ def position_number(position: Any) -> int | None:
 class CaptureMetrics:
     """The metric updates of one capture pipeline (`pipeline` label = its topic prefix)."""
 
-    __slots__ = ("pipeline", "counts", "_captured", "_stamp", "_lag", "_position", "_ack", "clock")
+    __slots__ = ("pipeline", "counts", "snapshot_counts", "_captured", "_stamp", "_stamp_seen", "_lag", "_position",
+                 "_ack", "clock")
+
+    IDLE_SECONDS = 5.0  # acknowledged and nothing newer for this long: the lag reads 0
 
     def __init__(self, pipeline: str, clock: Callable[[], float] = time.time) -> None:
         self.pipeline = pipeline
         self.counts: dict[str, int] = {}
+        self.snapshot_counts: dict[str, int] = {}
         self._captured: dict[str, Any] = {}
         self._stamp: Any = None
+        self._stamp_seen = 0.0
         self._lag = metrics.CAPTURE_LAG_SECONDS.labels(pipeline)
         self._position = metrics.CAPTURE_ACKED_POSITION.labels(pipeline)
         self._ack = metrics.KAFKA_ACK_SECONDS.labels(pipeline)
@@ -46,8 +51,16 @@ class CaptureMetrics:
         counts = self.counts
         counts[table] = counts.get(table, 0) + count
 
-    def publish(self, acknowledged: Any, stamp_ms: int | None) -> None:
-        """Move counted events to the counters; lag and position when the acknowledged checkpoint moved."""
+    def publish(self, acknowledged: Any, stamp_ms: int | None, *, idle: bool = False) -> None:
+        """Move counted events to the counters; lag and position when the acknowledged checkpoint moved.
+
+        `idle`: every produced record is acknowledged; after IDLE_SECONDS of that with no newer
+        checkpoint, nothing is behind and the lag reads 0 (not the last transaction's lag forever).
+        """
+        if self.snapshot_counts:
+            counts, self.snapshot_counts = self.snapshot_counts, {}
+            for table, count in counts.items():
+                metrics.SNAPSHOT_ROWS_DONE.labels(self.pipeline, table).inc(count)
         if self.counts:
             counts, self.counts = self.counts, {}
             for table, count in counts.items():
@@ -55,29 +68,53 @@ class CaptureMetrics:
                 if child is None:
                     child = self._captured[table] = metrics.EVENTS_CAPTURED.labels(self.pipeline, table)
                 child.inc(count)
+        now = self.clock()
         if stamp_ms is not None and stamp_ms != self._stamp:
-            self._stamp = stamp_ms
-            self._lag.set(max(0.0, self.clock() - stamp_ms / 1000))
+            self._stamp, self._stamp_seen = stamp_ms, now
+            self._lag.set(max(0.0, now - stamp_ms / 1000))
+        elif idle and now - self._stamp_seen > self.IDLE_SECONDS:
+            self._lag.set(0.0)
         number = position_number(acknowledged)
         if number is not None:
             self._position.set(number)
 
-    def idle(self) -> None:
-        """Everything is acknowledged and nothing new came: nothing is behind."""
-        self._lag.set(0.0)
-
     def ack_latency(self, seconds: float) -> None:
         self._ack.observe(seconds)
 
-    def snapshot_table(self, table: str, estimated_rows: int) -> None:
-        metrics.SNAPSHOT_ROWS_ESTIMATED.labels(self.pipeline, table).set(max(0, estimated_rows))
-        metrics.SNAPSHOT_ROWS_DONE.labels(self.pipeline, table).set(0)
-
     def snapshot_rows(self, table: str, rows: int) -> None:
-        metrics.SNAPSHOT_ROWS_DONE.labels(self.pipeline, table).inc(rows)
+        """Rows of `table` read by the snapshot (published at the next poll); the first asks for its estimate."""
+        counts = self.snapshot_counts
+        if table not in counts and table not in _ESTIMATED:
+            _ESTIMATED.add(table)
+            estimate_later(self.pipeline, table)
+        counts[table] = counts.get(table, 0) + rows
 
     def reconnected(self) -> None:
         metrics.CAPTURE_RECONNECTS.labels(self.pipeline).inc()
+
+
+# The source's row estimate per table (`connectors/<engine>/status.py` `estimate_rows`), set by `cdc capture`:
+# one source database per capture process.
+ROW_ESTIMATOR: Callable[[str], int | None] | None = None
+_ESTIMATED: set[str] = set()
+
+
+def estimate_later(pipeline: str, table: str) -> None:
+    """cdc_snapshot_rows_estimated of a table, from ROW_ESTIMATOR in a daemon thread (never slows the snapshot)."""
+    estimator = ROW_ESTIMATOR
+    if estimator is None:
+        return
+
+    def run() -> None:
+        try:
+            rows = estimator(table)
+        except Exception as exc:  # noqa: BLE001 - an estimate is a nicety; the snapshot goes on
+            log.debug("no row estimate for %s: %s", table, exc)
+            return
+        if rows is not None:
+            metrics.SNAPSHOT_ROWS_ESTIMATED.labels(pipeline, table).set(max(0, rows))
+
+    threading.Thread(target=run, name="snapshot-estimate", daemon=True).start()
 
 
 class SourceLagWatch:

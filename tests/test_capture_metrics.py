@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from prometheus_client import REGISTRY
 
+from cdc import capture_metrics
 from cdc.capture_metrics import CaptureMetrics, SourceLagWatch, position_number
 
 
@@ -24,19 +26,29 @@ def test_events_are_counted_per_table_and_published_at_poll():
     assert value("cdc_events_captured_total", pipeline=name, table="public.items") == 1
     assert value("cdc_capture_lag_seconds", pipeline=name) == 0.75
     assert value("cdc_capture_acked_position", pipeline=name) == 0x16B3748
-    capture.idle()
-    assert value("cdc_capture_lag_seconds", pipeline=name) == 0
+    capture.publish(acknowledged=0x16B3748, stamp_ms=999_250, idle=True)
+    assert value("cdc_capture_lag_seconds", pipeline=name) == 0.75  # just acknowledged: the lag stands
+    capture.clock = lambda: 1010.0
+    capture.publish(acknowledged=0x16B3748, stamp_ms=999_250, idle=True)
+    assert value("cdc_capture_lag_seconds", pipeline=name) == 0  # idle since: nothing is behind
 
 
-def test_snapshot_progress_and_reconnects():
+def test_snapshot_progress_with_estimate_and_reconnects(monkeypatch):
     name = f"p{uuid.uuid4().hex[:8]}"
+    asked = []
+    monkeypatch.setattr(capture_metrics, "ROW_ESTIMATOR", lambda table: asked.append(table) or 1000)
     capture = CaptureMetrics(name)
-    capture.snapshot_table("public.orders", 1000)
-    capture.snapshot_rows("public.orders", 400)
-    capture.snapshot_rows("public.orders", 100)
+    capture.snapshot_rows(f"{name}.orders", 400)
+    capture.snapshot_rows(f"{name}.orders", 100)
+    capture.publish(None, None)
     capture.reconnected()
-    assert value("cdc_snapshot_rows_estimated", pipeline=name, table="public.orders") == 1000
-    assert value("cdc_snapshot_rows_done", pipeline=name, table="public.orders") == 500
+    deadline = time.monotonic() + 10
+    while value("cdc_snapshot_rows_estimated", pipeline=name, table=f"{name}.orders") is None:
+        assert time.monotonic() < deadline, "no estimate"
+        time.sleep(0.05)
+    assert asked == [f"{name}.orders"]
+    assert value("cdc_snapshot_rows_estimated", pipeline=name, table=f"{name}.orders") == 1000
+    assert value("cdc_snapshot_rows_done", pipeline=name, table=f"{name}.orders") == 500
     assert value("cdc_capture_reconnects_total", pipeline=name) == 1
 
 

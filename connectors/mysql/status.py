@@ -7,6 +7,7 @@ from typing import Any
 import pymysql
 
 from cdc.errors import CdcError
+from cdc.urls import parse_url
 from connectors.mysql.dialect import connect
 
 
@@ -46,6 +47,20 @@ def source_lag(url: str, *, slot: str | None = None, acknowledged: Any = None) -
         return None, None  # purged (capture will say so) or a different server
     at = names.index(file)
     return logs[at][1] - position + sum(size for _, size in logs[at + 1:]), None
+
+
+def estimate_rows(url: str, table: str) -> int | None:
+    """InnoDB's row estimate of `db.table` (information_schema.TABLES); None when it is not there."""
+    database, _, name = table.rpartition(".")
+    conn = connect(url)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+                           (database or parse_url(url).database, name))
+            row = cursor.fetchone()
+    finally:
+        conn.close()
+    return None if row is None else int(row[0] or 0)
 
 
 def target_offsets(url: str) -> list[tuple[str, str, int, int]]:

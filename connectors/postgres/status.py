@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from cdc.errors import CdcError
 from connectors.postgres.dialect import connect
@@ -34,6 +35,20 @@ def source_lag(url: str, *, slot: str | None, acknowledged: Any = None) -> tuple
             " pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint"
             " FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone()
     return (row[0], row[1]) if row else (None, None)
+
+
+def estimate_rows(url: str, table: str) -> int | None:
+    """The planner's row count of `schema.table` (a count when never analyzed); None when it is not there."""
+    schema, _, name = table.rpartition(".")
+    with connect(url) as conn:
+        row = conn.execute("SELECT c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                           " WHERE n.nspname = %s AND c.relname = %s", (schema or "public", name)).fetchone()
+        if row is None:
+            return None
+        if row[0] >= 0:
+            return int(row[0])
+        query = sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema or "public"), sql.Identifier(name))
+        return int(conn.execute(query).fetchone()[0])
 
 
 def target_offsets(url: str) -> list[tuple[str, str, int, int]]:

@@ -23,3 +23,16 @@ def test_source_lag_grows_with_wal_written_after_the_slot(pg_database):
     finally:
         with connect(pg_database) as conn:
             conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+
+
+def test_estimate_rows_counts_a_table_never_analyzed_and_reads_the_planner_after(pg_database):
+    from connectors.postgres.status import estimate_rows
+
+    with connect(pg_database) as conn:
+        conn.execute('CREATE TABLE "Odd Name" (id int PRIMARY KEY)')
+        conn.execute('INSERT INTO "Odd Name" SELECT generate_series(1, 500)')
+    assert estimate_rows(pg_database, "public.Odd Name") == 500
+    with connect(pg_database) as conn:
+        conn.execute('ANALYZE "Odd Name"')
+    assert estimate_rows(pg_database, "public.Odd Name") == 500
+    assert estimate_rows(pg_database, "public.missing") is None
