@@ -74,6 +74,8 @@ class CaptureMetrics:
             self._lag.set(max(0.0, now - stamp_ms / 1000))
         elif idle and now - self._stamp_seen > self.IDLE_SECONDS:
             self._lag.set(0.0)
+        if acknowledged is not None:
+            ACKNOWLEDGED[self.pipeline] = acknowledged
         number = position_number(acknowledged)
         if number is not None:
             self._position.set(number)
@@ -92,6 +94,9 @@ class CaptureMetrics:
     def reconnected(self) -> None:
         metrics.CAPTURE_RECONNECTS.labels(self.pipeline).inc()
 
+
+# pipeline -> its last acknowledged position (what the source lag watch measures from; MySQL needs it).
+ACKNOWLEDGED: dict[str, Any] = {}
 
 # The source's row estimate per table (`connectors/<engine>/status.py` `estimate_rows`), set by `cdc capture`:
 # one source database per capture process.
@@ -156,3 +161,20 @@ class SourceLagWatch:
                 if text != self._last_error:
                     log.warning("cannot measure the source's lag: %s", text)
                 self._last_error = text
+
+
+def watch_capture(listen: str | None, source_url: str, prefix: str, slot: str | None = None,
+                  every: float = 10.0) -> tuple[Any, SourceLagWatch]:
+    """`cdc capture --metrics LISTEN`: serve /metrics, estimate snapshot tables, poll the source's lag.
+
+    Returns (the HTTP server or None, the lag watch); stop both when the capture ends.
+    """
+    global ROW_ESTIMATOR
+    from cdc.metrics import serve_metrics
+    from cdc.registry import status_module
+
+    status = status_module(source_url)
+    ROW_ESTIMATOR = lambda table: status.estimate_rows(source_url, table)  # noqa: E731
+    watch = SourceLagWatch(prefix, lambda: status.source_lag(source_url, prefix=prefix, slot=slot,
+                                                             acknowledged=ACKNOWLEDGED.get(prefix)), every).start()
+    return (serve_metrics(listen) if listen else None), watch

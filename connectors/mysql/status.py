@@ -30,7 +30,7 @@ def source_status(url: str) -> list[dict[str, Any]]:
     return [{"file": row[0], "pos": row[1], "gtid": gtid}]
 
 
-def source_lag(url: str, *, slot: str | None = None, acknowledged: Any = None) -> tuple[int | None, int | None]:
+def source_lag(url: str, *, prefix: str = "", slot: str | None = None, acknowledged: Any = None) -> tuple[int | None, int | None]:
     """(bytes of binlog the server wrote after `acknowledged` (file + position), None): MySQL has no slot."""
     file, position = getattr(acknowledged, "file", None), getattr(acknowledged, "position", None)
     if file is None or position is None:

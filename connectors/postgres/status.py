@@ -9,6 +9,7 @@ from psycopg import sql
 
 from cdc.errors import CdcError
 from connectors.postgres.dialect import connect
+from connectors.postgres.setup import default_name
 
 
 def source_status(url: str) -> list[dict[str, Any]]:
@@ -27,8 +28,12 @@ def source_status(url: str) -> list[dict[str, Any]]:
     ]
 
 
-def source_lag(url: str, *, slot: str | None, acknowledged: Any = None) -> tuple[int | None, int | None]:
-    """(current WAL LSN minus the slot's confirmed LSN, WAL the slot retains) in bytes; Nones without the slot."""
+def source_lag(url: str, *, prefix: str = "", slot: str | None = None, acknowledged: Any = None) -> tuple[int | None, int | None]:
+    """(current WAL LSN minus the slot's confirmed LSN, WAL the slot retains) in bytes; Nones without the slot.
+
+    The slot is `slot`, else the prefix's default (`cdc_<prefix>`, as capture names it).
+    """
+    slot = slot or default_name(prefix)
     with connect(url) as conn:
         row = conn.execute(
             "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint,"
