@@ -7,6 +7,7 @@ current, seconds)`. Only metric values reach this view: never a URL or a passwor
 
 from __future__ import annotations
 
+import threading
 import time
 import urllib.request
 from collections import defaultdict
@@ -124,3 +125,76 @@ def summarise(current: Samples, previous: Samples | None = None, seconds: float 
         if row(pipeline).last_check_seconds_ago is not None:
             row(pipeline).last_check_result = RESULTS.get(int(value), str(int(value)))
     return [rows[name] for name in sorted(rows)]
+
+
+def metrics_url(run: str) -> str:
+    """`HOST:PORT` (or a bare PORT, or a full http URL) of `cdc run` -> its /metrics URL."""
+    if run.startswith(("http://", "https://")):
+        return run if run.rstrip("/").endswith("/metrics") else run.rstrip("/") + "/metrics"
+    host, _, port = run.rpartition(":")
+    return f"http://{host or '127.0.0.1'}:{port}/metrics"
+
+
+def read_run(run: str, seconds: float = 1.0) -> list[PipelineStatus]:
+    """Rows of a running `cdc run`: two scrapes `seconds` apart (for the rates)."""
+    url = metrics_url(run)
+    first = scrape_samples(url)
+    time.sleep(seconds)
+    return summarise(scrape_samples(url), first, seconds)
+
+
+def _number(value: float | None, unit: str = "", digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if unit == "B":
+        for suffix in ("B", "KiB", "MiB", "GiB", "TiB"):
+            if abs(value) < 1024 or suffix == "TiB":
+                return f"{value:.0f} {suffix}" if suffix == "B" else f"{value:.1f} {suffix}"
+            value /= 1024
+    return f"{value:,.{digits}f}{unit}"
+
+
+def render_table(rows: list[PipelineStatus], source: str):
+    """A rich Table of the rows (`cdc status --watch`)."""
+    from rich.table import Table
+
+    table = Table(title=f"cdc run at {source}  ({time.strftime('%H:%M:%S')})", title_justify="left")
+    for column in ("pipeline", "capture", "apply", "position", "lag", "lag bytes", "retained WAL", "captured/s",
+                   "applied/s", "last parity check", "result"):
+        table.add_column(column, justify="right" if column not in ("pipeline", "result") else "left")
+    styles = {"up": "green", "down": "bold red", "parity": "green", "differences": "bold red",
+              "could not check": "yellow"}
+    for row in rows:
+        def styled(text: str | None) -> str:
+            return f"[{styles[text]}]{text}[/]" if text in styles else (text or "-")
+
+        result = row.last_check_result
+        if result == "differences" and row.confirmed_differences:
+            result_text = f"[bold red]differences ({row.confirmed_differences:.0f} confirmed)[/]"
+        else:
+            result_text = styled(result)
+        table.add_row(row.pipeline, styled(row.capture), styled(row.apply), row.position or "-",
+                      _number(row.lag_seconds, " s", 2), _number(row.lag_bytes, "B"), _number(row.retained_wal_bytes, "B"),
+                      _number(row.captured_per_second), _number(row.applied_per_second),
+                      "-" if row.last_check_seconds_ago is None else f"{row.last_check_seconds_ago:.0f} s ago",
+                      result_text)
+    return table
+
+
+def watch(run: str, console, interval: float = 2.0, stop: threading.Event | None = None) -> None:
+    """Redraw the table every `interval` seconds until `stop` (or Ctrl-C)."""
+    from rich.live import Live
+
+    stop = stop or threading.Event()
+    url = metrics_url(run)
+    previous, at = None, time.monotonic()
+    with Live(console=console, auto_refresh=False) as live:
+        while True:
+            try:
+                current, now = scrape_samples(url), time.monotonic()
+                live.update(render_table(summarise(current, previous, now - at), run), refresh=True)
+                previous, at = current, now
+            except OSError as exc:
+                live.update(f"[yellow]cannot read {url}: {exc}[/yellow]", refresh=True)
+            if stop.wait(interval):
+                return

@@ -47,3 +47,23 @@ def test_one_scrape_has_no_rates():
 
 def test_lsn_text():
     assert lsn_text(0x1_0000_0010) == "1/10" and lsn_text(23803720) == "0/16B3748"
+
+
+def test_metrics_url_forms():
+    from cdc.run_status import metrics_url
+
+    assert metrics_url("127.0.0.1:9187") == "http://127.0.0.1:9187/metrics"
+    assert metrics_url("9187") == "http://127.0.0.1:9187/metrics"
+    assert metrics_url("http://h:1/") == "http://h:1/metrics" and metrics_url("http://h:1/metrics") == "http://h:1/metrics"
+
+
+def test_render_table_shows_each_pipeline():
+    from rich.console import Console
+
+    from cdc.run_status import render_table
+
+    rows = summarise(parse_samples(AFTER), parse_samples(BEFORE), seconds=2.0, now=1000.0)
+    console = Console(width=200, record=True)
+    console.print(render_table(rows, "127.0.0.1:9187"))
+    text = console.export_text()
+    assert "shop" in text and "crm" in text and "0/16B3748" in text and "3 confirmed" in text and "64.0 KiB" in text
