@@ -67,13 +67,18 @@ def kafka_option(*, required: bool = True, help: str = "Kafka bootstrap servers,
 
 def kafka_backend_option() -> Callable[[F], F]:
     """`--kafka-backend confluent|kafka-python` (parameter `kafka_backend`; env CDC_KAFKA_BACKEND)."""
-    return click.option("--kafka-backend", "kafka_backend", cls=AliasedOption, aliases=HIDDEN_ALIASES["--kafka-backend"],
-                        type=click.Choice(KAFKA_BACKENDS), default=None, envvar="CDC_KAFKA_BACKEND",
+    return click.option("--kafka-backend", "kafka_backend", cls=AliasedOption,
+                        aliases=HIDDEN_ALIASES["--kafka-backend"], type=click.Choice(KAFKA_BACKENDS), default=None,
+                        envvar="CDC_KAFKA_BACKEND",
                         help="Kafka client library [default: confluent; env CDC_KAFKA_BACKEND].")
 
 
+SOURCE_HELP = "Source database URL: postgresql://user:pass@host:port/db or mysql://..."
+TARGET_HELP = "Target database URL: postgresql://user:pass@host:port/db or mysql://..."
+
+
 def source_option(*, required: bool = True, multiple: bool = False, old_envvar: str | None = None,
-                  help: str = "Source database URL: postgresql://user:pass@host:port/db or mysql://...") -> Callable[[F], F]:
+                  help: str = SOURCE_HELP) -> Callable[[F], F]:
     """`--source URL` (parameter `source_url`, or `sources` when repeatable; env CDC_SOURCE)."""
     envvar = ["CDC_SOURCE", old_envvar] if old_envvar else "CDC_SOURCE"
     return click.option("--source", "sources" if multiple else "source_url", required=required, multiple=multiple,
@@ -81,20 +86,21 @@ def source_option(*, required: bool = True, multiple: bool = False, old_envvar: 
 
 
 def target_option(*, required: bool = True, multiple: bool = False, old_envvar: str | None = None,
-                  help: str = "Target database URL: postgresql://user:pass@host:port/db or mysql://...") -> Callable[[F], F]:
+                  help: str = TARGET_HELP) -> Callable[[F], F]:
     """`--target URL` (parameter `target_url`, or `targets` when repeatable; env CDC_TARGET)."""
     envvar = ["CDC_TARGET", old_envvar] if old_envvar else "CDC_TARGET"
     return click.option("--target", "targets" if multiple else "target_url", required=required, multiple=multiple,
                         envvar=envvar, metavar="URL", help=f"{help} [env CDC_TARGET]")
 
 
-def prefix_option(*, required: bool = True, help: str = "Topic prefix (topics <prefix>.<schema>.<table>).") -> Callable[[F], F]:
+def prefix_option(*, required: bool = True,
+                  help: str = "Topic prefix (topics <prefix>.<schema>.<table>).") -> Callable[[F], F]:
     """`--prefix NAME` (parameter `prefix`)."""
     return click.option("--prefix", "prefix", required=required, metavar="NAME", help=help)
 
 
 def json_option(help: str) -> Callable[[F], F]:
-    """`--json [PATH]`: the report as JSON into PATH, or to stdout when PATH is `-` or left out (parameter `json_path`)."""
+    """`--json [PATH]`: JSON into PATH, or on stdout when PATH is `-` or left out (parameter `json_path`)."""
     return click.option("--json", "json_path", is_flag=False, flag_value="-", default=None, metavar="[PATH]",
                         type=click.Path(dir_okay=False, allow_dash=True),
                         help=f"{help} `--json` alone or `--json -` prints it on stdout.")
