@@ -59,7 +59,7 @@ __all__ = [
     "measure_events_per_second",
 ]
 
-# The value forms the compat tests and `compat = "debezium"` assume (DESIGN.md section 2).
+# The value forms the compat tests and `compat = "debezium"` assume (docs/event-format.md).
 DEBEZIUM_OPTIONS = {
     "decimal.handling.mode": "string",
     "binary.handling.mode": "base64",

@@ -1,4 +1,4 @@
-"""Engine-neutral value codecs: source values to the readable JSON forms of DESIGN.md section 2.
+"""Engine-neutral value codecs: source values to the readable JSON forms of docs/event-format.md.
 
 This is the pure-Python twin of `ext/codecs.pyx` (`cdc._ext.codecs`); both give identical output on
 the same input. Decoders pick one through `cdc.impl.choose("codecs", "cdc.codecs")`.

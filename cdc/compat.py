@@ -1,4 +1,4 @@
-"""Debezium compat: readable values (DESIGN.md section 2) to the forms Debezium 3.6 writes.
+"""Debezium compat: readable values (docs/event-format.md) to the forms Debezium 3.6 writes.
 
 Debezium settings matched: `decimal.handling.mode=string`, `binary.handling.mode=base64`,
 `interval.handling.mode=string`, default `time.precision.mode` (PG `adaptive`, MySQL

@@ -1,7 +1,9 @@
 """The TOML configuration of `cdc run`: loading, `${VAR}` expansion from the environment, validation.
 
 Every validation error names the file and the key (`cdc.toml: source[0].snapshot: ...`) and says what
-is allowed. Values that come from the environment are never echoed back (they may be secrets).
+is allowed. Values that come from the environment are never echoed back (they may be secrets). A key
+is spelt like the `cdc capture` / `cdc apply` flag it becomes (`heartbeat_interval` <->
+`--heartbeat-interval`); `ALIASES` lists older key spellings that still load for one release.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ COMPAT_MODES = ("none", "debezium")
 ON_ERROR = ("stop", "dlq")
 CONSISTENCY = ("batch", "transaction")
 KAFKA_BACKENDS = ("confluent", "kafka-python")
+DROP_COLUMNS = ("keep", "drop")
+# current key -> an older spelling still accepted (remove in the release after next)
+ALIASES = {"heartbeat_interval": "heartbeat_seconds"}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -43,7 +48,7 @@ class SourceConfig:
     publication: str | None = None
     server_id: int | None = None
     compat: str = "none"
-    heartbeat_seconds: float = 10.0
+    heartbeat_interval: float = 10.0
 
 
 @dataclass(slots=True, frozen=True)
@@ -56,7 +61,7 @@ class TargetConfig:
     workers: int = 1
     on_error: str = "stop"
     consistency: str = "batch"
-    drop_columns: bool = False
+    drop_columns: str = "keep"
     max_poll_interval_ms: int | None = None
 
 
@@ -104,6 +109,12 @@ class _Section:
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., choices: tuple | None = None) -> Any:
         self.seen.add(key)
+        old = ALIASES.get(key)
+        if old is not None and old in self.data:
+            self.seen.add(old)
+            if key in self.data:
+                raise self._fail(old, f"is the old spelling of {key}; set only {key}")
+            key = old
         if key not in self.data:
             if default is ...:
                 raise self._fail(key, "is required")
@@ -223,7 +234,7 @@ def _source(path: Path, index: int, data: Any) -> SourceConfig:
         publication=section.get("publication", str, None),
         server_id=section.get("server_id", int, None),
         compat=section.get("compat", str, "none", COMPAT_MODES),
-        heartbeat_seconds=float(section.get("heartbeat_seconds", (int, float), 10.0)),
+        heartbeat_interval=float(section.get("heartbeat_interval", (int, float), 10.0)),
     )
     if config.tables and config.include:
         raise ConfigError(f"{path}: source[{index}]: set either tables or include, not both")
@@ -247,7 +258,7 @@ def _target(path: Path, index: int, data: Any) -> TargetConfig:
         workers=section.get("workers", int, 1),
         on_error=section.get("on_error", str, "stop", ON_ERROR),
         consistency=section.get("consistency", str, "batch", CONSISTENCY),
-        drop_columns=section.get("drop_columns", bool, False),
+        drop_columns=_drop_columns(section),
         max_poll_interval_ms=section.get("max_poll_interval_ms", int, None),
     )
     if config.workers < 1:
@@ -285,6 +296,16 @@ def _verify(path: Path, index: int, data: Any, sources: tuple[SourceConfig, ...]
         raise section._fail("full_every", "must be at least `every` (a full pass takes one check or more)")
     section.finish()
     return config
+
+
+def _drop_columns(section: _Section) -> str:
+    """`drop_columns = "keep" | "drop"` as `--drop-columns` takes it; true/false still mean drop/keep."""
+    value = section.get("drop_columns", (str, bool), "keep")
+    if isinstance(value, bool):
+        return "drop" if value else "keep"
+    if value not in DROP_COLUMNS:
+        raise section._fail("drop_columns", f"is {value!r}; allowed: {', '.join(DROP_COLUMNS)}")
+    return value
 
 
 def _prefix(section: _Section) -> str:

@@ -2,7 +2,7 @@
 
 The value is Debezium's envelope as its JSON converter writes it with schemas disabled, fields in
 Debezium 3.6's order: `before, after, source, transaction, op, ts_ms, ts_us, ts_ns`. Row values reach
-us already in the readable forms of DESIGN.md section 2; with `compat="debezium"` they are converted
+us already in the readable forms of docs/event-format.md; with `compat="debezium"` they are converted
 per column kind by `cdc.compat` to Debezium's own forms. The key is the JSON object of the primary-key
 columns, or None for a table without one. See docs/event-format.md.
 

@@ -1,7 +1,7 @@
 """Records that cross module boundaries: table schemas and change records.
 
 A decoder turns protocol frames into `Change` records whose `before`/`after` values are already in
-the readable JSON forms of DESIGN.md section 2 (compat "none"); `cdc.envelope` turns a `Change` into
+the readable JSON forms of docs/event-format.md (compat "none"); `cdc.envelope` turns a `Change` into
 Kafka key and value bytes. Table schemas travel on `<prefix>.schemas` as `TableSchema.to_dict()`.
 """
 

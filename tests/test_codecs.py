@@ -1,4 +1,4 @@
-"""Value codecs: the readable forms of DESIGN.md section 2, identical from cdc.codecs and cdc._ext.codecs.
+"""Value codecs: the readable forms of docs/event-format.md, identical from cdc.codecs and cdc._ext.codecs.
 
 Every example runs against both implementations; property tests check that the two agree on random
 input and that values round-trip through Python's datetime/decimal; the PostgreSQL tests check the

@@ -86,3 +86,33 @@ def test_missing_file_and_invalid_toml(tmp_path):
 def test_expand_env_default_value(monkeypatch):
     monkeypatch.delenv("NOPE_VAR", raising=False)
     assert expand_env("a-${NOPE_VAR:-fallback}-b") == "a-fallback-b"
+
+
+def test_heartbeat_key_is_spelt_like_its_flag_and_the_old_key_still_loads(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_KAFKA", "k:1")
+    monkeypatch.setenv("TEST_SECRET", "x")
+    assert load_config(write(tmp_path, GOOD)).sources[0].heartbeat_interval == 10.0
+    new = GOOD.replace('snapshot = "when_needed"', 'snapshot = "when_needed"\nheartbeat_interval = 3')
+    assert load_config(write(tmp_path, new)).sources[0].heartbeat_interval == 3.0
+    old = GOOD.replace('snapshot = "when_needed"', 'snapshot = "when_needed"\nheartbeat_seconds = 4.5')
+    assert load_config(write(tmp_path, old)).sources[0].heartbeat_interval == 4.5
+    both = new.replace("heartbeat_interval = 3", "heartbeat_interval = 3\nheartbeat_seconds = 4")
+    with pytest.raises(ConfigError, match=r"source\[0\]\.heartbeat_seconds: is the old spelling of heartbeat_interval"):
+        load_config(write(tmp_path, both))
+
+
+@pytest.mark.parametrize(("setting", "policy"), [("true", "drop"), ("false", "keep"), ('"drop"', "drop"),
+                                                 ('"keep"', "keep")])
+def test_drop_columns_takes_the_flag_values_and_the_old_booleans(tmp_path, monkeypatch, setting, policy):
+    monkeypatch.setenv("TEST_KAFKA", "k:1")
+    monkeypatch.setenv("TEST_SECRET", "x")
+    text = GOOD.replace('on_error = "dlq"', f'on_error = "dlq"\ndrop_columns = {setting}')
+    assert load_config(write(tmp_path, text)).targets[0].drop_columns == policy
+
+
+def test_drop_columns_rejects_other_words(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_KAFKA", "k:1")
+    monkeypatch.setenv("TEST_SECRET", "x")
+    text = GOOD.replace('on_error = "dlq"', 'on_error = "dlq"\ndrop_columns = "yes"')
+    with pytest.raises(ConfigError, match=r"target\[0\]\.drop_columns: is 'yes'; allowed: keep, drop"):
+        load_config(write(tmp_path, text))

@@ -138,12 +138,25 @@ def test_heartbeat_record():
     assert producer.sent[0][0] == "__cdc-heartbeat.shop" and producer.sent[0][1] == b'{"serverName":"shop"}'
 
 
-def test_stop_signal_on_sigterm():
-    with StopSignal() as stop:
-        assert not stop.requested
-        os.kill(os.getpid(), signal.SIGTERM)
-        assert stop.wait(2)
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL or callable(signal.getsignal(signal.SIGTERM))
+def test_stop_signal_on_sigterm_and_restores_the_previous_handlers():
+    def earlier_term(*_):
+        raise AssertionError("the earlier SIGTERM handler ran while StopSignal was active")
+
+    def earlier_int(*_):
+        raise AssertionError("the earlier SIGINT handler ran while StopSignal was active")
+
+    original = signal.signal(signal.SIGTERM, earlier_term), signal.signal(signal.SIGINT, earlier_int)
+    try:
+        with StopSignal() as stop:
+            assert signal.getsignal(signal.SIGTERM) == stop.request and signal.getsignal(signal.SIGINT) == stop.request
+            assert not stop.requested and not stop.wait(0.01)
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert stop.wait(2) and stop.requested
+        assert signal.getsignal(signal.SIGTERM) is earlier_term
+        assert signal.getsignal(signal.SIGINT) is earlier_int
+    finally:
+        signal.signal(signal.SIGTERM, original[0])
+        signal.signal(signal.SIGINT, original[1])
 
 
 def test_every():

@@ -1,6 +1,8 @@
-"""`cdc run`'s supervisor restarts exiting children with back-off; /metrics and /healthz answer."""
+"""`cdc run`'s supervisor restarts exiting children with back-off, stops running ones; /metrics and /healthz answer."""
 
+import signal
 import time
+from pathlib import Path
 import urllib.error
 import urllib.request
 
@@ -26,12 +28,33 @@ def test_child_that_exits_is_restarted_and_reported_unhealthy():
     supervisor.stop()
 
 
-def test_stop_terminates_running_children():
-    component = Component("sleeper", ["--version"])
+def _catches(pid: int, signum: int) -> bool:
+    """True once process `pid` has a handler of its own for `signum` (Linux: SigCgt in /proc/<pid>/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    return False
+
+
+def test_stop_ends_a_running_child_gracefully(kafka_bootstrap):
+    """`cdc tail` runs until SIGTERM; stop() must end it, and it exits 0 (flushed), not killed."""
+    component = Component("tail", ["tail", "--kafka", kafka_bootstrap, "--prefix", "supervisor-stop-test"])
     supervisor = Supervisor([component])
     supervisor.poll()
-    supervisor.stop(timeout=10)
-    assert component.process is None or component.process.poll() is not None
+    process = component.process
+    deadline = time.monotonic() + 60
+    while not _catches(process.pid, signal.SIGTERM):
+        assert process.poll() is None, f"tail exited by itself with {process.returncode}"
+        assert time.monotonic() < deadline, "tail never installed its SIGTERM handler"
+        time.sleep(0.1)
+    time.sleep(1.0)
+    assert process.poll() is None and supervisor.healthy() == (True, "ok")
+    started = time.monotonic()
+    supervisor.stop(timeout=30)
+    assert process.returncode == 0  # ended by SIGTERM through its own handler, not SIGKILLed
+    assert time.monotonic() - started < 30
+    supervisor.poll()
+    assert component.process is None and component.last_exit == 0 and component.restarts == 0  # not restarted
 
 
 def test_metrics_and_healthz_endpoints():

@@ -1,4 +1,4 @@
-"""Turn the readable JSON forms of DESIGN.md section 2 into Python values, per column kind.
+"""Turn the readable JSON forms of docs/event-format.md into Python values, per column kind.
 
 The kind comes from the table schema on `<prefix>.schemas`, never from the JSON value itself: a string
 in a `bytes` column is base64, in a `decimal` column an exact number, in a `timestamptz` column an

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import click
@@ -10,20 +11,14 @@ import click
 from cdc.apply.dlq import POLICIES
 from cdc.apply.target import DROP_POLICIES
 from cdc.apply.worker import CONSISTENCY_MODES, ApplyOptions, run_workers
-
-
-def _split(values: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
+from cdc.commands.options import kafka_backend_option, kafka_option, prefix_option, tables_option, target_option
 
 
 @click.command(name="apply")
-@click.option("--kafka", "kafka", required=True, envvar="CDC_KAFKA_BOOTSTRAP", metavar="HOST:PORT",
-              help="Kafka bootstrap address (env CDC_KAFKA_BOOTSTRAP).")
-@click.option("--prefix", required=True, help="Topic prefix the capture side writes (topics <prefix>.*).")
-@click.option("--target", required=True, metavar="URL",
-              help="Target database: postgresql://user:pass@host:port/db or mysql://user:pass@host:port/db.")
-@click.option("--tables", multiple=True, metavar="LIST",
-              help="Only these tables (comma-separated; `table` or `schema.table`, globs allowed).")
+@kafka_option()
+@prefix_option(help="Topic prefix the capture side writes (topics <prefix>.*).")
+@target_option()
+@tables_option("Only these tables (`table` or `schema.table`, globs allowed).")
 @click.option("--create-tables", is_flag=True,
               help="Create missing target tables from <prefix>.schemas (see docs/type-mapping.md).")
 @click.option("--drop-columns", type=click.Choice(DROP_POLICIES), default="keep", show_default=True,
@@ -49,11 +44,12 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
                    " worker n listens on PORT+n.")
 @click.option("--idle-exit", type=float, default=None, metavar="SECONDS",
               help="Stop after this many seconds without records (one-shot catch-up).")
+@kafka_backend_option()
 @click.pass_context
-def command(ctx: click.Context, kafka: str, prefix: str, target: str, tables: tuple[str, ...], create_tables: bool,
+def command(ctx: click.Context, kafka: str, prefix: str, target_url: str, tables: tuple[str, ...], create_tables: bool,
             drop_columns: str, group: str, workers: int, on_error: str, consistency: str, batch_size: int,
             linger_ms: int, session_timeout_ms: int, max_poll_interval_ms: int, metrics: str,
-            idle_exit: float | None) -> None:
+            idle_exit: float | None, kafka_backend: str | None) -> None:
     """Apply a Kafka change stream to a target database, exactly once in effect.
 
     Each batch of rows and its Kafka offsets (table cdc_offsets in the target) commit in one target
@@ -64,8 +60,10 @@ def command(ctx: click.Context, kafka: str, prefix: str, target: str, tables: tu
       cdc apply --kafka 127.0.0.1:9092 --prefix shop \\
                 --target postgresql://postgres@127.0.0.1:5432/replica --create-tables --workers 2
     """
+    if kafka_backend:
+        os.environ["CDC_KAFKA_BACKEND"] = kafka_backend  # read by every worker process's Kafka client
     options = ApplyOptions(
-        kafka=kafka, prefix=prefix, target=target, group=group, tables=_split(tables), create_tables=create_tables,
+        kafka=kafka, prefix=prefix, target=target_url, group=group, tables=tables, create_tables=create_tables,
         drop_columns=drop_columns, on_error=on_error, consistency=consistency, workers=workers,
         batch_size=batch_size, linger_ms=linger_ms, session_timeout_ms=session_timeout_ms,
         max_poll_interval_ms=max_poll_interval_ms, idle_exit_s=idle_exit, metrics=metrics,

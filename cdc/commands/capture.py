@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import click
 
+from cdc.commands.options import kafka_backend_option, kafka_option, prefix_option, source_option, tables_option
 from cdc.errors import ConfigError
 from cdc.pipeline import SNAPSHOT_MODES, CaptureOptions, StopSignal
 from cdc.registry import source_module
 
 
 @click.command(name="capture")
-@click.option("--source", "source_url", required=True, envvar="CDC_SOURCE_URL",
-              help="Source database URL: postgresql://user:pass@host:port/db or mysql://...")
-@click.option("--kafka", required=True, envvar="CDC_KAFKA_BOOTSTRAP", help="Kafka bootstrap servers, HOST:PORT[,...].")
-@click.option("--prefix", required=True, help="Topic prefix (Debezium's topic.prefix / server name).")
-@click.option("--tables", default=None, help="Comma-separated tables to capture, e.g. public.orders,public.items.")
+@source_option(old_envvar="CDC_SOURCE_URL")
+@kafka_option()
+@prefix_option(help="Topic prefix (Debezium's topic.prefix / server name).")
+@tables_option("Tables to capture, e.g. public.orders,public.items.")
 @click.option("--include", default=None, help="Regular expression on schema.table (db.table) of tables to capture.")
 @click.option("--snapshot", type=click.Choice(SNAPSHOT_MODES), default="initial", show_default=True,
               help="initial: snapshot then stream; never: stream only; initial_only: snapshot then exit; "
@@ -31,9 +31,8 @@ from cdc.registry import source_module
               help="MySQL/MariaDB: replica server id of the binlog connection [default: derived from --prefix].")
 @click.option("--status-interval", type=float, default=1.0, show_default=True,
               help="Seconds between source acknowledgements (PG standby status updates / MySQL offsets).")
-@click.option("--kafka-backend", type=click.Choice(["confluent", "kafka-python"]), default=None,
-              help="Kafka client library [default: CDC_KAFKA_BACKEND or confluent].")
-def command(source_url: str, kafka: str, prefix: str, tables: str | None, include: str | None, snapshot: str,
+@kafka_backend_option()
+def command(source_url: str, kafka: str, prefix: str, tables: tuple[str, ...], include: str | None, snapshot: str,
             slot: str | None, publication: str | None, compat: str, heartbeat_interval: float,
             snapshot_workers: int, snapshot_chunk: int, kafka_backend: str | None,
             server_id: int | None = None, status_interval: float = 1.0) -> None:
@@ -52,7 +51,7 @@ def command(source_url: str, kafka: str, prefix: str, tables: str | None, includ
         source=source_url,
         kafka=kafka,
         prefix=prefix,
-        tables=tuple(name.strip() for name in tables.split(",") if name.strip()) if tables else (),
+        tables=tables,
         include=include,
         snapshot=snapshot,
         slot=slot,

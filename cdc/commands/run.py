@@ -24,7 +24,8 @@ def _url_text(url) -> str:
 def capture_args(config: Config, source: SourceConfig) -> list[str]:
     """The `cdc capture` arguments of one [[source]] entry."""
     args = ["capture", "--source", _url_text(source.url), "--kafka", config.kafka.bootstrap,
-            "--prefix", source.prefix, "--snapshot", source.snapshot, "--compat", source.compat]
+            "--prefix", source.prefix, "--snapshot", source.snapshot, "--compat", source.compat,
+            "--heartbeat-interval", str(source.heartbeat_interval), "--kafka-backend", config.kafka.backend]
     if source.tables:
         args += ["--tables", ",".join(source.tables)]
     if source.include:
@@ -38,15 +39,14 @@ def capture_args(config: Config, source: SourceConfig) -> list[str]:
 def apply_args(config: Config, target: TargetConfig) -> list[str]:
     """The `cdc apply` arguments of one [[target]] entry."""
     args = ["apply", "--kafka", config.kafka.bootstrap, "--prefix", target.prefix, "--target", _url_text(target.url),
-            "--workers", str(target.workers), "--on-error", target.on_error, "--consistency", target.consistency]
+            "--workers", str(target.workers), "--on-error", target.on_error, "--consistency", target.consistency,
+            "--drop-columns", target.drop_columns, "--kafka-backend", config.kafka.backend]
     if target.tables:
         args += ["--tables", ",".join(target.tables)]
     if target.create_tables:
         args.append("--create-tables")
     if target.group:
         args += ["--group", target.group]
-    if target.drop_columns:
-        args += ["--drop-columns", "drop"]
     if target.max_poll_interval_ms is not None:
         args += ["--max-poll-interval-ms", str(target.max_poll_interval_ms)]
     return args

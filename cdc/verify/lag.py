@@ -5,7 +5,7 @@ taken now:
 
 1. capture has published everything up to P. For a PostgreSQL source this is visible in the
    database: the logical slots of this database confirm a flush LSN >= P (capture acknowledges a
-   position only after Kafka acknowledged every event up to it, DESIGN.md section 3). A MySQL
+   position only after Kafka acknowledged every event up to it, docs/architecture.md, guarantees). A MySQL
    source keeps its position in Kafka, not in the database, so this step is skipped there.
 2. apply has written what capture published. The apply workers keep `cdc_offsets` (group, topic,
    partition, next_offset, updated_at) in the target; verify does not talk to Kafka, so it waits

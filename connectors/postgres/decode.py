@@ -7,7 +7,7 @@ One `PgoutputDecoder` follows one replication stream (protocol versions 1 and 2:
 transactions). It caches the Relation messages it sees, chooses one value codec per column at that
 time (`connectors.postgres.types`), and turns each message into a tuple whose first item is the
 message tag (see `PgoutputDecoder.decode`). Row values come out in the readable JSON forms of
-DESIGN.md section 2; the replication session is expected to run with the options of
+docs/event-format.md; the replication session is expected to run with the options of
 `connectors.postgres.dialect.SESSION_OPTIONS` (TimeZone=UTC, DateStyle=ISO, IntervalStyle=iso_8601,
 extra_float_digits=3).
 

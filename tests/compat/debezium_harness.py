@@ -28,7 +28,7 @@ SENTINEL = "dbz_ready"
 # when each event was built, which product wrote it, and where in the source log it sat (two runs,
 # two databases, two positions). Everything else must be equal.
 IGNORED_TOP_LEVEL = ("ts_ms", "ts_us", "ts_ns")
-# Our product always writes transaction metadata (DESIGN.md section 2): Debezium is run the same way.
+# Our product always writes transaction metadata (docs/event-format.md, transactions): Debezium is run the same way.
 ORACLE_OPTIONS = {"provide.transaction.metadata": "true"}
 
 IGNORED_SOURCE = ("version", "ts_ms", "ts_us", "ts_ns", "db", "txId", "lsn", "sequence", "xmin",

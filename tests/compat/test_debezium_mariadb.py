@@ -486,7 +486,7 @@ def test_capture_end_to_end_matches_debezium(captured: list[dict], recorded_debe
     """`cdc capture --compat debezium` through Kafka gives Debezium's events, source block included.
 
     Debezium's MySQL connector sees no GTIDs on MariaDB, so it writes no transaction blocks: ours
-    (DESIGN.md section 2: always there) are not compared here; the PG test compares them.
+    (docs/event-format.md: always there) are not compared here; the PG test compares them.
     """
     problems = harness.compare_records(captured, recorded_debezium, known_losses=KNOWN_LOSSES,
                                        open_differences=OPEN_DIFFERENCES, open_source_fields=OPEN_SOURCE_FIELDS,

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 import pytest
@@ -18,6 +16,7 @@ import cdc.verify.report
 
 from connectors.mysql import dialect as mysql_dialect
 from connectors.postgres import dialect as pg_dialect
+from tests.conftest import create_mysql_database, create_pg_database, drop_mysql_database, drop_pg_database
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "verify-report.schema.json").read_text())
 REPORT_VALIDATOR = Draft202012Validator(SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
@@ -85,44 +84,23 @@ class Database:
                 conn.close()
 
 
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
 @pytest.fixture
-def extra_database(pg_url: str, mysql_url: str, request: pytest.FixtureRequest) -> Iterator:
+def extra_database(pg_url: str, mysql_url: str) -> Iterator:
     """A factory for more fresh databases (dropped after the test): extra_database("pg"|"my")."""
-    made: list[tuple[str, str]] = []
+    made: list[Database] = []
 
     def make(engine: str) -> Database:
-        name = f"tv_{uuid.uuid4().hex[:16]}"
-        if engine == "pg":
-            with pg_dialect.connect(pg_url) as conn:
-                conn.execute(f"CREATE DATABASE {pg_dialect.quote_ident(name)}")
-            made.append(("pg", name))
-            return Database("pg", _with_database(pg_url, name))
-        conn = mysql_dialect.connect(mysql_url)
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute(f"CREATE DATABASE {mysql_dialect.quote_ident(name)} CHARACTER SET utf8mb4")
-        finally:
-            conn.close()
-        made.append(("my", name))
-        return Database("my", _with_database(mysql_url, name))
+        create = create_pg_database if engine == "pg" else create_mysql_database
+        database = Database(engine, create(pg_url if engine == "pg" else mysql_url, "verify"))
+        made.append(database)
+        return database
 
     yield make
-    for engine, name in made:
-        if engine == "pg":
-            with pg_dialect.connect(pg_url) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {pg_dialect.quote_ident(name)} WITH (FORCE)")
+    for database in made:
+        if database.engine == "pg":
+            drop_pg_database(pg_url, database.url)
         else:
-            conn = mysql_dialect.connect(mysql_url)
-            try:
-                with conn.cursor() as cursor:
-                    cursor.execute(f"DROP DATABASE IF EXISTS {mysql_dialect.quote_ident(name)}")
-            finally:
-                conn.close()
+            drop_mysql_database(mysql_url, database.url)
 
 
 PAIRS = ["pg-pg", "my-my", "pg-my", "my-pg"]

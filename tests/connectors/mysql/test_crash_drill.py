@@ -5,7 +5,7 @@ updates, deletes, primary-key changes, multi-row and multi-statement transaction
 rollbacks) while `cdc capture` is killed (SIGKILL) at random moments and restarted each time. Then
 the writer stops, the last capture catches up to the server's GTID position and is stopped with
 SIGTERM (exit 0). Every event of the table's topic is read back, repeats are dropped by their
-position (DESIGN.md section 3: binlog file number, event position, row — plus op, since a
+position (docs/architecture.md, guarantees: binlog file number, event position, row — plus op, since a
 primary-key change is a delete and a create at one position), the rest is replayed per key, and the
 result must equal the source table row for row and value for value.
 """
@@ -172,7 +172,7 @@ class Writer(threading.Thread):
             self.ids.append(moved[1])
 
 
-# -- expected values, as DESIGN.md section 2 encodes them -------------------------------------------
+# -- expected values, as docs/event-format.md encodes them -------------------------------------------
 
 
 def expected_value(column: str, value):

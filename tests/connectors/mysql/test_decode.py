@@ -1,7 +1,7 @@
 """The binlog row decoder, Cython and pure-Python twin on the same cases: values from a real MariaDB.
 
 Every value case is written to the sandbox MariaDB, read back from its binlog and decoded by both
-implementations, which must give the readable form DESIGN.md section 2 promises, and the same one.
+implementations, which must give the readable form docs/event-format.md promises, and the same one.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """mysql-replication as a test oracle: on real MariaDB events our decoder agrees, modulo readable forms.
 
 mysql-replication decodes the same binlog range into Python objects (Decimal, datetime, timedelta,
-bytes, sets); `readable` maps those to DESIGN.md's forms, and every row must then be equal.
+bytes, sets); `readable` maps those to the forms of docs/event-format.md, and every row must then be equal.
 """
 
 from __future__ import annotations
