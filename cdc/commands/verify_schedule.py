@@ -12,6 +12,7 @@ import threading
 
 import click
 
+from cdc.commands.options import metrics_option
 from cdc.config import load_config
 from cdc.errors import ConfigError
 
@@ -21,7 +22,7 @@ log = logging.getLogger("cdc.verify.schedule")
 @click.command("verify-schedule")
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False), help="The cdc.toml file.")
 @click.option("--name", help="The [[verify]] entry's name (default: the only one).")
-@click.option("--metrics", default="", metavar="LISTEN", help="Serve Prometheus /metrics on HOST:PORT (or PORT).")
+@metrics_option()
 @click.option("--first-after", type=float, metavar="SECONDS",
               help="Seconds before the first check (default: `every`, at most 60).")
 def command(config_path: str, name: str | None, metrics: str, first_after: float | None) -> None:
