@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 import time
+import zlib
 from dataclasses import dataclass, field
 
 import pymysql
 
 from cdc.errors import SourceError
 
+DEFAULT_SERVER_ID_BASE = 5400
 RESTART_HINT = "set it in the server's configuration ([mysqld] section) and restart the server"
 
 
@@ -148,3 +150,8 @@ def check_server_id_free(cursor, server_id: int, wait: float = 5.0) -> None:
             raise SourceError(f"another replica ({holder[1] or 'unnamed host'}) is connected with server_id {server_id}",
                               fix="give this capture a server id no other replica uses (--server-id N)")
         time.sleep(0.5)
+
+
+def default_server_id(prefix: str) -> int:
+    """A stable server id per prefix, away from the small ids servers usually have."""
+    return DEFAULT_SERVER_ID_BASE + zlib.crc32(prefix.encode()) % 1_000_000
