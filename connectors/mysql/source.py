@@ -16,11 +16,11 @@ from cdc.kafka import make_capture_producer
 from cdc.offsets import OffsetStore
 from cdc.pipeline import CaptureOptions, CapturePipeline, StopSignal
 from cdc.tables import TableFilter
-from cdc.urls import parse_url
+from cdc.urls import DatabaseUrl, parse_url
 from connectors.mysql.binlog import current_position
 from connectors.mysql.dialect import connect
 from connectors.mysql.offsets import BinlogPosition, position_from_value
-from connectors.mysql.setup import check_source, default_server_id
+from connectors.mysql.setup import ServerInfo, check_source, default_server_id
 from connectors.mysql.snapshot import run_snapshot
 from connectors.mysql.source_info import CONNECTOR
 from connectors.mysql.streaming import MysqlStream
@@ -68,7 +68,9 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
         producer.close(10.0)
 
 
-def _snapshot(url, info, table_filter, pipeline, options, stream, stop) -> BinlogPosition | None:
+def _snapshot(url: DatabaseUrl, info: ServerInfo, table_filter: TableFilter, pipeline: CapturePipeline,
+              options: CaptureOptions, stream: MysqlStream, stop: StopSignal) -> BinlogPosition | None:
+    """Snapshot, flush, and store the snapshot's position as the stream's start; None when stopped."""
     position = run_snapshot(url, info, table_filter, pipeline, options, stream.schemas, stop)
     pipeline.flush()
     if position is not None:
