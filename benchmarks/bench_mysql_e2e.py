@@ -55,7 +55,8 @@ import confluent_kafka as ck  # noqa: E402
 from cdc.kafka import make_admin, make_producer  # noqa: E402
 from connectors.mysql.binlog import current_position  # noqa: E402
 from connectors.mysql.dialect import connect, quote_ident  # noqa: E402
-from connectors.mysql.source import OffsetStore  # noqa: E402
+from cdc.offsets import OffsetStore  # noqa: E402
+from connectors.mysql.offsets import position_value  # noqa: E402
 
 TARGET_ROWS_PER_SECOND = 250_000
 TARGET_RATIO = 5.0
@@ -200,10 +201,10 @@ def run_capture(url: str, database: str, bootstrap: str, rows: int, *, profile: 
     load_seconds = load(url, "bench")
     print(f"loaded {rows} rows into bench in one transaction: {load_seconds:.1f}s")
 
-    offsets = OffsetStore(bootstrap, prefix)  # where a restart would find its position
+    offsets = OffsetStore(bootstrap, prefix, "mysql")  # where a restart would find its position
     offsets.ensure_topic()
     producer = make_producer(bootstrap)
-    record_topic, key, value, _ = offsets.record(start, 0)
+    record_topic, key, value, _ = offsets.record(position_value(start, 0))
     producer.produce(record_topic, value, key)
     producer.flush(30)
     producer.close(10)
@@ -322,7 +323,8 @@ def run_ceiling(url: str, database: str, bootstrap: str, rows: int, start) -> di
     from cdc.envelope import Envelope
     from cdc.pipeline import CaptureOptions, CapturePipeline, StopSignal
     from connectors.mysql.setup import check_source
-    from connectors.mysql.source import MysqlStream, TableFilter
+    from cdc.tables import TableFilter
+    from connectors.mysql.streaming import MysqlStream
     from cdc.urls import parse_url
 
     prefix = f"ceil{uuid.uuid4().hex[:8]}"
@@ -338,8 +340,8 @@ def run_ceiling(url: str, database: str, bootstrap: str, rows: int, start) -> di
     stop = StopSignal(signals=())
     producer = NullProducer(f"{prefix}.{database}.bench", rows, stop)
     pipeline = CapturePipeline(producer, Envelope(prefix))
-    stream = MysqlStream(parsed, options, pipeline, TableFilter(options.tables, None, database), info,
-                         OffsetStore(bootstrap, prefix), server_id)
+    stream = MysqlStream(parsed, options, pipeline, TableFilter(options.tables, default_namespace=database, scope=database), info,
+                         OffsetStore(bootstrap, prefix, "mysql"), server_id)
     cpu = time.process_time()
     stream.run(stop, start)
     cpu = time.process_time() - cpu

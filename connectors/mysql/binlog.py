@@ -25,6 +25,7 @@ import pymysql
 from cdc.errors import DecodeError, SourceError
 from cdc.urls import DatabaseUrl, parse_url
 from connectors.mysql.dialect import connect
+from connectors.mysql.offsets import BinlogPosition, format_gtid_state, parse_gtid_state
 
 log = logging.getLogger(__name__)
 
@@ -64,18 +65,6 @@ ER_MASTER_FATAL_ERROR_READING_BINLOG = 1236
 CONNECTION_LOST = (1053, 1927, 2006, 2013, 2055)
 
 SNAPSHOT_FIX = "start again with a new snapshot (--snapshot when_needed or initial); keep binlogs longer (binlog_expire_logs_seconds)"
-
-
-@dataclass(slots=True, frozen=True)
-class BinlogPosition:
-    """Where to (re)start reading: file + position of the next event, and the MariaDB GTID state."""
-
-    file: str
-    position: int
-    gtid: str | None = None  # MariaDB gtid_binlog_pos style: "0-1-42[,1-1-7]"
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.position}"
 
 
 @dataclass(slots=True)
@@ -362,19 +351,7 @@ class BinlogReader:
                     yield BinlogEvent(IDLE, 0, 0, self._file, next_position, next_position, 0, b"")
 
     def _gtid_text(self) -> str | None:
-        if not self._gtid_state:
-            return None
-        return ",".join(self._gtid_state[d] for d in sorted(self._gtid_state))
-
-
-def parse_gtid_state(text: str | None) -> dict[int, str]:
-    """MariaDB GTID state text ("0-1-42,1-2-7") -> {domain: gtid}."""
-    state: dict[int, str] = {}
-    for part in (text or "").split(","):
-        part = part.strip()
-        if part:
-            state[int(part.split("-")[0])] = part
-    return state
+        return format_gtid_state(self._gtid_state)
 
 
 def _is_commit_or_ddl(body: bytes) -> bool:

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from cdc import impl
 from cdc.errors import DecodeError
-from connectors.mysql.types import TableMap, parse_table_map
+from connectors.mysql.table_map import TableMap, parse_table_map
 
 rows_impl: ModuleType = impl.choose("binlog_rows", "connectors.mysql.decode")
 IMPLEMENTATION = "cython" if getattr(rows_impl, "IMPLEMENTATION", "python") == "cython" else "python"

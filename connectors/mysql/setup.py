@@ -2,20 +2,22 @@
 
 `check_source(conn, ...)` runs them all before a capture starts: binlog on, ROW format, FULL row image,
 FULL row metadata (column names, signedness, charsets in every TABLE_MAP), the privileges the capture
-uses, and no other replica with our server id. It returns what the rest of the connector needs to
-know about the server (`ServerInfo`).
+uses, and no other replica with our server id (`default_server_id` when none is given). It returns
+what the rest of the connector needs to know about the server (`ServerInfo`).
 """
 
 from __future__ import annotations
 
 import re
 import time
+import zlib
 from dataclasses import dataclass, field
 
 import pymysql
 
 from cdc.errors import SourceError
 
+DEFAULT_SERVER_ID_BASE = 5400  # default server ids start here, away from the small ids servers usually have
 RESTART_HINT = "set it in the server's configuration ([mysqld] section) and restart the server"
 
 
@@ -148,3 +150,8 @@ def check_server_id_free(cursor, server_id: int, wait: float = 5.0) -> None:
             raise SourceError(f"another replica ({holder[1] or 'unnamed host'}) is connected with server_id {server_id}",
                               fix="give this capture a server id no other replica uses (--server-id N)")
         time.sleep(0.5)
+
+
+def default_server_id(prefix: str) -> int:
+    """A stable server id per prefix (from DEFAULT_SERVER_ID_BASE on)."""
+    return DEFAULT_SERVER_ID_BASE + zlib.crc32(prefix.encode()) % 1_000_000

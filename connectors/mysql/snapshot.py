@@ -7,16 +7,17 @@ around starting the transaction and reading `SHOW MASTER STATUS`.
 
 Each table is read in primary-key order, in chunks (`WHERE (pk) > (last) ORDER BY pk LIMIT n`); a table
 without a primary key in one pass. Values come back as text and are turned into the same readable
-forms the binlog decoder gives (`row_converters`), and the table's schema is built from
-information_schema through the same `connectors.mysql.types` functions as a TABLE_MAP's, so a snapshot
-row and a streamed row of the same data are identical, and so are their schemas.
+forms the binlog decoder gives (`converter`), and the table's schema is built from
+information_schema through the same `connectors.mysql.schema` functions as a TABLE_MAP's, so a snapshot
+row and a streamed row of the same data are identical, and so are their schemas. Snapshot markers
+(`source.snapshot`) are set by `cdc.snapshot.SnapshotEmitter`.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
-import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -25,19 +26,19 @@ import pymysql
 
 from cdc.codecs import encode_float, encode_float4
 from cdc.compat import geometry_value
-from cdc.errors import SourceError
-from cdc.events import TableSchema
+from cdc.events import READ, Change, TableSchema
+from cdc.pipeline import CaptureOptions, CapturePipeline, StopSignal
+from cdc.snapshot import SnapshotEmitter
+from cdc.tables import TableFilter
+from cdc.urls import DatabaseUrl
 from connectors.mysql import types as mt
-from connectors.mysql.binlog import BinlogPosition
-from connectors.mysql.dialect import qualified, quote_ident
+from connectors.mysql.dialect import connect, qualified, quote_ident
+from connectors.mysql.offsets import BinlogPosition
+from connectors.mysql.schema import read_columns, table_schema
+from connectors.mysql.setup import ServerInfo
+from connectors.mysql.source_info import source_block
 
 log = logging.getLogger(__name__)
-
-_INT_TYPES = {"tinyint": mt.T_TINY, "smallint": mt.T_SHORT, "mediumint": mt.T_INT24, "int": mt.T_LONG,
-              "integer": mt.T_LONG, "bigint": mt.T_LONGLONG}
-_BLOB_SIZES = {"tiny": 1, "": 2, "medium": 3, "long": 4}
-_GEOMETRY_CODES = {name.lower(): code for code, name in mt.GEOMETRY_TYPES.items()}
-
 
 @dataclass(slots=True)
 class SnapshotTable:
@@ -51,79 +52,6 @@ class SnapshotTable:
     expressions: tuple[str, ...] = ()
 
 
-def _members(column_type: str) -> tuple[str, ...]:
-    """ENUM/SET members from COLUMN_TYPE text: enum('a','b''c') -> ('a', "b'c")."""
-    inner = column_type[column_type.index("(") + 1:column_type.rindex(")")]
-    return tuple(m.replace("''", "'") for m in re.findall(r"'((?:[^']|'')*)'", inner))
-
-
-def column_info(index: int, row: dict[str, Any]) -> mt.ColumnInfo:
-    """A TABLE_MAP-equivalent ColumnInfo from an information_schema.COLUMNS row."""
-    data_type = str(row["DATA_TYPE"]).lower()
-    column_type = str(row["COLUMN_TYPE"]).lower()
-    charset = row["CHARACTER_SET_NAME"]
-    octets = int(row["CHARACTER_OCTET_LENGTH"] or 0)
-    meta = 0
-    values = None
-    geometry_type = None
-    if data_type in _INT_TYPES:
-        code = _INT_TYPES[data_type]
-    elif data_type == "decimal":
-        code, meta = mt.T_NEWDECIMAL, (int(row["NUMERIC_PRECISION"]) << 8) | int(row["NUMERIC_SCALE"])
-    elif data_type == "float":
-        code, meta = mt.T_FLOAT, 4
-    elif data_type == "double":
-        code, meta = mt.T_DOUBLE, 8
-    elif data_type == "bit":
-        bits = int(row["NUMERIC_PRECISION"])
-        code, meta = mt.T_BIT, ((bits // 8) << 8) | (bits % 8)
-    elif data_type == "date":
-        code = mt.T_DATE
-    elif data_type in ("datetime", "timestamp", "time"):
-        code = {"datetime": mt.T_DATETIME2, "timestamp": mt.T_TIMESTAMP2, "time": mt.T_TIME2}[data_type]
-        meta = int(row["DATETIME_PRECISION"] or 0)
-    elif data_type == "year":
-        code = mt.T_YEAR
-    elif data_type in ("char", "binary"):
-        code, meta = mt.T_STRING, octets
-        charset = charset or "binary"
-    elif data_type in ("varchar", "varbinary"):
-        code, meta = mt.T_VARCHAR, octets
-        charset = charset or "binary"
-    elif data_type.endswith("text") or data_type.endswith("blob"):
-        code, meta = mt.T_BLOB, _BLOB_SIZES[data_type[:-4]]
-        charset = charset or "binary"
-    elif data_type == "json":  # MySQL 8 binary JSON (MariaDB reports JSON as longtext)
-        code, meta = mt.T_JSON, 4
-    elif data_type in ("enum", "set"):
-        values = _members(str(row["COLUMN_TYPE"]))
-        code = mt.T_ENUM if data_type == "enum" else mt.T_SET
-        if data_type == "enum":
-            meta = 1 if len(values) < 256 else 2
-        else:
-            meta = {0: 1, 1: 1, 2: 2, 3: 4, 4: 4}.get((len(values) + 7) // 8, 8)
-    elif data_type in _GEOMETRY_CODES:
-        code, meta, geometry_type = mt.T_GEOMETRY, 4, _GEOMETRY_CODES[data_type]
-        charset = "binary"
-    else:
-        raise SourceError(f"column {row['COLUMN_NAME']} has type {column_type}, which the snapshot cannot read",
-                          fix="leave the table out of --tables/--include")
-    return mt.ColumnInfo(
-        index=index,
-        name=str(row["COLUMN_NAME"]),
-        type_code=code,
-        meta=meta,
-        nullable=str(row["IS_NULLABLE"]).upper() == "YES",
-        unsigned="unsigned" in column_type,
-        collation=None,
-        charset=charset if code in (mt.T_STRING, mt.T_VARCHAR, mt.T_BLOB, mt.T_ENUM, mt.T_SET) else
-        ("binary" if code == mt.T_GEOMETRY else None),
-        values=values,
-        geometry_type=geometry_type,
-        primary_key=str(row["COLUMN_KEY"]).upper() == "PRI",
-    )
-
-
 def _text(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, (bytes, bytearray)) else str(value)
 
@@ -131,7 +59,7 @@ def _text(value: Any) -> str:
 def converter(column: mt.ColumnInfo) -> Callable[[Any], Any]:
     """The function turning the value PyMySQL returns (conversions off) into the decoder's readable form."""
     code = column.type_code
-    if code in _INT_TYPES.values() or code == mt.T_YEAR:
+    if code in mt.INT_TYPES or code == mt.T_YEAR:
         return lambda value: int(_text(value))
     if code == mt.T_NEWDECIMAL:
         return _text
@@ -169,25 +97,9 @@ def _geometry(value: bytes) -> str:
 
 def describe_table(conn, database: str, table: str, version: int = 1) -> SnapshotTable:
     """Schema and converters of one table from information_schema."""
-    with conn.cursor(pymysql.cursors.DictCursor) as cursor:
-        cursor.execute(
-            "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_SET_NAME, CHARACTER_OCTET_LENGTH,"
-            " NUMERIC_PRECISION, NUMERIC_SCALE, DATETIME_PRECISION, IS_NULLABLE, COLUMN_KEY"
-            " FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
-            (database, table),
-        )
-        rows = cursor.fetchall()
-        cursor.execute(
-            "SELECT COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s"
-            " AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX", (database, table))
-        key = tuple(str(r["COLUMN_NAME"]) for r in cursor.fetchall())
-    if not rows:
-        raise SourceError(f"table {database}.{table} does not exist", fix="check --tables / --include")
-    columns = [column_info(i, row) for i, row in enumerate(rows)]
-    schema = TableSchema(engine="mysql", database=database, namespace=database, name=table,
-                         columns=tuple(mt.column_schema(c) for c in columns), version=version, primary_key=key)
-    return SnapshotTable(database, table, schema, tuple(converter(c) for c in columns), key,
-                         tuple(select_expression(c) for c in columns))
+    columns, key = read_columns(conn, database, table)
+    return SnapshotTable(database, table, table_schema(database, table, columns, key, version),
+                         tuple(converter(c) for c in columns), key, tuple(select_expression(c) for c in columns))
 
 
 def select_expression(column: mt.ColumnInfo) -> str:
@@ -261,3 +173,50 @@ def snapshot_connection_kwargs() -> dict[str, Any]:
     from pymysql.converters import conversions
 
     return {"conv": {kind: encoder for kind, encoder in conversions.items() if not isinstance(kind, int)}}
+
+
+def captured_tables(conn, table_filter: TableFilter) -> list[tuple[str, str]]:
+    """The base tables the filter selects, as (db, table), sorted."""
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE'"
+                       " AND TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')"
+                       " ORDER BY 1, 2")
+        return [(str(db), str(name)) for db, name in cursor.fetchall() if table_filter(str(db), str(name))]
+
+
+def run_snapshot(url: DatabaseUrl, info: ServerInfo, table_filter: TableFilter, pipeline: CapturePipeline,
+                 options: CaptureOptions, schemas: dict[str, TableSchema], stop: StopSignal) -> BinlogPosition | None:
+    """Read every captured table as of one binlog position (op `r`); that position, or None when stopped."""
+    conn = connect(url, autocommit=True, **snapshot_connection_kwargs())
+    try:
+        position = begin_consistent_snapshot(conn, info.mariadb)
+        tables = captured_tables(conn, table_filter)
+        log.info("snapshot starting", extra={"position": str(position), "gtid": position.gtid, "tables": len(tables)})
+        ts_ms = time.time_ns() // 1_000_000
+
+        def emit(change: Change) -> None:
+            pipeline.emit(change)
+            if (emitter.emitted + 1) % 1000 == 0:
+                pipeline.poll()
+
+        emitter = SnapshotEmitter(emit)
+        count = 0
+        for database, name in tables:
+            table = describe_table(conn, database, name)
+            schemas[f"{database}.{name}"] = table.schema
+            for row in read_rows(conn, table, options.snapshot_chunk):
+                if stop.requested:
+                    return None
+                source = source_block(options.prefix, ts_ms=ts_ms, snapshot="true", db=database, table=name,
+                                      server_id=info.server_id, gtid=None, file=position.file, pos=position.position,
+                                      row=0, thread=None)
+                emitter.row((database, name), Change(READ, table.schema, None, row, source, (0, 0, count)))
+                count += 1
+            emitter.table_done((database, name))
+        emitter.finish()
+        conn.commit()
+        pipeline.checkpoint(position)
+        log.info("snapshot read", extra={"rows": count, "tables": len(tables)})
+        return position
+    finally:
+        conn.close()

@@ -244,9 +244,6 @@ class PostgresChecksumDialect(EngineDialect):
         # bigint arithmetic, so `int4 key - lower bound` cannot overflow (and btree still uses the index)
         return f"({int(value)})::numeric" if abs(value) >= 2**63 else f"({int(value)})::bigint"
 
-    def to_number(self, value) -> int:
-        return int(value)
-
     # replication position, for --wait-for-lag --------------------------------------------------
     def current_position(self, conn) -> str:
         return str(self.execute(conn, "SELECT pg_current_wal_lsn()::text")[0][0])

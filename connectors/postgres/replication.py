@@ -26,6 +26,7 @@ from psycopg import pq
 from cdc.errors import SourceError
 from cdc.urls import DatabaseUrl, parse_url
 from connectors.postgres.dialect import conninfo, quote_ident
+from connectors.postgres.offsets import lsn_to_int, lsn_to_text
 
 log = logging.getLogger(__name__)
 
@@ -39,17 +40,6 @@ _STATUS = struct.Struct("!cQQQqB")
 # Kinds of frames `read_frame` returns.
 XLOGDATA = "w"
 KEEPALIVE = "k"
-
-
-def lsn_to_int(text: str) -> int:
-    """`16/B374D848` -> integer."""
-    high, _, low = text.partition("/")
-    return (int(high, 16) << 32) + int(low, 16)
-
-
-def lsn_to_text(lsn: int) -> str:
-    """Integer -> `16/B374D848`."""
-    return f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"
 
 
 def pg_now_us() -> int:

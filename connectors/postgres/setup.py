@@ -2,7 +2,8 @@
 
 Checks: server version (PG >= 10), `wal_level = logical`, the REPLICATION attribute, SELECT on the
 captured tables, listed tables that do not exist, a slot that another process is reading. Set-up:
-the publication (FOR TABLE list, or FOR ALL TABLES when no list) when it is missing. The slot itself
+the publication (FOR TABLE list, or FOR ALL TABLES when no list) when it is missing; the names of
+the slot and publication, and the marker slot that says a snapshot did not finish. The slot itself
 is created on the replication connection (it exports the snapshot), see `connectors.postgres.source`.
 """
 
@@ -16,7 +17,8 @@ from dataclasses import dataclass
 import psycopg
 
 from cdc.errors import ConfigError, SourceError, UnsupportedError
-from connectors.postgres.dialect import qualified, quote_ident
+from cdc.urls import DatabaseUrl
+from connectors.postgres.dialect import connect, qualified, quote_ident
 
 log = logging.getLogger(__name__)
 
@@ -215,3 +217,35 @@ def prepare_source(conn: psycopg.Connection, *, slot: str, publication: str, tab
     state = check_slot(conn, slot, wait=slot_wait)
     ensure_publication(conn, publication, captured if (tables or include) else [])
     return captured, state
+
+
+def default_name(prefix: str) -> str:
+    """Slot and publication name for a prefix: `cdc_<prefix>` in the characters slot names allow."""
+    return "cdc_" + re.sub(r"[^a-z0-9_]", "_", prefix.lower())
+
+
+def pending_marker(slot: str) -> str:
+    """Name of the physical slot that marks "snapshot of `slot` not finished" (a durable, WAL-free flag)."""
+    return f"{slot[:46]}_snapshot_pending"
+
+
+def create_marker(url: DatabaseUrl, marker: str) -> None:
+    """Create the pending-snapshot marker slot `marker` (nothing when it exists)."""
+    with connect(url) as conn:
+        if conn.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (marker,)).fetchone() is None:
+            conn.execute("SELECT pg_create_physical_replication_slot(%s, false)", (marker,))
+
+
+def snapshot_unfinished(url: DatabaseUrl, slot: str) -> bool:
+    """True when the snapshot that began with `slot` never finished (its marker slot is still there)."""
+    with connect(url) as conn:
+        return conn.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s",
+                            (pending_marker(slot),)).fetchone() is not None
+
+
+def drop_slots(url: DatabaseUrl, *slots: str) -> None:
+    """Drop the named slots that exist."""
+    with connect(url) as conn:
+        for slot in slots:
+            conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
+                         (slot,))

@@ -8,8 +8,7 @@ ORDER BY pk LIMIT n`); a table without a primary key is read through one cursor.
 
 Rows are fetched in PG's text form and turned into values by the same pgoutput decoder the stream
 uses (as synthetic Relation/Insert messages), so a snapshot row and a streamed row of the same data
-are identical. Snapshot markers follow Debezium 3.6: `first` (first row of the snapshot),
-`first_in_data_collection`, `true`, `last_in_data_collection`, `last` (last row of the snapshot).
+are identical. Snapshot markers (`source.snapshot`) are set by `cdc.snapshot.SnapshotEmitter`.
 """
 
 from __future__ import annotations
@@ -27,10 +26,13 @@ import psycopg
 from cdc.errors import SourceError
 from cdc.events import READ, Change, TableSchema
 from cdc.pipeline import CaptureOptions, CapturePipeline, StopSignal
+from cdc.snapshot import SnapshotEmitter
 from cdc.urls import DatabaseUrl
-from connectors.postgres import catalog
+from connectors.postgres.schema import CatalogTable, read_table, table_oid, table_schema, type_codec
 from connectors.postgres.decoder import PgoutputDecoder
 from connectors.postgres.dialect import connect, qualified, quote_ident
+from connectors.postgres.setup import check_select_privilege
+from connectors.postgres.source_info import source_block
 from connectors.postgres.types import is_builtin
 
 log = logging.getLogger(__name__)
@@ -45,11 +47,11 @@ class SnapshotTable:
     """One table to read: its catalog description and the schema its events carry."""
 
     index: int
-    catalog: catalog.CatalogTable
+    catalog: CatalogTable
     schema: TableSchema
 
 
-def relation_message(table: catalog.CatalogTable) -> bytes:
+def relation_message(table: CatalogTable) -> bytes:
     """A pgoutput (v1) Relation message describing `table` as the stream would."""
     relation = table.relation()
     parts = [b"R", _U32.pack(relation.relid), relation.namespace.encode() + b"\0", relation.name.encode() + b"\0",
@@ -96,7 +98,7 @@ def _raw_rows(cursor: psycopg.Cursor) -> list[list[bytes | None]]:
     return [[get(row, col) for col in range(ncols)] for row in range(result.ntuples)]
 
 
-def read_table_chunks(conn: psycopg.Connection, table: catalog.CatalogTable, chunk: int,
+def read_table_chunks(conn: psycopg.Connection, table: CatalogTable, chunk: int,
                       stop: threading.Event) -> Iterator[list[list[bytes | None]]]:
     """The table's rows in text form, in chunks: keyset pagination on the primary key, else one cursor."""
     columns = ", ".join(quote_ident(c.name) for c in table.columns)
@@ -182,15 +184,15 @@ def read_snapshot(url: DatabaseUrl, snapshot_name: str, consistent_point: int, t
         decoder = PgoutputDecoder()
         planned: list[SnapshotTable] = []
         for namespace, name in tables:
-            relid = catalog.table_oid(conn, namespace, name)
-            table = catalog.read_table(conn, relid) if relid is not None else None
+            relid = table_oid(conn, namespace, name)
+            table = read_table(conn, relid) if relid is not None else None
             if table is None:
                 raise SourceError(f"table {namespace}.{name} disappeared before the snapshot read it")
             for column in table.columns:
                 if not is_builtin(column.type_oid):
-                    decoder.set_type_codec(column.type_oid, catalog.type_codec(conn, column.type_oid))
+                    decoder.set_type_codec(column.type_oid, type_codec(conn, column.type_oid))
             decoder.decode(relation_message(table), consistent_point)
-            schema = pipeline.versioned(catalog.table_schema(table.relation(), table, database=database))
+            schema = pipeline.versioned(table_schema(table.relation(), table, database=database))
             planned.append(SnapshotTable(len(planned), table, schema))
         conn.rollback()
     for table in planned:
@@ -205,8 +207,6 @@ def read_snapshot(url: DatabaseUrl, snapshot_name: str, consistent_point: int, t
 
 def _run_workers(url, snapshot_name, consistent_point, planned, pipeline, options, database, stop, decoder,
                  txid) -> int:
-    from connectors.postgres.source import source_block
-
     work: queue.Queue = queue.Queue()
     for table in planned:
         work.put(table)
@@ -220,21 +220,9 @@ def _run_workers(url, snapshot_name, consistent_point, planned, pipeline, option
     for worker in workers:
         worker.start()
     running = len(workers)
-    held: dict[int, tuple[Change, bool]] = {}  # table index -> (its latest row, is it the table's first row)
-    started: set[int] = set()
-    last_of_table: tuple[Change, str] | None = None  # a finished table's last row, not yet emitted
-    emitted = 0
+    emitter = SnapshotEmitter(pipeline.emit)
     prefix = options.prefix
     position = 0
-
-    def emit(change: Change, marker: str) -> None:
-        nonlocal emitted
-        change.source["snapshot"] = "first" if emitted == 0 else marker
-        pipeline.emit(change)
-        emitted += 1
-
-    # Each table's latest row is held back until the next one (or the table's end) shows its marker; the
-    # last row of a finished table is held until another finishes, so the very last row gets "last".
     try:
         while running:
             if stop.requested:
@@ -256,24 +244,26 @@ def _run_workers(url, snapshot_name, consistent_point, planned, pipeline, option
                     position += 1
                     source = source_block(prefix, database, time.time_ns() // 1000, "true", schema.namespace,
                                           schema.name, txid, consistent_point, None)
-                    previous = held.get(index)
-                    if previous is not None:
-                        emit(previous[0], "first_in_data_collection" if previous[1] else "true")
-                    held[index] = (Change(READ, schema, None, row, source, (0, position)), index not in started)
-                    started.add(index)
+                    emitter.row(index, Change(READ, schema, None, row, source, (0, position)))
                 pipeline.poll()
-            elif kind == "done" and index in held:
-                change, is_first = held.pop(index)
-                if last_of_table is not None:
-                    emit(*last_of_table)
-                last_of_table = (change, "first_in_data_collection" if is_first else "last_in_data_collection")
-        if stop.requested:
-            return emitted
-        if last_of_table is not None:
-            emit(last_of_table[0], "last")
-        return emitted
+            elif kind == "done":
+                emitter.table_done(index)
+        if not stop.requested:
+            emitter.finish()
+        return emitter.emitted
     finally:
         halt.set()
         for worker in workers:
             worker.join(timeout=5)
 
+
+def snapshot_tables(url: DatabaseUrl, captured: list[tuple[str, str]], publication: str) -> list[tuple[str, str]]:
+    """The tables to snapshot: the captured list, else every table of the publication."""
+    if captured:
+        return captured
+    with connect(url) as conn:
+        tables = [tuple(row) for row in conn.execute(
+            "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = %s ORDER BY 1, 2",
+            (publication,)).fetchall()]
+        check_select_privilege(conn, tables)
+        return tables

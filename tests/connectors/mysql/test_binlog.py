@@ -13,10 +13,10 @@ from connectors.mysql.binlog import (
     ROWS_EVENTS,
     TABLE_MAP_EVENT,
     XID_EVENT,
-    BinlogPosition,
     BinlogReader,
     current_position,
 )
+from connectors.mysql.offsets import BinlogPosition
 from tests.connectors.mysql.mysql_binlog_capture import fresh_server_id, record_events
 
 

@@ -29,9 +29,9 @@ import orjson
 import pytest
 
 from cdc.kafka import read_topic
-from connectors.mysql.binlog import current_position, parse_gtid_state
+from connectors.mysql.binlog import current_position
 from connectors.mysql.dialect import connect
-from connectors.mysql.source import file_number
+from connectors.mysql.offsets import file_number, parse_gtid_state
 from tests.connectors.mysql.mysql_binlog_capture import fresh_server_id
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -1,5 +1,5 @@
 """Which tables a DDL statement touches, from its text (connectors/mysql/ddl.py), and the column
-defaults of Debezium's table change (connectors/mysql/table_changes.py)."""
+defaults of Debezium's table change (connectors/mysql/schema.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from connectors.mysql.ddl import DdlTarget, ddl_target, strip_comments
-from connectors.mysql.table_changes import _touches, default_expression
+from connectors.mysql.schema import _touches, default_expression
 
 
 @pytest.mark.parametrize(("statement", "kind", "tables"), [

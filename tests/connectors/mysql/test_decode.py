@@ -17,7 +17,8 @@ from cdc.errors import DecodeError
 from connectors.mysql import decode as twin
 from connectors.mysql.binlog import ROWS_EVENTS, TABLE_MAP_EVENT
 from connectors.mysql.decoder import RowDecoder
-from connectors.mysql.types import parse_table_map
+from connectors.mysql.schema import table_map_schema
+from connectors.mysql.table_map import parse_table_map
 from tests.connectors.mysql.mysql_binlog_capture import record_events
 
 try:
@@ -202,7 +203,7 @@ def test_table_map_gives_names_kinds_and_source_types(case_events) -> None:
     table = parse_table_map(body)
     assert table.database == "t_binlog_rows_cases" and table.table == "cases"
     assert table.primary_key == ("id",)
-    columns = {column.name: column for column in table.to_schema().columns}
+    columns = {column.name: column for column in table_map_schema(table).columns}
 
     def column(ddl: str):
         return columns[f"c{next(i for i, case in enumerate(CASES) if case[0] == ddl)}"]
@@ -273,7 +274,7 @@ def test_snapshot_reads_the_same_values_and_schema_as_the_binlog(case_events, my
     assert len(rows) == 1
     differences = {name: (rows[0][name], inserted[name]) for name in inserted if rows[0][name] != inserted[name]}
     assert differences == {}
-    binlog_columns = {c.name: c for c in table_map.to_schema().columns}
+    binlog_columns = {c.name: c for c in table_map_schema(table_map).columns}
     schema_differences = {c.name: (c, binlog_columns[c.name]) for c in table.schema.columns
                           if c != binlog_columns[c.name]}
     assert schema_differences == {}

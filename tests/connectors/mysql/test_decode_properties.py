@@ -112,8 +112,8 @@ def rows_header(event_type: int, count: int) -> bytes:
     return header + bytes([count]) + bitmap + (bitmap if event_type in (24, 31) else b"")
 
 
-# import connectors.mysql.types registers the mysql_latin1 codec the plans name
-import connectors.mysql.types  # noqa: E402,F401
+# import connectors.mysql.charsets registers the mysql_latin1 codec the plans name
+import connectors.mysql.charsets  # noqa: E402,F401
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])

@@ -13,7 +13,9 @@ import pytest
 
 from cdc.pipeline import CaptureOptions, StopSignal
 from connectors.mysql.dialect import connect
-from connectors.mysql.source import TableFilter, file_number, run_capture, source_block
+from connectors.mysql.offsets import file_number
+from connectors.mysql.source import run_capture
+from connectors.mysql.source_info import source_block
 from tests.connectors.mysql.mysql_binlog_capture import fresh_server_id
 
 SOURCE_FIELDS = ["version", "connector", "name", "ts_ms", "snapshot", "db", "sequence", "ts_us", "ts_ns", "table",
@@ -25,14 +27,6 @@ def test_source_block_has_debeziums_fields_in_order() -> None:
                          file="mysql-bin.000003", pos=4, row=0, thread=7)
     assert list(block) == SOURCE_FIELDS
     assert file_number("mysql-bin.000042") == 42
-
-
-def test_table_filter_defaults_to_the_url_database() -> None:
-    assert TableFilter((), None, "shop")("shop", "orders")
-    assert not TableFilter((), None, "shop")("other", "orders")
-    assert TableFilter(("shop.orders",), None, "x")("shop", "orders")
-    assert not TableFilter(("orders",), None, "shop")("shop", "items")
-    assert TableFilter((), r"shop\.o.*", "x")("shop", "orders")
 
 
 class Capture:
@@ -201,16 +195,16 @@ def test_debezium_ddl_records_describe_the_table_only_when_no_later_ddl_changed_
 def test_purged_stored_position_stops_or_resnapshots_when_needed(mysql_database: str, kafka_bootstrap: str) -> None:
     from cdc.errors import SourceError
     from cdc.kafka import make_producer
-    from connectors.mysql.binlog import BinlogPosition
-    from connectors.mysql.source import OffsetStore
+    from cdc.offsets import OffsetStore
+    from connectors.mysql.offsets import BinlogPosition, position_value
 
     database = mysql_database.rsplit("/", 1)[1]
     prefix = f"my{uuid.uuid4().hex[:8]}"
     execute(mysql_database, "CREATE TABLE t (id INT PRIMARY KEY)", "INSERT INTO t VALUES (1)")
-    offsets = OffsetStore(kafka_bootstrap, prefix)
+    offsets = OffsetStore(kafka_bootstrap, prefix, "mysql")
     offsets.ensure_topic()
     producer = make_producer(kafka_bootstrap)
-    topic, key, value, _ = offsets.record(BinlogPosition("gone-bin.000001", 4), 1)
+    topic, key, value, _ = offsets.record(position_value(BinlogPosition("gone-bin.000001", 4), 1))
     producer.produce(topic, value, key)
     producer.flush(30)
     producer.close(10)

@@ -7,7 +7,8 @@ import uuid
 
 from connectors.postgres.decoder import PgoutputDecoder
 from connectors.postgres.dialect import connect
-from connectors.postgres.replication import KEEPALIVE, ReplicationConnection, lsn_to_int, lsn_to_text
+from connectors.postgres.offsets import lsn_to_int, lsn_to_text
+from connectors.postgres.replication import KEEPALIVE, ReplicationConnection
 
 
 def test_lsn_text_round_trip():

@@ -7,11 +7,11 @@ import threading
 import time
 import uuid
 
-from connectors.postgres.dialect import connect
-from connectors.postgres.snapshot import insert_message, relation_message
-from connectors.postgres import catalog
 from connectors.postgres.decoder import PgoutputDecoder
-from connectors.postgres.source import default_name
+from connectors.postgres.dialect import connect
+from connectors.postgres.schema import read_table, table_oid, type_codec
+from connectors.postgres.setup import default_name
+from connectors.postgres.snapshot import insert_message, relation_message
 from tests.connectors.postgres.pg_capture_support import (
     current_lsn,
     read_topics,
@@ -28,10 +28,10 @@ def test_synthetic_messages_decode_like_the_stream(pg_database):
     with connect(pg_database) as conn:
         conn.execute("CREATE TYPE mood AS ENUM ('sad', 'ok')")
         conn.execute("CREATE TABLE t (id int PRIMARY KEY, price numeric(6,2), at timestamptz, m mood, tags text[])")
-        relid = catalog.table_oid(conn, "public", "t")
-        table = catalog.read_table(conn, relid)
+        relid = table_oid(conn, "public", "t")
+        table = read_table(conn, relid)
         decoder = PgoutputDecoder()
-        decoder.set_type_codec(table.columns[3].type_oid, catalog.type_codec(conn, table.columns[3].type_oid))
+        decoder.set_type_codec(table.columns[3].type_oid, type_codec(conn, table.columns[3].type_oid))
         decoder.decode(relation_message(table), 0)
         row = decoder.decode(insert_message(relid, [b"1", b"1.50", b"2024-02-29 12:45:00+00", b"ok", b'{a,"b c"}']), 0)
     assert row[3] == {"id": 1, "price": "1.50", "at": "2024-02-29T12:45:00Z", "m": "ok", "tags": ["a", "b c"]}
@@ -104,7 +104,7 @@ def test_snapshot_with_concurrent_writers_has_no_gap_and_no_overlap(pg_database,
 def test_killed_during_snapshot_snapshots_again(pg_database, kafka_bootstrap, tmp_path):
     import signal
 
-    from connectors.postgres.source import pending_marker
+    from connectors.postgres.setup import pending_marker
 
     prefix = "k" + uuid.uuid4().hex[:10]
     slot = default_name(prefix)

@@ -13,11 +13,12 @@ import pytest
 
 from cdc.envelope import Envelope
 from cdc.pipeline import CaptureOptions, CapturePipeline, StopSignal
+from cdc.tables import TableFilter
 from cdc.urls import parse_url
 from connectors.postgres.dialect import connect
-from connectors.postgres.source import PostgresStream, TableFilter, default_name
 from connectors.postgres.replication import ReplicationConnection
-from connectors.postgres.setup import prepare_source
+from connectors.postgres.setup import default_name, prepare_source
+from connectors.postgres.streaming import PostgresStream
 from tests.connectors.postgres.pg_capture_support import (
     current_lsn,
     read_topics,
@@ -457,7 +458,7 @@ def test_slot_advances_while_captured_tables_are_idle(pg_database, kafka_bootstr
 def test_decode_error_stops_the_stream(pg_database):
     """A corrupted frame raises DecodeError with its LSN; it is never skipped or retried as a disconnect."""
     from cdc.errors import DecodeError
-    from connectors.postgres.source import _transient
+    from connectors.postgres.streaming import _transient
 
     url = parse_url(pg_database)
     options = CaptureOptions(source=pg_database, kafka="unused:1", prefix="x")

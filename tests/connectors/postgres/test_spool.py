@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.postgres.source import TransactionSpool
+from connectors.postgres.spool import TransactionSpool
 
 
 @pytest.mark.parametrize("memory_limit", [8 * 1024 * 1024, 0])

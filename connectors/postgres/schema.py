@@ -1,18 +1,23 @@
-"""What the PostgreSQL catalog says about captured tables: columns, primary key, types the decoder needs.
+"""Table descriptions for PostgreSQL: what the catalog says about captured tables (columns, primary
+key, the types the decoder needs), the `TableSchema` of a relation, and its versions while streaming.
 
-Both the streaming side (on each Relation message) and the snapshot read tables through here, so a
-table has one `TableSchema` shape whichever path produced its events.
+Both the streaming side (on each Relation message, `SchemaRegistry`) and the snapshot read tables
+through here, so a table has one `TableSchema` shape whichever path produced its events.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import psycopg
 
 from cdc.events import Column, TableSchema
 from connectors.postgres import types
 from connectors.postgres.decode import RelationInfo
+
+if TYPE_CHECKING:
+    from cdc.pipeline import CapturePipeline
 
 ENGINE = "postgresql"
 
@@ -187,3 +192,43 @@ def _codec_name(conn: psycopg.Connection, type_oid: int) -> str:
         scalar = codec & ~types.ARRAY
         return "array:" + next(name for name, value in types.CODEC_NAMES.items() if value == scalar)
     return next(name for name, value in types.CODEC_NAMES.items() if value == codec)
+
+
+class SchemaRegistry:
+    """TableSchema per relid, built from Relation messages + the catalog; a changed relation is a new version."""
+
+    def __init__(self, conn: psycopg.Connection, decoder, database: str, pipeline: "CapturePipeline") -> None:
+        self.conn = conn
+        self.decoder = decoder
+        self.database = database
+        self.pipeline = pipeline
+        self.by_relid: dict[int, TableSchema] = {}
+        self.types_seen: set[int] = set()
+
+    def relation(self, relation: RelationInfo) -> tuple[TableSchema, TableSchema | None]:
+        """Register a Relation message; returns (schema, the previous schema when this one is a new version)."""
+        for _, _, type_oid, _ in relation.columns:
+            if not types.is_builtin(type_oid) and type_oid not in self.types_seen:
+                self.types_seen.add(type_oid)
+                self.decoder.set_type_codec(type_oid, type_codec(self.conn, type_oid))
+        table = read_table(self.conn, relation.relid)
+        fresh = table_schema(relation, table, database=self.database)
+        previous = self.pipeline.schemas.get(fresh.qualified_name)
+        schema = self.pipeline.versioned(fresh)
+        self.by_relid[relation.relid] = schema
+        if previous is not None and previous.version != schema.version:
+            return schema, previous
+        return schema, None
+
+
+def describe_change(previous: TableSchema, schema: TableSchema) -> str:
+    """A readable account of a relation change for `<prefix>.schema-changes` (pgoutput carries no DDL text)."""
+    old = {c.name: c.source_type for c in previous.columns}
+    new = {c.name: c.source_type for c in schema.columns}
+    parts = [f"ADD COLUMN {name} {kind}" for name, kind in new.items() if name not in old]
+    parts += [f"DROP COLUMN {name}" for name in old if name not in new]
+    parts += [f"ALTER COLUMN {name} TYPE {kind}" for name, kind in new.items() if name in old and old[name] != kind]
+    if previous.primary_key != schema.primary_key:
+        parts.append(f"PRIMARY KEY ({', '.join(schema.primary_key)})")
+    body = ", ".join(parts) or "ALTER (column attributes)"
+    return f"ALTER TABLE {schema.namespace}.{schema.name} {body}"

@@ -1,0 +1,64 @@
+"""The snapshot markers every connector's snapshot writes in `source.snapshot`, as Debezium 3.6 does.
+
+`first` on the first row of the snapshot, `first_in_data_collection` on a table's first row,
+`true` inside a table, `last_in_data_collection` on a table's last row, `last` on the last row of the
+snapshot (a table with one row: `first_in_data_collection`, unless it is the very first or last).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+
+from cdc.events import Change
+
+FIRST = "first"
+FIRST_IN_TABLE = "first_in_data_collection"
+INSIDE = "true"
+LAST_IN_TABLE = "last_in_data_collection"
+LAST = "last"
+
+
+class SnapshotEmitter:
+    """Hands snapshot rows to `emit` with their marker set; rows of several tables may interleave.
+
+    A row's marker depends on what follows it, so each table's latest row is held until the table's
+    next row (or its end, `table_done`) shows it; the last row of a finished table is held until
+    another table finishes, so the very last row of the snapshot gets `last` (`finish`). A snapshot
+    that stops early calls no `finish`: what is held is not emitted.
+    """
+
+    def __init__(self, emit: Callable[[Change], None]) -> None:
+        self._emit = emit
+        self.emitted = 0
+        self._held: dict[Hashable, tuple[Change, bool]] = {}  # table -> (its latest row, is it the table's first)
+        self._started: set[Hashable] = set()
+        self._last_of_table: tuple[Change, str] | None = None  # a finished table's last row, not yet emitted
+
+    def row(self, table: Hashable, change: Change) -> None:
+        """The next row of `table`; emits the table's previous row."""
+        previous = self._held.get(table)
+        if previous is not None:
+            self._send(previous[0], FIRST_IN_TABLE if previous[1] else INSIDE)
+        self._held[table] = (change, table not in self._started)
+        self._started.add(table)
+
+    def table_done(self, table: Hashable) -> None:
+        """`table` has no more rows; emits the last row of the table finished before it."""
+        held = self._held.pop(table, None)
+        if held is None:
+            return
+        change, is_first = held
+        if self._last_of_table is not None:
+            self._send(*self._last_of_table)
+        self._last_of_table = (change, FIRST_IN_TABLE if is_first else LAST_IN_TABLE)
+
+    def finish(self) -> None:
+        """Every table is done: emits the snapshot's last row with `last`."""
+        if self._last_of_table is not None:
+            self._send(self._last_of_table[0], LAST)
+            self._last_of_table = None
+
+    def _send(self, change: Change, marker: str) -> None:
+        change.source["snapshot"] = FIRST if self.emitted == 0 else marker
+        self._emit(change)
+        self.emitted += 1

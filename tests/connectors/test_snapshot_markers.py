@@ -1,0 +1,59 @@
+"""cdc.snapshot.SnapshotEmitter: Debezium 3.6's `source.snapshot` markers, tables read one after another or interleaved."""
+
+from __future__ import annotations
+
+from cdc.events import READ, Change
+from cdc.snapshot import SnapshotEmitter
+
+
+def row(name: str) -> Change:
+    return Change(READ, None, None, {"id": name}, {"snapshot": "true"}, (0, 0))
+
+
+def markers(events: list[tuple[str, str | None]]) -> list[tuple[str, str]]:
+    """Feed ("row", table:n) / ("done", table) / ("finish", None); (row id, marker) in emitted order."""
+    emitted: list[Change] = []
+    emitter = SnapshotEmitter(emitted.append)
+    for kind, value in events:
+        if kind == "row":
+            emitter.row(value.split(":")[0], row(value))
+        elif kind == "done":
+            emitter.table_done(value)
+        else:
+            emitter.finish()
+    assert emitter.emitted == len(emitted)
+    return [(change.after["id"], change.source["snapshot"]) for change in emitted]
+
+
+def test_tables_in_sequence_get_first_true_last_in_table_and_last() -> None:
+    # a finished table's last row waits for the next table to finish, so it follows that table's first rows
+    assert markers([("row", "a:1"), ("row", "a:2"), ("row", "a:3"), ("done", "a"),
+                    ("row", "b:1"), ("row", "b:2"), ("done", "b"), ("finish", None)]) == [
+        ("a:1", "first"), ("a:2", "true"), ("b:1", "first_in_data_collection"),
+        ("a:3", "last_in_data_collection"), ("b:2", "last"),
+    ]
+
+
+def test_a_one_row_table_in_the_middle_is_first_in_its_table() -> None:
+    assert markers([("row", "a:1"), ("row", "a:2"), ("done", "a"), ("row", "b:1"), ("done", "b"),
+                    ("row", "c:1"), ("row", "c:2"), ("done", "c"), ("finish", None)]) == [
+        ("a:1", "first"), ("a:2", "last_in_data_collection"), ("c:1", "first_in_data_collection"),
+        ("b:1", "first_in_data_collection"), ("c:2", "last"),
+    ]
+
+
+def test_interleaved_tables_keep_their_own_first_and_last() -> None:
+    assert markers([("row", "a:1"), ("row", "b:1"), ("row", "a:2"), ("row", "b:2"), ("row", "b:3"),
+                    ("done", "b"), ("row", "a:3"), ("done", "a"), ("finish", None)]) == [
+        ("a:1", "first"), ("b:1", "first_in_data_collection"), ("b:2", "true"),
+        ("a:2", "true"), ("b:3", "last_in_data_collection"), ("a:3", "last"),
+    ]
+
+
+def test_empty_tables_and_an_empty_snapshot_emit_nothing() -> None:
+    assert markers([("done", "a"), ("finish", None)]) == []
+    assert markers([("row", "a:1"), ("done", "a"), ("done", "b"), ("finish", None)]) == [("a:1", "first")]
+
+
+def test_a_stopped_snapshot_holds_back_what_it_has_not_decided() -> None:
+    assert markers([("row", "a:1"), ("row", "a:2"), ("row", "a:3")]) == [("a:1", "first"), ("a:2", "true")]
