@@ -9,7 +9,7 @@ from psycopg import sql
 
 from cdc.errors import CdcError
 from connectors.postgres.dialect import connect
-from connectors.postgres.source import default_name
+from connectors.postgres.setup import default_name
 
 
 def source_status(url: str) -> list[dict[str, Any]]:
