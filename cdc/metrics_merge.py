@@ -34,8 +34,8 @@ def merge_families(families: Iterable[Metric]) -> list[Metric]:
     """Merge families of the same name (first HELP/TYPE wins), dropping `_created` samples."""
     merged: dict[str, Metric] = {}
     for family in families:
-        if family.type == "unknown" and family.name.endswith("_created"):
-            continue  # prometheus_client's counter creation times: noise for a merged view
+        if family.name.endswith("_created"):
+            continue  # prometheus_client's creation times of counters/histograms: noise in a merged view
         samples = [s for s in family.samples if not s.name.endswith("_created")]
         if family.name not in merged:
             merged[family.name] = Metric(family.name, family.documentation, family.type)
