@@ -61,9 +61,10 @@ class CaptureMetrics:
             counts, self.snapshot_counts = self.snapshot_counts, {}
             for table, count in counts.items():
                 metrics.SNAPSHOT_ROWS_DONE.labels(self.pipeline, table).inc(count)
-        if self.counts:
-            counts, self.counts = self.counts, {}
-            for table, count in counts.items():
+        if self.counts:  # emptied in place: the pipeline holds this dict
+            counts = list(self.counts.items())
+            self.counts.clear()
+            for table, count in counts:
                 child = self._captured.get(table)
                 if child is None:
                     child = self._captured[table] = metrics.EVENTS_CAPTURED.labels(self.pipeline, table)

@@ -161,7 +161,8 @@ def render_table(rows: list[PipelineStatus], source: str):
     table = Table(title=f"cdc run at {source}  ({time.strftime('%H:%M:%S')})", title_justify="left")
     for column in ("pipeline", "capture", "apply", "position", "lag", "lag bytes", "retained WAL", "captured/s",
                    "applied/s", "last parity check", "result"):
-        table.add_column(column, justify="right" if column not in ("pipeline", "result") else "left")
+        table.add_column(column, justify="right" if column not in ("pipeline", "result") else "left",
+                         no_wrap=column == "pipeline")
     styles = {"up": "green", "down": "bold red", "parity": "green", "differences": "bold red",
               "could not check": "yellow"}
     for row in rows:

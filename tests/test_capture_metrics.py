@@ -24,6 +24,10 @@ def test_events_are_counted_per_table_and_published_at_poll():
     capture.publish(acknowledged=0x16B3748, stamp_ms=999_250)
     assert value("cdc_events_captured_total", pipeline=name, table="public.orders") == 3
     assert value("cdc_events_captured_total", pipeline=name, table="public.items") == 1
+    counts = capture.counts  # the pipeline keeps adding to the same dict
+    counts["public.orders"] = counts.get("public.orders", 0) + 2
+    capture.publish(acknowledged=0x16B3748, stamp_ms=999_250)
+    assert value("cdc_events_captured_total", pipeline=name, table="public.orders") == 5
     assert value("cdc_capture_lag_seconds", pipeline=name) == 0.75
     assert value("cdc_capture_acked_position", pipeline=name) == 0x16B3748
     capture.publish(acknowledged=0x16B3748, stamp_ms=999_250, idle=True)
