@@ -1,4 +1,4 @@
-"""Turn the readable JSON forms of DESIGN.md section 2 into Python values, per column kind.
+"""Turn the readable JSON forms of docs/event-format.md into Python values, per column kind.
 
 The kind comes from the table schema on `<prefix>.schemas`, never from the JSON value itself: a string
 in a `bytes` column is base64, in a `decimal` column an exact number, in a `timestamptz` column an
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from cdc.events import UNAVAILABLE_VALUE, Column
+from cdc.events import Column
 
 Converter = Callable[[Any], Any]
 
@@ -194,8 +194,3 @@ def converter(column: Column) -> Converter | None:
     if kind == "float":
         return _fast(to_float, float, int)
     return kind_converter(kind, column.element)
-
-
-def is_unavailable(value: Any) -> bool:
-    """True for PG's unchanged-TOAST placeholder."""
-    return value == UNAVAILABLE_VALUE
