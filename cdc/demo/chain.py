@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cdc.demo_workload import run_load, seed_mariadb, seed_postgres
+from cdc.demo.workload import run_load, seed_mariadb, seed_postgres
 from cdc.errors import CdcError
 from cdc.sandbox import Endpoints
 
