@@ -26,12 +26,14 @@ import psycopg
 
 from cdc.errors import SourceError
 from cdc.events import READ, Change, TableSchema
+from cdc.impl import twin
 from cdc.pipeline import CaptureOptions, CapturePipeline, StopSignal
 from cdc.urls import DatabaseUrl
 from connectors.postgres import catalog
-from connectors.postgres.decoder import PgoutputDecoder
 from connectors.postgres.dialect import connect, qualified, quote_ident
 from connectors.postgres.types import is_builtin
+
+PgoutputDecoder = twin("connectors.postgres.decode").PgoutputDecoder
 
 log = logging.getLogger(__name__)
 

@@ -37,12 +37,13 @@ import psycopg
 from cdc import __version__
 from cdc.envelope import Envelope
 from cdc.errors import SourceError
+from cdc.impl import twin
 from cdc.events import CREATE, DELETE, MESSAGE, TRUNCATE, UPDATE, Change, TableSchema
 from cdc.kafka import make_admin, make_capture_producer
 from cdc.pipeline import CaptureOptions, CapturePipeline, Every, StopSignal, ensure_topics, load_schemas
 from cdc.urls import DatabaseUrl, parse_url
 from connectors.postgres import catalog
-from connectors.postgres.decoder import PgoutputDecoder, RelationInfo
+from connectors.postgres.decode import RelationInfo
 from connectors.postgres.dialect import connect
 from connectors.postgres.replication import (
     ReplicationConnection,
@@ -52,6 +53,8 @@ from connectors.postgres.replication import (
 )
 from connectors.postgres.setup import check_select_privilege, prepare_source
 from connectors.postgres.types import is_builtin
+
+PgoutputDecoder = twin("connectors.postgres.decode").PgoutputDecoder
 
 log = logging.getLogger(__name__)
 

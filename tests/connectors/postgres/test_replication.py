@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 import uuid
 
-from connectors.postgres.decoder import PgoutputDecoder
+from cdc.impl import twin
 from connectors.postgres.dialect import connect
 from connectors.postgres.replication import KEEPALIVE, ReplicationConnection, lsn_to_int, lsn_to_text
+
+PgoutputDecoder = twin("connectors.postgres.decode").PgoutputDecoder
 
 
 def test_lsn_text_round_trip():

@@ -7,10 +7,10 @@ import threading
 import time
 import uuid
 
+from cdc.impl import twin
 from connectors.postgres.dialect import connect
 from connectors.postgres.snapshot import insert_message, relation_message
 from connectors.postgres import catalog
-from connectors.postgres.decoder import PgoutputDecoder
 from connectors.postgres.source import default_name
 from tests.connectors.postgres.pg_capture_support import (
     current_lsn,
@@ -22,6 +22,8 @@ from tests.connectors.postgres.pg_capture_support import (
     stop_capture,
     wait_for,
 )
+
+PgoutputDecoder = twin("connectors.postgres.decode").PgoutputDecoder
 
 
 def test_synthetic_messages_decode_like_the_stream(pg_database):
