@@ -1,11 +1,11 @@
-"""Binlog ROWS events -> row dicts in the readable JSON forms (pure-Python twin of ext/binlog_rows.pyx).
+"""Binlog ROWS events -> row dicts in the readable JSON forms (pure-Python twin of ext/connectors/mysql/decode.pyx).
 
 This is the readable specification of `cdc._ext.binlog_rows`: both take the same column plan (built
 once per TABLE_MAP by `connectors.mysql.types.parse_table_map`) and the same event body, and give
 identical rows — or raise the same `cdc.errors.DecodeError` naming the position and byte offset when
 the body is truncated or corrupted. `rows_json` is `decode_rows` serialised (row images and keys as
 JSON bytes), which the compiled module writes without building the dicts. Use
-`connectors.mysql.decoder`, which picks the implementation.
+`connectors.mysql.decoder`, whose `cdc.impl.twin` picks the implementation.
 
 Layout of a ROWS event body (after the 19-byte event header, without the checksum):
 table id (6) | flags (2) | [v2: extra-data length (2, counts itself) + extra data] |
@@ -24,7 +24,9 @@ from cdc.codecs import encode_bytes, encode_float, encode_float4
 from cdc.compat import geometry_value
 from cdc.errors import DecodeError
 
-# Codec ids: the same numbers as connectors.mysql.types C_* and ext/binlog_rows.pyx.
+IMPLEMENTATION = "python"  # which twin this is (cdc.impl.twin picks one)
+
+# Codec ids: the same numbers as connectors.mysql.types C_* and ext/connectors/mysql/decode.pyx.
 (C_INT8, C_UINT8, C_INT16, C_UINT16, C_INT24, C_UINT24, C_INT32, C_UINT32, C_INT64, C_UINT64,
  C_FLOAT, C_DOUBLE, C_DECIMAL, C_YEAR, C_DATE, C_DATETIME2, C_DATETIME, C_TIMESTAMP2, C_TIMESTAMP,
  C_TIME2, C_TIME, C_BIT, C_TEXT, C_BYTES, C_ENUM, C_SET, C_GEOMETRY, C_JSON, C_NULL) = range(1, 30)
