@@ -228,13 +228,6 @@ def test_heartbeat_record():
     assert (topic, key, value) == ("__debezium-heartbeat.shop", b'{"serverName":"shop"}', b'{"ts_ms":5}')
 
 
-def test_dlq_record_keeps_key_and_value_and_says_why(envelope):
-    record = envelope.records(change("c", after=ROW))[0]
-    topic, key, value, headers = envelope.dlq_record(record, "bad value")
-    assert topic == "shop.dlq" and (key, value) == record[1:3]
-    assert ("cdc.dlq.reason", b"bad value") in headers
-
-
 def test_a_new_table_schema_version_gets_its_own_plan(envelope):
     envelope.records(change("c", after=ROW))
     newer = TableSchema(ORDERS.engine, ORDERS.namespace, ORDERS.name, ORDERS.columns, version=8,

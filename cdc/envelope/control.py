@@ -116,9 +116,3 @@ class ControlRecords:
         if ts_ms is None:
             ts_ms = _time_ns() // 1_000_000
         return (self.heartbeat_topic, _dumps({"serverName": self.prefix}), _dumps({"ts_ms": ts_ms}), [])
-
-    def dlq_record(self, record: Record, reason: str) -> Record:
-        """A poison record for `<prefix>.dlq`: same key and value, the reason and origin in headers."""
-        topic, key, value, headers = record
-        extra = [("cdc.dlq.reason", reason.encode("utf-8")), ("cdc.dlq.topic", topic.encode("utf-8"))]
-        return (self.dlq_topic, key, value, [*headers, *extra])

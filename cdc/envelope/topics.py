@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cdc.events import TableSchema
+from cdc.offsets import offsets_topic
 
 
 class Topics:
@@ -20,7 +21,7 @@ class Topics:
         self.schemas_topic = f"{prefix}.schemas"
         self.schema_changes_topic = f"{prefix}.schema-changes"
         self.heartbeat_topic = f"__debezium-heartbeat.{prefix}" if debezium else f"__cdc-heartbeat.{prefix}"
-        self.offsets_topic = f"__cdc-offsets.{prefix}"
+        self.offsets_topic = offsets_topic(prefix)
         self.dlq_topic = f"{prefix}.dlq"
         self.message_topic = f"{prefix}.message"
 

@@ -1,6 +1,6 @@
 """The sparse-delivery hot loop: hold the newest record of each partition, produce the one it replaces.
 
-`CapturePipeline` (sparse delivery reports, see cdc/pipeline.py) keeps the newest record of every
+`CapturePipeline` (sparse delivery reports, see cdc/pipeline/capture.py) keeps the newest record of every
 (topic, partition) back; the record it replaces goes to librdkafka with no delivery report. This runs
 for every record a capture produces, so it has a compiled twin, `cdc._ext.sparse`, with the same name
 and the same behaviour; `hold_newest` is the one `cdc.impl.twin` picks (`python_hold_newest` is this

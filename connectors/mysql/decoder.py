@@ -14,13 +14,21 @@ from typing import Any, Callable
 
 from cdc.impl import twin
 from cdc.errors import DecodeError
+from connectors.mysql.binlog import (
+    DELETE_ROWS_V1,
+    MARIADB_ROWS_COMPRESSED_V1,
+    MARIADB_ROWS_COMPRESSED_V2,
+    UPDATE_ROWS_V1,
+    WRITE_ROWS_V1,
+)
 from connectors.mysql.table_map import TableMap, parse_table_map
 
 rows_impl: ModuleType = twin("connectors.mysql.decode")
 IMPLEMENTATION: str = rows_impl.IMPLEMENTATION
 
 # MariaDB compressed rows events (log_bin_compress=ON) -> the plain v1 type of their decompressed body.
-_UNCOMPRESSED = {166: 23, 167: 24, 168: 25, 169: 23, 170: 24, 171: 25}
+_PLAIN_V1 = (WRITE_ROWS_V1, UPDATE_ROWS_V1, DELETE_ROWS_V1)
+_UNCOMPRESSED = dict(zip(MARIADB_ROWS_COMPRESSED_V2 + MARIADB_ROWS_COMPRESSED_V1, _PLAIN_V1 + _PLAIN_V1))
 
 
 def plain_rows_type(event_type: int) -> int:

@@ -20,7 +20,7 @@ from cdc.errors import DecodeError
 
 IMPLEMENTATION = "cython"
 
-# Codec ids: the same numbers as connectors.mysql.types C_* and connectors.mysql.decode.
+# Codec ids: the same numbers as connectors.mysql.column_plans C_* (which connectors.mysql.decode imports).
 cdef enum:
     C_INT8 = 1
     C_UINT8 = 2
