@@ -115,7 +115,9 @@ def run_records(decoder, stream: list[list[bytes]]) -> int:
 
 def measure(frames: list[bytes], relation: bytes, events: int, transaction_size: int, repeat: int) -> dict:
     """Best CPU seconds per path for `events` events in this process's implementation."""
-    from connectors.postgres.decoder import PgoutputDecoder
+    from cdc.impl import twin
+
+    PgoutputDecoder = twin("connectors.postgres.decode").PgoutputDecoder
 
     stream = transactions((frames * (events // len(frames) + 1))[:events], transaction_size)
     results = {}

@@ -1,7 +1,8 @@
 """Engine-neutral value codecs: source values to the readable JSON forms of docs/event-format.md.
 
-This is the pure-Python twin of `ext/codecs.pyx` (`cdc._ext.codecs`); both give identical output on
-the same input. Decoders pick one through `cdc.impl.choose("codecs", "cdc.codecs")`.
+Pure Python, with no compiled twin: the compiled decoders write the common forms themselves (see
+ext/connectors/*/decode.pyx) and call their Python twins for the rest. Malformed text raises
+ValueError, whatever its length.
 
 Calendar forms: years 1..9999 print as four digits; other years use ISO 8601 astronomical numbering
 as java.time does (`0000` = 1 BC, `-0043` = 44 BC, `+10000`). Fractional seconds print as six

@@ -32,6 +32,7 @@ Debezium's timestamptz does), and columns of types Debezium drops keep their rea
 from __future__ import annotations
 
 import binascii
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Callable
 
@@ -39,8 +40,10 @@ import orjson
 
 from cdc.codecs import USECS_PER_DAY, USECS_PER_SEC, days_from_civil
 from cdc.events import UNAVAILABLE_VALUE, Column, TableSchema
+from cdc.registry import debezium_profile
 
 __all__ = [
+    "DebeziumProfile",
     "row_converter",
     "full_row_converter",
     "column_converter",
@@ -50,6 +53,7 @@ __all__ = [
     "timestamptz_to_debezium",
     "timetz_to_debezium",
     "bits_to_debezium",
+    "bits_value",
     "interval_to_debezium",
     "money_to_decimal_string",
     "decimal_to_debezium",
@@ -61,6 +65,23 @@ __all__ = [
 ]
 
 Converter = Callable[[Any], Any]
+
+
+@dataclass(slots=True, frozen=True)
+class DebeziumProfile:
+    """What Debezium's connector for one engine writes differently; each connector declares its own
+    (`connectors/<engine>/debezium.py`, found through `cdc.registry.debezium_profile`)."""
+
+    # Fractional digits of a time/timestamp column whose type does not say (PG 6, MySQL 0).
+    default_precision: int
+    # `time.precision.mode=adaptive` (PG): time(0..3) as milliseconds past midnight; else always microseconds.
+    time_millis_up_to_precision_3: bool
+    # Longer bit strings padded to ceil(n/8) bytes (MySQL), else as few bytes as the value needs (PG).
+    pad_bits: bool
+    # Decimal special values NaN/±Infinity written by Debezium's names (PG numeric has them).
+    decimal_special_names: bool
+    # Geometry as Debezium's `{"wkb": ..., "srid": ...}` struct (MySQL spatial types).
+    geometry_struct: bool
 
 _EPOCH_ORDINAL = 719_163
 _EPOCH = datetime(1970, 1, 1)
@@ -151,17 +172,22 @@ def timetz_to_debezium(text: str) -> str:
 
 
 def bits_to_debezium(text: str, length: int | None, engine: str) -> bool | str:
+    """Readable bits ("0101") to Debezium as its connector for `engine` writes them (see `bits_value`)."""
+    return bits_value(text, length, debezium_profile(engine).pad_bits)
+
+
+def bits_value(text: str, length: int | None, pad: bool) -> bool | str:
     """Readable bits ("0101") to Debezium: bit(1) → boolean, else little-endian bytes in base64.
 
-    PG: as few bytes as the highest set bit needs, but at least one (Debezium writes "" for an
-    all-zero string, losing it); MySQL: padded to ceil(n/8) bytes, as Debezium does.
+    `pad` (MySQL): padded to ceil(n/8) bytes, as Debezium does; else (PG) as few bytes as the highest
+    set bit needs, but at least one (Debezium writes "" for an all-zero string, losing it).
     """
     if length == 1:
         return "1" in text
     if not text:
         return ""
     value = int(text, 2)
-    if engine == "mysql":
+    if pad:
         size = ((length or len(text)) + 7) // 8
     else:
         size = max(1, (value.bit_length() + 7) // 8)
@@ -284,10 +310,6 @@ def hstore_to_json(text: str) -> str:
 # --- per column ---
 
 
-def _default_precision(engine: str) -> int:
-    return 0 if engine == "mysql" else 6
-
-
 def _is_zoned_time(column: Column) -> bool:
     source = column.source_type.lower()
     return "tz" in source or "with time zone" in source
@@ -295,16 +317,20 @@ def _is_zoned_time(column: Column) -> bool:
 
 def column_converter(column: Column, engine: str, kind: str | None = None) -> Converter | None:
     """The readable → Debezium conversion for one column's values, or None when they are equal."""
+    return _column_converter(column, debezium_profile(engine), kind)
+
+
+def _column_converter(column: Column, profile: DebeziumProfile, kind: str | None = None) -> Converter | None:
     kind = kind or column.kind
     if column.source_type == "hstore" and kind != "array":
         return hstore_to_json
-    precision = column.precision if column.precision is not None else _default_precision(engine)
+    precision = column.precision if column.precision is not None else profile.default_precision
     if kind == "date":
         return date_to_days
     if kind == "time":
         if _is_zoned_time(column):
             return timetz_to_debezium
-        if engine != "mysql" and precision <= 3:
+        if profile.time_millis_up_to_precision_3 and precision <= 3:
             return lambda text: time_to_micros(text) // 1000
         return time_to_micros
     if kind == "timestamp":
@@ -315,17 +341,18 @@ def column_converter(column: Column, engine: str, kind: str | None = None) -> Co
         return lambda text: timestamptz_to_debezium(text, precision)
     if kind == "bits":
         length = column.length
-        return lambda text: bits_to_debezium(text, length, engine)
+        pad = profile.pad_bits
+        return lambda text: bits_value(text, length, pad)
     if kind == "interval":
         return interval_to_debezium
     if kind == "money":
         return money_to_decimal_string
-    if kind == "decimal" and engine != "mysql":
+    if kind == "decimal" and profile.decimal_special_names:
         return decimal_to_debezium
-    if kind == "geometry" and engine == "mysql":
+    if kind == "geometry" and profile.geometry_struct:
         return geometry_to_debezium
     if kind == "array" and column.element:
-        element = column_converter(column, engine, column.element)
+        element = _column_converter(column, profile, column.element)
         if element is None:
             return None
         return lambda value: _convert_array(value, element)
@@ -357,8 +384,9 @@ def _placeholder(column: Column) -> Any:
 def row_converter(table: TableSchema) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
     """A function turning a readable row (or key) dict into Debezium's forms; None if none differ."""
     plan = []
+    profile = debezium_profile(table.engine)
     for column in table.columns:
-        converter = column_converter(column, table.engine)
+        converter = _column_converter(column, profile)
         placeholder = _placeholder(column)
         if converter is not None or placeholder is not UNAVAILABLE_VALUE:
             plan.append((column.name, converter, placeholder))

@@ -95,8 +95,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ] || ! .venv/bin/python
 fi
 
 # Compile the Cython modules in place; build_ext skips the ones whose sources did not change.
-if compgen -G "ext/*.pyx" >/dev/null; then
-  say "building Cython modules (ext/*.pyx)"
+if [ -n "$(find ext -name '*.pyx' -print -quit 2>/dev/null)" ]; then
+  say "building Cython modules (ext/**/*.pyx)"
   PYTHONWARNINGS=ignore .venv/bin/python setup.py -q build_ext --inplace --build-temp build/temp >/dev/null
 fi
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install (scripts/install.sh), then run the test suite: once with the compiled Cython modules, then the
-# decoder/codec/envelope tests again on the pure-Python twins (CDC_PURE_PYTHON=1). Extra arguments go to
+# tests of every twin pair (cdc.impl.TWIN_TESTS) again on the pure-Python twins (CDC_PURE_PYTHON=1). Extra arguments go to
 # pytest (e.g. `bash scripts/test.sh -x -k mysql`). Exit status: non-zero when any run failed.
 #
 # One sandbox (PostgreSQL, MariaDB, Kafka) serves both pytest runs (through CDC_PG_URL, CDC_MYSQL_URL,
@@ -34,7 +34,7 @@ run_pytest() {
 PYTEST_ARGS=("$@")
 failed=0
 
-if compgen -G "ext/*.pyx" >/dev/null; then
+if [ -n "$(find ext -name '*.pyx' -print -quit 2>/dev/null)" ]; then
   export CDC_IMPL=cython  # the first pass must exercise the compiled modules: fail loudly if they did not build
 fi
 say "all tests (decoder: $(.venv/bin/python -c 'import cdc; print(cdc.__impl__)' 2>&1 | tail -1))"
@@ -42,13 +42,10 @@ run_pytest tests "${PYTEST_ARGS[@]}" || failed=1
 unset CDC_IMPL
 
 export CDC_PURE_PYTHON=1
-if [ -n "$(find tests -type f \( -name 'test_*decode*.py' -o -name 'test_codecs*.py' -o -name 'test_envelope*.py' \))" ]; then
-  say "decoder/codec/envelope tests again on the pure-Python twins (CDC_PURE_PYTHON=1)"
-  mapfile -t twin_files < <(find tests -type f \( -name 'test_*decode*.py' -o -name 'test_codecs*.py' -o -name 'test_envelope*.py' \) | sort)
-  run_pytest "${twin_files[@]}" "${PYTEST_ARGS[@]}" || failed=1
-else
-  echo "no decoder/codec/envelope tests yet: skipping the pure-Python pass"
-fi
+# The twins' tests, from the table of twins (cdc.impl.TWIN_TESTS).
+mapfile -t twin_files < <(.venv/bin/python -c 'from cdc.impl import twin_test_files; print(*twin_test_files(), sep="\n")')
+say "the twins' tests again on the pure-Python twins (CDC_PURE_PYTHON=1): ${#twin_files[@]} files"
+run_pytest "${twin_files[@]}" "${PYTEST_ARGS[@]}" || failed=1
 unset CDC_PURE_PYTHON
 
 if [ "$failed" -ne 0 ]; then

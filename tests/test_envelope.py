@@ -199,7 +199,8 @@ def test_schema_change_records():
     assert {"ddl", "db", "table", "source"} <= set(orjson.loads(ours[2]))
     mysql_source = dict(SOURCE, connector="mysql")
     topic, key, value, _ = Envelope("shop", compat="debezium").schema_change_record(
-        "ALTER TABLE log ADD c int", db="shop", table="log", source=mysql_source, table_schema=NO_KEY)
+        "ALTER TABLE log ADD c int", db="shop", table="log", source=mysql_source, table_schema=NO_KEY,
+        debezium_schema_history=True)
     assert topic == "shop" and key == b'{"databaseName":"shop"}'
     body = orjson.loads(value)
     assert list(body) == ["source", "ts_ms", "databaseName", "schemaName", "ddl", "tableChanges"]
@@ -207,16 +208,24 @@ def test_schema_change_records():
     assert body["tableChanges"][0]["table"]["columns"][0]["name"] == "line"
 
 
+def test_the_debezium_schema_history_shape_is_the_connectors_choice_not_its_name():
+    """Only a connector that says so (MySQL's) gets Debezium's schema history topic and shape; the
+    envelope does not look at the source block's connector name."""
+    debezium = Envelope("shop", compat="debezium")
+    mysql_source = dict(SOURCE, connector="mysql")
+    ours = debezium.schema_change_record("ALTER TABLE t ADD c int", db="shop", table="t", source=mysql_source)
+    assert ours[0] == "shop.schema-changes" and ours[1] == b'{"db":"shop"}'
+    history = debezium.schema_change_record("ALTER TABLE t ADD c int", db="shop", table="t", source=SOURCE,
+                                            debezium_schema_history=True)
+    assert history[0] == "shop" and history[1] == b'{"databaseName":"shop"}'
+    assert debezium.schema_change_topic() == "shop.schema-changes"
+    assert debezium.schema_change_topic(debezium_schema_history=True) == "shop"
+    assert Envelope("shop").schema_change_topic(debezium_schema_history=True) == "shop.schema-changes"
+
+
 def test_heartbeat_record():
     topic, key, value, _ = Envelope("shop", compat="debezium").heartbeat_record(5)
     assert (topic, key, value) == ("__debezium-heartbeat.shop", b'{"serverName":"shop"}', b'{"ts_ms":5}')
-
-
-def test_dlq_record_keeps_key_and_value_and_says_why(envelope):
-    record = envelope.records(change("c", after=ROW))[0]
-    topic, key, value, headers = envelope.dlq_record(record, "bad value")
-    assert topic == "shop.dlq" and (key, value) == record[1:3]
-    assert ("cdc.dlq.reason", b"bad value") in headers
 
 
 def test_a_new_table_schema_version_gets_its_own_plan(envelope):

@@ -1,34 +1,27 @@
 """The envelope's fast paths give the very bytes of `orjson.dumps` of the envelope dict.
 
-Both encoder implementations (the compiled `cdc._ext.envelope` and the twin in cdc/envelope.py) are
+Both encoder implementations (the compiled `cdc._ext.envelope` and the twin cdc/envelope/encoders.py) are
 held to `orjson.dumps` on random rows, source blocks and scalars, and `Envelope.row_records` (source
 template + transaction tuple) to `Envelope.records` of the equivalent `Change`.
 """
 
 from __future__ import annotations
 
-import importlib
-
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, reject, settings
 from hypothesis import strategies as st
 
-import cdc.envelope as envelope_module
-from cdc.envelope import Envelope, SourceTemplate
+import cdc.envelope.builder as envelope_module
+import cdc.envelope.encoders as twin_encoders
+from cdc.envelope import Envelope, SourceTemplate, _key_heads
 from cdc.events import Change, Column, TableSchema
+from cdc.impl import implementations
 
 NOW = 1_732_400_000_123_456_789
 
 
-def _compiled():
-    try:
-        return importlib.import_module("cdc._ext.envelope")
-    except ImportError:
-        return None
-
-
-IMPLEMENTATIONS = {"twin": envelope_module, "cython": _compiled()}
+IMPLEMENTATIONS = implementations("cdc.envelope.encoders")  # {"python": twin, "cython": compiled or None}
 ENCODER_PARAMS = [
     pytest.param(module, id=name, marks=pytest.mark.skipif(module is None, reason="cdc._ext.envelope is not built"))
     for name, module in IMPLEMENTATIONS.items()
@@ -117,12 +110,12 @@ def test_row_value_from_a_source_template_is_orjson_dumps_of_the_envelope_dict(d
     try:
         template = SourceTemplate(source, variable)
     except TypeError:  # a field orjson refuses (JSONEncodeError is a TypeError): nothing to compare
-        return
+        reject()
     block = template.render(values)
     head = total = collection = transaction_block = None
     if transaction is not None:
-        if _outcome(orjson.dumps, transaction[0]) is orjson.JSONEncodeError:
-            return  # the envelope builds the head with orjson: such an id never reaches the encoder
+        # the envelope builds the head with orjson: an id it refuses never reaches the encoder
+        assume(_outcome(orjson.dumps, transaction[0]) is not orjson.JSONEncodeError)
         head = b'{"id":' + orjson.dumps(transaction[0]) + b',"total_order":'
         total, collection = transaction[1:]
         transaction_block = {"id": transaction[0], "total_order": total, "data_collection_order": collection}
@@ -137,9 +130,9 @@ def test_row_value_from_a_source_template_is_orjson_dumps_of_the_envelope_dict(d
 def test_key_is_orjson_dumps_of_the_key_columns(data, row):
     names = tuple(data.draw(st.lists(st.one_of(st.sampled_from(sorted(row) or ["id"]), TEXT), min_size=1, max_size=3,
                                      unique=True)))
-    if any(_outcome(orjson.dumps, name) is orjson.JSONEncodeError for name in names):
-        return  # no table has such a column: its plan (and heads) could not be built
-    heads = envelope_module._key_heads(names)
+    # a name orjson refuses: no table has such a column, its plan (and heads) could not be built
+    assume(all(_outcome(orjson.dumps, name) is not orjson.JSONEncodeError for name in names))
+    heads = _key_heads(names)
     expected = _outcome(orjson.dumps, {name: row.get(name) for name in names})
     for module in filter(None, IMPLEMENTATIONS.values()):
         assert _outcome(module.encode_key, names, heads, row) == expected
@@ -150,7 +143,7 @@ def test_key_of_a_row_that_is_not_a_dict_reads_it_with_get(encoder):
         def get(self, name):
             return {"id": 7}.get(name)
 
-    assert encoder.encode_key(("id", "x"), envelope_module._key_heads(("id", "x")), Row()) == b'{"id":7,"x":null}'
+    assert encoder.encode_key(("id", "x"), _key_heads(("id", "x")), Row()) == b'{"id":7,"x":null}'
 
 
 def test_template_with_the_wrong_number_of_values_is_refused(encoder):
@@ -333,8 +326,8 @@ def test_records_of_either_implementation_are_the_readable_records(op, before, a
             patch.setattr(envelope_module, "_time_ns", lambda: NOW)
             envelope = Envelope("shop")
             got = _outcome(envelope.records, change)
-            patch.setattr(envelope_module, "_encode_key", envelope_module.encode_key)
-            patch.setattr(envelope_module, "_encode_change_value", envelope_module.encode_change_value)
+            patch.setattr(envelope_module, "_encode_key", twin_encoders.encode_key)
+            patch.setattr(envelope_module, "_encode_change_value", twin_encoders.encode_change_value)
             assert got == _outcome(envelope._records, change)
 
 

@@ -264,7 +264,7 @@ def test_sparse_checkpoint_with_nothing_held_is_acknowledged_at_once():
 
 
 def test_sparse_seals_every_seal_records(monkeypatch):
-    import cdc.pipeline as pipeline_module
+    import cdc.pipeline.capture as pipeline_module
 
     monkeypatch.setattr(pipeline_module, "SEAL_RECORDS", 10)
     producer = FakeSparseProducer()

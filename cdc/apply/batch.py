@@ -24,10 +24,11 @@ import orjson
 from cdc.apply.dlq import BadEvent, StopPolicy
 from cdc.apply.fold import fold_batch
 from cdc.apply.offsets import advanced, next_offsets
-from cdc.apply.schemas import SCHEMA_VERSION_HEADER, SchemaCatalog, UnknownSchema
+from cdc.apply.schemas import SchemaCatalog, UnknownSchema
 from cdc.apply.target import TargetTable, TargetWriter
 from cdc.events import CREATE, DELETE, READ, TRUNCATE, UPDATE, TableSchema
 from cdc.kafka import Record
+from cdc.kafka.headers import SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +73,11 @@ def schema_version(record: Record) -> int | None:
         pass
     number = None
     for name, value in headers:
-        if name == SCHEMA_VERSION_HEADER:
+        if name == SCHEMA_VERSION:
             try:
                 number = int(value)
             except ValueError:
-                raise MalformedEvent(f"header {SCHEMA_VERSION_HEADER} is not a number: {value!r}") from None
+                raise MalformedEvent(f"header {SCHEMA_VERSION} is not a number: {value!r}") from None
             break
     if len(_VERSIONS) < 1000:
         try:

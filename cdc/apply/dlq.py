@@ -13,14 +13,11 @@ from dataclasses import dataclass
 
 from cdc.errors import TargetError
 from cdc.kafka import Producer, Record
+from cdc.kafka.headers import DLQ_OFFSET, DLQ_PARTITION, DLQ_REASON, DLQ_TOPIC
 
 log = logging.getLogger(__name__)
 
 POLICIES = ("stop", "dlq")
-HEADER_TOPIC = "cdc.dlq.topic"
-HEADER_PARTITION = "cdc.dlq.partition"
-HEADER_OFFSET = "cdc.dlq.offset"
-HEADER_REASON = "cdc.dlq.reason"
 
 
 @dataclass(slots=True, frozen=True)
@@ -76,10 +73,10 @@ class DeadLetterPolicy:
             record = event.record
             headers = [(name, value) for name, value in record.headers]
             headers += [
-                (HEADER_TOPIC, record.topic.encode()),
-                (HEADER_PARTITION, str(record.partition).encode()),
-                (HEADER_OFFSET, str(record.offset).encode()),
-                (HEADER_REASON, event.reason.encode("utf-8", "replace")[:4000]),
+                (DLQ_TOPIC, record.topic.encode()),
+                (DLQ_PARTITION, str(record.partition).encode()),
+                (DLQ_OFFSET, str(record.offset).encode()),
+                (DLQ_REASON, event.reason.encode("utf-8", "replace")[:4000]),
             ]
             self.producer.produce(self.topic, record.value, record.key, headers=headers)
             log.warning("bad event sent to the dead-letter topic",

@@ -25,13 +25,6 @@ def next_offsets(records: Iterable[Record]) -> dict[TopicPartition, int]:
     return offsets
 
 
-def not_yet_applied(records: list[Record], stored: dict[TopicPartition, int]) -> list[Record]:
-    """The records at or after the stored next offset of their partition."""
-    if not stored:
-        return records
-    return [r for r in records if r.offset >= stored.get((r.topic, r.partition), 0)]
-
-
 def advanced(offsets: dict[TopicPartition, int], stored: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
     """The offsets that move forward from what is stored (never store one that goes back)."""
     return {tp: offset for tp, offset in offsets.items() if offset > stored.get(tp, -1)}

@@ -15,12 +15,9 @@ from collections.abc import Callable, Iterable
 import orjson
 
 from cdc.events import TableSchema
-from cdc.kafka import Record, make_admin
-from cdc.kafka import read_topic as kafka_read_topic
+from cdc.kafka import Record
 
 log = logging.getLogger(__name__)
-
-SCHEMA_VERSION_HEADER = "cdc.schema.version"
 
 
 class UnknownSchema(LookupError):
@@ -74,17 +71,3 @@ class SchemaCatalog:
     def tables(self) -> list[str]:
         return sorted(self._latest)
 
-
-def read_topic(bootstrap: str, topic: str, *, timeout: float = 60.0, **consumer_options) -> list[Record]:
-    """Every record of `topic` up to its current end ([] when the topic does not exist or is empty).
-
-    Read by partition assignment (`cdc.kafka.read_topic`), not as a group member: a consumer-group join
-    costs seconds (up to the rebalance delay of the broker), at start-up and at every schema refresh.
-    `consumer_options` are accepted for compatibility and not needed.
-    """
-    with make_admin(bootstrap) as admin:
-        if topic not in admin.list_topics():
-            return []
-        if not any(end > 0 for end in admin.end_offsets(topic).values()):
-            return []
-    return kafka_read_topic(bootstrap, topic, timeout=timeout)

@@ -9,7 +9,6 @@ columns, converting rows to tuples in target column order, and deciding which DD
 from __future__ import annotations
 
 import abc
-import importlib
 import logging
 import operator
 from collections.abc import Iterable
@@ -17,20 +16,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from cdc.apply.fold import FoldedBatch
-from cdc.apply.typemap import is_widening, target_type
+from cdc.apply.typemap import is_widening
 from cdc.apply.values import Converter
 from cdc.errors import ConfigError, TargetError
 from cdc.events import UNAVAILABLE_VALUE, Column, TableSchema
-from cdc.urls import DatabaseUrl, parse_url
+from cdc.registry import open_writer, type_map  # noqa: F401 - open_writer is also imported from here
+from cdc.urls import DatabaseUrl
 
 log = logging.getLogger(__name__)
 
 OFFSETS_TABLE = "cdc_offsets"
 TRANSACTIONS_TABLE = "cdc_transactions"  # --consistency transaction: applied source transactions
 DROP_POLICIES = ("keep", "drop")
-
-# URL scheme -> target writer module (the one place here that names engines).
-WRITERS = {"postgresql": "connectors.postgres.target", "mysql": "connectors.mysql.target"}
 
 TopicPartition = tuple[str, int]
 
@@ -247,6 +244,10 @@ class TargetWriter(abc.ABC):
 
     # --- shared logic ---
 
+    def column_type(self, column: Column, source_engine: str) -> str:
+        """This engine's column type for a column captured from `source_engine` (its type map)."""
+        return type_map(self.engine).column_type(column, source_engine)
+
     def ensure_transactions_table(self) -> None:
         """Create `cdc_transactions` (group_id, txn_id, positions) unless it exists."""
         self.execute_ddl(self.transactions_table_sql()[1])
@@ -320,7 +321,7 @@ class TargetWriter(abc.ABC):
         """Apply a schema change: add new columns, widen types, keep or drop removed columns."""
         statements = []
         for column in schema.columns:
-            wanted = target_type(column, self.engine, schema.engine)
+            wanted = self.column_type(column, schema.engine)
             current = existing.get(column.name)
             if current is None:
                 statements.append(self.add_column_sql(namespace, name, column))
@@ -338,14 +339,4 @@ class TargetWriter(abc.ABC):
             log.info("schema change", extra={"table": f"{namespace}.{name}", "ddl": statement})
             self.execute_ddl(statement)
         return bool(statements)
-
-
-def open_writer(url: str, **options: Any) -> TargetWriter:
-    """The target writer for a database URL (by its scheme), connected."""
-    parsed = parse_url(url, what="--target")
-    module_path = WRITERS.get(parsed.engine)
-    if module_path is None:
-        raise ConfigError(f"no target writer for {parsed.engine}", fix=f"use one of {', '.join(WRITERS)}")
-    module = importlib.import_module(module_path)
-    return module.Writer(parsed, **options)
 

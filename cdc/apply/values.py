@@ -17,7 +17,7 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from cdc.events import UNAVAILABLE_VALUE, Column
+from cdc.events import Column
 
 Converter = Callable[[Any], Any]
 
@@ -194,8 +194,3 @@ def converter(column: Column) -> Converter | None:
     if kind == "float":
         return _fast(to_float, float, int)
     return kind_converter(kind, column.element)
-
-
-def is_unavailable(value: Any) -> bool:
-    """True for PG's unchanged-TOAST placeholder."""
-    return value == UNAVAILABLE_VALUE

@@ -32,10 +32,10 @@ from typing import Any
 from cdc.apply.batch import BatchApplier, OverlappedApplier
 from cdc.apply.dlq import POLICIES, DeadLetterPolicy, StopPolicy
 from cdc.apply.offsets import start_offsets
-from cdc.apply.schemas import SchemaCatalog, read_topic
+from cdc.apply.schemas import SchemaCatalog
 from cdc.apply.target import TargetWriter, open_writer
 from cdc.errors import CdcError, ConfigError, KafkaError, TargetError
-from cdc.kafka import Consumer, Record, make_consumer, make_producer
+from cdc.kafka import Consumer, Record, make_consumer, make_producer, read_topic
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class ApplyWorker:
         return options
 
     def _read_schemas(self) -> list[Record]:
-        return read_topic(self.options.kafka, f"{self.options.prefix}.schemas", **self._consumer_options())
+        return read_topic(self.options.kafka, f"{self.options.prefix}.schemas", timeout=60.0, missing_ok=True)
 
     def _assigned(self, consumer: Consumer, partitions: list[tuple[str, int]]) -> None:
         self._drain()

@@ -9,6 +9,12 @@
     for record in consumer.consume(max_records=500, timeout=1.0): ...
     consumer.commit()
 
+    latest = latest_by_key("127.0.0.1:9092", "shop.schemas")  # a compacted topic as compaction keeps it
+    records = read_topic("127.0.0.1:9092", "shop.dlq", missing_ok=True)  # a whole topic, no group join
+
+Modules: base.py (the interface), backends.py (which backend), reader.py (whole-topic reads),
+headers.py (record header names), confluent_backend/ and kafka_python_backend.py (the backends).
+
 Backend: `backend="confluent"` (default, librdkafka) or `"kafka-python"` (pure Python), else the
 `CDC_KAFKA_BACKEND` environment variable. Keyed records go to murmur2(key) % partitions exactly as
 the Java client does (cdc.kafka.partitioner); a None key goes to partition 0. Every failure to reach
@@ -33,9 +39,9 @@ import os
 from collections.abc import Sequence
 
 from cdc.errors import ConfigError
+from cdc.kafka.backends import backend_module, choose_backend
 from cdc.kafka.base import (
     BACKENDS,
-    DEFAULT_BACKEND,
     Admin,
     Consumer,
     DeliveryCallback,
@@ -43,10 +49,12 @@ from cdc.kafka.base import (
     Producer,
     RebalanceCallback,
     Record,
+    SparseProducer,
     TopicPartition,
     TopicSpec,
 )
 from cdc.kafka.partitioner import murmur2, partition_for
+from cdc.kafka.reader import has_records, latest_by_key, read_topic
 
 __all__ = [
     "BACKENDS",
@@ -57,9 +65,13 @@ __all__ = [
     "Producer",
     "RebalanceCallback",
     "Record",
+    "SparseProducer",
     "TopicPartition",
     "TopicSpec",
+    "check_broker",
     "choose_backend",
+    "has_records",
+    "latest_by_key",
     "make_admin",
     "make_consumer",
     "make_producer",
@@ -67,26 +79,6 @@ __all__ = [
     "partition_for",
     "read_topic",
 ]
-
-
-def choose_backend(backend: str | None = None) -> str:
-    """The backend name: the argument, else CDC_KAFKA_BACKEND, else confluent."""
-    name = (backend or os.environ.get("CDC_KAFKA_BACKEND", "") or DEFAULT_BACKEND).strip().lower()
-    name = {"confluent-kafka": "confluent", "kafka_python": "kafka-python", "python": "kafka-python"}.get(name, name)
-    if name not in BACKENDS:
-        raise ConfigError(
-            f"unknown Kafka backend {name!r}",
-            fix=f"use one of {', '.join(BACKENDS)} (option backend / env CDC_KAFKA_BACKEND)",
-        )
-    return name
-
-
-def _backend_module(backend: str | None):
-    if choose_backend(backend) == "confluent":
-        from cdc.kafka import confluent_backend as module
-    else:
-        from cdc.kafka import kafka_python_backend as module
-    return module
 
 
 def make_producer(
@@ -98,7 +90,7 @@ def make_producer(
     **options,
 ) -> Producer:
     """A producer with acks=all (idempotent unless told otherwise); KafkaError if the broker is unreachable."""
-    return _backend_module(backend).make_producer(
+    return backend_module(backend).make_producer(
         bootstrap, idempotent=idempotent, transactional_id=transactional_id, **options
     )
 
@@ -125,7 +117,7 @@ def make_consumer(
     """A consumer-group member subscribed to `topics` or to the regex `pattern`; commits are manual."""
     if (topics is None) == (pattern is None):
         raise ConfigError("make_consumer needs exactly one of topics= or pattern=")
-    return _backend_module(backend).make_consumer(
+    return backend_module(backend).make_consumer(
         bootstrap,
         group_id=group_id,
         topics=list(topics) if topics is not None else None,
@@ -139,15 +131,10 @@ def make_consumer(
 
 def make_admin(bootstrap: str | Sequence[str], *, backend: str | None = None, **options) -> Admin:
     """An admin client for topics and watermarks; KafkaError if the broker is unreachable."""
-    return _backend_module(backend).make_admin(bootstrap, **options)
+    return backend_module(backend).make_admin(bootstrap, **options)
 
 
-def read_topic(
-    bootstrap: str | Sequence[str], topic: str, *, backend: str | None = None, timeout: float = 30.0
-) -> list[Record]:
-    """Every record of `topic` from the start to its current end (e.g. `<prefix>.schemas`, offsets).
-
-    Reads by partition assignment, not as a group member, so there is no group join to wait for and
-    nothing is committed. KafkaError when the topic does not exist or the end is not reached in time.
-    """
-    return _backend_module(backend).read_topic(bootstrap, topic, timeout=timeout)
+def check_broker(bootstrap: str, *, timeout: float = 2.0, backend: str | None = None) -> None:
+    """Return once the broker answers a metadata request within `timeout` seconds; KafkaError if not."""
+    with make_admin(bootstrap, backend=backend, connect_timeout=timeout):
+        pass

@@ -9,6 +9,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
 Headers = list[tuple[str, bytes]]
 TopicPartition = tuple[str, int]
@@ -90,6 +91,13 @@ class Producer(abc.ABC):
         key goes to partition 0. `on_delivery(error, report)` runs from `poll()`/`flush()`.
         """
 
+    def produce_tracked(self, topic: str, value: bytes | None, key: bytes | None, headers: Headers | None,
+                        callback: Callable[[Any, Any], None], partition: int | None = None) -> None:
+        """`produce()` for a capture hot loop, positional; `callback(error, report)` gets the delivery report
+        in the backend's own form (a backend may skip building a DeliveryReport). Default: `produce()`."""
+        self.produce(topic, value, key, partition=partition, headers=list(headers) if headers else None,
+                     on_delivery=callback)
+
     @abc.abstractmethod
     def poll(self, timeout: float = 0.0) -> int:
         """Serve delivery callbacks that are ready; returns how many ran (approximate on some backends)."""
@@ -124,6 +132,31 @@ class Producer(abc.ABC):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+@runtime_checkable
+class SparseProducer(Protocol):
+    """A producer that can leave most records without a delivery report (the capture pipeline's sparse mode).
+
+    Sound only where Kafka's per-partition order proves the unreported records: an idempotent producer
+    whose failures never leave a gap (see `cdc.kafka.confluent_backend.producer`). `sparse` says whether
+    this instance was made so; the pipeline then drives these members instead of `produce()`.
+    """
+
+    sparse: bool
+    delivery_timeout: float  # seconds without any acknowledgement before the pipeline gives up
+    partition_counts: dict[str, int]  # topic -> partitions, for the topics whose metadata is known (kept current)
+
+    def refresh_partitions(self, topic: str, timeout: float = 1.0) -> bool:
+        """Read `topic`'s metadata again (e.g. after Kafka auto-created it); True when it is known now."""
+
+    def produce_untracked(self, topic: str, value: bytes | None, key: bytes | None, partition: int,
+                          headers: Headers | None) -> None:
+        """Produce with no delivery report."""
+
+    # The client's own produce, called positionally in the hot loop:
+    # (topic, value, key, partition, on_delivery, callback, timestamp, headers).
+    produce_raw: Callable[..., None] | None
 
 
 class Consumer(abc.ABC):

@@ -2,13 +2,16 @@
 
 Every change of one row has the same key bytes, so it lands on one partition, in order; a consumer
 written in Java (or Debezium) computes the same partition for the same key. This module is the
-pure-Python twin of the compiled `cdc._ext.murmur2`; its names resolve to the compiled ones when
-`cdc.impl` chose Cython (the capture pipeline partitions every keyed record itself).
+pure-Python twin of the compiled `cdc._ext.murmur2`; its names are the ones `cdc.impl.twin` picks
+(the capture pipeline partitions every keyed record itself); `python_murmur2` and
+`python_partition_for` are this module's own.
 """
 
 from __future__ import annotations
 
 import struct
+
+from cdc.impl import twin
 
 _M = 0x5BD1E995
 _SEED = 0x9747B28C
@@ -51,14 +54,8 @@ def partition_for(key: bytes | None, partition_count: int) -> int:
     return to_positive(murmur2(key)) % partition_count
 
 
-def _use_compiled() -> None:
-    from cdc.impl import IMPL, load_extension
-
-    if IMPL == "cython":
-        compiled = load_extension("murmur2")
-        globals().update(murmur2=compiled.murmur2, to_positive=compiled.to_positive,
-                         partition_for=compiled.partition_for)
-
-
+IMPLEMENTATION = "python"
 python_murmur2, python_partition_for = murmur2, partition_for
-_use_compiled()
+_selected = twin(__name__)
+murmur2, to_positive, partition_for = _selected.murmur2, _selected.to_positive, _selected.partition_for
+IMPLEMENTATION = _selected.IMPLEMENTATION  # which one the names above are

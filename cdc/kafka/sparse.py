@@ -1,9 +1,10 @@
 """The sparse-delivery hot loop: hold the newest record of each partition, produce the one it replaces.
 
-`CapturePipeline` (sparse delivery reports, see cdc/pipeline.py) keeps the newest record of every
+`CapturePipeline` (sparse delivery reports, see cdc/pipeline/capture.py) keeps the newest record of every
 (topic, partition) back; the record it replaces goes to librdkafka with no delivery report. This runs
 for every record a capture produces, so it has a compiled twin, `cdc._ext.sparse`, with the same name
-and the same behaviour; `hold_newest` resolves to it when `cdc.impl` chose Cython.
+and the same behaviour; `hold_newest` is the one `cdc.impl.twin` picks (`python_hold_newest` is this
+module's own).
 
 `produce_raw` is called positionally with librdkafka's own argument order, `(topic, value, key,
 partition, on_delivery, callback, timestamp, headers)`: confluent-kafka parses keyword arguments by
@@ -15,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from cdc.impl import twin
 from cdc.kafka.partitioner import partition_for
 
 Record = tuple[str, bytes | None, bytes | None, Any]  # (topic, key, value, headers)
@@ -50,12 +52,8 @@ def hold_newest(records: list[Record], start: int, held: dict[tuple[str, int], t
     return index, produced
 
 
-def _use_compiled() -> None:
-    from cdc.impl import IMPL, load_extension
-
-    if IMPL == "cython":
-        globals().update(hold_newest=load_extension("sparse").hold_newest)
-
-
+IMPLEMENTATION = "python"
 python_hold_newest = hold_newest
-_use_compiled()
+_selected = twin(__name__)
+hold_newest = _selected.hold_newest  # noqa: F811 - the twin cdc.impl picked
+IMPLEMENTATION = _selected.IMPLEMENTATION  # which one `hold_newest` is

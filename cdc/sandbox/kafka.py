@@ -60,18 +60,18 @@ def start(directory: Path, port: int, timeout: float = 30.0) -> ServerState:
 
 def _wait_ready(process: subprocess.Popen, port: int, log_file: Path, timeout: float) -> None:
     """Poll until the broker accepts TCP and answers a metadata request; fail early if it exits."""
-    from confluent_kafka.admin import AdminClient
+    from cdc.errors import KafkaError
+    from cdc.kafka import check_broker
 
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
             raise processes.failed_to_start(NAME, log_file, f"tansu exited with {process.returncode}")
         if accepts_connections(port):
-            admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{port}", "log_level": 0})
             try:
-                admin.list_topics(timeout=2)
+                check_broker(f"127.0.0.1:{port}", timeout=2, backend="confluent")
                 return
-            except Exception as exc:  # confluent_kafka raises KafkaException; keep polling until the deadline
+            except KafkaError as exc:  # no metadata answer yet: keep polling until the deadline
                 if time.monotonic() > deadline:
                     raise processes.failed_to_start(NAME, log_file, f"no metadata answer ({exc})") from exc
         elif time.monotonic() > deadline:

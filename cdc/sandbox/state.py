@@ -66,10 +66,6 @@ class SandboxState:
             kafka_bootstrap=f"127.0.0.1:{self.servers['kafka'].port}",
         )
 
-    def with_server(self, server: ServerState) -> SandboxState:
-        """A copy with `server` added or replaced."""
-        return replace(self, servers={**self.servers, server.name: server})
-
 
 def state_path(directory: Path) -> Path:
     """Where the state file of the sandbox in `directory` lives."""

@@ -39,6 +39,15 @@ class EngineDialect:
         """The quoted `namespace.table` (PG schema or MySQL database)."""
         return f"{self.quote(self.namespace)}.{self.quote(table)}"
 
+    def capture_confirmed(self, conn, position: str) -> bool | None:
+        """Whether capture has confirmed the source position `position`, as the source database records it
+        (`--wait-for-lag`). None: this database does not record it (no replication slot; or, the default,
+        the engine keeps the capture position outside the database, e.g. in Kafka)."""
+        return None
+
+    # True when `capture_confirmed` can answer: the database records how far capture has confirmed.
+    records_capture_position = False
+
 
 @dataclass(slots=True, frozen=True)
 class Checksum:

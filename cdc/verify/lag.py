@@ -3,10 +3,11 @@
 Two things must have happened for the target to hold every change up to the source's position P
 taken now:
 
-1. capture has published everything up to P. For a PostgreSQL source this is visible in the
-   database: the logical slots of this database confirm a flush LSN >= P (capture acknowledges a
-   position only after Kafka acknowledged every event up to it, docs/architecture.md, guarantees). A MySQL
-   source keeps its position in Kafka, not in the database, so this step is skipped there.
+1. capture has published everything up to P. Where the source database records how far capture
+   confirmed (`EngineDialect.capture_confirmed`: PostgreSQL's logical slots confirm a flush LSN >= P;
+   capture acknowledges a position only after Kafka acknowledged every event up to it; docs/architecture.md, guarantees), verify
+   waits for it. A source that keeps its position in Kafka, not in the database
+   (MySQL), skips this step.
 2. apply has written what capture published. The apply workers keep `cdc_offsets` (group, topic,
    partition, next_offset, updated_at) in the target; verify does not talk to Kafka, so it waits
    until those offsets stop moving (two consecutive polls alike, `QUIET_SECONDS` apart).
@@ -22,18 +23,6 @@ from typing import Any
 
 POLL_SECONDS = 0.5
 QUIET_SECONDS = 1.5
-
-
-def _slot_flush_reached(dialect, conn, position: str) -> bool | None:
-    """True/False when the source's logical slots have/haven't confirmed `position`; None without slots."""
-    rows = dialect.execute(
-        conn,
-        "SELECT bool_and(confirmed_flush_lsn >= %s::pg_lsn), count(*) FROM pg_replication_slots "
-        "WHERE database = current_database() AND slot_type = 'logical'",
-        (position,),
-    )
-    flushed, slots = rows[0]
-    return None if not slots else bool(flushed)
 
 
 def _offsets_snapshot(dialect, conn) -> list[tuple] | None:
@@ -60,9 +49,9 @@ def wait_for_lag(source_dialect, source_conn, target_dialect, target_conn, secon
         position = None
         info["steps"].append(f"could not read the source position ({type(exc).__name__}: {exc})")
     info["source_position"] = position
-    if source_dialect.engine == "postgresql" and position:
+    if source_dialect.records_capture_position and position:
         while True:
-            reached = _slot_flush_reached(source_dialect, source_conn, position)
+            reached = source_dialect.capture_confirmed(source_conn, position)
             if reached is None:
                 info["steps"].append("no logical slot on the source database: skipped the capture check")
                 break

@@ -269,3 +269,6 @@ class MysqlChecksumDialect(EngineDialect):
         rows = self.execute(conn, "SELECT @@gtid_binlog_pos") if self._mariadb else self.execute(
             conn, "SELECT @@gtid_executed")
         return str(rows[0][0]) if rows else ""
+
+
+ChecksumDialect = MysqlChecksumDialect  # the name `cdc.registry` looks up

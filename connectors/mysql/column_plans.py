@@ -1,7 +1,7 @@
 """The decoder's column plans: for each TABLE_MAP column, the codec the row decoder applies to its values.
 
 A column plan is the tuple `(name, codec, a, b, extra)`; the meaning of `a`, `b` and `extra` per codec
-is listed next to the codec ids below. The ids are shared with `ext/binlog_rows.pyx` and
+is listed next to the codec ids below. The ids are shared with `ext/connectors/mysql/decode.pyx` and
 `connectors.mysql.decode`: the decoder never looks at a type code.
 """
 
@@ -42,7 +42,7 @@ from connectors.mysql.types import (
     ColumnInfo,
 )
 
-# --- codec ids (same numbers in ext/binlog_rows.pyx) ---
+# --- codec ids (same numbers in ext/connectors/mysql/decode.pyx) ---
 C_INT8 = 1          # a, b, extra unused (all integers)
 C_UINT8 = 2
 C_INT16 = 3

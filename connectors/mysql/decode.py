@@ -1,11 +1,11 @@
-"""Binlog ROWS events -> row dicts in the readable JSON forms (pure-Python twin of ext/binlog_rows.pyx).
+"""Binlog ROWS events -> row dicts in the readable JSON forms (pure-Python twin of ext/connectors/mysql/decode.pyx).
 
 This is the readable specification of `cdc._ext.binlog_rows`: both take the same column plan (built
-once per TABLE_MAP by `connectors.mysql.types.parse_table_map`) and the same event body, and give
+once per TABLE_MAP by `connectors.mysql.table_map.parse_table_map`) and the same event body, and give
 identical rows — or raise the same `cdc.errors.DecodeError` naming the position and byte offset when
 the body is truncated or corrupted. `rows_json` is `decode_rows` serialised (row images and keys as
 JSON bytes), which the compiled module writes without building the dicts. Use
-`connectors.mysql.decoder`, which picks the implementation.
+`connectors.mysql.decoder.RowDecoder`, which holds the implementation `cdc.impl.twin` picked.
 
 Layout of a ROWS event body (after the 19-byte event header, without the checksum):
 table id (6) | flags (2) | [v2: extra-data length (2, counts itself) + extra data] |
@@ -23,16 +23,52 @@ import orjson
 from cdc.codecs import encode_bytes, encode_float, encode_float4
 from cdc.compat import geometry_value
 from cdc.errors import DecodeError
+from connectors.mysql.binlog import (
+    DELETE_ROWS_V1,
+    DELETE_ROWS_V2,
+    ROWS_EVENTS,
+    UPDATE_ROWS_V1,
+    UPDATE_ROWS_V2,
+    WRITE_ROWS_V1,
+    WRITE_ROWS_V2,
+)
+from connectors.mysql.column_plans import (  # the codec ids; ext/connectors/mysql/decode.pyx has the same numbers
+    C_BIT,
+    C_BYTES,
+    C_DATE,
+    C_DATETIME,
+    C_DATETIME2,
+    C_DECIMAL,
+    C_DOUBLE,
+    C_ENUM,
+    C_FLOAT,
+    C_GEOMETRY,
+    C_INT8,
+    C_INT16,
+    C_INT24,
+    C_INT32,
+    C_INT64,
+    C_JSON,
+    C_NULL,
+    C_SET,
+    C_TEXT,
+    C_TIME,
+    C_TIME2,
+    C_TIMESTAMP,
+    C_TIMESTAMP2,
+    C_UINT8,
+    C_UINT16,
+    C_UINT24,
+    C_UINT32,
+    C_UINT64,
+    C_YEAR,
+    TEXT_UTF8,
+)
+from connectors.mysql.types import T_NEWDECIMAL
 
-# Codec ids: the same numbers as connectors.mysql.types C_* and ext/binlog_rows.pyx.
-(C_INT8, C_UINT8, C_INT16, C_UINT16, C_INT24, C_UINT24, C_INT32, C_UINT32, C_INT64, C_UINT64,
- C_FLOAT, C_DOUBLE, C_DECIMAL, C_YEAR, C_DATE, C_DATETIME2, C_DATETIME, C_TIMESTAMP2, C_TIMESTAMP,
- C_TIME2, C_TIME, C_BIT, C_TEXT, C_BYTES, C_ENUM, C_SET, C_GEOMETRY, C_JSON, C_NULL) = range(1, 30)
-TEXT_UTF8 = 1
+IMPLEMENTATION = "python"  # which twin this is (cdc.impl.twin picks one)
 
-WRITE_ROWS_V1, UPDATE_ROWS_V1, DELETE_ROWS_V1 = 23, 24, 25
-WRITE_ROWS_V2, UPDATE_ROWS_V2, DELETE_ROWS_V2 = 30, 31, 32
-ROWS_EVENT_TYPES = frozenset({23, 24, 25, 30, 31, 32})
+ROWS_EVENT_TYPES = ROWS_EVENTS
 
 DIG2BYTES = (0, 1, 1, 2, 2, 3, 3, 4, 4, 4)
 POW10 = tuple(10**n for n in range(10))
@@ -526,7 +562,7 @@ def _json_container(kind: int, data: bytes, at: int, end: int, depth: int) -> st
 
 
 def _json_opaque(field_type: int, payload: bytes) -> str:
-    if field_type == 246 and len(payload) >= 2:  # NEWDECIMAL: precision, scale, binary decimal
+    if field_type == T_NEWDECIMAL and len(payload) >= 2:  # precision, scale, binary decimal
         body = _Body(payload[2:], None)
         try:
             return _decimal_text(body, payload[0], payload[1], "decimal")

@@ -1,7 +1,7 @@
 """The binlog row decoder: TABLE_MAP bookkeeping around the compiled decoder or its pure-Python twin.
 
-`cdc.impl.choose` picks `cdc._ext.binlog_rows` (Cython) or `connectors.mysql.decode` (twin) once, at
-import; `CDC_PURE_PYTHON=1` forces the twin. `RowDecoder` keeps the TABLE_MAPs by table id, compiles
+`cdc.impl.twin` picks the compiled `cdc._ext.binlog_rows` or its twin `connectors.mysql.decode` once,
+at import; `CDC_PURE_PYTHON=1` forces the twin. `RowDecoder` keeps the TABLE_MAPs by table id, compiles
 each table's column plan once (a TABLE_MAP repeats before every transaction: an identical body reuses
 the compiled plan) and turns ROWS events into `(TableMap, [(before, after), ...])`.
 """
@@ -12,15 +12,23 @@ import zlib
 from types import ModuleType
 from typing import Any, Callable
 
-from cdc import impl
+from cdc.impl import twin
 from cdc.errors import DecodeError
+from connectors.mysql.binlog import (
+    DELETE_ROWS_V1,
+    MARIADB_ROWS_COMPRESSED_V1,
+    MARIADB_ROWS_COMPRESSED_V2,
+    UPDATE_ROWS_V1,
+    WRITE_ROWS_V1,
+)
 from connectors.mysql.table_map import TableMap, parse_table_map
 
-rows_impl: ModuleType = impl.choose("binlog_rows", "connectors.mysql.decode")
-IMPLEMENTATION = "cython" if getattr(rows_impl, "IMPLEMENTATION", "python") == "cython" else "python"
+rows_impl: ModuleType = twin("connectors.mysql.decode")
+IMPLEMENTATION: str = rows_impl.IMPLEMENTATION
 
 # MariaDB compressed rows events (log_bin_compress=ON) -> the plain v1 type of their decompressed body.
-_UNCOMPRESSED = {166: 23, 167: 24, 168: 25, 169: 23, 170: 24, 171: 25}
+_PLAIN_V1 = (WRITE_ROWS_V1, UPDATE_ROWS_V1, DELETE_ROWS_V1)
+_UNCOMPRESSED = dict(zip(MARIADB_ROWS_COMPRESSED_V2 + MARIADB_ROWS_COMPRESSED_V1, _PLAIN_V1 + _PLAIN_V1))
 
 
 def plain_rows_type(event_type: int) -> int:

@@ -70,7 +70,7 @@ class MysqlStream:
         # table id -> (schema, (key columns, key heads) when its rows are decoded straight to JSON, else None);
         # only with the compiled decoder: the twin's rows_json goes through dicts itself
         self._json_keys: dict[int, tuple[TableSchema, tuple | None]] = {}
-        self._json_rows = getattr(self.decoder.impl, "IMPLEMENTATION", "python") == "cython"
+        self._json_rows = self.decoder.impl.IMPLEMENTATION == "cython"
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -212,7 +212,8 @@ class MysqlStream:
                               pos=event.position, row=0, thread=thread)
         self.pipeline.produce(self.pipeline.envelope.schema_change_record(
             statement, db=database, table=table, source=source, ts_ms=event.timestamp * 1000,
-            table_schema=table_schema, change_type=target.kind if target else "ALTER", column_details=details))
+            table_schema=table_schema, change_type=target.kind if target else "ALTER", column_details=details,
+            debezium_schema_history=True))
 
     def _describe_after(self, event: BinlogEvent, database: str, table: str):
         """(schema, column details) of a table just after the DDL `event`, or (None, None) with a log line

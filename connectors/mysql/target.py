@@ -24,7 +24,7 @@ import pymysql
 
 from cdc.apply.fold import FoldedBatch
 from cdc.apply.target import OFFSETS_TABLE, TRANSACTIONS_TABLE, TargetColumn, TargetTable, TargetWriter, TopicPartition
-from cdc.apply.typemap import mysql_type
+from connectors.mysql.typemap import column_type as mysql_type
 from cdc.apply.values import Converter, converter
 from cdc.errors import TargetError
 from cdc.events import Column, TableSchema

@@ -247,3 +247,19 @@ class PostgresChecksumDialect(EngineDialect):
     # replication position, for --wait-for-lag --------------------------------------------------
     def current_position(self, conn) -> str:
         return str(self.execute(conn, "SELECT pg_current_wal_lsn()::text")[0][0])
+
+    records_capture_position = True  # logical slots keep the flush LSN capture confirmed
+
+    def capture_confirmed(self, conn, position: str) -> bool | None:
+        """True/False when this database's logical slots have/haven't confirmed `position`; None without slots."""
+        rows = self.execute(
+            conn,
+            "SELECT bool_and(confirmed_flush_lsn >= %s::pg_lsn), count(*) FROM pg_replication_slots "
+            "WHERE database = current_database() AND slot_type = 'logical'",
+            (position,),
+        )
+        flushed, slots = rows[0]
+        return None if not slots else bool(flushed)
+
+
+ChecksumDialect = PostgresChecksumDialect  # the name `cdc.registry` looks up

@@ -1,7 +1,7 @@
 """Decode pgoutput logical replication messages into plain tuples (pure-Python twin).
 
-This module is the readable specification of `cdc._ext.pgoutput` (ext/pgoutput.pyx): same API, same
-output, tested on the same cases. `connectors.postgres.decoder` picks one of the two.
+This module is the readable specification of `cdc._ext.pgoutput` (ext/connectors/postgres/decode.pyx): same API, same
+output, tested on the same cases. `cdc.impl.twin` picks one of the two.
 
 One `PgoutputDecoder` follows one replication stream (protocol versions 1 and 2: streamed
 transactions). It caches the Relation messages it sees, chooses one value codec per column at that
@@ -48,6 +48,8 @@ from cdc import codecs
 from cdc.errors import DecodeError
 from cdc.events import UNAVAILABLE_VALUE
 from connectors.postgres import types
+
+IMPLEMENTATION = "python"  # which twin this is (cdc.impl.twin picks one)
 
 # Microseconds between the Unix epoch and PG's epoch (2000-01-01 00:00:00 UTC).
 PG_EPOCH_OFFSET_US = 946_684_800_000_000

@@ -25,15 +25,17 @@ import psycopg
 
 from cdc.errors import SourceError
 from cdc.events import READ, Change, TableSchema
+from cdc.impl import twin
 from cdc.pipeline import CaptureOptions, CapturePipeline, StopSignal
 from cdc.snapshot import SnapshotEmitter
 from cdc.urls import DatabaseUrl
 from connectors.postgres.schema import CatalogTable, read_table, table_oid, table_schema, type_codec
-from connectors.postgres.decoder import PgoutputDecoder
 from connectors.postgres.dialect import connect, qualified, quote_ident
 from connectors.postgres.setup import check_select_privilege
 from connectors.postgres.source_info import source_block
 from connectors.postgres.types import is_builtin
+
+PgoutputDecoder = twin("connectors.postgres.decode").PgoutputDecoder
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The streaming role for PostgreSQL: the pgoutput change stream of a logical slot into Kafka.
 
 `PostgresStream` reads XLogData frames in batches from a `replication=database` connection, decodes
-them (`connectors.postgres.decoder`) and hands them to the engine-neutral
+them (`twin("connectors.postgres.decode")`) and hands them to the engine-neutral
 `cdc.pipeline.CapturePipeline`: row changes through `emit_row` with Debezium's PG `source` block as a
 per-table `SourceTemplate` (only the per-event fields filled in), truncates and logical messages as
 `Change` records. The flush LSN sent to the server is the pipeline's `acknowledged` position: the
@@ -28,17 +28,20 @@ from typing import Any
 import psycopg
 
 from cdc.errors import SourceError
+from cdc.impl import twin
 from cdc.events import CREATE, DELETE, MESSAGE, TRUNCATE, UPDATE, Change, TableSchema
 from cdc.pipeline import CaptureOptions, CapturePipeline, Every, StopSignal
 from cdc.tables import TableFilter
 from cdc.urls import DatabaseUrl
-from connectors.postgres.decoder import PgoutputDecoder, RelationInfo
+from connectors.postgres.decode import RelationInfo
 from connectors.postgres.dialect import connect
 from connectors.postgres.offsets import lsn_to_text
 from connectors.postgres.replication import ReplicationConnection, StreamLost
 from connectors.postgres.schema import SchemaRegistry, describe_change
 from connectors.postgres.source_info import SOURCE_VARIABLE_FIELDS, source_block
 from connectors.postgres.spool import TransactionSpool
+
+PgoutputDecoder = twin("connectors.postgres.decode").PgoutputDecoder
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import psycopg
 
 from cdc.apply.fold import FoldedBatch
 from cdc.apply.target import OFFSETS_TABLE, TRANSACTIONS_TABLE, TargetColumn, TargetTable, TargetWriter, TopicPartition
-from cdc.apply.typemap import pg_type
+from connectors.postgres.typemap import column_type as pg_type
 from cdc.apply.values import Converter, converter
 from cdc.errors import TargetError
 from cdc.events import Column, TableSchema

@@ -8,7 +8,7 @@ Codec names are what `PgoutputDecoder.set_type_codec` accepts: the scalar names 
 
 from __future__ import annotations
 
-# Scalar codecs. Keep the numbers in step with ext/pgoutput.pyx (tests check both agree).
+# Scalar codecs. Keep the numbers in step with ext/connectors/postgres/decode.pyx (tests check both agree).
 TEXT = 0         # text form as str; binary form is the same UTF-8 text (text, varchar, enum, ...)
 OTHER = 1        # text form as str; binary form has no decoder here (inet, money, ranges, ...)
 INT = 2          # int2/int4/int8 (binary width from the length)

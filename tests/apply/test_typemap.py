@@ -1,40 +1,14 @@
-"""Cross-engine type map (docs/type-mapping.md) and the widening rule used for schema changes."""
+"""The engine-neutral part of type mapping: the widening rule used for schema changes and the shared helpers.
+
+Each engine's type map is tested beside it: tests/connectors/<engine>/test_typemap.py.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from cdc.apply.typemap import is_widening, mysql_type, pg_type
-from cdc.events import KINDS, Column
-
-
-@pytest.mark.parametrize("kind", KINDS)
-def test_every_kind_has_a_type_on_both_engines(kind):
-    column = Column("c", kind, kind, element="int" if kind == "array" else None)
-    assert pg_type(column, "mysql") and pg_type(column, "postgresql")
-    assert mysql_type(column, "mysql") and mysql_type(column, "postgresql")
-
-
-@pytest.mark.parametrize("column, pg, mysql", [
-    (Column("c", "int unsigned", "int", length=4, unsigned=True), "bigint", "int unsigned"),
-    (Column("c", "bigint unsigned", "int", length=8, unsigned=True), "numeric(20,0)", "bigint unsigned"),
-    (Column("c", "tinyint(1)", "int", length=1), "smallint", "tinyint"),
-    (Column("c", "character varying(20)", "string", length=20), "character varying(20)", "varchar(20)"),
-    (Column("c", "char(3)", "string", length=3), "character(3)", "char(3)"),
-    (Column("c", "text", "string"), "text", "longtext"),
-    (Column("c", "text", "string", primary_key=True), "text", "varchar(768)"),
-    (Column("c", "numeric(10,2)", "decimal", precision=10, scale=2), "numeric(10,2)", "decimal(10,2)"),
-    (Column("c", "numeric", "decimal"), "numeric", "decimal(65,30)"),
-    (Column("c", "enum('a','b')", "enum", values=("a", "b")), "text", "enum('a','b')"),
-    (Column("c", "timestamp(3)", "timestamptz", precision=3), "timestamp(3) with time zone", "timestamp(3) NULL"),
-    (Column("c", "integer[]", "array", element="int", length=None), "integer[]", "json"),
-    (Column("c", "bit(4)", "bits", length=4), "bit(4)", "bit(4)"),
-    (Column("c", "bit varying(8)", "bits", length=8), "bit varying(8)", "varchar(8)"),
-])
-def test_type_map_examples(column, pg, mysql):
-    source = "mysql" if column.source_type.startswith(("int unsigned", "bigint unsigned", "tinyint", "enum", "timestamp")) else "postgresql"
-    assert pg_type(column, source) == pg
-    assert mysql_type(column, "mysql" if source == "mysql" else "postgresql") == mysql
+from cdc.apply.typemap import has_fixed_type, is_widening, time_precision
+from cdc.events import Column
 
 
 @pytest.mark.parametrize("current, wanted, widening", [
@@ -51,3 +25,13 @@ def test_type_map_examples(column, pg, mysql):
 ])
 def test_widening_rule(current, wanted, widening):
     assert is_widening(current, wanted) is widening
+
+
+@pytest.mark.parametrize("precision, expected", [(None, 6), (0, 0), (3, 3), (9, 6), (-1, 0)])
+def test_time_precision_is_between_0_and_6(precision, expected):
+    assert time_precision(Column("c", "time", "time", precision=precision)) == expected
+
+
+@pytest.mark.parametrize("source_type, fixed", [("char(3)", True), ("CHAR", True), ("character varying(3)", False)])
+def test_fixed_type_prefixes(source_type, fixed):
+    assert has_fixed_type(Column("c", source_type, "string"), "char(", "character(") is fixed

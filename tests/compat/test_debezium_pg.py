@@ -351,7 +351,7 @@ OPEN_CAPTURE_DIFFERENCES: dict[tuple, str] = {}
 
 
 # Transactions holding a primary-key change (the 7th: the change alone, Debezium counts 2 events;
-# the 11th: insert, key change, insert, Debezium counts 4): cdc/pipeline.py counts delete and create.
+# the 11th: insert, key change, insert, Debezium counts 4): cdc/pipeline/capture.py counts delete and create.
 _COUNTS_TWICE = "a primary-key change is two events (delete, create) of its transaction"
 KEY_CHANGE_TRANSACTIONS = {7: _COUNTS_TWICE, 11: _COUNTS_TWICE}
 OPEN_TRANSACTION_COUNTS: dict[int, str] = {}

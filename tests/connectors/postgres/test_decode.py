@@ -289,11 +289,12 @@ def test_codec_ids_agree_between_implementations():
     assert cython.CODEC_IDS["array"] == types.ARRAY
 
 
-def test_decoder_module_picks_an_implementation():
-    from connectors.postgres import decoder
+def test_twin_picks_an_implementation():
+    from cdc.impl import twin
 
-    assert decoder.IMPLEMENTATION in IMPLEMENTATIONS
-    assert decoder.PgoutputDecoder().decode(begin_msg(1, 0, 2), 0)[0] == "B"
+    decode = twin("connectors.postgres.decode")
+    assert decode.__name__ in IMPLEMENTATIONS
+    assert decode.PgoutputDecoder().decode(begin_msg(1, 0, 2), 0)[0] == "B"
 
 
 # -- errors ------------------------------------------------------------------------------------------

@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 import uuid
 
-from connectors.postgres.decoder import PgoutputDecoder
+from cdc.impl import twin
 from connectors.postgres.dialect import connect
 from connectors.postgres.offsets import lsn_to_int, lsn_to_text
 from connectors.postgres.replication import KEEPALIVE, ReplicationConnection
+
+PgoutputDecoder = twin("connectors.postgres.decode").PgoutputDecoder
 
 
 def test_lsn_text_round_trip():

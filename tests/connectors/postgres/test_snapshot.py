@@ -7,7 +7,7 @@ import threading
 import time
 import uuid
 
-from connectors.postgres.decoder import PgoutputDecoder
+from cdc.impl import twin
 from connectors.postgres.dialect import connect
 from connectors.postgres.schema import read_table, table_oid, type_codec
 from connectors.postgres.setup import default_name
@@ -22,6 +22,8 @@ from tests.connectors.postgres.pg_capture_support import (
     stop_capture,
     wait_for,
 )
+
+PgoutputDecoder = twin("connectors.postgres.decode").PgoutputDecoder
 
 
 def test_synthetic_messages_decode_like_the_stream(pg_database):

@@ -8,6 +8,8 @@ capture pipeline partitions every keyed record itself (see `CapturePipeline`), s
 
 include "murmur2_core.pxi"
 
+IMPLEMENTATION = "cython"  # which twin this is (cdc.impl.twin picks one)
+
 
 def murmur2(data) -> int:
     """The 32-bit murmur2 hash of `data` as a signed int, identical to Java's `Utils.murmur2`."""

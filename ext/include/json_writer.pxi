@@ -1,4 +1,4 @@
-# The JSON writer shared by ext/envelope.pyx and ext/binlog_rows.pyx (Cython `include`): a growable
+# The JSON writer shared by ext/cdc/envelope/encoders.pyx and ext/connectors/mysql/decode.pyx (Cython `include`): a growable
 # byte buffer that starts on the caller's stack, with writers for ints, strs and simple scalars whose
 # output is byte-identical to orjson.dumps of the same value.
 

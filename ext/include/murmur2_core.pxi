@@ -1,4 +1,4 @@
-# Included by ext/murmur2.pyx and ext/sparse.pyx (Cython `include`): Kafka's murmur2 over a bytes-like key.
+# Included by ext/cdc/kafka/partitioner.pyx and ext/cdc/kafka/sparse.pyx (Cython `include`): Kafka's murmur2 over a bytes-like key.
 
 from libc.stdint cimport int32_t, uint32_t
 

@@ -2,13 +2,12 @@
 
 Each step is a function in STEPS taking the sandbox endpoints; later work appends steps (capture,
 apply, verify) so `sudo bash scripts/demo.sh` always shows the whole product as far as it is built.
-Run: `.venv/bin/python -m cdc.demo [--dir DIR] [--down]`.
+Run: `.venv/bin/python -m cdc.demo [--dir DIR] [--down]` (cdc/demo/__main__.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -64,31 +63,23 @@ def check_mariadb(endpoints: Endpoints) -> str:
 
 
 def check_kafka(endpoints: Endpoints) -> str:
-    """Produce one message to a fresh topic and consume it back."""
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+    """Produce one message to a fresh topic and read it back."""
+    from cdc.kafka import make_producer, read_topic
 
     topic = f"cdc-demo-{uuid.uuid4().hex[:8]}"
-    producer = Producer({"bootstrap.servers": endpoints.kafka_bootstrap, "acks": "all"})
-    producer.produce(topic, key=b"hello", value=b"hello from Kafka", partition=0)
-    if producer.flush(15):
-        raise CdcError(f"the broker at {endpoints.kafka_bootstrap} did not acknowledge the message")
-    consumer = Consumer({"bootstrap.servers": endpoints.kafka_bootstrap, "group.id": topic,
-                         "enable.auto.commit": False})
-    try:
-        consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])  # assign, not subscribe: no group rebalance wait
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is not None and not message.error():
-                return f"broker {endpoints.kafka_bootstrap}: produced and consumed {message.value().decode()!r} on {topic}"
-    finally:
-        consumer.close()
+    with make_producer(endpoints.kafka_bootstrap) as producer:
+        producer.produce(topic, b"hello from Kafka", b"hello", partition=0)
+        producer.flush(15)
+    # read by assignment, not as a group member: no group rebalance wait
+    for record in read_topic(endpoints.kafka_bootstrap, topic, timeout=15):
+        if record.value is not None:
+            return f"broker {endpoints.kafka_bootstrap}: produced and consumed {record.value.decode()!r} on {topic}"
     raise CdcError(f"the message produced to {topic} did not come back within 15s")
 
 
 def replicate_both_ways(endpoints: Endpoints) -> str:
     """The whole chain: PG -> Kafka -> MariaDB and MariaDB -> Kafka -> PG under load, then verify."""
-    from cdc.demo_chain import run_chain
+    from cdc.demo.chain import run_chain
 
     return run_chain(endpoints, console)
 
@@ -159,7 +150,3 @@ def main(argv: list[str] | None = None) -> int:
         sandbox.down(args.dir)
         console.print(f"sandbox in {args.dir} stopped")
     return 1 if failures else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,7 +13,7 @@ A source connector (PG streaming, MySQL binlog, either's snapshot) drives one `C
         pipeline.acknowledged                             # what the source may be told
         if stop.requested: pipeline.flush(); ...
 
-Delivery reports. With a producer that supports it (confluent-kafka: `producer.sparse`), not every
+Delivery reports. With a sparse producer (`cdc.kafka.SparseProducer`, e.g. confluent-kafka), not every
 record carries a delivery report. Kafka acknowledges the records of one partition in order, and that
 producer turns any failure that would leave a gap into a fatal error, so one acknowledged record
 proves every earlier record of its partition. The pipeline therefore holds back the newest record of
@@ -23,36 +23,27 @@ Checkpoints taken since the last seal wait for that seal. Seals happen in `poll(
 it between batches and when idle), in `flush()`, and every `SEAL_RECORDS` records; a held record
 waits at most until then. With the kafka-python backend every record carries its report, as before.
 
-`TransactionOrder` numbers events inside a transaction (Debezium's `total_order`,
-`data_collection_order`) so `emit` can fill `Change.transaction`; a primary-key change counts as two
-events (the envelope splits it into delete and create), in the orders and in END's `event_count`.
 Nothing here names an engine.
 """
 
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import partial
 from typing import Any
-
-import orjson
 
 from cdc.capture_metrics import CaptureMetrics
 from cdc.errors import KafkaError
 from cdc.events import READ, UPDATE, Change, TableSchema
-from cdc.kafka.base import TopicSpec
+from cdc.kafka.base import Producer, SparseProducer
 from cdc.kafka.sparse import hold_newest
+from cdc.pipeline.transaction_order import TransactionOrder
 from cdc.positions import PositionTracker
 
-log = logging.getLogger(__name__)
-
-SCHEMA_VERSION_HEADER = "cdc.schema.version"
+log = logging.getLogger("cdc.pipeline")
 
 # Produce blocks (serving callbacks) once this many records wait for Kafka: back-pressure on the source.
 DEFAULT_MAX_IN_FLIGHT = 50_000
@@ -60,38 +51,6 @@ DEFAULT_MAX_IN_FLIGHT = 50_000
 # Sparse delivery reports: seal (produce the held records, with reports) at least every this many records.
 SEAL_RECORDS = 2_000
 _NO_POSITION = object()
-
-
-class TransactionOrder:
-    """Debezium's transaction block: id, total_order and data_collection_order per table."""
-
-    __slots__ = ("id", "total", "per_table")
-
-    def __init__(self, transaction_id: str) -> None:
-        self.id = transaction_id
-        self.total = 0
-        self.per_table: dict[str, int] = {}
-
-    def next(self, data_collection: str) -> dict[str, Any]:
-        """The transaction block for the next event on `data_collection` (`schema.table` / `db.table`)."""
-        self.total += 1
-        order = self.per_table.get(data_collection, 0) + 1
-        self.per_table[data_collection] = order
-        return {"id": self.id, "total_order": self.total, "data_collection_order": order}
-
-    def next_tuple(self, data_collection: str) -> tuple[str, int, int]:
-        """`next()` as the envelope's hot path takes it: `(id, total_order, data_collection_order)`."""
-        self.total += 1
-        per_table = self.per_table
-        order = per_table.get(data_collection, 0) + 1
-        per_table[data_collection] = order
-        return (self.id, self.total, order)
-
-    def skip(self, data_collection: str) -> None:
-        """Count one more event on `data_collection` without a block: the create half of a primary-key
-        change (the envelope numbers it `total_order` + 1 from the delete's block, as Debezium counts it)."""
-        self.total += 1
-        self.per_table[data_collection] = self.per_table.get(data_collection, 0) + 1
 
 
 class CapturePipeline:
@@ -115,11 +74,12 @@ class CapturePipeline:
         self._current_table: TableSchema | None = None
         self._current_name = ""
         # the producer's hot-path entry (confluent: librdkafka's delivery report straight to the tracker)
-        self._produce_tracked = getattr(producer, "produce_tracked", None) or self._produce_generic
+        self._produce_tracked = producer.produce_tracked if isinstance(producer, Producer) else self._produce_generic
         self._acknowledge = self.tracker.acknowledge
         self.records = 0  # records produced (events, tombstones, schema and transaction records...)
         # sparse delivery reports (see the module docstring)
-        self.sparse = bool(getattr(producer, "sparse", False))
+        self.sparse = isinstance(producer, SparseProducer) and bool(producer.sparse)
+        self._delivery_timeout = float(producer.delivery_timeout) if self.sparse else 120.0
         if self.sparse:
             self._partition_counts: dict[str, int] = producer.partition_counts
             # librdkafka's produce, positional: (topic, value, key, partition, on_delivery, callback, timestamp, headers)
@@ -129,7 +89,6 @@ class CapturePipeline:
         self._unsealed = 0  # records produced without a report since the last seal
         self._position_at_seal: Any = _NO_POSITION  # the newest checkpoint waiting for the next seal
         self._unknown_topics: dict[str, float] = {}  # topics without metadata yet -> when last looked up
-        self._delivery_timeout = float(getattr(producer, "delivery_timeout", 120.0))
         self._head_seen = (-1, 0.0)  # (tracker head, when it last moved): the sparse watchdog
         # /metrics: events per table (a dict here, counters at poll), lag and Kafka acknowledgement latency
         self.metrics = CaptureMetrics(getattr(envelope, "prefix", ""))
@@ -464,7 +423,7 @@ class CapturePipeline:
 
     def _produce_generic(self, topic: str, value: bytes | None, key: bytes | None, headers, callback,
                          partition: int | None = None) -> None:
-        """`produce_tracked` for producers without it: their `produce(..., on_delivery=(error, report))`."""
+        """`Producer.produce_tracked` for a producer that does not derive from `cdc.kafka.Producer` (test doubles)."""
         self.producer.produce(topic, value, key, partition=partition, headers=list(headers) if headers else None,
                               on_delivery=callback)
 
@@ -485,181 +444,3 @@ def _unpack(record) -> tuple[str, bytes | None, bytes | None, list[tuple[str, by
         return record[0], record[1], record[2], (list(record[3]) if record[3] else None)
     headers = getattr(record, "headers", None)
     return record.topic, record.key, record.value, (list(headers) if headers else None)
-
-
-class StopSignal:
-    """SIGINT/SIGTERM set `requested` (the loop then flushes, acknowledges and exits 0); a context manager."""
-
-    def __init__(self, signals: Iterable[int] = (signal.SIGINT, signal.SIGTERM)) -> None:
-        self.signals = tuple(signals)
-        self._event = threading.Event()
-        self._previous: dict[int, Any] = {}
-
-    @property
-    def requested(self) -> bool:
-        return self._event.is_set()
-
-    def request(self, *_: object) -> None:
-        """Ask the loop to stop (the signal handler; also callable directly)."""
-        if not self._event.is_set():
-            log.info("stop requested: flushing Kafka and acknowledging the source")
-        self._event.set()
-
-    def wait(self, timeout: float) -> bool:
-        """Sleep up to `timeout` seconds, waking early on a stop request; True when stop was requested."""
-        return self._event.wait(timeout)
-
-    def __enter__(self) -> StopSignal:
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.signals:
-                self._previous[sig] = signal.signal(sig, self.request)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous.clear()
-
-
-class Every:
-    """True once every `seconds` (monotonic clock): for heartbeats, status updates and progress logs."""
-
-    __slots__ = ("seconds", "_next", "_clock")
-
-    def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic, now: bool = False) -> None:
-        self.seconds = seconds
-        self._clock = clock
-        self._next = clock() if now else clock() + seconds
-
-    def due(self) -> bool:
-        now = self._clock()
-        if self.seconds <= 0 or now < self._next:
-            return False
-        self._next = now + self.seconds
-        return True
-
-
-SNAPSHOT_MODES = ("initial", "never", "initial_only", "when_needed")
-
-
-@dataclass(slots=True, frozen=True)
-class CaptureOptions:
-    """What `cdc capture` asks of a source connector (engine-specific extras in `extra`)."""
-
-    source: str
-    kafka: str
-    prefix: str
-    tables: tuple[str, ...] = ()
-    include: str | None = None
-    snapshot: str = "initial"
-    slot: str | None = None
-    publication: str | None = None
-    compat: str = "none"
-    heartbeat_interval: float = 10.0
-    status_interval: float = 1.0
-    snapshot_workers: int = 2
-    snapshot_chunk: int = 10_000
-    kafka_backend: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def ensure_topics(admin, envelope) -> None:
-    """Create the capture side's own topics (one partition each, so their order holds; schemas compacted).
-
-    Table topics are left to the broker's auto-creation or to the operator (partition counts are theirs
-    to choose). A broker that refuses is logged, not fatal: produce() reports what really fails.
-    """
-    specs = [
-        (envelope.schemas_topic, True),
-        (envelope.schema_change_topic(), False),
-        (envelope.transaction_topic, False),
-        (envelope.heartbeat_topic, False),
-    ]
-    try:
-        existing = admin.list_topics()  # once: each metadata request costs a round trip at start-up
-        missing = [TopicSpec(name, 1, compacted) for name, compacted in specs if name not in existing]
-        if missing:
-            admin.create_topics(missing, exist_ok=True)
-    except Exception as exc:  # noqa: BLE001 - logged; the broker may still auto-create on produce
-        log.warning("could not create topics", extra={"topics": [name for name, _ in specs], "error": str(exc)})
-
-
-def load_schemas(bootstrap: str, topic: str, *, backend: str | None = None, timeout: float = 20.0,
-                 admin=None) -> list[TableSchema]:
-    """The latest schema per table on `<prefix>.schemas` (read by partition assignment: no group join).
-
-    Returns [] when the topic does not exist yet. Versions then continue across restarts of capture.
-    `admin`: an open admin client to use (else one is made for this call).
-    """
-    from cdc.kafka import choose_backend, make_admin
-
-    if admin is None:
-        with make_admin(bootstrap, backend=backend) as own:
-            return load_schemas(bootstrap, topic, backend=backend, timeout=timeout, admin=own)
-    if topic not in admin.list_topics():
-        return []
-    ends = admin.end_offsets(topic)
-    if not any(ends.values()):
-        return []
-    if choose_backend(backend) == "confluent":
-        values = _read_latest_confluent(bootstrap, topic, ends, timeout)
-    else:
-        values = _read_latest_kafka_python(bootstrap, topic, ends, timeout)
-    schemas = []
-    for value in values.values():
-        if value:
-            try:
-                schemas.append(TableSchema.from_dict(orjson.loads(value)))
-            except (ValueError, KeyError, TypeError) as exc:
-                log.warning("ignoring an unreadable schema record", extra={"topic": topic, "error": str(exc)})
-    return schemas
-
-
-def _read_latest_confluent(bootstrap: str, topic: str, ends: dict[int, int], timeout: float) -> dict:
-    import confluent_kafka as ck
-
-    consumer = ck.Consumer({"bootstrap.servers": bootstrap, "group.id": f"cdc-schemas-{topic}",
-                            "enable.auto.commit": False})
-    latest: dict = {}
-    # Some brokers report the last batch's base offset + 1 as the end: read at least to there, then until quiet.
-    needed = {partition: end - 1 for partition, end in ends.items() if end}
-    seen: dict[int, int] = {}
-    deadline = time.monotonic() + timeout
-    quiet_since = time.monotonic()
-    try:
-        consumer.assign([ck.TopicPartition(topic, p, ck.OFFSET_BEGINNING) for p in needed])
-        while time.monotonic() < deadline:
-            message = consumer.poll(0.2)
-            if message is None or message.error():
-                if all(seen.get(p, -1) >= n for p, n in needed.items()) and time.monotonic() - quiet_since > 0.5:
-                    break
-                continue
-            quiet_since = time.monotonic()
-            seen[message.partition()] = message.offset()
-            latest[message.key()] = message.value()
-        else:
-            raise KafkaError(f"timed out reading {topic}", fix="check the broker (--kafka)")
-    finally:
-        consumer.close()
-    return latest
-
-
-def _read_latest_kafka_python(bootstrap: str, topic: str, ends: dict[int, int], timeout: float) -> dict:
-    import kafka
-
-    consumer = kafka.KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
-    latest: dict = {}
-    try:
-        partitions = [kafka.TopicPartition(topic, p) for p, end in ends.items() if end]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if all(consumer.position(tp) >= ends[tp.partition] for tp in partitions):
-                break
-            for records in consumer.poll(timeout_ms=200).values():
-                for record in records:
-                    latest[record.key] = record.value
-    finally:
-        consumer.close()
-    return latest

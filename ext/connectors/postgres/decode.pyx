@@ -83,8 +83,12 @@ DEF PG_EPOCH_DAYS = 10957
 DEF MIN_FAST_DAYS = -719162        # 0001-01-01 in days since 1970-01-01
 DEF MAX_FAST_DAYS = 2932896        # 9999-12-31
 
-cdef const char* _B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 cdef const char* _HEX = b"0123456789abcdef"
+
+include "civil.pxi"
+include "base64.pxi"
+
+IMPLEMENTATION = "cython"  # which twin this is (cdc.impl.twin picks one)
 
 
 # -- big-endian reads (callers check bounds first) --------------------------------------------------
@@ -113,19 +117,6 @@ cdef inline void _put4(char* out, int value) noexcept nogil:
     out[1] = <char>(48 + (value // 100) % 10)
     out[2] = <char>(48 + (value // 10) % 10)
     out[3] = <char>(48 + value % 10)
-
-
-cdef inline void _civil_from_days(int64_t days, int64_t* year, int* month, int* day) noexcept nogil:
-    """H. Hinnant's civil_from_days for days >= MIN_FAST_DAYS (non-negative eras only)."""
-    cdef int64_t z = days + 719468
-    cdef int64_t era = z // 146097
-    cdef int64_t doe = z - era * 146097
-    cdef int64_t yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    cdef int64_t doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    cdef int64_t mp = (5 * doy + 2) // 153
-    day[0] = <int>(doy - (153 * mp + 2) // 5 + 1)
-    month[0] = <int>(mp + 3 if mp < 10 else mp - 9)
-    year[0] = yoe + era * 400 + (1 if month[0] <= 2 else 0)
 
 
 cdef inline Py_ssize_t _put_date(char* out, int64_t days) noexcept nogil:
@@ -157,36 +148,6 @@ cdef inline Py_ssize_t _put_clock(char* out, int64_t us) noexcept nogil:
         out[14 - i] = <char>(48 + fraction % 10)
         fraction //= 10
     return 15
-
-
-cdef object _base64(const unsigned char* p, Py_ssize_t n):
-    """Standard padded base64 as str (what binascii.b2a_base64(newline=False) gives)."""
-    cdef Py_ssize_t size = ((n + 2) // 3) * 4
-    cdef bytes out = PyBytes_FromStringAndSize(NULL, size)
-    cdef char* o = PyBytes_AS_STRING(out)
-    cdef Py_ssize_t i = 0, j = 0
-    cdef uint32_t v
-    while i + 3 <= n:
-        v = (<uint32_t>p[i] << 16) | (<uint32_t>p[i + 1] << 8) | p[i + 2]
-        o[j] = _B64[(v >> 18) & 63]
-        o[j + 1] = _B64[(v >> 12) & 63]
-        o[j + 2] = _B64[(v >> 6) & 63]
-        o[j + 3] = _B64[v & 63]
-        i += 3
-        j += 4
-    if n - i == 1:
-        v = <uint32_t>p[i] << 16
-        o[j] = _B64[(v >> 18) & 63]
-        o[j + 1] = _B64[(v >> 12) & 63]
-        o[j + 2] = b'='
-        o[j + 3] = b'='
-    elif n - i == 2:
-        v = (<uint32_t>p[i] << 16) | (<uint32_t>p[i + 1] << 8)
-        o[j] = _B64[(v >> 18) & 63]
-        o[j + 1] = _B64[(v >> 12) & 63]
-        o[j + 2] = _B64[(v >> 6) & 63]
-        o[j + 3] = b'='
-    return PyUnicode_DecodeASCII(o, size, NULL)
 
 
 cdef inline int _hexval(unsigned char c) noexcept nogil:
@@ -427,10 +388,7 @@ cdef object _timestamp_value(int64_t pg_us, bint zoned):
     if pg_us > INT64_MAX - PG_EPOCH_OFFSET_US:
         return None  # let the twin format it
     unix_us = pg_us + PG_EPOCH_OFFSET_US
-    if unix_us >= 0:
-        days = unix_us // US_PER_DAY
-    else:  # floor division on positive operands, whatever the division semantics
-        days = -((-unix_us - 1) // US_PER_DAY) - 1
+    days = _floordiv(unix_us, US_PER_DAY)
     if days < MIN_FAST_DAYS or days > MAX_FAST_DAYS:
         return None
     us = unix_us - days * US_PER_DAY

@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Compiled envelope assembly (`cdc._ext.envelope`): the fast twin of the encoders in cdc/envelope.py.
+"""Compiled envelope assembly (`cdc._ext.envelope`): the fast twin of the encoders in cdc/envelope/encoders.py.
 
-Same functions, same bytes: cdc/envelope.py holds the readable twin (`encode_key`,
+Same functions, same bytes: cdc/envelope/encoders.py holds the readable twin (`encode_key`,
 `encode_change_value`, `encode_row_value`, `encode_json`, `RowEncoder`) and is the specification.
 Here the value is written into one buffer: dicts (rows, source and transaction blocks given as
 dicts) go through `orjson.dumps` whole, which is faster at them than anything here; the pieces of a
@@ -36,6 +36,8 @@ import orjson
 __all__ = ["encode_json", "encode_key", "encode_change_value", "encode_row_value", "RowEncoder"]
 
 include "json_writer.pxi"
+
+IMPLEMENTATION = "cython"  # which twin this is (cdc.impl.twin picks one)
 
 
 cdef inline int _put_row(Writer* w, object row) except -1:
@@ -244,7 +246,7 @@ cdef inline int64_t _now_ns() except? -1:
 
 
 cdef bint _key_changed(tuple columns, before, after) except -1:
-    """True when `before` carries the key and it differs from `after`'s (cdc.envelope._key_changed)."""
+    """True when `before` carries the key and it differs from `after`'s (cdc.envelope.table_plan._key_changed)."""
     if after is None:
         return False
     for name in columns:
@@ -255,7 +257,7 @@ cdef bint _key_changed(tuple columns, before, after) except -1:
 
 
 cdef class RowEncoder:
-    """`Envelope.row_records` and `Envelope.records` (see cdc/envelope.py's twin).
+    """`Envelope.row_records` and `Envelope.records` (see the twin in cdc/envelope/encoders.py).
 
     Reads the envelope's table plans (`_TablePlan.row`: table, topic, headers, key columns, key
     heads, row converter); primary-key changes, compat "debezium", messages and changes without a

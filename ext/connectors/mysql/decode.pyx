@@ -5,7 +5,7 @@ Gives exactly what the twin gives, from the same column plan and body. `rows_jso
 already serialised, for the capture's hot path: each row image as the bytes `orjson.dumps` writes for
 its dict, and the envelope's key JSON, written straight from the body for integers, DECIMAL, DATE,
 DATETIME and printable ASCII text (no Python object per value, no dict per row) and through the value
-otherwise (ext/json_writer.pxi, shared with the envelope). The build disables
+otherwise (ext/include/json_writer.pxi, shared with the envelope). The build disables
 boundscheck, so every length read from the wire is checked here against the end of the body before
 a byte is read; a short or corrupted body raises cdc.errors.DecodeError naming position and offset.
 """
@@ -20,7 +20,7 @@ from cdc.errors import DecodeError
 
 IMPLEMENTATION = "cython"
 
-# Codec ids: the same numbers as connectors.mysql.types C_* and connectors.mysql.decode.
+# Codec ids: the same numbers as connectors.mysql.column_plans C_* (which connectors.mysql.decode imports).
 cdef enum:
     C_INT8 = 1
     C_UINT8 = 2
@@ -55,13 +55,10 @@ cdef enum:
 
 cdef int[10] DIG2BYTES = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4]
 cdef long long[10] POW10 = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000]
-cdef const char* B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 include "json_writer.pxi"
-
-cdef extern from "Python.h":
-    object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
-
+include "civil.pxi"
+include "base64.pxi"
 
 cdef class RowPlan:
     """The per-column codecs of one TABLE_MAP as C arrays."""
@@ -192,35 +189,6 @@ cdef inline str _what(str name):
     return f"column {name!r}"
 
 
-cdef object _base64(const unsigned char* src, Py_ssize_t n):
-    cdef Py_ssize_t out_len = ((n + 2) // 3) * 4
-    cdef object text = PyUnicode_New(out_len, 127)
-    cdef unsigned char* out = <unsigned char*>PyUnicode_DATA(text)
-    cdef Py_ssize_t i = 0, o = 0
-    cdef unsigned int v
-    while i + 2 < n:
-        v = (src[i] << 16) | (src[i + 1] << 8) | src[i + 2]
-        out[o] = B64[(v >> 18) & 63]
-        out[o + 1] = B64[(v >> 12) & 63]
-        out[o + 2] = B64[(v >> 6) & 63]
-        out[o + 3] = B64[v & 63]
-        i += 3
-        o += 4
-    if n - i == 1:
-        v = src[i] << 16
-        out[o] = B64[(v >> 18) & 63]
-        out[o + 1] = B64[(v >> 12) & 63]
-        out[o + 2] = 61
-        out[o + 3] = 61
-    elif n - i == 2:
-        v = (src[i] << 16) | (src[i + 1] << 8)
-        out[o] = B64[(v >> 18) & 63]
-        out[o + 1] = B64[(v >> 12) & 63]
-        out[o + 2] = B64[(v >> 6) & 63]
-        out[o + 3] = 61
-    return text
-
-
 cdef object _float4(float value):
     cdef char buf[48]
     cdef double candidate
@@ -301,26 +269,13 @@ cdef long long _read_fraction(_Body body, int fsp, what) except? -1:
     return value
 
 
-cdef inline long long _floordiv(long long a, long long b):
-    cdef long long q = a // b
-    if (a % b != 0) and ((a < 0) != (b < 0)):
-        q -= 1
-    return q
-
-
 cdef object _timestamp_text(long long seconds, long long usec, int fsp):
     cdef char buf[64]
     cdef long long days = _floordiv(seconds, 86400)
     cdef long long rest = seconds - days * 86400
-    cdef long long z = days + 719468
-    cdef long long era = _floordiv(z, 146097)
-    cdef long long doe = z - era * 146097
-    cdef long long yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    cdef long long doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    cdef long long mp = (5 * doy + 2) // 153
-    cdef long long day = doy - (153 * mp + 2) // 5 + 1
-    cdef long long month = mp + 3 if mp < 10 else mp - 9
-    cdef long long year = yoe + era * 400 + (1 if month <= 2 else 0)
+    cdef int64_t year
+    cdef int month, day
+    _civil_from_days(days, &year, &month, &day)
     cdef Py_ssize_t n = _date_time(buf, 64, year, month, day, rest // 3600, (rest // 60) % 60, rest % 60, True)
     n += _fraction(buf + n, 64 - n, usec, fsp)
     buf[n] = 90  # 'Z'

@@ -8,6 +8,8 @@ twin's docstring). The partition is Kafka's murmur2, computed here without a Pyt
 
 include "murmur2_core.pxi"
 
+IMPLEMENTATION = "cython"  # which twin this is (cdc.impl.twin picks one)
+
 
 def hold_newest(list records, Py_ssize_t start, dict held, dict counts, object produce_raw,
                 object produce_untracked, Py_ssize_t budget):
