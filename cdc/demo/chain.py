@@ -99,15 +99,15 @@ prefix = "{prefixes['my']}"
 create_tables = true
 max_poll_interval_ms = 3000
 
-[[verify]]                        # parity checked while replicating: a slice of each table every 20 s
+[[verify]]                        # parity checked while replicating: a slice of each table every 10 s
 name = "{prefixes['pg']}"
 source = "{urls['pg_source']}"
 target = "{urls['my_target']}"
 tables = ["customers", "orders"]
-every = "20s"
+every = "10s"
 wait_for_lag = "10s"
 rows_per_run = 2000
-full_every = "2m"
+full_every = "1m"
 keep = 10
 report_dir = "scheduled-parity/postgresql-to-mariadb"
 
@@ -116,10 +116,10 @@ name = "{prefixes['my']}"
 source = "{urls['my_source']}"
 target = "{urls['pg_target']}"
 tables = ["products", "stock_moves"]
-every = "20s"
+every = "10s"
 wait_for_lag = "10s"
 rows_per_run = 2000
-full_every = "2m"
+full_every = "1m"
 keep = 10
 report_dir = "scheduled-parity/mariadb-to-postgresql"
 
