@@ -28,7 +28,7 @@ CAPTURE_ACKED_POSITION = Gauge(
     "cdc_capture_acked_position", "Last source position acknowledged (PG LSN as a number, MySQL binlog offset)",
     ["pipeline"])
 KAFKA_ACK_SECONDS = Histogram(
-    "cdc_kafka_ack_seconds", "Produce to Kafka delivery report of a record with a report", ["pipeline"],
+    "cdc_kafka_ack_seconds", "Records produced up to a poll of the source loop to Kafka acknowledging them all", ["pipeline"],
     buckets=LATENCY_BUCKETS)
 SNAPSHOT_ROWS_DONE = Gauge("cdc_snapshot_rows_done", "Rows of the initial snapshot produced", ["pipeline", "table"])
 SNAPSHOT_ROWS_ESTIMATED = Gauge(
