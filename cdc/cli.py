@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "capture": ("cdc.commands.capture", "Stream a source database's changes into Kafka.", "issues 4 and 5 (sources)"),
     "apply": ("cdc.commands.apply", "Apply a Kafka change stream to a target database.", "issue 6 (apply workers)"),
     "verify": ("cdc.commands.verify", "Compare source and target tables and write a parity report.", "issue 7 (verify)"),
+    "verify-schedule": ("cdc.commands.verify_schedule", "Repeat a [[verify]] parity check of a config on its schedule.",
+                        "issue 17 (monitoring)"),
     "status": ("cdc.commands.status", "Show slots, positions, lag and consumer offsets.", "issues 4-6"),
     "cutover": ("cdc.commands.cutover", "Drain, verify and switch writers to the target (and back).", "a later cutover issue"),
     "tail": ("cdc.commands.tail", "Print change events from Kafka as they arrive.", "issues 4 and 5 (sources)"),

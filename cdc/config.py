@@ -27,6 +27,8 @@ DROP_COLUMNS = ("keep", "drop")
 # current key -> an older spelling still accepted (remove in the release after next)
 ALIASES = {"heartbeat_interval": "heartbeat_seconds"}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
 @dataclass(slots=True, frozen=True)
@@ -64,11 +66,30 @@ class TargetConfig:
 
 
 @dataclass(slots=True, frozen=True)
+class VerifyConfig:
+    """One [[verify]] entry: a parity check `cdc run` repeats every `every_seconds` (cdc/verify/schedule.py)."""
+
+    source: str  # the URL as written (after ${VAR} expansion): it may hold a password, never log it
+    target: str
+    pipeline: str  # the `pipeline` label of its metrics and the name of its log lines
+    report_dir: Path
+    tables: tuple[str, ...] = ()
+    every_seconds: float = 900.0
+    wait_for_lag: float | None = None
+    keep: int = 20
+    rows_per_run: int | None = 100_000  # a slice of about this many rows per table and check; None: whole tables
+    full_every_seconds: float = 86400.0  # every slice of every table checked at least this often
+    workers: int = 2
+    recheck_delay: float = 2.0
+
+
+@dataclass(slots=True, frozen=True)
 class Config:
     path: Path
     kafka: KafkaConfig
     sources: tuple[SourceConfig, ...] = ()
     targets: tuple[TargetConfig, ...] = ()
+    verifies: tuple[VerifyConfig, ...] = ()
     metrics_listen: str | None = "127.0.0.1:9187"
     log_format: str = "human"
     log_level: str = "info"
@@ -115,6 +136,19 @@ class _Section:
         except ConfigError as exc:
             raise ConfigError(exc.message, fix=exc.fix) from None
 
+    def duration(self, key: str, default: Any = ...) -> Any:
+        """Seconds from "30s", "15m", "1h", "2d" (or a number of seconds)."""
+        value = self.get(key, (str, int, float), default)
+        if value is default:
+            return value
+        try:
+            seconds = parse_duration(value)
+        except ValueError:
+            raise self._fail(key, f"{value!r} is not a duration; write e.g. \"30s\", \"15m\", \"1h\"") from None
+        if seconds <= 0:
+            raise self._fail(key, "must be more than 0")
+        return seconds
+
     def tables(self, key: str = "tables") -> tuple[str, ...]:
         value = self.get(key, (list, str), ())
         items = value.split(",") if isinstance(value, str) else value
@@ -126,6 +160,16 @@ class _Section:
         unknown = sorted(set(self.data) - self.seen)
         if unknown:
             raise self._fail(unknown[0], f"unknown key (known: {', '.join(sorted(self.seen))})")
+
+
+def parse_duration(value: str | int | float) -> float:
+    """"30s" -> 30.0, "15m" -> 900.0, "1h" -> 3600.0, "1.5d", "250ms"; a bare number is seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    match = _DURATION.fullmatch(str(value))
+    if not match:
+        raise ValueError(f"not a duration: {value!r}")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
 def expand_env(text: str, *, where: str = "config") -> str:
@@ -160,6 +204,11 @@ def load_config(path: str | Path) -> Config:
     kafka.finish()
     sources = tuple(_source(path, i, data) for i, data in enumerate(root.get("source", list, [])))
     targets = tuple(_target(path, i, data) for i, data in enumerate(root.get("target", list, [])))
+    verifies = tuple(_verify(path, i, data, sources) for i, data in enumerate(root.get("verify", list, [])))
+    names = [v.pipeline for v in verifies]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{path}: two [[verify]] entries share the name {sorted(n for n in names if names.count(n) > 1)[0]!r}",
+                          fix="give each its own `name`")
     metrics = _Section(path, "metrics", root.get("metrics", dict, {}))
     metrics_listen = metrics.get("listen", str, "127.0.0.1:9187") or None
     metrics.finish()
@@ -168,9 +217,9 @@ def load_config(path: str | Path) -> Config:
     log_level = logging_section.get("level", str, "info", ("debug", "info", "warning", "error"))
     logging_section.finish()
     root.finish()
-    if not sources and not targets:
-        raise ConfigError(f"{path}: no [[source]] and no [[target]] entries", fix="add at least one of them")
-    return Config(path, kafka_config, sources, targets, metrics_listen, log_format, log_level)
+    if not sources and not targets and not verifies:
+        raise ConfigError(f"{path}: no [[source]], [[target]] or [[verify]] entries", fix="add at least one of them")
+    return Config(path, kafka_config, sources, targets, verifies, metrics_listen, log_format, log_level)
 
 
 def _source(path: Path, index: int, data: Any) -> SourceConfig:
@@ -214,6 +263,37 @@ def _target(path: Path, index: int, data: Any) -> TargetConfig:
     )
     if config.workers < 1:
         raise ConfigError(f"{path}: target[{index}].workers: must be at least 1, got {config.workers}")
+    section.finish()
+    return config
+
+
+def _verify(path: Path, index: int, data: Any, sources: tuple[SourceConfig, ...]) -> VerifyConfig:
+    section = _Section(path, f"verify[{index}]", data)
+    source_text, target_text = section.get("source", str), section.get("target", str)
+    source, _ = section.url("source"), section.url("target")
+    same_source = [s.prefix for s in sources
+                   if (s.url.engine, s.url.host, s.url.port, s.url.database) == (source.engine, source.host, source.port, source.database)]
+    name = section.get("name", str, same_source[0] if same_source else f"verify{index}")
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
+        raise section._fail("name", f"{name!r} is not a valid name (letters, digits, '_', '.', '-')")
+    report_dir = Path(section.get("report_dir", str, f"verify-reports/{name}"))
+    rows = section.get("rows_per_run", int, 100_000)
+    if rows < 0:
+        raise section._fail("rows_per_run", "must be 0 (whole tables) or more")
+    config = VerifyConfig(
+        source=source_text, target=target_text, pipeline=name,
+        report_dir=report_dir if report_dir.is_absolute() else path.parent / report_dir,
+        tables=section.tables(), every_seconds=section.duration("every", 900.0),
+        wait_for_lag=section.duration("wait_for_lag", None), keep=section.get("keep", int, 20),
+        rows_per_run=rows or None, full_every_seconds=section.duration("full_every", 86400.0),
+        workers=section.get("workers", int, 2), recheck_delay=float(section.get("recheck_delay", (int, float), 2.0)),
+    )
+    if config.keep < 1:
+        raise section._fail("keep", f"must be at least 1, got {config.keep}")
+    if config.workers < 1:
+        raise section._fail("workers", f"must be at least 1, got {config.workers}")
+    if config.full_every_seconds < config.every_seconds:
+        raise section._fail("full_every", "must be at least `every` (a full pass takes one check or more)")
     section.finish()
     return config
 

@@ -21,14 +21,15 @@ from typing import Any
 class PositionTracker:
     """Highest checkpointed source position such that every record produced before it was acknowledged."""
 
-    __slots__ = ("_next", "_head", "_done", "_checkpoints", "acknowledged", "failed")
+    __slots__ = ("_next", "_head", "_done", "_checkpoints", "acknowledged", "acknowledged_stamp", "failed")
 
     def __init__(self, acknowledged: Any = None) -> None:
         self._next = 0
         self._head = 0
         self._done: set[int] = set()
-        self._checkpoints: deque[tuple[int, Any]] = deque()
+        self._checkpoints: deque[tuple[int, Any, Any]] = deque()
         self.acknowledged = acknowledged
+        self.acknowledged_stamp: Any = None  # what `checkpoint` was given with the acknowledged position
         self.failed: Exception | None = None
 
     def produced(self) -> int:
@@ -37,13 +38,17 @@ class PositionTracker:
         self._next += 1
         return ticket
 
-    def checkpoint(self, position: Any) -> None:
-        """`position` becomes acknowledged once every record produced so far is delivered."""
+    def checkpoint(self, position: Any, stamp: Any = None) -> None:
+        """`position` becomes acknowledged once every record produced so far is delivered.
+
+        `stamp` rides along (the source commit time, for the lag metric) into `acknowledged_stamp`.
+        """
         if self._head == self._next:
             self.acknowledged = position
+            self.acknowledged_stamp = stamp
             self._checkpoints.clear()
         else:
-            self._checkpoints.append((self._next, position))
+            self._checkpoints.append((self._next, position, stamp))
 
     def delivered(self, ticket: int) -> None:
         """Kafka acknowledged the record holding `ticket`."""
@@ -67,7 +72,7 @@ class PositionTracker:
         self._head = head
         checkpoints = self._checkpoints
         while checkpoints and checkpoints[0][0] <= head:
-            self.acknowledged = checkpoints.popleft()[1]
+            _, self.acknowledged, self.acknowledged_stamp = checkpoints.popleft()
 
     def fail(self, error: Exception) -> None:
         """A record could not be delivered: nothing after it may ever be acknowledged."""

@@ -26,6 +26,7 @@ class Component:
     next_start: float = 0.0
     last_exit: int | None = None
     env: dict[str, str] = field(default_factory=dict)
+    metrics: tuple[str, ...] = ()  # the /metrics URLs it serves (merged into `cdc run`'s own /metrics)
 
 
 def backoff_seconds(restarts: int) -> float:
@@ -68,6 +69,10 @@ class Supervisor:
                 continue
             if not self.stopping and now >= component.next_start:
                 self._start(component)
+
+    def metrics_urls(self) -> list[str]:
+        """The /metrics URLs of the components running now."""
+        return [url for c in self.components if c.process is not None and c.process.poll() is None for url in c.metrics]
 
     def healthy(self) -> tuple[bool, str]:
         """(True, "ok") when every component runs, else the names of those that do not."""

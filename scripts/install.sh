@@ -54,6 +54,11 @@ apt_install() {
 
 if command -v dpkg-query >/dev/null 2>&1; then
   apt_install postgresql mariadb-server build-essential python3-venv python3-dev
+  # promtool (from Debian's prometheus package) runs the alert-rule tests of docker/prometheus; without
+  # it tests/docker/test_alert_rules.py skips.
+  if ! command -v promtool >/dev/null 2>&1; then
+    apt_install prometheus || echo "warning: no promtool installed: the alert-rule tests will skip" >&2
+  fi
   # Java runs Debezium, the oracle of the compatibility tests and the peer in benchmarks; without it
   # those tests skip, so a failed JDK install is not fatal.
   if ! command -v javac >/dev/null 2>&1; then

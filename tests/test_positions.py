@@ -36,3 +36,18 @@ def test_a_failed_delivery_blocks_every_later_checkpoint():
     tracker.acknowledge(first, RuntimeError("broker said no"))
     tracker.acknowledge(second, None)
     assert tracker.acknowledged == "start" and isinstance(tracker.failed, RuntimeError)
+
+
+def test_stamp_of_a_checkpoint_follows_its_position_into_acknowledged():
+    tracker = PositionTracker()
+    tracker.checkpoint(5, stamp=1000)
+    assert (tracker.acknowledged, tracker.acknowledged_stamp) == (5, 1000)  # nothing in flight: at once
+    first = tracker.produced()
+    tracker.checkpoint(10, stamp=2000)
+    second = tracker.produced()
+    tracker.checkpoint(20, stamp=3000)
+    assert (tracker.acknowledged, tracker.acknowledged_stamp) == (5, 1000)
+    tracker.delivered(first)
+    assert (tracker.acknowledged, tracker.acknowledged_stamp) == (10, 2000)
+    tracker.delivered(second)
+    assert (tracker.acknowledged, tracker.acknowledged_stamp) == (20, 3000)

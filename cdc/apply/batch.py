@@ -271,6 +271,7 @@ class BatchApplier:
         writer = self.writer
         tables = prepared.tables if prepared is not None else self._tables_of(events)
         plan = prepared.plan if prepared is not None else None
+        started = time.monotonic()
         writer.begin()
         try:
             stored = writer.load_offsets(self.group, offsets, lock=True)
@@ -298,7 +299,7 @@ class BatchApplier:
             writer.rollback()
             raise
         if self.metrics_prefix is not None:
-            record_metrics(self.metrics_prefix, events, bad, self.policy)
+            record_metrics(self.metrics_prefix, events, bad, self.policy, time.monotonic() - started)
 
     def _tables_of(self, events: list[ChangeEvent]) -> dict[str, TargetTable]:
         """Target tables for the newest schema of each table in the batch (DDL runs before the transaction)."""
@@ -340,13 +341,16 @@ class BatchApplier:
         return bad
 
 
-def record_metrics(prefix: str, events: list[ChangeEvent], bad: list[BadEvent], policy: Any) -> None:
-    """After a target commit: events applied per table, lag from source commit to now, dead letters.
+def record_metrics(prefix: str, events: list[ChangeEvent], bad: list[BadEvent], policy: Any,
+                   seconds: float = 0.0) -> None:
+    """After a target commit: events applied per table, lag from source commit to now, dead letters,
+    the batch's size and write time (`seconds`: begin to commit).
 
     The lag histogram gets one observation per distinct source commit time in the batch (about one
     per source transaction), not one per event: observing 100k events/s would cost more than it tells.
     """
-    from cdc.metrics import APPLY_LAG_SECONDS, EVENTS_APPLIED, EVENTS_DEAD_LETTERED
+    from cdc.metrics import (APPLY_BATCH_ROWS, APPLY_BATCH_SECONDS, APPLY_LAG_SECONDS, APPLY_LAST_BATCH,
+                             EVENTS_APPLIED, EVENTS_DEAD_LETTERED)
 
     now_ms = time.time() * 1000
     per_table: dict[str, int] = {}
@@ -363,6 +367,9 @@ def record_metrics(prefix: str, events: list[ChangeEvent], bad: list[BadEvent], 
             lag.observe(max(0.0, (now_ms - ts_ms) / 1000))
     if bad and not isinstance(policy, StopPolicy):
         EVENTS_DEAD_LETTERED.labels(prefix).inc(len(bad))
+    APPLY_BATCH_ROWS.labels(prefix).observe(len(events))
+    APPLY_BATCH_SECONDS.labels(prefix).observe(seconds)
+    APPLY_LAST_BATCH.labels(prefix).set(time.time())
 
 
 def write_event(writer: TargetWriter, table: TargetTable, event: ChangeEvent) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from cdc.commands.options import kafka_backend_option, kafka_option, prefix_option, source_option, tables_option
+from cdc.commands.options import (kafka_backend_option, kafka_option, metrics_option, prefix_option, source_option,
+                                  tables_option)
 from cdc.errors import ConfigError
 from cdc.pipeline import SNAPSHOT_MODES, CaptureOptions, StopSignal
 from cdc.registry import source_module
@@ -32,10 +33,12 @@ from cdc.registry import source_module
 @click.option("--status-interval", type=float, default=1.0, show_default=True,
               help="Seconds between source acknowledgements (PG standby status updates / MySQL offsets).")
 @kafka_backend_option()
+@metrics_option("Serve Prometheus /metrics (events per table, lag, Kafka acknowledgements, snapshot progress, "
+                "source WAL/binlog lag) on HOST:PORT (or PORT, on 127.0.0.1).")
 def command(source_url: str, kafka: str, prefix: str, tables: tuple[str, ...], include: str | None, snapshot: str,
             slot: str | None, publication: str | None, compat: str, heartbeat_interval: float,
             snapshot_workers: int, snapshot_chunk: int, kafka_backend: str | None,
-            server_id: int | None = None, status_interval: float = 1.0) -> None:
+            server_id: int | None = None, status_interval: float = 1.0, metrics: str = "") -> None:
     """Stream a source database's changes into Kafka (Debezium-compatible events) until stopped.
 
     Runs until SIGINT/SIGTERM, then flushes Kafka, acknowledges the source position and exits 0.
@@ -65,5 +68,16 @@ def command(source_url: str, kafka: str, prefix: str, tables: tuple[str, ...], i
         extra={"server_id": server_id} if server_id is not None else {},
     )
     connector = source_module(source_url)
-    with StopSignal() as stop:
-        connector.run_capture(options, stop)
+    server = watch = None
+    if metrics:
+        from cdc.capture_metrics import watch_capture
+
+        server, watch = watch_capture(metrics, source_url, prefix, slot)
+    try:
+        with StopSignal() as stop:
+            connector.run_capture(options, stop)
+    finally:
+        if watch is not None:
+            watch.stop()
+        if server is not None:
+            server.shutdown()

@@ -99,6 +99,12 @@ def prefix_option(*, required: bool = True,
     return click.option("--prefix", "prefix", required=required, metavar="NAME", help=help)
 
 
+def metrics_option(help: str = "Serve Prometheus /metrics and /healthz on HOST:PORT (or PORT, on 127.0.0.1).") -> Callable[[F], F]:
+    """`--metrics LISTEN` (parameter `metrics`; "" serves nothing; env CDC_METRICS)."""
+    return click.option("--metrics", "metrics", default="", metavar="LISTEN", envvar="CDC_METRICS",
+                        help=f"{help} [env CDC_METRICS]")
+
+
 def json_option(help: str) -> Callable[[F], F]:
     """`--json [PATH]`: JSON into PATH, or on stdout when PATH is `-` or left out (parameter `json_path`)."""
     return click.option("--json", "json_path", is_flag=False, flag_value="-", default=None, metavar="[PATH]",

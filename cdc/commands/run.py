@@ -8,9 +8,10 @@ import threading
 
 import click
 
-from cdc.config import Config, SourceConfig, TargetConfig, load_config
+from cdc.config import Config, SourceConfig, TargetConfig, VerifyConfig, load_config
 from cdc.logs import setup_logging
 from cdc.metrics import serve_metrics
+from cdc.sandbox.ports import HOST, pick_free_port, port_is_free
 from cdc.supervisor import Component, Supervisor
 
 log = logging.getLogger("cdc.run")
@@ -52,27 +53,69 @@ def apply_args(config: Config, target: TargetConfig) -> list[str]:
     return args
 
 
-def components_for(config: Config) -> list[Component]:
-    """One supervised component per [[source]] and per [[target]]."""
+def verify_args(config: Config, verify: VerifyConfig) -> list[str]:
+    """The `cdc verify-schedule` arguments of one [[verify]] entry (it reads the URLs from the config file)."""
+    return ["verify-schedule", "--config", str(config.path.resolve()), "--name", verify.pipeline]
+
+
+def metrics_ports(count: int, taken: set[int]) -> int:
+    """The first of `count` consecutive free loopback ports (apply worker n serves on the first + n)."""
+    for _ in range(100):
+        first = pick_free_port(taken)
+        ports = range(first, first + count)
+        if all(port not in taken and port_is_free(port) for port in ports):
+            taken.update(ports)
+            return first
+    raise RuntimeError(f"found no {count} consecutive free ports for the children's /metrics")
+
+
+def _with_metrics(component: Component, count: int, taken: set[int]) -> Component:
+    """Give a child `--metrics` on loopback port(s) of its own; `cdc run` scrapes and merges them."""
+    first = metrics_ports(count, taken)
+    component.args += ["--metrics", f"{HOST}:{first}"]
+    component.metrics = tuple(f"http://{HOST}:{port}/metrics" for port in range(first, first + count))
+    return component
+
+
+def components_for(config: Config, *, child_metrics: bool = True) -> list[Component]:
+    """One supervised component per [[source]], [[target]] and [[verify]], each serving its own /metrics."""
     env = {"CDC_KAFKA_BACKEND": config.kafka.backend}
     components = [
-        Component(f"capture:{s.prefix}:{s.url.engine}@{s.url.host}:{s.url.port}/{s.url.database}", capture_args(config, s), env=env)
+        (Component(f"capture:{s.prefix}:{s.url.engine}@{s.url.host}:{s.url.port}/{s.url.database}", capture_args(config, s), env=env), 1)
         for s in config.sources
     ]
     components += [
-        Component(f"apply:{t.prefix}->{t.url.engine}@{t.url.host}:{t.url.port}/{t.url.database}", apply_args(config, t), env=env)
+        (Component(f"apply:{t.prefix}->{t.url.engine}@{t.url.host}:{t.url.port}/{t.url.database}", apply_args(config, t), env=env),
+         t.workers)
         for t in config.targets
     ]
-    return components
+    components += [(Component(f"verify:{v.pipeline}", verify_args(config, v), env=env), 1) for v in config.verifies]
+    if not child_metrics:
+        return [component for component, _ in components]
+    taken: set[int] = set()
+    return [_with_metrics(component, count, taken) for component, count in components]
+
+
+def merged_registry(supervisor: Supervisor):
+    """`cdc run`'s /metrics: its own families and every running child's, merged (cdc/metrics_merge.py)."""
+    from prometheus_client import REGISTRY, CollectorRegistry
+
+    from cdc.metrics_merge import MergedMetrics
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(MergedMetrics(REGISTRY, supervisor.metrics_urls))
+    return registry
 
 
 @click.command("run")
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False), help="The cdc.toml file.")
 def command(config_path: str) -> None:
-    """Run every [[source]] (capture) and [[target]] (apply) of a config until SIGTERM/SIGINT.
+    """Run every [[source]] (capture), [[target]] (apply) and [[verify]] (scheduled parity checks) of a
+    config until SIGTERM/SIGINT.
 
-    Children are restarted with back-off when they exit; /metrics and /healthz are served on
-    [metrics] listen (default 127.0.0.1:9187). See docs/configuration.md.
+    Children are restarted with back-off when they exit; /metrics (every child's metrics merged) and
+    /healthz are served on [metrics] listen (default 127.0.0.1:9187). See docs/configuration.md and
+    docs/operations.md (monitoring).
 
     \b
     Example:
@@ -80,11 +123,13 @@ def command(config_path: str) -> None:
     """
     config = load_config(config_path)
     setup_logging(config.log_format, config.log_level)
-    supervisor = Supervisor(components_for(config), log_format=config.log_format)
+    supervisor = Supervisor(components_for(config, child_metrics=bool(config.metrics_listen)),
+                            log_format=config.log_format)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    server = serve_metrics(config.metrics_listen, supervisor.healthy) if config.metrics_listen else None
+    server = serve_metrics(config.metrics_listen, supervisor.healthy, registry=merged_registry(supervisor)) \
+        if config.metrics_listen else None
     log.info("running %d component(s)", len(supervisor.components), extra={"metrics": config.metrics_listen})
     try:
         while not stop.is_set():

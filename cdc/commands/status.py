@@ -1,4 +1,5 @@
-"""`cdc status`: where each part of the chain stands: source slots/positions, Kafka topics, apply offsets."""
+"""`cdc status`: where each part of the chain stands: source slots/positions, Kafka topics, apply offsets;
+or, with `--run`, each pipeline of a running `cdc run` read from its /metrics (`--watch`: live)."""
 
 from __future__ import annotations
 
@@ -55,14 +56,26 @@ def _table(title: str, rows: list[dict[str, Any]]) -> Table:
 @prefix_option(required=False, help="Topic prefix (with --kafka: list its topics and how far apply is behind).")
 @json_option("Write one JSON document instead of printing tables.")
 @kafka_backend_option()
+@click.option("--run", "run", metavar="HOST:PORT", envvar="CDC_RUN",
+              help="A running `cdc run`'s [metrics] listen address: per pipeline state, position, lag, events/s, "
+                   "last parity check. [env CDC_RUN]")
+@click.option("--watch", is_flag=True, help="With --run: a live table, refreshed every 2 s, until Ctrl-C.")
 def command(sources: tuple[str, ...], targets: tuple[str, ...], kafka: str | None, prefix: str | None,
-            json_path: str | None, kafka_backend: str | None) -> None:
+            json_path: str | None, kafka_backend: str | None, run: str | None = None, watch: bool = False) -> None:
     """Show slots and positions of sources, the prefix's Kafka topics, and apply progress of targets.
+
+    With --run HOST:PORT: each pipeline of a running `cdc run` instead (from its /metrics).
 
     \b
     Example:
       cdc status --source "$CDC_PG_URL" --target "$CDC_MYSQL_URL" --kafka "$CDC_KAFKA_BOOTSTRAP" --prefix shop
+      cdc status --run 127.0.0.1:9187 --watch
     """
+    if watch and not run:
+        raise click.UsageError("--watch needs --run HOST:PORT (the [metrics] listen address of cdc run)")
+    if run:
+        show_run(run, watch=watch, json_path=json_path)
+        return
     report: dict[str, Any] = {"sources": {}, "kafka": [], "targets": {}}
     for url in sources:
         report["sources"][parse_url(url).redacted()] = status_module(url).source_status(url)
@@ -80,3 +93,28 @@ def command(sources: tuple[str, ...], targets: tuple[str, ...], kafka: str | Non
         console.print(_table(f"kafka topics of {prefix}", report["kafka"]))
     for name, rows in report["targets"].items():
         console.print(_table(f"apply progress into {name}", rows))
+
+
+def show_run(run: str, *, watch: bool, json_path: str | None) -> None:
+    """`cdc status --run`: the pipelines of a running `cdc run`, once (table or JSON) or live."""
+    from cdc.errors import CdcError
+    from cdc.run_status import metrics_url, read_run, render_table
+    from cdc.run_status import watch as watch_run
+
+    console = Console()
+    if watch:
+        try:
+            watch_run(run, console)
+        except KeyboardInterrupt:
+            pass
+        return
+    try:
+        rows = read_run(run)
+    except OSError as exc:
+        raise CdcError(f"cannot read {metrics_url(run)}: {exc}",
+                       fix="pass the [metrics] listen address of a running `cdc run` to --run") from None
+    if json_path is not None:
+        document = {"run": metrics_url(run), "pipelines": [row.as_dict() for row in rows]}
+        write_json_text(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode(), json_path)
+        return
+    console.print(render_table(rows, run))

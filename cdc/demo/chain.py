@@ -69,7 +69,7 @@ def recreate_mariadb_database(url: str, name: str) -> None:
 
 
 def write_config(path: Path, endpoints: Endpoints, urls: dict[str, str], prefixes: dict[str, str], metrics: str) -> None:
-    """The `cdc run` config of the demo: two sources, two targets."""
+    """The `cdc run` config of the demo: two sources, two targets, a scheduled parity check per direction."""
     path.write_text(f"""# written by the cdc demo
 [kafka]
 bootstrap = "{endpoints.kafka_bootstrap}"
@@ -98,6 +98,30 @@ url = "{urls['pg_target']}"
 prefix = "{prefixes['my']}"
 create_tables = true
 max_poll_interval_ms = 3000
+
+[[verify]]                        # parity checked while replicating: a slice of each table every 10 s
+name = "{prefixes['pg']}"
+source = "{urls['pg_source']}"
+target = "{urls['my_target']}"
+tables = ["customers", "orders"]
+every = "10s"
+wait_for_lag = "10s"
+rows_per_run = 2000
+full_every = "1m"
+keep = 10
+report_dir = "scheduled-parity/postgresql-to-mariadb"
+
+[[verify]]
+name = "{prefixes['my']}"
+source = "{urls['my_source']}"
+target = "{urls['pg_target']}"
+tables = ["products", "stock_moves"]
+every = "10s"
+wait_for_lag = "10s"
+rows_per_run = 2000
+full_every = "1m"
+keep = 10
+report_dir = "scheduled-parity/mariadb-to-postgresql"
 
 [metrics]
 listen = "{metrics}"
@@ -144,6 +168,17 @@ def wait_until_caught_up(urls: dict[str, str], console: Console) -> float:
         time.sleep(0.5)
     console.print(f"[yellow]targets did not catch up within {CATCH_UP_SECONDS}s; verify will say what differs[/yellow]")
     return time.monotonic() - started
+
+
+def show_run_status(metrics: str, console: Console) -> None:
+    """What `cdc status --run` shows of the running chain (per pipeline: state, position, lag, rates, parity)."""
+    from cdc.run_status import read_run, render_table
+
+    try:
+        console.print(render_table(read_run(metrics), metrics))
+    except OSError as exc:
+        console.print(f"[yellow]cannot read {metrics}/metrics: {exc}[/yellow]")
+    console.print(f"  live: [bold]cdc status --run {metrics} --watch[/bold]")
 
 
 def run_verify(name: str, source: str, target: str, tables: str, report_dir: Path, console: Console) -> int:
@@ -206,6 +241,7 @@ def run_chain(endpoints: Endpoints, console: Console) -> str:
         console.print(table)
         waited = wait_until_caught_up(urls, console)
         console.print(f"  targets caught up {waited:.1f}s after the load stopped")
+        show_run_status(metrics, console)
         codes = {
             "postgresql-to-mariadb": run_verify("postgresql-to-mariadb", urls["pg_source"], urls["my_target"], "customers,orders", report_dir, console),
             "mariadb-to-postgresql": run_verify("mariadb-to-postgresql", urls["my_source"], urls["pg_target"], "products,stock_moves", report_dir, console),

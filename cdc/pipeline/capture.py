@@ -30,12 +30,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from dataclasses import replace
 from functools import partial
 from typing import Any
 
+from cdc.capture_metrics import CaptureMetrics
 from cdc.errors import KafkaError
-from cdc.events import UPDATE, Change, TableSchema
+from cdc.events import READ, UPDATE, Change, TableSchema
 from cdc.kafka.base import Producer, SparseProducer
 from cdc.kafka.sparse import hold_newest
 from cdc.pipeline.transaction_order import TransactionOrder
@@ -88,6 +90,11 @@ class CapturePipeline:
         self._position_at_seal: Any = _NO_POSITION  # the newest checkpoint waiting for the next seal
         self._unknown_topics: dict[str, float] = {}  # topics without metadata yet -> when last looked up
         self._head_seen = (-1, 0.0)  # (tracker head, when it last moved): the sparse watchdog
+        # /metrics: events per table (a dict here, counters at poll), lag and Kafka acknowledgement latency
+        self.metrics = CaptureMetrics(getattr(envelope, "prefix", ""))
+        self._counts = self.metrics.counts
+        self._stamp_at_seal: Any = None  # the source commit time (ms) of the checkpoint waiting for the seal
+        self._ack_marks: deque[tuple[int, float]] = deque(maxlen=10_000)  # (records produced, when) per poll
 
     # -- what sources call ----------------------------------------------------------------------
 
@@ -163,6 +170,7 @@ class CapturePipeline:
                 change.transaction = order.next(name)
                 if self.envelope.is_key_change(change):
                     order.skip(name)  # delete + create: two events of the transaction, as in Debezium
+            self._count(change.table.qualified_name, change.op, 1)
         self.events += 1
         for record in self.envelope.records(change):
             self.produce(record)
@@ -197,6 +205,7 @@ class CapturePipeline:
             if op == UPDATE and before is not None and self.envelope.is_row_key_change(table, op, before, after):
                 order.skip(self._current_name)  # delete + create: two events, as in Debezium
         self.events += 1
+        self._count(self._current_name, op, 1)
         self.send_many(self.envelope.row_records(table, op, before, after, source, source_values, transaction))
 
     def emit_prepared(self, table: TableSchema, op: str, parts: tuple, source, source_values: tuple[Any, ...]) -> None:
@@ -205,6 +214,7 @@ class CapturePipeline:
         order = self._enter(table)
         transaction = None if order is None else order.next_tuple(self._current_name)
         self.events += 1
+        self._count(self._current_name, op, 1)
         topic, key, head, headers, tombstone = parts
         self.send(topic, key, self.envelope.finish_row(head, op, source, source_values, transaction), headers)
         if tombstone:
@@ -228,6 +238,7 @@ class CapturePipeline:
                     order.skip(name)  # delete + create: two events, as in Debezium
             send_many(row_records(table, op, before, after, source, (position, index), transaction))
         self.events += len(rows)
+        self._count(name, op, len(rows))
 
     def emit_json_rows(self, table: TableSchema, op: str, rows: list[tuple[Any, Any, Any, Any]], source,
                        position: Any) -> bool:
@@ -253,15 +264,24 @@ class CapturePipeline:
             order.total = total
             order.per_table[name] = collection_order
         self.events += len(rows)
+        self._count(name, op, len(rows))
         self.send_many(records)
         return True
 
+    def _count(self, table: str, op: str, count: int) -> None:
+        counts = self._counts
+        counts[table] = counts.get(table, 0) + count
+        if op == READ:
+            self.metrics.snapshot_rows(table, count)
+
     def checkpoint(self, position: Any) -> None:
         """Everything produced so far belongs at or before `position` (e.g. the end of a transaction)."""
+        stamp = self._transaction_ts_ms or None
         if self._held:
             self._position_at_seal = position  # its records' reports come with the next seal
+            self._stamp_at_seal = stamp
         else:
-            self.tracker.checkpoint(position)
+            self.tracker.checkpoint(position, stamp)
 
     def heartbeat(self) -> None:
         """A heartbeat record (`__cdc-heartbeat.<prefix>`, or Debezium's topic in compat mode)."""
@@ -275,6 +295,7 @@ class CapturePipeline:
         self._raise_if_failed()
         if self.sparse:
             self._check_progress()
+        self._observe()
 
     def flush(self, timeout: float | None = 30.0) -> None:
         """Wait until every produced record is acknowledged (then `acknowledged` is the last checkpoint)."""
@@ -283,6 +304,21 @@ class CapturePipeline:
         self.producer.flush(timeout)
         self.producer.poll(0)
         self._raise_if_failed()
+        self._observe()
+
+    def _observe(self) -> None:
+        """Metrics after serving callbacks: counted events, lag of the acknowledged checkpoint, ack latency."""
+        tracker = self.tracker
+        now = time.monotonic()
+        marks = self._ack_marks
+        if not marks or marks[-1][0] < tracker._next:
+            marks.append((tracker._next, now))
+        head = tracker._head
+        while marks and marks[0][0] <= head:
+            produced, at = marks.popleft()
+            if produced:
+                self.metrics.ack_latency(now - at)
+        self.metrics.publish(tracker.acknowledged, tracker.acknowledged_stamp, idle=tracker.idle)
 
     def seal(self) -> None:
         """Produce the held records, each with a delivery report, then attach the waiting checkpoint.
@@ -300,7 +336,7 @@ class CapturePipeline:
         self._held.clear()
         self._unsealed = 0
         if self._position_at_seal is not _NO_POSITION:
-            tracker.checkpoint(self._position_at_seal)
+            tracker.checkpoint(self._position_at_seal, self._stamp_at_seal)
             self._position_at_seal = _NO_POSITION
 
     def _check_progress(self) -> None:

@@ -118,6 +118,8 @@ class BisectResult:
     differing_segments: int = 0
     unexamined_segments: int = 0
     diffs: list[RowDiff] = field(default_factory=list)
+    slice: tuple[int, int] | None = None  # (index, parts) when only one slice was checked
+    slice_text: str | None = None  # which rows that slice holds, for the report's notes
     level0_modulus: int = 0
 
 
@@ -160,6 +162,8 @@ class TableBisector:
 
     # top level ---------------------------------------------------------------------------------
     def run(self) -> BisectResult:
+        if self.options.slicing is not None:
+            self._restrict_to_slice(self.options.slicing)
         if self.plan.mode == "range":
             pending = self._range_level0()
         else:
@@ -182,6 +186,40 @@ class TableBisector:
     @staticmethod
     def _merge(source: dict[int, Checksum], target: dict[int, Checksum]) -> dict[int, tuple]:
         return {n: (source.get(n), target.get(n)) for n in set(source) | set(target)}
+
+    def _restrict_to_slice(self, slicing) -> None:
+        """Narrow both sides to this run's slice: a key range (range mode) or a key-hash class."""
+        parts = slicing.parts_for(max(self._estimate("source"), self._estimate("target")))
+        index = slicing.index_for(self.plan.name, parts)
+        self.result.slice = (index, parts)
+        if parts == 1:
+            return
+        if self.plan.mode == "range":
+            (src_bounds,), (tgt_bounds,) = self.session.both(self.source.bounds_sql(), self.target.bounds_sql())
+            lows = [int(v) for v in (src_bounds[0], tgt_bounds[0]) if v is not None]
+            highs = [int(v) for v in (src_bounds[1], tgt_bounds[1]) if v is not None]
+            if not lows:
+                return
+            lo, hi = min(lows), max(highs) + 1
+            width = max(1, math.ceil((hi - lo) / parts))
+            # The first and last slices are open-ended: rows inserted beyond the bounds since are in them.
+            start = lo + index * width if index else None
+            end = lo + (index + 1) * width if index < parts - 1 else None
+            for side in (self.source, self.target):
+                lit = side.dialect.int_literal
+                conditions = ([f"{side.key_column} >= {lit(start)}"] if start is not None else []) + (
+                    [f"{side.key_column} < {lit(end)}"] if end is not None else [])
+                self._narrow(side, " AND ".join(conditions) or "1 = 1")
+            shown = f"[{'' if start is None else start}, {'' if end is None else end})"
+            self.result.slice_text = f"slice {index + 1} of {parts}: {self.plan.key[0]} in {shown}"
+        else:
+            for side in (self.source, self.target):
+                self._narrow(side, side.segment_condition(Segment(modulus=parts, residue=index)))
+            self.result.slice_text = f"slice {index + 1} of {parts}: key-hash class {index} mod {parts}"
+
+    @staticmethod
+    def _narrow(side: TableSide, condition: str) -> None:
+        side.where = f"({side.where}) AND ({condition})" if side.where else condition
 
     # range mode --------------------------------------------------------------------------------
     def _range_level0(self) -> list[tuple[Segment, int]]:

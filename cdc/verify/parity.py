@@ -54,6 +54,7 @@ class TableReport:
     value_types: dict[str, str] = field(default_factory=dict)  # compared column -> report value type
     diffs: list[RowDiff] = field(default_factory=list)
     error: str | None = None
+    slice: tuple[int, int] | None = None  # (index, parts) when a scheduled check covered one slice
 
     def counts(self) -> dict[str, int]:
         """Differences by kind (in-flight rows counted apart)."""
@@ -231,6 +232,9 @@ def _check_table(session: Session, plan: TablePlan, options: VerifyOptions, prog
     table.differing_segments = result.differing_segments
     table.unexamined_segments = result.unexamined_segments
     table.diffs = result.diffs
+    table.slice = result.slice
+    if result.slice_text:
+        table.notes.append(f"{result.slice_text} (rows counted in that slice only)")
     if result.differing_segments and not result.diffs and not result.unexamined_segments:
         table.notes.append(f"{result.differing_segments} segment checksum(s) differed but every row in them "
                            "compares equal value by value (e.g. 10.5 vs 10.50 in unconstrained numerics)")

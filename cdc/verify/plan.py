@@ -111,6 +111,26 @@ class Segment:
 
 
 @dataclass(slots=True)
+class Slicing:
+    """Check one slice of each table per run (scheduled verify): about `rows` rows, at most `max_parts` slices.
+
+    A table of N rows is cut in min(max_parts, ceil(N / rows)) slices: key ranges of equal width in range
+    mode, key-hash classes otherwise. Run r of a table checks slice r mod that count, so `max_parts` runs
+    make a full pass. `runs` is the caller's cursor (table -> runs so far); verify only reads it.
+    """
+
+    rows: int
+    max_parts: int = 1_000_000
+    runs: dict[str, int] = field(default_factory=dict)
+
+    def parts_for(self, estimated_rows: int) -> int:
+        return max(1, min(self.max_parts, -(-max(estimated_rows, 0) // max(1, self.rows))))
+
+    def index_for(self, table: str, parts: int) -> int:
+        return self.runs.get(table, 0) % parts
+
+
+@dataclass(slots=True)
 class VerifyOptions:
     """The user's choices for one run."""
 
@@ -125,6 +145,7 @@ class VerifyOptions:
     max_diffs: int = 1000
     recheck_delay: float = 2.0
     wait_for_lag: float | None = None
+    slicing: Slicing | None = None  # None: whole tables
 
 
 INTERNAL_TABLES = frozenset({"cdc_offsets"})

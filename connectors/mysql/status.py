@@ -7,6 +7,7 @@ from typing import Any
 import pymysql
 
 from cdc.errors import CdcError
+from cdc.urls import parse_url
 from connectors.mysql.dialect import connect
 
 
@@ -27,6 +28,39 @@ def source_status(url: str) -> list[dict[str, Any]]:
     if row is None:
         return [{"binlog": "off"}]
     return [{"file": row[0], "pos": row[1], "gtid": gtid}]
+
+
+def source_lag(url: str, *, prefix: str = "", slot: str | None = None, acknowledged: Any = None) -> tuple[int | None, int | None]:
+    """(bytes of binlog the server wrote after `acknowledged` (file + position), None): MySQL has no slot."""
+    file, position = getattr(acknowledged, "file", None), getattr(acknowledged, "position", None)
+    if file is None or position is None:
+        return None, None
+    conn = connect(url)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SHOW BINARY LOGS")
+            logs = [(row[0], int(row[1])) for row in cursor.fetchall()]
+    finally:
+        conn.close()
+    names = [name for name, _ in logs]
+    if file not in names:
+        return None, None  # purged (capture will say so) or a different server
+    at = names.index(file)
+    return logs[at][1] - position + sum(size for _, size in logs[at + 1:]), None
+
+
+def estimate_rows(url: str, table: str) -> int | None:
+    """InnoDB's row estimate of `db.table` (information_schema.TABLES); None when it is not there."""
+    database, _, name = table.rpartition(".")
+    conn = connect(url)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+                           (database or parse_url(url).database, name))
+            row = cursor.fetchone()
+    finally:
+        conn.close()
+    return None if row is None else int(row[0] or 0)
 
 
 def target_offsets(url: str) -> list[tuple[str, str, int, int]]:

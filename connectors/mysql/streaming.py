@@ -139,6 +139,7 @@ class MysqlStream:
             self._query(event)
         elif kind == binlog.RECONNECTED:
             self._templates.clear()
+            self.pipeline.metrics.reconnected()
             if self.in_transaction:  # its first events come again with the same positions
                 log.warning("binlog link lost inside a transaction; its events are read again",
                             extra={"gtid": self.gtid})

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from cdc.errors import CdcError
 from connectors.postgres.dialect import connect
+from connectors.postgres.setup import default_name
 
 
 def source_status(url: str) -> list[dict[str, Any]]:
@@ -24,6 +26,34 @@ def source_status(url: str) -> list[dict[str, Any]]:
         {"slot": name, "active": active, "pid": pid, "confirmed_flush_lsn": lsn, "lag_bytes": lag, "retained_wal_bytes": retained}
         for name, active, pid, lsn, lag, retained in rows
     ]
+
+
+def source_lag(url: str, *, prefix: str = "", slot: str | None = None, acknowledged: Any = None) -> tuple[int | None, int | None]:
+    """(current WAL LSN minus the slot's confirmed LSN, WAL the slot retains) in bytes; Nones without the slot.
+
+    The slot is `slot`, else the prefix's default (`cdc_<prefix>`, as capture names it).
+    """
+    slot = slot or default_name(prefix)
+    with connect(url) as conn:
+        row = conn.execute(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint,"
+            " pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint"
+            " FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def estimate_rows(url: str, table: str) -> int | None:
+    """The planner's row count of `schema.table` (a count when never analyzed); None when it is not there."""
+    schema, _, name = table.rpartition(".")
+    with connect(url) as conn:
+        row = conn.execute("SELECT c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                           " WHERE n.nspname = %s AND c.relname = %s", (schema or "public", name)).fetchone()
+        if row is None:
+            return None
+        if row[0] >= 0:
+            return int(row[0])
+        query = sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema or "public"), sql.Identifier(name))
+        return int(conn.execute(query).fetchone()[0])
 
 
 def target_offsets(url: str) -> list[tuple[str, str, int, int]]:

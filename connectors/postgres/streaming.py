@@ -116,6 +116,7 @@ class PostgresStream:
                     raise SourceError(f"PostgreSQL stayed unreachable for {RECONNECT_GIVE_UP_AFTER:.0f}s: {exc}",
                                       fix="check the source server; restart capture when it is back") from exc
                 log.warning("replication stream lost; reconnecting", extra={"error": str(exc), "delay_s": delay})
+                self.pipeline.metrics.reconnected()
                 self._after_disconnect()
                 stop.wait(delay)
                 delay = min(delay * 2, RECONNECT_MAX_DELAY)

@@ -155,7 +155,7 @@ def test_cli_metrics_endpoint_counts_applied_events(kafka_bootstrap, pg_database
                 time.sleep(0.3)
                 continue
             applied = sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines()
-                          if line.startswith("cdc_events_applied_total{") and f'prefix="{prefix}"' in line)
+                          if line.startswith("cdc_events_applied_total{") and f'pipeline="{prefix}"' in line)
             if applied >= 300:
                 break
             time.sleep(0.3)
