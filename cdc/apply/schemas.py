@@ -85,6 +85,10 @@ class SchemaCatalog:
     def tables(self) -> list[str]:
         return sorted(self._latest)
 
+    def latest(self) -> list[TableSchema]:
+        """The newest valid schema of every known table."""
+        return [self._latest[name] for name in sorted(self._latest)]
+
 
 
 def _table_of_key(key: bytes | None) -> str:

@@ -129,6 +129,7 @@ class TargetWriter(abc.ABC):
         self.drop_columns = drop_columns
         self.namespace = namespace
         self._tables: dict[tuple[str, int], TargetTable] = {}
+        self._claims: dict[tuple[str, str], str] = {}  # target (namespace, table) -> the source table written there
 
     # --- engine hooks ---
 
@@ -271,11 +272,29 @@ class TargetWriter(abc.ABC):
             marks = ", ".join(["%s"] * len(txn_ids))
             self.query(f"DELETE FROM {name} WHERE group_id = %s AND txn_id IN ({marks})", (group, *txn_ids))
 
+    def claim(self, schema: TableSchema) -> tuple[str, str]:
+        """The target (namespace, table) of a source table; TargetError when another source table maps there.
+
+        The mapping rule is the engine's `location` (docs/security.md, "Names and topics"): a MySQL
+        target puts every source schema's tables in the URL's database, so `public.orders` and
+        `archive.orders` would fold into one table; that is refused, never merged.
+        """
+        location = self.location(schema)
+        owner = self._claims.setdefault(location, schema.qualified_name)
+        if owner != schema.qualified_name:
+            raise TargetError(
+                f"source tables {owner} and {schema.qualified_name} both map to target table"
+                f" {location[0]}.{location[1]}",
+                fix="apply them to different target databases (one `cdc apply` per source schema, with --tables),"
+                    " or rename one at the source")
+        return location
+
     def table_for(self, schema: TableSchema) -> TargetTable:
         """The target table for a schema version: checked, created or evolved once per version."""
         cache_key = (schema.qualified_name, schema.version)
         table = self._tables.get(cache_key)
         if table is None:
+            self.claim(schema)
             table = self._prepare(schema)
             self._tables[cache_key] = table
         return table

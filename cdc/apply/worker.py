@@ -184,6 +184,7 @@ class ApplyWorker:
             schemas = SchemaCatalog(refresh=self._read_schemas)
             for record in self._read_schemas():
                 schemas.add_record(record)
+            self._claim_targets(schemas)
             applier = BatchApplier(self.writer, schemas, group=self.group, prefix=options.prefix, policy=policy,
                                    tables=table_filter(options.tables),
                                    metrics_prefix=options.prefix if options.metrics else None)
@@ -204,6 +205,13 @@ class ApplyWorker:
                 self.consumer.close()
             policy.close()
             self.writer.close()
+
+    def _claim_targets(self, schemas: SchemaCatalog) -> None:
+        """Refuse at start two wanted source tables that the target's mapping rule folds into one table."""
+        wanted = table_filter(self.options.tables)
+        for schema in schemas.latest():
+            if wanted is None or wanted(schema.qualified_name):
+                self.writer.claim(schema)
 
     def _drain(self) -> None:
         """Wait for a write in flight and report its offsets to Kafka."""

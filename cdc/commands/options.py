@@ -45,7 +45,22 @@ def split_names(values: Sequence[str] | str | None) -> tuple[str, ...]:
         return ()
     if isinstance(values, str):
         values = (values,)
-    return tuple(name.strip() for value in values for name in value.split(",") if name.strip())
+    return tuple(name.strip() for value in values for name in _split_commas(value) if name.strip())
+
+
+def _split_commas(value: str) -> list[str]:
+    """Split at commas outside "..." and `...` quotes (a quoted table name may hold a comma)."""
+    parts, current, quote = [], [], None
+    for ch in value:
+        if quote is None and ch == ",":
+            parts.append("".join(current))
+            current = []
+            continue
+        if ch in ('"', "`") and quote in (None, ch):
+            quote = None if quote == ch else ch  # a doubled quote closes and reopens: still inside
+        current.append(ch)
+    parts.append("".join(current))
+    return parts
 
 
 def _split_callback(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:

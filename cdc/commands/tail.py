@@ -11,7 +11,9 @@ import click
 import orjson
 
 from cdc.commands.options import kafka_backend_option, kafka_option, prefix_option, tables_option
+from cdc.envelope.topics import table_topic
 from cdc.kafka import make_consumer
+from cdc.tables import split_table_entry
 
 
 def format_record(record, *, summary: bool) -> str:
@@ -49,7 +51,8 @@ def command(kafka: str, prefix: str, tables: tuple[str, ...], from_beginning: bo
       cdc tail --kafka 127.0.0.1:9092 --prefix shop --tables public.orders --summary
     """
     if tables:
-        pattern = "^(" + "|".join(re.escape(f"{prefix}.{table}") for table in tables) + ")$"
+        topics = [table_topic(prefix, *split_table_entry(table)) for table in tables]
+        pattern = "^(" + "|".join(re.escape(topic) for topic in topics) + ")$"
     else:
         pattern = "^" + re.escape(prefix) + r"\..*"
     consumer = make_consumer(

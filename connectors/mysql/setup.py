@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import pymysql
 
 from cdc.errors import SourceError
+from cdc.tables import TableFilter
+from connectors.mysql.dialect import qualified
 
 DEFAULT_SERVER_ID_BASE = 5400  # default server ids start here, away from the small ids servers usually have
 RESTART_HINT = "set it in the server's configuration ([mysqld] section) and restart the server"
@@ -155,3 +157,18 @@ def check_server_id_free(cursor, server_id: int, wait: float = 5.0) -> None:
 def default_server_id(prefix: str) -> int:
     """A stable server id per prefix (from DEFAULT_SERVER_ID_BASE on)."""
     return DEFAULT_SERVER_ID_BASE + zlib.crc32(prefix.encode()) % 1_000_000
+
+
+def resolve_tables(conn, table_filter: TableFilter) -> list[tuple[str, str]]:
+    """The captured base tables as (db, table); SourceError naming a `--tables` entry that matches none."""
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE'"
+                       " AND TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')"
+                       " ORDER BY 1, 2")
+        existing = [(str(db), str(name)) for db, name in cursor.fetchall()]
+    missing = table_filter.missing(existing)
+    if missing:
+        names = ", ".join(qualified(db, name) for db, name in missing)
+        raise SourceError(f"--tables names {names}, which does not exist as a base table",
+                          fix="create it, or fix the entry: quote names as MySQL does, e.g. shop.`order items`")
+    return [(db, name) for db, name in existing if table_filter(db, name)]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import psycopg
 
 from cdc.errors import ConfigError, SourceError, UnsupportedError
+from cdc.tables import split_table_entry
 from cdc.urls import DatabaseUrl
 from connectors.postgres.dialect import connect, qualified, quote_ident
 
@@ -80,8 +81,9 @@ def resolve_tables(conn: psycopg.Connection, tables: list[str] | None, include: 
             ).fetchone()
             if row is None:
                 raise SourceError(
-                    f"table {schema}.{table} does not exist in database {conn.info.dbname!r}",
-                    fix="create it, or remove it from --tables",
+                    f"table {qualified(schema, table)} (from --tables {name!r}) does not exist in database"
+                    f" {conn.info.dbname!r}",
+                    fix='create it, or fix the entry: quote names as PostgreSQL does, e.g. public."order items"',
                 )
             found.append((row[0], row[1]))
         return found
@@ -101,13 +103,8 @@ def resolve_tables(conn: psycopg.Connection, tables: list[str] | None, include: 
 
 
 def split_table_name(name: str) -> tuple[str, str]:
-    """`schema.table` -> (schema, table); a bare name is in `public`."""
-    schema, dot, table = name.strip().partition(".")
-    if not dot:
-        return "public", schema
-    if not schema or not table:
-        raise ConfigError(f"table name {name!r} is not of the form schema.table")
-    return schema, table
+    """`schema.table` -> (schema, table), parts quoted as PostgreSQL quotes them when needed; a bare name is in `public`."""
+    return split_table_entry(name, "public")
 
 
 def check_select_privilege(conn: psycopg.Connection, tables: list[tuple[str, str]]) -> None:

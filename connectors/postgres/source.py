@@ -11,6 +11,7 @@ import logging
 import os
 
 from cdc.envelope import Envelope
+from cdc.envelope.topics import check_distinct_topics
 from cdc.kafka import make_admin, make_capture_producer
 from cdc.pipeline import CaptureOptions, CapturePipeline, StopSignal, ensure_topics, load_schemas
 from cdc.tables import TableFilter
@@ -41,6 +42,7 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
         captured, slot_state = prepare_source(conn, slot=slot, publication=publication,
                                               tables=list(options.tables) or None, include=options.include)
         database = conn.info.dbname
+    check_distinct_topics(options.prefix, captured)
     table_filter = TableFilter(captured if options.tables else (), options.include, default_namespace="public")
     envelope = Envelope(options.prefix, compat=options.compat)
     with make_admin(options.kafka, backend=options.kafka_backend) as admin:
