@@ -10,6 +10,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from cdc.errors import PERMANENT_EXIT_CODE
 from cdc.metrics import COMPONENT_RESTARTS, COMPONENT_UP
 
 log = logging.getLogger("cdc.run")
@@ -27,6 +28,7 @@ class Component:
     last_exit: int | None = None
     env: dict[str, str] = field(default_factory=dict)
     metrics: tuple[str, ...] = ()  # the /metrics URLs it serves (merged into `cdc run`'s own /metrics)
+    failed: bool = False  # exited with PERMANENT_EXIT_CODE: not restarted (a restart would fail the same way)
 
 
 def backoff_seconds(restarts: int) -> float:
@@ -35,7 +37,11 @@ def backoff_seconds(restarts: int) -> float:
 
 
 class Supervisor:
-    """Keeps every component running until `stop()`; a child that exits is restarted after a back-off."""
+    """Keeps every component running until `stop()`; a child that exits is restarted after a back-off.
+
+    A child that exits with PERMANENT_EXIT_CODE (an event over the Kafka message limit) is not
+    restarted: it would fail again at the same source position, forever. /healthz then reports it down.
+    """
 
     def __init__(self, components: list[Component], *, log_format: str = "human") -> None:
         self.components = components
@@ -61,13 +67,19 @@ class Supervisor:
                 COMPONENT_UP.labels(component.name).set(0)
                 if self.stopping:
                     continue
+                if process.returncode == PERMANENT_EXIT_CODE:
+                    component.failed = True
+                    log.error("%s failed on something a restart cannot fix (exit code %s, see its error above);"
+                              " not restarting it: fix the cause, then restart cdc run", component.name,
+                              process.returncode)
+                    continue
                 component.restarts += 1
                 COMPONENT_RESTARTS.labels(component.name).inc()
                 delay = backoff_seconds(component.restarts)
                 component.next_start = now + delay
                 log.warning("%s exited with %s; restarting in %.0fs", component.name, process.returncode, delay)
                 continue
-            if not self.stopping and now >= component.next_start:
+            if not self.stopping and not component.failed and now >= component.next_start:
                 self._start(component)
 
     def metrics_urls(self) -> list[str]:

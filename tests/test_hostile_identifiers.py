@@ -7,7 +7,6 @@ and a `y` table on the target must survive.
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from urllib.parse import quote
@@ -17,10 +16,10 @@ from click.testing import CliRunner
 
 from cdc.apply.worker import ApplyOptions, ApplyWorker
 from cdc.commands.verify import command as verify_command
-from cdc.pipeline import CaptureOptions, StopSignal
-from cdc.registry import connector_module
+from cdc.pipeline import CaptureOptions
 from tests.apply.kafka_stream import FAST_GROUP
 from tests.apply.scenario import execute, rows
+from tests.capture_thread import Capture
 from tests.conftest import drop_mysql_database, with_database
 
 TABLE = 'order items$ü x"; DROP TABLE y; --'
@@ -50,30 +49,6 @@ def _changes(quote, qualified: str) -> list[str]:
         f"UPDATE {qualified} SET {c1} = 'changed \"`''' WHERE id = 1",
         f"DELETE FROM {qualified} WHERE id = 2",
     ]
-
-
-class Capture:
-    """A connector's run_capture in a thread until stop()."""
-
-    def __init__(self, engine: str, options: CaptureOptions) -> None:
-        self.stop_signal = StopSignal(signals=())
-        self.error: BaseException | None = None
-        run = connector_module(engine, "source").run_capture
-        self.thread = threading.Thread(target=self._run, args=(run, options), daemon=True)
-        self.thread.start()
-
-    def _run(self, run, options: CaptureOptions) -> None:
-        try:
-            run(options, self.stop_signal)
-        except BaseException as exc:  # noqa: BLE001 - raised by stop()
-            self.error = exc
-
-    def stop(self) -> None:
-        self.stop_signal.request()
-        self.thread.join(60)
-        assert not self.thread.is_alive(), "capture did not stop"
-        if self.error:
-            raise self.error
 
 
 def _replicate(engine: str, source: str, table_entry: str, changes: list[str], target: str, kafka: str,

@@ -7,6 +7,7 @@ import click
 from cdc.commands.options import (kafka_backend_option, kafka_option, metrics_option, prefix_option, source_option,
                                   tables_option)
 from cdc.errors import ConfigError
+from cdc.kafka import DEFAULT_MAX_MESSAGE_BYTES
 from cdc.pipeline import SNAPSHOT_MODES, CaptureOptions, StopSignal
 from cdc.registry import source_module
 
@@ -32,13 +33,17 @@ from cdc.registry import source_module
               help="MySQL/MariaDB: replica server id of the binlog connection [default: derived from --prefix].")
 @click.option("--status-interval", type=float, default=1.0, show_default=True,
               help="Seconds between source acknowledgements (PG standby status updates / MySQL offsets).")
+@click.option("--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES, show_default=True,
+              help="Largest Kafka record (librdkafka message.max.bytes / kafka-python max_request_size); checked"
+                   " against the broker's limit at start. A larger event stops the capture (exit code 65).")
 @kafka_backend_option()
 @metrics_option("Serve Prometheus /metrics (events per table, lag, Kafka acknowledgements, snapshot progress, "
                 "source WAL/binlog lag) on HOST:PORT (or PORT, on 127.0.0.1).")
 def command(source_url: str, kafka: str, prefix: str, tables: tuple[str, ...], include: str | None, snapshot: str,
             slot: str | None, publication: str | None, compat: str, heartbeat_interval: float,
             snapshot_workers: int, snapshot_chunk: int, kafka_backend: str | None,
-            server_id: int | None = None, status_interval: float = 1.0, metrics: str = "") -> None:
+            server_id: int | None = None, status_interval: float = 1.0, metrics: str = "",
+            max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
     """Stream a source database's changes into Kafka (Debezium-compatible events) until stopped.
 
     Runs until SIGINT/SIGTERM, then flushes Kafka, acknowledges the source position and exits 0.
@@ -65,6 +70,7 @@ def command(source_url: str, kafka: str, prefix: str, tables: tuple[str, ...], i
         snapshot_chunk=max(1, snapshot_chunk),
         status_interval=status_interval,
         kafka_backend=kafka_backend,
+        max_message_bytes=max_message_bytes,
         extra={"server_id": server_id} if server_id is not None else {},
     )
     connector = source_module(source_url)

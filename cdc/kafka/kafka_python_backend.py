@@ -24,6 +24,7 @@ from kafka.structs import TopicPartition as KafkaTopicPartition
 from cdc.errors import KafkaError
 from cdc.kafka.base import (
     DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_MESSAGE_BYTES,
     Admin,
     Consumer,
     DeliveryCallback,
@@ -55,6 +56,7 @@ _PRODUCER_OPTIONS = {
     "request_timeout_ms",
     "delivery_timeout_ms",
     "transaction_timeout_ms",
+    "max_message_bytes",
 }
 _CONSUMER_OPTIONS = {
     "client_id",
@@ -115,6 +117,7 @@ class KafkaPythonProducer(Producer):
         compression = options.pop("compression", None) or default_compression()
         # kafka-python's record accumulator is unbounded: bound the records in flight here instead.
         self._queue_max = int(options.pop("queue_max_messages", 100_000))
+        self.max_message_bytes = int(options.pop("max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES))
         self._produced = 0  # written by the caller's thread only
         self._settled_count = 0  # written by the I/O thread only
         config = {
@@ -127,6 +130,7 @@ class KafkaPythonProducer(Producer):
             "max_block_ms": 10000,
             "bootstrap_timeout_ms": int(connect_timeout * 1000),
             "transactional_id": transactional_id,
+            "max_request_size": self.max_message_bytes,
         }
         config.update(options)
         self._transactional = transactional_id is not None

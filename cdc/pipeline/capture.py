@@ -36,9 +36,9 @@ from functools import partial
 from typing import Any
 
 from cdc.capture_metrics import CaptureMetrics
-from cdc.errors import KafkaError
+from cdc.errors import KafkaError, OversizedEventError
 from cdc.events import READ, UPDATE, Change, TableSchema
-from cdc.kafka.base import Producer, SparseProducer
+from cdc.kafka.base import DEFAULT_MAX_MESSAGE_BYTES, Producer, SparseProducer
 from cdc.kafka.sparse import hold_newest
 from cdc.pipeline.transaction_order import TransactionOrder
 from cdc.positions import PositionTracker
@@ -329,10 +329,14 @@ class CapturePipeline:
         tracker = self.tracker
         acknowledge = self._acknowledge
         produce = self._produce_tracked
-        for (topic, partition), (value, key, headers) in self._held.items():
-            ticket = tracker._next
-            tracker._next = ticket + 1
-            produce(topic, value, key, headers, partial(acknowledge, ticket), partition)
+        try:
+            for (topic, partition), (value, key, headers) in self._held.items():
+                ticket = tracker._next
+                tracker._next = ticket + 1
+                produce(topic, value, key, headers, partial(acknowledge, ticket), partition)
+        except Exception as exc:
+            self._raise_if_oversized([], exc)
+            raise
         self._held.clear()
         self._unsealed = 0
         if self._position_at_seal is not _NO_POSITION:
@@ -373,13 +377,20 @@ class CapturePipeline:
         Sparse: each record is held as the newest of its partition and the one it replaces is
         produced without a report (`hold_newest`; the producer's queue limit is then the back-pressure);
         a record of a topic whose partitions are not known yet is tracked one by one."""
+        if self.sparse and type(records) is not list:
+            records = list(records)
+        try:
+            self._send_many(records)
+        except Exception as exc:
+            self._raise_if_oversized(records if isinstance(records, (list, tuple)) else [], exc)
+            raise
+
+    def _send_many(self, records) -> None:
         if not self.sparse:
             for record in records:
                 self.records += 1
                 self._send_tracked(record)
             return
-        if type(records) is not list:
-            records = list(records)
         end = len(records)
         self.records += end
         counts = self._partition_counts
@@ -413,6 +424,25 @@ class CapturePipeline:
         tracker._next = ticket + 1
         self._produce_tracked(topic, value, key, headers or None, partial(self._acknowledge, ticket))
 
+    def _raise_if_oversized(self, records: list, exc: Exception) -> None:
+        """OversizedEventError naming the table (topic), key and size when `exc` came from a record over
+        the producer's message limit (both Kafka clients refuse such a record when it is produced)."""
+        limit = int(getattr(self.producer, "max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES))
+        held = [(topic, key, value, headers) for (topic, _), (value, key, headers) in self._held.items()]
+        sizes = [(_record_size(record), record) for record in [*records, *held] if record[2] is not None]
+        if not sizes:
+            return
+        size, (topic, key, _, _) = max(sizes, key=lambda pair: pair[0])
+        if size <= limit and "too large" not in str(exc).lower():
+            return
+        shown = key.decode("utf-8", "replace")[:200] if key else "(none)"
+        raise OversizedEventError(
+            f"an event of topic {topic} with key {shown} is {size} bytes, over the Kafka message limit of"
+            f" {limit} bytes (--max-message-bytes); capture stops here, at the same source position",
+            fix="raise --max-message-bytes (and the broker's message.max.bytes / the topic's max.message.bytes)"
+                " above the event's size, or exclude the table or its large column; see docs/security.md",
+        ) from exc
+
     def _look_up(self, topic: str) -> None:
         """Ask for an unknown topic's partitions again, at most once a second."""
         now = time.monotonic()
@@ -434,6 +464,15 @@ class CapturePipeline:
                 raise failed
             raise KafkaError(f"Kafka did not acknowledge a record: {failed}",
                              fix="check the broker; the connector resumes from the last acknowledged position")
+
+
+def _record_size(record) -> int:
+    """Key + value + header bytes of a `(topic, key, value, headers)` record (what the client's limit counts)."""
+    _, key, value, headers = record
+    size = len(value or b"") + len(key or b"")
+    for name, data in headers or ():
+        size += len(name) + len(data or b"")
+    return size
 
 
 def _unpack(record) -> tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]] | None]:

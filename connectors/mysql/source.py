@@ -43,7 +43,8 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
     offsets = OffsetStore(options.kafka, options.prefix, CONNECTOR, options.kafka_backend)
     offsets.ensure_topic()
     stored = position_from_value(offsets.load())
-    producer = make_capture_producer(options.kafka, backend=options.kafka_backend)
+    producer = make_capture_producer(options.kafka, backend=options.kafka_backend,
+                                     max_message_bytes=options.max_message_bytes)
     pipeline = CapturePipeline(producer, Envelope(options.prefix, compat=options.compat))
     stream = MysqlStream(url, options, pipeline, table_filter, info, offsets, server_id)
     log.info("capture starting", extra={"source": url.redacted(), "server_id": server_id, "snapshot": options.snapshot,

@@ -48,7 +48,8 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
     with make_admin(options.kafka, backend=options.kafka_backend) as admin:
         ensure_topics(admin, envelope)
         schemas = load_schemas(options.kafka, envelope.schemas_topic, backend=options.kafka_backend, admin=admin)
-    producer = make_capture_producer(options.kafka, backend=options.kafka_backend)
+    producer = make_capture_producer(options.kafka, backend=options.kafka_backend,
+                                     max_message_bytes=options.max_message_bytes)
     pipeline = CapturePipeline(producer, envelope)
     pipeline.seed_schemas(schemas)
     log.info("capture starting", extra={"source": url.redacted(), "slot": slot, "publication": publication,

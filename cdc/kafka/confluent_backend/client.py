@@ -36,6 +36,7 @@ PRODUCER_OPTIONS = {
     "request_timeout_ms": "request.timeout.ms",
     "delivery_timeout_ms": "delivery.timeout.ms",
     "transaction_timeout_ms": "transaction.timeout.ms",
+    "max_message_bytes": "message.max.bytes",
 }
 CONSUMER_OPTIONS = {
     "client_id": "client.id",
