@@ -39,6 +39,12 @@ class KafkaError(CdcError):
 PERMANENT_EXIT_CODE = 65  # EX_DATAERR
 
 
+class ResourceLimitError(CdcError):
+    """A configured bound on memory or disk was reached (docs/security.md); raise it or change the mode."""
+
+    exit_code = PERMANENT_EXIT_CODE
+
+
 class OversizedEventError(KafkaError):
     """An event is larger than the Kafka message limit (`--max-message-bytes`); capture stops for good."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import logging
 import operator
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -119,6 +120,9 @@ class TargetWriter(abc.ABC):
     """One connection to a target database, writing batches and offsets in transactions."""
 
     engine: str = ""
+    # Target tables kept per (table, schema version); the least recently used beyond this are forgotten
+    # (a DDL flood on the source makes a version per ALTER: docs/security.md, "Resource bounds").
+    MAX_CACHED_TABLES = 256
 
     def __init__(self, url: DatabaseUrl, *, create_tables: bool = False, drop_columns: str = "keep",
                  namespace: str | None = None) -> None:
@@ -128,7 +132,7 @@ class TargetWriter(abc.ABC):
         self.create_tables = create_tables
         self.drop_columns = drop_columns
         self.namespace = namespace
-        self._tables: dict[tuple[str, int], TargetTable] = {}
+        self._tables: OrderedDict[tuple[str, int], TargetTable] = OrderedDict()
         self._claims: dict[tuple[str, str], str] = {}  # target (namespace, table) -> the source table written there
 
     # --- engine hooks ---
@@ -290,14 +294,22 @@ class TargetWriter(abc.ABC):
         return location
 
     def table_for(self, schema: TableSchema) -> TargetTable:
-        """The target table for a schema version: checked, created or evolved once per version."""
+        """The target table for a schema version: checked, created or evolved once per version (LRU-bounded)."""
         cache_key = (schema.qualified_name, schema.version)
-        table = self._tables.get(cache_key)
+        tables = self._tables
+        table = tables.get(cache_key)
         if table is None:
             self.claim(schema)
             table = self._prepare(schema)
-            self._tables[cache_key] = table
+            tables[cache_key] = table
+            while len(tables) > self.MAX_CACHED_TABLES:
+                self.forget_table(tables.popitem(last=False)[1])
+        else:
+            tables.move_to_end(cache_key)
         return table
+
+    def forget_table(self, table: TargetTable) -> None:
+        """Drop what the writer keeps for a target table it no longer caches (engine hook; nothing by default)."""
 
     def knows(self, schema: TableSchema) -> bool:
         """True when the target table for this schema version was checked already (no DDL needed)."""
@@ -305,6 +317,8 @@ class TargetWriter(abc.ABC):
 
     def forget_tables(self) -> None:
         """Forget what is known about target tables (after an error or outside DDL)."""
+        for table in self._tables.values():
+            self.forget_table(table)
         self._tables.clear()
 
     def _prepare(self, schema: TableSchema) -> TargetTable:

@@ -64,6 +64,7 @@ class ApplyOptions:
     session_timeout_ms: int = 6000
     max_poll_interval_ms: int = 60000
     metrics: str = ""  # HOST:PORT (or PORT) to serve /metrics and /healthz on; worker n of N uses PORT+n
+    max_transaction_bytes: int = 256 * 1024 * 1024  # --consistency transaction: bound of the held events
     idle_exit_s: float | None = None  # stop after this long without records (tests, one-shot catch-up)
     consumer_options: dict[str, Any] = field(default_factory=dict)
 
@@ -191,7 +192,7 @@ class ApplyWorker:
             if options.consistency == "transaction":
                 from cdc.apply.transactions import TransactionApplier
 
-                applier = TransactionApplier(applier, options.prefix)
+                applier = TransactionApplier(applier, options.prefix, options.max_transaction_bytes)
             else:
                 applier = OverlappedApplier(applier)
             self.applier = applier

@@ -36,6 +36,9 @@ from cdc.registry import source_module
 @click.option("--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES, show_default=True,
               help="Largest Kafka record (librdkafka message.max.bytes / kafka-python max_request_size); checked"
                    " against the broker's limit at start. A larger event stops the capture (exit code 65).")
+@click.option("--max-spool-bytes", type=click.IntRange(1024 * 1024), default=None,
+              help="PostgreSQL: most bytes one streamed in-progress transaction may spool to a temporary file"
+                   " [default: 16 GiB]; more stops the capture (exit code 65).")
 @kafka_backend_option()
 @metrics_option("Serve Prometheus /metrics (events per table, lag, Kafka acknowledgements, snapshot progress, "
                 "source WAL/binlog lag) on HOST:PORT (or PORT, on 127.0.0.1).")
@@ -43,7 +46,7 @@ def command(source_url: str, kafka: str, prefix: str, tables: tuple[str, ...], i
             slot: str | None, publication: str | None, compat: str, heartbeat_interval: float,
             snapshot_workers: int, snapshot_chunk: int, kafka_backend: str | None,
             server_id: int | None = None, status_interval: float = 1.0, metrics: str = "",
-            max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
+            max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, max_spool_bytes: int | None = None) -> None:
     """Stream a source database's changes into Kafka (Debezium-compatible events) until stopped.
 
     Runs until SIGINT/SIGTERM, then flushes Kafka, acknowledges the source position and exits 0.
@@ -71,7 +74,8 @@ def command(source_url: str, kafka: str, prefix: str, tables: tuple[str, ...], i
         status_interval=status_interval,
         kafka_backend=kafka_backend,
         max_message_bytes=max_message_bytes,
-        extra={"server_id": server_id} if server_id is not None else {},
+        extra={name: value for name, value in (("server_id", server_id), ("max_spool_bytes", max_spool_bytes))
+               if value is not None},
     )
     connector = source_module(source_url)
     server = watch = None

@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Iterable
 from typing import Any
 
-from cdc.errors import SourceError
+from cdc.errors import ResourceLimitError, SourceError
 from cdc.events import TableSchema
 
 
@@ -36,9 +36,11 @@ class TransactionSpool:
     _NO_KEY = 0xFFFFFFFF
     MEMORY_LIMIT = 8 * 1024 * 1024
     CHUNK = 1024 * 1024
+    DEFAULT_MAX_SIZE = 16 * 1024 * 1024 * 1024  # bytes of one transaction's spool (memory + file)
 
-    def __init__(self, xid: int) -> None:
+    def __init__(self, xid: int, max_size: int = DEFAULT_MAX_SIZE) -> None:
         self.xid = xid
+        self.max_size = max_size
         self.buffer = bytearray()
         self.file: Any = None
         self.aborted: set[int] = set()
@@ -97,7 +99,14 @@ class TransactionSpool:
             self._spill()
 
     def _spill(self) -> None:
-        """Past `MEMORY_LIMIT` (and then every `CHUNK`), move the buffer to the temporary file."""
+        """Past `MEMORY_LIMIT` (and then every `CHUNK`), move the buffer to the temporary file; ResourceLimitError
+        past `max_size` (checked per CHUNK, so the spool ends at most a CHUNK over it)."""
+        if self.size > self.max_size:
+            self.close()
+            raise ResourceLimitError(
+                f"streamed transaction {self.xid} needs more than {self.max_size} bytes of spool (--max-spool-bytes)",
+                fix="raise --max-spool-bytes (the spool is a temporary file in $TMPDIR), or split the transaction"
+                    " at the source; the server sends it again when capture restarts")
         if self.file is not None or len(self.buffer) >= self.MEMORY_LIMIT:
             if self.file is None:
                 self.file = tempfile.TemporaryFile(prefix=f"cdc-xid{self.xid}-")

@@ -76,6 +76,7 @@ class PostgresStream:
         self.publication = publication
         self.database = database
         self.prefix = options.prefix
+        self.max_spool_bytes = int(options.extra.get("max_spool_bytes") or TransactionSpool.DEFAULT_MAX_SIZE)
         self.catalog_conn = connect(url)
         self.decoder = PgoutputDecoder()
         self.schemas = SchemaRegistry(self.catalog_conn, self.decoder, database, pipeline)
@@ -255,7 +256,7 @@ class PostgresStream:
         elif tag == "S":
             self.stream_xid = message[1]
             if message[1] not in self.spools:
-                self.spools[message[1]] = TransactionSpool(message[1])
+                self.spools[message[1]] = TransactionSpool(message[1], self.max_spool_bytes)
                 log.info("a large transaction is streamed before its commit: spooling it", extra={"xid": message[1]})
         elif tag == "E":
             self.stream_xid = None

@@ -73,6 +73,8 @@ class Writer(TargetWriter):
         self.conn.commit()
         self._stages: dict[tuple[int, str], str] = {}
         self._new_stages: list[tuple[int, str]] = []
+        self._retired_stages: list[str] = []  # of forgotten tables: dropped in the next write transaction
+        self._dropping: list[str] = []  # retired stages whose DROP is in the open transaction
         self._dirty: set[str] = set()
         self._offsets = qualified(self.namespace or "public", OFFSETS_TABLE)
 
@@ -145,18 +147,33 @@ class Writer(TargetWriter):
     # --- transactions ---
 
     def begin(self) -> None:
-        """psycopg opens the transaction with the first statement."""
+        """psycopg opens the transaction with the first statement (a DROP of retired stages, when any)."""
         self._dirty.clear()
+        if self._retired_stages:
+            self._dropping = self._retired_stages
+            self._retired_stages = []
+            self.conn.execute("DROP TABLE IF EXISTS " + ", ".join(map(quote_ident, self._dropping)))
 
     def commit(self) -> None:
         self.conn.commit()
         self._new_stages.clear()
+        self._dropping = []
+
+    def forget_table(self, table: TargetTable) -> None:
+        """Retire the stage tables of a table version the writer no longer caches (its id may be reused)."""
+        for role in ("keys", "rows"):
+            stage = self._stages.pop((id(table), role), None)
+            if stage is not None:
+                self._retired_stages.append(stage)
+                self._dirty.discard(stage)
 
     def rollback(self) -> None:
         self.conn.rollback()
         for stage in self._new_stages:  # created inside the rolled-back transaction: gone
             self._stages.pop(stage, None)
         self._new_stages.clear()
+        self._retired_stages += self._dropping  # their DROP was rolled back too
+        self._dropping = []
 
     def savepoint(self) -> None:
         self.conn.execute("SAVEPOINT cdc_row")

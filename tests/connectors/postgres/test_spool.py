@@ -34,3 +34,16 @@ def test_entries_come_back_in_order_without_aborted_subtransactions(monkeypatch,
     assert got == [(lsn, entry) for subxid, lsn, entry in expected if subxid != 79]
     assert spool.count == 500 and (spool.file is not None) == (memory_limit == 0)
     spool.close()
+
+
+def test_a_spool_over_its_size_cap_stops_with_a_permanent_error(monkeypatch):
+    from cdc.errors import PERMANENT_EXIT_CODE, ResourceLimitError
+
+    monkeypatch.setattr(TransactionSpool, "MEMORY_LIMIT", 0)
+    monkeypatch.setattr(TransactionSpool, "CHUNK", 1000)
+    spool = TransactionSpool(91, max_size=50_000)
+    with pytest.raises(ResourceLimitError, match="streamed transaction 91 needs more than 50000 bytes") as raised:
+        for n in range(1000):
+            spool.add(91, n, b"x" * 500)
+    assert raised.value.exit_code == PERMANENT_EXIT_CODE
+    assert spool.size <= 50_000 + 2 * TransactionSpool.CHUNK and spool.file is None  # the file is gone
