@@ -56,8 +56,9 @@ class SchemaCatalog:
             key = _table_of_key(record.key)
             reason = f"schema record at {record.topic}[{record.partition}]@{record.offset} refused: {exc}"
             self._refused[key] = reason
-            log.warning("refusing an invalid schema record", extra={"topic": record.topic, "partition": record.partition,
-                                                                  "offset": record.offset, "reason": str(exc)})
+            log.warning("refusing an invalid schema record",
+                        extra={"topic": record.topic, "partition": record.partition, "offset": record.offset,
+                               "reason": str(exc)})
             return
         self._refused.pop(schema.qualified_name, None)
         self.add(schema)

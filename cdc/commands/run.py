@@ -31,8 +31,8 @@ def capture_args(config: Config, source: SourceConfig) -> list[str]:
         args += ["--tables", ",".join(source.tables)]
     if source.include:
         args += ["--include", source.include]
-    for option, value in (("--slot", source.slot), ("--publication", source.publication), ("--server-id", source.server_id),
-                          ("--max-message-bytes", source.max_message_bytes)):
+    for option, value in (("--slot", source.slot), ("--publication", source.publication),
+                          ("--server-id", source.server_id), ("--max-message-bytes", source.max_message_bytes)):
         if value is not None:
             args += [option, str(value)]
     return args

@@ -64,7 +64,8 @@ def decompress_rows_body(body: bytes, event_type: int, position: object = None) 
         raise DecodeError("compressed rows event has an invalid compression header", position=position)
     expected = int.from_bytes(body[at + 1:at + 1 + size_bytes], "big")
     if expected > MAX_INFLATED_BYTES:
-        raise DecodeError(f"compressed rows event claims {expected} bytes, over {MAX_INFLATED_BYTES}", position=position)
+        raise DecodeError(f"compressed rows event claims {expected} bytes, over {MAX_INFLATED_BYTES}",
+                          position=position)
     rows = inflate(body[at + 1 + size_bytes:], expected, "compressed rows event", position)
     if len(rows) != expected:
         raise DecodeError(f"compressed rows event inflates to {len(rows)} bytes, not {expected}", position=position)

@@ -103,7 +103,7 @@ def resolve_tables(conn: psycopg.Connection, tables: list[str] | None, include: 
 
 
 def split_table_name(name: str) -> tuple[str, str]:
-    """`schema.table` -> (schema, table), parts quoted as PostgreSQL quotes them when needed; a bare name is in `public`."""
+    """`schema.table` -> (schema, table), parts quoted as PostgreSQL quotes them; a bare name is in `public`."""
     return split_table_entry(name, "public")
 
 

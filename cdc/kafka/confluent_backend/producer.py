@@ -9,8 +9,15 @@ from collections.abc import Sequence
 import confluent_kafka as ck
 
 from cdc.errors import KafkaError
-from cdc.kafka.base import (DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_MESSAGE_BYTES, DeliveryCallback, DeliveryReport, Headers,
-                            Producer, SparseProducer)
+from cdc.kafka.base import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_MESSAGE_BYTES,
+    DeliveryCallback,
+    DeliveryReport,
+    Headers,
+    Producer,
+    SparseProducer,
+)
 from cdc.kafka.compression import default_compression
 from cdc.kafka.confluent_backend.client import (
     BACKEND,

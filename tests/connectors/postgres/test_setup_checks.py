@@ -70,7 +70,7 @@ def test_missing_listed_table(pg_database):
     with connect(pg_database) as conn:
         conn.execute("CREATE TABLE orders (id int PRIMARY KEY)")
         assert resolve_tables(conn, ["public.orders"], None) == [("public", "orders")]
-        with pytest.raises(SourceError, match=r"table public.nope does not exist .*; create it, or remove it from --tables"):
+        with pytest.raises(SourceError, match=r"table public\.nope \(from --tables 'public\.nope'\) does not exist .*; create it, or fix the entry"):
             resolve_tables(conn, ["public.orders", "public.nope"], None)
 
 
