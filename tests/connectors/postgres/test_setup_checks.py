@@ -70,7 +70,8 @@ def test_missing_listed_table(pg_database):
     with connect(pg_database) as conn:
         conn.execute("CREATE TABLE orders (id int PRIMARY KEY)")
         assert resolve_tables(conn, ["public.orders"], None) == [("public", "orders")]
-        with pytest.raises(SourceError, match=r"table public\.nope \(from --tables 'public\.nope'\) does not exist .*; create it, or fix the entry"):
+        with pytest.raises(SourceError, match=r"table \"public\"\.\"nope\" \(from --tables 'public\.nope'\)"
+                                              r" does not exist .*; create it, or fix the entry"):
             resolve_tables(conn, ["public.orders", "public.nope"], None)
 
 
