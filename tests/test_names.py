@@ -93,3 +93,11 @@ def test_a_comma_inside_a_quoted_name_does_not_split_the_list():
     from cdc.commands.options import split_names
 
     assert split_names(['a,public."x, y""z"', "db.`p,q`,c"]) == ("a", 'public."x, y""z"', "db.`p,q`", "c")
+
+
+def test_apply_tables_take_quoted_names_exactly():
+    from cdc.apply.worker import table_filter
+
+    wanted = table_filter(('public."order items$ü x"', "shop.`a.b`", "other*"))
+    assert wanted("public.order items$ü x") and wanted("shop.a.b") and wanted("x.other1")
+    assert not wanted("public.order") and not wanted("shop.a")

@@ -36,6 +36,7 @@ from cdc.apply.schemas import SchemaCatalog
 from cdc.apply.target import TargetWriter, open_writer
 from cdc.errors import CdcError, ConfigError, KafkaError, TargetError
 from cdc.kafka import Consumer, Record, make_consumer, make_producer, read_topic
+from cdc.tables import QUOTES, split_table_entry
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +87,21 @@ class ApplyOptions:
 
 
 def table_filter(patterns: tuple[str, ...]) -> Callable[[str], bool] | None:
-    """A predicate on `namespace.table` for --tables (each pattern: `table`, `ns.table`, globs allowed)."""
+    """A predicate on `namespace.table` for --tables (each pattern: `table`, `ns.table`, globs allowed; an
+    entry with quoted parts, `public."order items"` or ``db.`order items` ``, names one table exactly)."""
     if not patterns:
         return None
+    exact = set()
+    for pattern in patterns:
+        if any(quote in pattern for quote in QUOTES):
+            namespace, table = split_table_entry(pattern)
+            exact.add(f"{namespace}.{table}" if namespace else table)
+    patterns = tuple(p for p in patterns if not any(quote in p for quote in QUOTES))
 
     def wanted(qualified: str) -> bool:
         bare = qualified.rsplit(".", 1)[-1]
+        if qualified in exact or bare in exact:
+            return True
         return any(fnmatch.fnmatchcase(qualified, p) or fnmatch.fnmatchcase(bare, p) for p in patterns)
 
     return wanted
