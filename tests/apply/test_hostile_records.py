@@ -15,10 +15,9 @@ import pytest
 
 from cdc.apply.dlq import BadEventError
 from cdc.apply.worker import ApplyOptions, ApplyWorker
-from cdc.events import Column
+from cdc.events import KINDS, Column
 from cdc.kafka import Record
 from cdc.schema_checks import InvalidSchemaRecord, check_table_record
-from cdc.events import KINDS
 from tests.apply.kafka_stream import FAST_GROUP, KafkaStream, unique_prefix
 from tests.apply.scenario import Stream, applier, execute, rows, simple_table
 from tests.conftest import create_mysql_database, create_pg_database, drop_mysql_database, drop_pg_database
@@ -182,3 +181,34 @@ def test_hostile_record_through_kafka_stops_the_worker(kafka_bootstrap, target):
         stream.close()
     assert _accounts(target) == [(1,)]
     assert rows(target, "SELECT count(*) FROM items_kafka") == [(0,)]
+
+
+def test_under_the_dlq_policy_the_events_of_a_refused_schema_are_parked(kafka_bootstrap, target):
+    from cdc.apply.dlq import DeadLetterPolicy
+    from cdc.kafka import make_admin, make_producer, read_topic
+
+    _prepare(target)
+    engine = "postgresql" if target.startswith("postgres") else "mysql"
+    namespace = "public" if engine == "postgresql" else target.rsplit("/", 1)[1]
+    prefix = unique_prefix("hdlq")
+    with make_admin(kafka_bootstrap) as admin:
+        admin.ensure_topic(f"{prefix}.dlq", 1)
+    v1 = simple_table(engine, name="items_dlq")
+    v1 = type(v1)(engine=engine, namespace=namespace, name=v1.name, columns=v1.columns, primary_key=v1.primary_key)
+    stream = Stream()
+    work = applier(target, v1, policy=DeadLetterPolicy(make_producer(kafka_bootstrap), prefix))
+    try:
+        work.apply(stream.insert(v1, {"id": 1, "name": "a", "qty": 1, "note": None}))
+        v2 = type(v1)(engine=engine, namespace=namespace, name=v1.name, version=2, primary_key=v1.primary_key,
+                      columns=v1.columns + (Column("extra", "character varying(10)", "string", length=10),))
+        hostile = v2.to_dict()
+        hostile["columns"][-1]["length"] = PAYLOAD
+        work.schemas.add_record(_schema_record(0, v2.qualified_name, hostile))
+        work.apply(stream.insert(v2, {"id": 2, "name": "b", "qty": 2, "note": None, "extra": "x"}))
+    finally:
+        work.policy.close()
+        work.writer.close()
+    (dead,) = read_topic(kafka_bootstrap, f"{prefix}.dlq", timeout=30.0)
+    assert b"refused: column 'extra': length '1); DROP TABLE accounts; --'" in dict(dead.headers)["cdc.dlq.reason"]
+    assert _accounts(target) == [(1,)]
+    assert rows(target, "SELECT id FROM items_dlq") == [(1,)]
