@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-ENGINES = ("postgresql", "mysql")
+from cdc.registry import ENGINES
 
 MAX_NAME_CHARS = 128      # PG names are at most 63 bytes, MySQL 64 characters: 128 leaves room, bounds the rest
 MAX_SOURCE_TYPE_CHARS = 256
