@@ -50,6 +50,7 @@ class SourceConfig:
     compat: str = "none"
     heartbeat_interval: float = 10.0
     max_message_bytes: int | None = None
+    max_spool_bytes: int | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -64,6 +65,7 @@ class TargetConfig:
     consistency: str = "batch"
     drop_columns: str = "keep"
     max_poll_interval_ms: int | None = None
+    max_transaction_bytes: int | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -237,6 +239,7 @@ def _source(path: Path, index: int, data: Any) -> SourceConfig:
         compat=section.get("compat", str, "none", COMPAT_MODES),
         heartbeat_interval=float(section.get("heartbeat_interval", (int, float), 10.0)),
         max_message_bytes=section.get("max_message_bytes", int, None),
+        max_spool_bytes=section.get("max_spool_bytes", int, None),
     )
     if config.tables and config.include:
         raise ConfigError(f"{path}: source[{index}]: set either tables or include, not both")
@@ -262,6 +265,7 @@ def _target(path: Path, index: int, data: Any) -> TargetConfig:
         consistency=section.get("consistency", str, "batch", CONSISTENCY),
         drop_columns=_drop_columns(section),
         max_poll_interval_ms=section.get("max_poll_interval_ms", int, None),
+        max_transaction_bytes=section.get("max_transaction_bytes", int, None),
     )
     if config.workers < 1:
         raise ConfigError(f"{path}: target[{index}].workers: must be at least 1, got {config.workers}")

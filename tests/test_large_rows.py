@@ -85,3 +85,14 @@ def test_max_message_bytes_reaches_both_kafka_clients(kafka_bootstrap):
 def test_max_message_bytes_out_of_range_is_a_config_error(kafka_bootstrap):
     with pytest.raises(ConfigError, match="--max-message-bytes 10 is not between"):
         check_message_limit(kafka_bootstrap, 10)
+
+
+def test_cdc_run_passes_the_configured_bounds_to_its_children(tmp_path):
+    from cdc.commands.run import apply_args, capture_args
+    from tests.test_cli import _config, parse
+
+    config = _config(tmp_path, source_extra="max_message_bytes = 500000\nmax_spool_bytes = 2097152",
+                     target_extra="max_transaction_bytes = 4096")
+    capture = parse("capture", capture_args(config, config.sources[0])[1:])
+    assert capture["max_message_bytes"] == 500_000 and capture["max_spool_bytes"] == 2_097_152
+    assert parse("apply", apply_args(config, config.targets[0])[1:])["max_transaction_bytes"] == 4096

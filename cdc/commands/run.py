@@ -32,7 +32,8 @@ def capture_args(config: Config, source: SourceConfig) -> list[str]:
     if source.include:
         args += ["--include", source.include]
     for option, value in (("--slot", source.slot), ("--publication", source.publication),
-                          ("--server-id", source.server_id), ("--max-message-bytes", source.max_message_bytes)):
+                          ("--server-id", source.server_id), ("--max-message-bytes", source.max_message_bytes),
+                          ("--max-spool-bytes", source.max_spool_bytes)):
         if value is not None:
             args += [option, str(value)]
     return args
@@ -51,6 +52,8 @@ def apply_args(config: Config, target: TargetConfig) -> list[str]:
         args += ["--group", target.group]
     if target.max_poll_interval_ms is not None:
         args += ["--max-poll-interval-ms", str(target.max_poll_interval_ms)]
+    if target.max_transaction_bytes is not None:
+        args += ["--max-transaction-bytes", str(target.max_transaction_bytes)]
     return args
 
 
