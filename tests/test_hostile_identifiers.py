@@ -16,7 +16,10 @@ from click.testing import CliRunner
 
 from cdc.apply.worker import ApplyOptions, ApplyWorker
 from cdc.commands.verify import command as verify_command
+from cdc.envelope.topics import table_topic
+from cdc.kafka import make_admin
 from cdc.pipeline import CaptureOptions
+from cdc.tables import split_table_entry
 from tests.apply.kafka_stream import FAST_GROUP
 from tests.apply.scenario import execute, rows
 from tests.capture_thread import Capture
@@ -51,18 +54,29 @@ def _changes(quote, qualified: str) -> list[str]:
     ]
 
 
+def _wait_for_records(kafka: str, topic: str, want: int, capture: Capture) -> None:
+    """Until `topic` holds `want` records (the capture thread must stay alive meanwhile)."""
+    deadline = time.monotonic() + 60
+    with make_admin(kafka) as admin:
+        while True:
+            assert capture.thread.is_alive(), capture.error
+            if topic in admin.list_topics() and sum(admin.end_offsets(topic).values()) >= want:
+                return
+            assert time.monotonic() < deadline, f"{topic} never reached {want} records"
+            time.sleep(0.2)
+
+
 def _replicate(engine: str, source: str, table_entry: str, changes: list[str], target: str, kafka: str,
                extra: dict) -> None:
     prefix = f"hn{uuid.uuid4().hex[:8]}"
     capture = Capture(engine, CaptureOptions(source=source, kafka=kafka, prefix=prefix, tables=(table_entry,),
                                              snapshot="initial", heartbeat_interval=1.0, extra=extra))
+    topic = table_topic(prefix, *split_table_entry(table_entry))
     try:
-        time.sleep(3.0)  # snapshot taken, stream started
-        assert capture.thread.is_alive(), capture.error
-        execute(source, ";".join(changes) if engine == "postgresql" else changes[0])
-        for statement in changes[1:] if engine == "mysql" else ():
+        _wait_for_records(kafka, topic, 3, capture)  # the snapshot
+        for statement in changes:
             execute(source, statement)
-        time.sleep(1.5)
+        _wait_for_records(kafka, topic, 7, capture)  # + insert, update, delete and its tombstone
     finally:
         capture.stop()
     ApplyWorker(ApplyOptions(kafka=kafka, prefix=prefix, target=target, create_tables=True, batch_size=100,
