@@ -101,3 +101,24 @@ def test_apply_tables_take_quoted_names_exactly():
     wanted = table_filter(('public."order items$ü x"', "shop.`a.b`", "other*"))
     assert wanted("public.order items$ü x") and wanted("shop.a.b") and wanted("x.other1")
     assert not wanted("public.order") and not wanted("shop.a")
+
+
+def test_apply_refuses_folded_tables_at_start(kafka_bootstrap, mysql_database):
+    from cdc.apply.worker import ApplyOptions, ApplyWorker
+    from tests.apply.kafka_stream import FAST_GROUP, KafkaStream, unique_prefix
+
+    prefix = unique_prefix("fold")
+    stream = KafkaStream(kafka_bootstrap, prefix, table("postgresql", "orders", simple_table().columns,
+                                                        namespace="public"), partitions=1)
+    try:
+        stream.publish_schema(table("postgresql", "orders", simple_table().columns, namespace="archive"))
+        options = ApplyOptions(kafka=kafka_bootstrap, prefix=prefix, target=mysql_database, create_tables=True,
+                               idle_exit_s=2.0, **FAST_GROUP)
+        with pytest.raises(TargetError, match=r"archive\.orders and public\.orders both map to target table"):
+            ApplyWorker(options).run()
+        # --tables picks one of them: no clash (a group of its own: the first left the group mid-join)
+        only_public = ApplyOptions(kafka=kafka_bootstrap, prefix=prefix, target=mysql_database, create_tables=True,
+                                   idle_exit_s=1.0, tables=("public.orders",), group=f"{prefix}-one", **FAST_GROUP)
+        ApplyWorker(only_public).run()
+    finally:
+        stream.close()
