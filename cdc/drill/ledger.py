@@ -111,7 +111,8 @@ class LedgerWriter:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(60)
+        if self._thread.is_alive():
+            self._thread.join(60)
 
     def pause(self) -> None:
         """Stop writing; returns once no transaction is in progress."""

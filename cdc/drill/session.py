@@ -221,16 +221,15 @@ class Drill:
             counter.close()
 
 
-def run_sandbox_drill(options: DrillOptions, say: Callable[[str], None]) -> tuple[list[FaultResult], dict[str, str]]:
-    """Start a throwaway sandbox, replicate through proxies under a ledger load, inject each fault, check."""
+@contextmanager
+def sandbox_rig(options: DrillOptions, say: Callable[[str], None]) -> Iterator[Drill]:
+    """A throwaway sandbox, proxies, `cdc run` and the ledger load, warmed up; all removed on exit."""
     from cdc import sandbox
     from cdc.sandbox.watchdog import guard
 
     work = options.work_dir or Path(tempfile.mkdtemp(prefix="cdc-drill-"))
     work.mkdir(parents=True, exist_ok=True)
     work.chmod(0o755)  # the `postgres` user must reach its data dir when run as root
-    skipped = dict(NOT_IN_SANDBOX)
-    results: list[FaultResult] = []
     with ExitStack() as cleanup:
         sandbox_dir = work / "sandbox"
         sandbox_dir.mkdir(exist_ok=True)
@@ -275,9 +274,17 @@ def run_sandbox_drill(options: DrillOptions, say: Callable[[str], None]) -> tupl
         drill = Drill(target, options, endpoints.kafka_bootstrap, say)
         cleanup.callback(drill.close)
         drill.warm_up()
+        yield drill
+
+
+def run_sandbox_drill(options: DrillOptions, say: Callable[[str], None]) -> tuple[list[FaultResult], dict[str, str]]:
+    """Start a throwaway sandbox, replicate through proxies under a ledger load, inject each fault, check."""
+    skipped = dict(NOT_IN_SANDBOX)
+    results: list[FaultResult] = []
+    with sandbox_rig(options, say) as drill:
         for name in options.faults:
             fault = FAULTS[name]
-            if name == "spool-full" and spool is None:
+            if name == "spool-full" and drill.target.spool_dir is None:
                 skipped[name] = "needs root to mount a small tmpfs for the capture's spool"
                 continue
             say(f"fault {name}: {fault.what}")
