@@ -51,7 +51,7 @@ class TcpProxy:
         for pair in pairs:
             for sock in pair:
                 _close_with_reset(sock)
-        log.info("proxy %s: reset %d connection(s)", self.address, len(pairs))
+        log.debug("proxy %s: reset %d connection(s)", self.address, len(pairs))
         return len(pairs)
 
     def blackhole(self, seconds: float) -> None:
@@ -83,7 +83,7 @@ class TcpProxy:
             server = socket.create_connection(self.upstream, timeout=10)
             server.settimeout(None)
         except OSError as exc:
-            log.info("proxy %s: upstream %s refused: %s", self.address, self.upstream, exc)
+            log.debug("proxy %s: upstream %s refused: %s", self.address, self.upstream, exc)
             _close_with_reset(client)
             return
         for sock in (client, server):

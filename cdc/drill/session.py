@@ -23,6 +23,7 @@ from cdc.drill.repeats import RepeatCounter
 from cdc.drill.report import FaultResult
 
 log = logging.getLogger("cdc.drill")
+logging.getLogger("psycopg").setLevel(logging.ERROR)  # the ledger's connections break on purpose
 
 SPOOL_TMPFS_SIZE = "1m"  # the PostgreSQL capture's spool filesystem in the sandbox (see faults/spool_full.py)
 STREAM_AFTER = "64kB"  # logical_decoding_work_mem on the drill's PostgreSQL source: big transactions stream early
@@ -157,7 +158,7 @@ class Drill:
             applied = self._first_applied(pipeline, markers[pipeline.name], self.options.catch_up_seconds)
             recovery.append(None if applied is None else applied - released)
         time.sleep(max(0.0, half - (time.monotonic() - released)))
-        log.info("%s injected in %.1fs", fault.name, released - started)
+        log.debug("%s injected in %.1fs", fault.name, released - started)
         result = self.check(fault.name)
         recovery_seconds = None if None in recovery else round(max(recovery), 1)
         if recovery_seconds is None and error is None:
