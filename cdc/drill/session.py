@@ -209,9 +209,11 @@ class Drill:
         ok = True
         for pipeline in self.target.pipelines:
             with open(self.target.run.log_path.with_name("verify.log"), "ab") as out:
-                code = subprocess.run([sys.executable, "-m", "cdc.cli", "verify", "--source", pipeline.source_url,
-                                       "--target", pipeline.target_url, "--tables", ledger.TABLE,
-                                       "--wait-for-lag", "30"], stdout=out, stderr=subprocess.STDOUT).returncode
+                # the URLs (with passwords) go through the environment, never the command line
+                env = {**os.environ, "CDC_SOURCE": pipeline.source_url, "CDC_TARGET": pipeline.target_url}
+                code = subprocess.run([sys.executable, "-m", "cdc.cli", "verify", "--tables", ledger.TABLE,
+                                       "--wait-for-lag", "30"], stdout=out, stderr=subprocess.STDOUT,
+                                      env=env).returncode
             ok = ok and code == 0
         return ok
 
