@@ -20,7 +20,7 @@ TEST_TIMINGS = Timings(stall_seconds=3, blackhole_seconds=3, latency_seconds=0.1
 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory):
-    options = DrillOptions(list(FAULTS), duration=2, rate=200, timings=TEST_TIMINGS, catch_up_seconds=90,
+    options = DrillOptions(list(FAULTS), duration=1, rate=200, timings=TEST_TIMINGS, catch_up_seconds=90,
                            work_dir=tmp_path_factory.mktemp("drill"), pairs=("postgres-to-mariadb",))
     started = time.monotonic()
     with sandbox_rig(options, print) as drill:
