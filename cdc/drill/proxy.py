@@ -28,6 +28,7 @@ class TcpProxy:
         self._flowing.set()
         self._lock = threading.Lock()
         self._pairs: list[tuple[socket.socket, socket.socket]] = []
+        self._resetting: set[socket.socket] = set()  # their pumps must not end them with a FIN first
         self._listener = socket.create_server((host, port))
         self.host, self.port = self._listener.getsockname()[:2]
         self._closed = False
@@ -48,9 +49,12 @@ class TcpProxy:
         """Close every open connection with a TCP reset (SO_LINGER 0); how many were reset."""
         with self._lock:
             pairs, self._pairs = self._pairs, []
+            self._resetting.update(sock for pair in pairs for sock in pair)
         for pair in pairs:
             for sock in pair:
                 _close_with_reset(sock)
+        with self._lock:
+            self._resetting.difference_update(sock for pair in pairs for sock in pair)
         log.debug("proxy %s: reset %d connection(s)", self.address, len(pairs))
         return len(pairs)
 
@@ -112,6 +116,9 @@ class TcpProxy:
     def _forget(self, a: socket.socket, b: socket.socket) -> None:
         with self._lock:
             self._pairs = [pair for pair in self._pairs if a not in pair]
+            resetting = a in self._resetting or b in self._resetting
+        if resetting:
+            return  # reset() closes them with a reset
         for sock in (a, b):
             try:
                 sock.shutdown(socket.SHUT_RDWR)
