@@ -38,10 +38,16 @@ class Component:
     args: list[str]
     process: subprocess.Popen | None = None
     restarts: int = 0
+    failures: int = 0  # exits in a row without a stable run between them: what the back-off grows with
+    started_at: float = 0.0
     next_start: float = 0.0
     last_exit: int | None = None
     env: dict[str, str] = field(default_factory=dict)
     metrics: tuple[str, ...] = ()  # the /metrics URLs it serves (merged into `cdc run`'s own /metrics)
+
+
+# A child that ran this long before it exited was healthy: its next restart's back-off starts over.
+STABLE_SECONDS = 60.0
 
 
 def backoff_seconds(restarts: int) -> float:
@@ -61,6 +67,7 @@ class Supervisor:
         command = [sys.executable, "-m", "cdc.cli", "--log-format", self.log_format, *component.args]
         component.process = subprocess.Popen(command, env={**os.environ, **component.env},
                                              preexec_fn=die_with_parent(os.getpid()))
+        component.started_at = time.monotonic()
         COMPONENT_UP.labels(component.name).set(1)
         log.info("started %s", component.name, extra={"pid": component.process.pid})
 
@@ -79,7 +86,10 @@ class Supervisor:
                     continue
                 component.restarts += 1
                 COMPONENT_RESTARTS.labels(component.name).inc()
-                delay = backoff_seconds(component.restarts)
+                if now - component.started_at >= STABLE_SECONDS:
+                    component.failures = 0  # a fault after a healthy hour must not wait 60 s like a crash loop
+                component.failures += 1
+                delay = backoff_seconds(component.failures)
                 component.next_start = now + delay
                 log.warning("%s exited with %s; restarting in %.0fs", component.name, process.returncode, delay)
                 continue

@@ -118,3 +118,30 @@ def test_children_die_with_a_sigkilled_cdc_run(kafka_bootstrap, tmp_path):
             os.kill(child, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def test_backoff_starts_over_after_a_stable_run(monkeypatch):
+    """Found by `cdc drill`: after six faults spread over twenty minutes, apply waited 60 s to restart."""
+    monkeypatch.setattr("cdc.supervisor.STABLE_SECONDS", 0.0)  # every run counts as stable
+    component = Component("version", ["--version"])
+    supervisor = Supervisor([component])
+    for _ in range(4):
+        supervisor.poll()
+        component.process.wait(30)
+        supervisor.poll()
+        assert component.next_start - time.monotonic() <= backoff_seconds(1)
+        component.next_start = 0.0
+    assert component.restarts == 4
+
+
+def test_backoff_grows_while_a_child_keeps_failing_fast():
+    component = Component("version", ["--version"])
+    supervisor = Supervisor([component])
+    delays = []
+    for _ in range(3):
+        supervisor.poll()
+        component.process.wait(30)
+        supervisor.poll()
+        delays.append(component.next_start - time.monotonic())
+        component.next_start = 0.0
+    assert delays[2] > backoff_seconds(2) - 1 and delays[0] <= backoff_seconds(1)
