@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cdc.demo import drill_act
 from cdc.demo.workload import run_load, seed_mariadb, seed_postgres
 from cdc.errors import CdcError
 from cdc.sandbox import Endpoints
@@ -225,14 +226,17 @@ def run_chain(endpoints: Endpoints, console: Console) -> str:
         runner = subprocess.Popen([sys.executable, "-m", "cdc.cli", "run", "--config", str(config)],
                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
+        act_thread, act = drill_act.schedule(runner.pid, LOAD_SECONDS / 2, console)
         with Progress(TextColumn("  mixed write load on both sources"), BarColumn(), TextColumn("{task.fields[tx]}"),
                       TimeElapsedColumn(), console=console, transient=True) as progress:
             task = progress.add_task("load", total=LOAD_SECONDS, tx="")
             pg_load, my_load = run_load(
                 pg_conn, my_conn, LOAD_SECONDS, LOAD_RATE, pg_counts=pg_seed, my_counts=my_seed,
                 tick=lambda elapsed: progress.update(task, completed=elapsed, tx=f"{pg_seed.transactions + my_seed.transactions} transactions"))
+        act_thread.join(drill_act.RESUME_TIMEOUT)
         if runner.poll() is not None:
             raise CdcError(f"cdc run exited with {runner.returncode} during the load; see {log_path}")
+        console.print(f"  {act.summary()}")
         table = Table(title="write load (seed + live changes)")
         for column in ("source", "transactions", "inserts", "updates", "deletes"):
             table.add_column(column)
@@ -258,6 +262,9 @@ def run_chain(endpoints: Endpoints, console: Console) -> str:
     for name in codes:
         console.print(f"  parity report: {report_dir / f'parity-{name}.html'}")
     failed = {name: code for name, code in codes.items() if code != 0}
+    if act.error:
+        raise CdcError(act.summary())
     if failed:
         raise CdcError(f"verify found differences or could not check: {failed} (exit 1 = differences, 2 = could not check)")
-    return f"both directions replicated and verified equal; HTML reports in {report_dir}"
+    return (f"both directions replicated and verified equal, nothing lost to the capture SIGKILLed mid-load; "
+            f"HTML reports in {report_dir}")

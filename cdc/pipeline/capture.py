@@ -37,6 +37,7 @@ from typing import Any
 
 from cdc.capture_metrics import CaptureMetrics
 from cdc.errors import KafkaError, OversizedEventError
+from cdc.kafka.acknowledged_offsets import AcknowledgedOffsets, BrokerLostData, EndOffsets
 from cdc.events import READ, UPDATE, Change, TableSchema
 from cdc.kafka.base import DEFAULT_MAX_MESSAGE_BYTES, Producer, SparseProducer
 from cdc.kafka.sparse import hold_newest
@@ -50,6 +51,9 @@ DEFAULT_MAX_IN_FLIGHT = 50_000
 
 # Sparse delivery reports: seal (produce the held records, with reports) at least every this many records.
 SEAL_RECORDS = 2_000
+
+# How often the acknowledged offsets are compared with the broker's end offsets (a broker that lost data).
+LOST_DATA_CHECK_SECONDS = 10.0
 _NO_POSITION = object()
 
 
@@ -57,7 +61,7 @@ class CapturePipeline:
     """Builds records with the envelope, produces them, and tracks which source position is acknowledged."""
 
     def __init__(self, producer, envelope, *, acknowledged: Any = None, transactions: bool = True,
-                 max_in_flight: int = DEFAULT_MAX_IN_FLIGHT) -> None:
+                 max_in_flight: int = DEFAULT_MAX_IN_FLIGHT, end_offsets: EndOffsets | None = None) -> None:
         self.producer = producer
         self.envelope = envelope
         self.tracker = PositionTracker(acknowledged)
@@ -95,6 +99,10 @@ class CapturePipeline:
         self._counts = self.metrics.counts
         self._stamp_at_seal: Any = None  # the source commit time (ms) of the checkpoint waiting for the seal
         self._ack_marks: deque[tuple[int, float]] = deque(maxlen=10_000)  # (records produced, when) per poll
+        # a broker that lost acknowledged records (see cdc/kafka/acknowledged_offsets.py): sealed records' offsets
+        self.offsets = AcknowledgedOffsets()
+        self._end_offsets = end_offsets
+        self._next_lost_check = time.monotonic() + LOST_DATA_CHECK_SECONDS
 
     # -- what sources call ----------------------------------------------------------------------
 
@@ -291,19 +299,29 @@ class CapturePipeline:
         """Seal, serve delivery callbacks; KafkaError once a record failed (the connector must stop)."""
         if self._held:
             self.seal()
-        self.producer.poll(timeout)
-        self._raise_if_failed()
-        if self.sparse:
-            self._check_progress()
+        try:
+            self.producer.poll(timeout)
+            self._raise_if_failed()
+            if self.sparse:
+                self._check_progress()
+        except KafkaError:
+            self.check_broker_kept_data()  # the clearer error when the broker lost what it acknowledged
+            raise
+        if time.monotonic() >= self._next_lost_check:
+            self.check_broker_kept_data()
         self._observe()
 
     def flush(self, timeout: float | None = 30.0) -> None:
         """Wait until every produced record is acknowledged (then `acknowledged` is the last checkpoint)."""
         if self._held:
             self.seal()
-        self.producer.flush(timeout)
-        self.producer.poll(0)
-        self._raise_if_failed()
+        try:
+            self.producer.flush(timeout)
+            self.producer.poll(0)
+            self._raise_if_failed()
+        except KafkaError:
+            self.check_broker_kept_data()
+            raise
         self._observe()
 
     def _observe(self) -> None:
@@ -320,6 +338,28 @@ class CapturePipeline:
                 self.metrics.ack_latency(now - at)
         self.metrics.publish(tracker.acknowledged, tracker.acknowledged_stamp, idle=tracker.idle)
 
+    def check_broker_kept_data(self) -> None:
+        """BrokerLostData when a topic's end offset fell to or below an offset Kafka acknowledged to us."""
+        self._next_lost_check = time.monotonic() + LOST_DATA_CHECK_SECONDS
+        if not self.offsets.highest:
+            return
+        try:
+            if self._end_offsets is None:
+                self._end_offsets = _end_offsets_of(self.producer)
+                if self._end_offsets is None:
+                    return
+            self.offsets.check(self._end_offsets)
+        except BrokerLostData:
+            raise
+        except KafkaError as exc:  # the broker does not answer now: the next check will tell
+            log.debug("cannot read end offsets: %s", exc)
+
+    def _acknowledge_noting(self, ticket: int, error: Any, report: Any = None) -> None:
+        """`tracker.acknowledge`, remembering the acknowledged offset (sealed records only: one per slot and seal)."""
+        if error is None and report is not None:
+            self.offsets.note(report)
+        self._acknowledge(ticket, error, report)
+
     def seal(self) -> None:
         """Produce the held records, each with a delivery report, then attach the waiting checkpoint.
 
@@ -327,7 +367,7 @@ class CapturePipeline:
         record produced before it there without a report.
         """
         tracker = self.tracker
-        acknowledge = self._acknowledge
+        acknowledge = self._acknowledge_noting
         produce = self._produce_tracked
         try:
             for (topic, partition), (value, key, headers) in self._held.items():
@@ -473,6 +513,17 @@ def _record_size(record) -> int:
     for name, data in headers or ():
         size += len(name) + len(data or b"")
     return size
+
+
+def _end_offsets_of(producer) -> EndOffsets | None:
+    """`topic -> end offsets` through an admin client on the producer's brokers (None when it has no address)."""
+    bootstrap = getattr(producer, "_bootstrap", None)
+    if not bootstrap:
+        return None
+    from cdc.kafka import make_admin
+
+    admin = make_admin(bootstrap, backend=getattr(producer, "backend", None))
+    return admin.end_offsets
 
 
 def _unpack(record) -> tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]] | None]:

@@ -25,7 +25,7 @@ DEFAULT_DIR = ".cdc-sandbox"
 SERVER_MODULES: dict[str, ModuleType] = {"postgres": postgres, "mariadb": mariadb, "kafka": kafka}
 PORT_OPTIONS = {"postgres": "--pg-port", "mariadb": "--mysql-port", "kafka": "--kafka-port"}
 
-__all__ = ["DEFAULT_DIR", "Endpoints", "SandboxState", "ServerStatus", "down", "endpoints", "status", "up"]
+__all__ = ["DEFAULT_DIR", "Endpoints", "SandboxState", "ServerStatus", "down", "endpoints", "restart", "status", "up"]
 
 
 @dataclass(slots=True, frozen=True)
@@ -116,6 +116,23 @@ def _purge(directory: Path, state: SandboxState | None) -> None:
         if not home.is_relative_to(directory):
             shutil.rmtree(home, ignore_errors=True)
     shutil.rmtree(directory, ignore_errors=True)
+
+
+def restart(directory: str | Path, name: str, *, sig: int | None = None) -> ServerState:
+    """Stop one server with `sig` (default: its clean stop), start it again on its port (`cdc drill`'s hook)."""
+    directory = Path(directory).absolute()
+    with _locked(directory):
+        state = load_state(directory)
+        if state is None or name not in state.servers:
+            raise SandboxError(f"no {name} in the sandbox in {directory}", fix=f"run `cdc sandbox up --dir {directory}`")
+        server = state.servers[name]
+        pid = processes.read_pid_file(Path(server.pid_file)) or server.pid
+        if pid:
+            processes.stop(pid, server.program, server.marker, sig=sig or SERVER_MODULES[name].STOP_SIGNAL)
+        Path(server.pid_file).unlink(missing_ok=True)
+        started = SERVER_MODULES[name].start(directory, server.port)
+        save_state(replace(state, servers={**state.servers, name: started}))
+        return started
 
 
 def status(directory: str | Path = DEFAULT_DIR) -> list[ServerStatus]:

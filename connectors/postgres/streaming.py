@@ -39,7 +39,7 @@ from connectors.postgres.offsets import lsn_to_text
 from connectors.postgres.replication import ReplicationConnection, StreamLost
 from connectors.postgres.schema import SchemaRegistry, describe_change
 from connectors.postgres.source_info import SOURCE_VARIABLE_FIELDS, source_block
-from connectors.postgres.spool import TransactionSpool
+from connectors.postgres.spool import SpoolFull, TransactionSpool
 
 PgoutputDecoder = twin("connectors.postgres.decode").PgoutputDecoder
 
@@ -87,6 +87,7 @@ class PostgresStream:
         self.last_checkpoint = 0
         self.received = 0
         self.spools: dict[int, TransactionSpool] = {}
+        self.streaming = os.environ.get("CDC_PG_STREAMING", "on") != "off"
         self.stream_xid: int | None = None
         # hot path: relid -> (table or None when filtered out, its SourceTemplate), until a Relation
         # message; the template's values are the transaction's (below) and the event's `sequence`, `lsn`
@@ -108,6 +109,14 @@ class PostgresStream:
                     replication = ReplicationConnection(self.url)
                 self._stream(replication, stop)
                 return
+            except SpoolFull as exc:
+                if not self.streaming:
+                    raise
+                # the server then keeps a large transaction (in pg_replslot) until its commit
+                log.warning("spool full; reconnecting without streaming of in-progress transactions",
+                            extra={"error": str(exc)})
+                self.streaming = False
+                self._after_disconnect()
             except (SourceError, psycopg.OperationalError) as exc:
                 if not _transient(exc):
                     raise
@@ -133,8 +142,7 @@ class PostgresStream:
     def _stream(self, replication: ReplicationConnection, stop: StopSignal) -> None:
         pipeline = self.pipeline
         start = pipeline.acknowledged
-        replication.start_replication(self.slot, self.publication, start,
-                                      streaming=os.environ.get("CDC_PG_STREAMING", "on") != "off")
+        replication.start_replication(self.slot, self.publication, start, streaming=self.streaming)
         self._reconnect_catalog()
         status = Every(self.options.status_interval)
         heartbeat = Every(self.options.heartbeat_interval)
