@@ -20,7 +20,7 @@ from cdc.urls import DatabaseUrl, parse_url
 
 SNAPSHOT_MODES = ("initial", "never", "initial_only", "when_needed")
 COMPAT_MODES = ("none", "debezium")
-ON_ERROR = ("stop", "dlq")
+ON_ERROR = ("stop", "dlq", "skip-table")
 CONSISTENCY = ("batch", "transaction")
 KAFKA_BACKENDS = ("confluent", "kafka-python")
 DROP_COLUMNS = ("keep", "drop")
