@@ -20,6 +20,7 @@ from cdc.urls import DatabaseUrl, parse_url
 
 SNAPSHOT_MODES = ("initial", "never", "initial_only", "when_needed")
 COMPAT_MODES = ("none", "debezium")
+KEYLESS_POLICIES = ("refuse", "insert-only")
 ON_ERROR = ("stop", "dlq", "skip-table")
 CONSISTENCY = ("batch", "transaction")
 KAFKA_BACKENDS = ("confluent", "kafka-python")
@@ -49,6 +50,7 @@ class SourceConfig:
     server_id: int | None = None
     compat: str = "none"
     heartbeat_interval: float = 10.0
+    keyless: str = "refuse"
 
 
 @dataclass(slots=True, frozen=True)
@@ -235,6 +237,7 @@ def _source(path: Path, index: int, data: Any) -> SourceConfig:
         server_id=section.get("server_id", int, None),
         compat=section.get("compat", str, "none", COMPAT_MODES),
         heartbeat_interval=float(section.get("heartbeat_interval", (int, float), 10.0)),
+        keyless=section.get("keyless", str, "refuse", KEYLESS_POLICIES),
     )
     if config.tables and config.include:
         raise ConfigError(f"{path}: source[{index}]: set either tables or include, not both")

@@ -94,14 +94,20 @@ def load_positions(writer: TargetWriter, group: str) -> dict[str, tuple]:
 
 
 def drop_repeats(events: list, positions: dict[str, tuple]) -> list:
-    """The events without those of keyless tables at or below the table's applied position."""
-    if not positions:
-        return events
+    """The events without the repeats of keyless tables: an event at or below its table's applied position,
+    or below one seen earlier in the batch (a restarted capture's repeats may follow the originals in
+    one batch). A keyless table's events are on one partition, in source order."""
+    highest = dict(positions)
     kept = []
     for event in events:
         position = event.position
-        applied = positions.get(event.schema.qualified_name) if position is not None else None
+        if position is None:
+            kept.append(event)
+            continue
+        name = event.schema.qualified_name
+        applied = highest.get(name)
         if applied is None or position > applied:
+            highest[name] = position
             kept.append(event)
     return kept
 

@@ -22,6 +22,10 @@ from cdc.registry import source_module
                    "when_needed: snapshot when no usable position exists.")
 @click.option("--slot", default=None, help="PG replication slot name [default: cdc_<prefix>].")
 @click.option("--publication", default=None, help="PG publication name [default: cdc_<prefix>].")
+@click.option("--keyless", type=click.Choice(["refuse", "insert-only"]), default="refuse", show_default=True,
+              help="PG: a table without a primary key and with REPLICA IDENTITY DEFAULT/NOTHING (whose UPDATE/DELETE "
+                   "the server refuses once published): refuse to start, or capture its inserts only "
+                   "(a second publication, publish = 'insert, truncate').")
 @click.option("--compat", type=click.Choice(["none", "debezium"]), default="none", show_default=True,
               help="Value encodings: readable (none) or exactly Debezium 3.6's (debezium).")
 @click.option("--heartbeat-interval", type=float, default=10.0, show_default=True,
@@ -38,7 +42,8 @@ from cdc.registry import source_module
 def command(source_url: str, kafka: str, prefix: str, tables: tuple[str, ...], include: str | None, snapshot: str,
             slot: str | None, publication: str | None, compat: str, heartbeat_interval: float,
             snapshot_workers: int, snapshot_chunk: int, kafka_backend: str | None,
-            server_id: int | None = None, status_interval: float = 1.0, metrics: str = "") -> None:
+            server_id: int | None = None, status_interval: float = 1.0, metrics: str = "",
+            keyless: str = "refuse") -> None:
     """Stream a source database's changes into Kafka (Debezium-compatible events) until stopped.
 
     Runs until SIGINT/SIGTERM, then flushes Kafka, acknowledges the source position and exits 0.
@@ -65,7 +70,7 @@ def command(source_url: str, kafka: str, prefix: str, tables: tuple[str, ...], i
         snapshot_chunk=max(1, snapshot_chunk),
         status_interval=status_interval,
         kafka_backend=kafka_backend,
-        extra={"server_id": server_id} if server_id is not None else {},
+        extra={"keyless": keyless, **({"server_id": server_id} if server_id is not None else {})},
     )
     connector = source_module(source_url)
     server = watch = None
