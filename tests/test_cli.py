@@ -149,13 +149,13 @@ def test_database_urls_from_cdc_option_env_vars_and_the_old_names(name, option, 
 def test_status_json_alone_prints_on_stdout_and_json_path_writes_a_file(tmp_path):
     result = CliRunner().invoke(cli, ["status", "--json", "--prefix", "shop"])
     assert result.exit_code == 0, result.output
-    assert orjson.loads(result.output) == {"sources": {}, "kafka": [], "targets": {}}
+    assert orjson.loads(result.output) == {"sources": {}, "kafka": [], "targets": {}, "target_tables": {}}
     result = CliRunner().invoke(cli, ["status", "--json", "-"])
     assert result.exit_code == 0 and orjson.loads(result.output)["kafka"] == []
     path = tmp_path / "status.json"
     result = CliRunner().invoke(cli, ["status", "--json", str(path)])
     assert result.exit_code == 0 and result.output == ""
-    assert orjson.loads(path.read_bytes()) == {"sources": {}, "kafka": [], "targets": {}}
+    assert orjson.loads(path.read_bytes()) == {"sources": {}, "kafka": [], "targets": {}, "target_tables": {}}
 
 
 def _config(tmp_path, source_extra: str = "", target_extra: str = "", kafka_extra: str = ""):

@@ -315,12 +315,23 @@ def test_skip_table_parks_a_table_the_target_refuses_and_keeps_the_others_flowin
     with pytest.raises(BadEventError, match=r"of table (public|shop)\.items at topic"):
         applier(target_url, schema, other, policy=StopPolicy()).apply(refused)
     apply = applier(target_url, schema, other, policy=SkipTablePolicy())
+    apply.metrics_prefix = f"skip-{engine}"
     apply.apply(refused + stream.insert(other, {"id": 1, "name": "o", "qty": 1, "note": None}))
     apply.apply(stream.insert(schema, {"id": 3, "name": "c", "qty": 3, "note": None})
                 + stream.insert(other, {"id": 2, "name": "p", "qty": 2, "note": None}))
     assert _items(engine, target_url) == [(1, "a", 1, None)]
     assert rows(target_url, f"SELECT id FROM {_where(engine, target_url, 'others')} ORDER BY id") == [(1,), (2,)]
     assert list(apply.parked) == [schema.qualified_name]
+    # shown by the metrics and by `cdc status`
+    from prometheus_client import REGISTRY
+
+    from cdc.registry import status_module
+
+    assert REGISTRY.get_sample_value("cdc_apply_table_parked",
+                                     {"pipeline": f"skip-{engine}", "table": schema.qualified_name}) == 1
+    [state] = [row for row in status_module(target_url).target_table_states(target_url) if row["parked"]]
+    assert state["table"] == schema.qualified_name
+    assert state["parked"].startswith(f"{refused[0].topic}[0]@{refused[0].offset}: ")  # where, then why
     # parked for good: a new apply process reads it from cdc_table_state
     assert list(applier(target_url, schema, other, policy=SkipTablePolicy()).writer.load_parked_tables("g")) \
         == [schema.qualified_name]
