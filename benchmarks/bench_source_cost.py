@@ -15,9 +15,9 @@ not two programs fighting over one core:
 - this script, the capture (`cdc capture`, or Debezium's embedded engine in its JVM) and the Kafka
   broker run on core 1.
 
-Workloads: `pgbench -i -s 1` once, then `pgbench -T S -c 4 -n` (TPC-B-like: 3 updates, 1 select,
-1 insert into pgbench_history per transaction; pgbench_history gets REPLICA IDENTITY FULL so both
-captures take all four tables); sysbench `oltp_read_write` on 2 tables x 10k rows, 4 threads, S
+Workloads: `pgbench -i -s 1` once, then `pgbench -T S -c 4 -j 2` (TPC-B-like: 3 updates, 1 select,
+1 insert into pgbench_history per transaction; pgbench vacuums and truncates its history before each
+run; pgbench_history gets REPLICA IDENTITY FULL so both captures take all four tables); sysbench `oltp_read_write` on 2 tables x 10k rows, 4 threads, S
 seconds. Each round runs every mode of each workload once, the modes' order rotated per round.
 
 Per run: transactions per second (the client's own figure) and the source server's CPU per
@@ -202,7 +202,9 @@ class Pgbench(Workload):
                      f"CREATE TABLE IF NOT EXISTS {READY_TABLE} (id serial PRIMARY KEY, at int)", "CHECKPOINT")
 
     def run(self) -> tuple[int, float, str]:
-        out = self._client("-T", str(self.seconds), "-c", "4", "-j", "2", "-n")
+        # pgbench vacuums its tables and truncates pgbench_history before the run (no -n): every run starts
+        # from the same table state, whatever ran before it
+        out = self._client("-T", str(self.seconds), "-c", "4", "-j", "2")
         count = int(re.search(r"number of transactions actually processed: (\d+)", out).group(1))
         tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", out).group(1))
         return count, tps, out
@@ -316,7 +318,11 @@ class DebeziumCapture:
         self.round += 1
         self.prefix = f"dbz{workload.name}{self.round}"
         tables = [workload.qualified(t) for t in workload.tables + [READY_TABLE]]
-        options = {"database.server.id": str(800_000 + self.round)} if workload.engine == "mysql" else {}
+        # Confirm the source position every second, as `cdc capture` does (--status-interval 1.0); the
+        # peer's default (60 s) would hold WAL and make the catch-up figure meaningless
+        options = {"offset.flush.interval.ms": "1000"}
+        if workload.engine == "mysql":
+            options["database.server.id"] = str(800_000 + self.round)
         self.peer = DebeziumPeer(workload.url, prefix=self.prefix, tables=tables, snapshot="no_data",
                                  keep_records=False, options=options,
                                  log_path=self.log_dir / f"debezium-{self.prefix}.log").start()
@@ -338,7 +344,7 @@ class DebeziumCapture:
         return result
 
 
-def pg_catch_up(url: str, slot: str, timeout: float = 120.0) -> float | None:
+def pg_catch_up(url: str, slot: str, timeout: float = 60.0) -> float | None:
     """Seconds until the slot's confirmed position passes the WAL position at the end of the load."""
     end = pg_execute(url, "SELECT pg_current_wal_lsn()::text")[0][0]
     started = time.monotonic()

@@ -217,26 +217,31 @@ class BatchApplier:
 
             TABLE_PARKED.labels(self.metrics_prefix, name).set(1)
 
-    def _park(self, bad: list[BadEvent]) -> list[BadEvent]:
-        """Under skip-table: record the tables of bad events (and those found unwritable) as parked, inside
-        the open transaction; returns the bad events of no table (the policy stops on them)."""
-        if self.policy.name != "skip-table":
-            return bad
+    def _skips_tables(self) -> bool:
+        return getattr(self.policy, "name", "") == "skip-table"
+
+    def _park_reasons(self, bad: list[BadEvent]) -> dict[str, str]:
+        """Table -> reason for every table to park now: found unwritable, or with a bad event."""
         reasons = dict(self._to_park)
         for event in bad:
             if event.table is not None:
                 reasons.setdefault(event.table, f"{event.where}: {event.reason}")
-        for name, reason in reasons.items():
+        return reasons
+
+    def _park(self, bad: list[BadEvent]) -> list[BadEvent]:
+        """Under skip-table: record the tables of bad events (and those found unwritable) as parked, inside
+        the open transaction; returns the bad events of no table (the policy stops on them)."""
+        if not self._skips_tables():
+            return bad
+        for name, reason in self._park_reasons(bad).items():
             self.writer.store_table_state(self.group, name, "parked", reason[:2000])
         return [event for event in bad if event.table is None]
 
     def _parked_after_commit(self, bad: list[BadEvent]) -> None:
-        if self.policy.name != "skip-table":
+        """After the commit that recorded them: skip the parked tables' events from now on, say so."""
+        if not self._skips_tables():
             return
-        reasons = dict(self._to_park)
-        for event in bad:
-            if event.table is not None:
-                reasons.setdefault(event.table, f"{event.where}: {event.reason}")
+        reasons = self._park_reasons(bad)
         self._to_park.clear()
         for name, reason in reasons.items():
             if name not in self.parked:
@@ -401,7 +406,7 @@ class BatchApplier:
             try:
                 tables[name] = self.writer.table_for(schema)
             except TargetError as exc:
-                if self.policy.name != "skip-table":
+                if not self._skips_tables():
                     raise
                 self._to_park[name] = str(exc)
         return tables

@@ -335,3 +335,20 @@ def test_skip_table_parks_a_table_the_target_refuses_and_keeps_the_others_flowin
     # parked for good: a new apply process reads it from cdc_table_state
     assert list(applier(target_url, schema, other, policy=SkipTablePolicy()).writer.load_parked_tables("g")) \
         == [schema.qualified_name]
+
+
+def test_skip_table_parks_a_target_table_apply_cannot_write_at_all(target_url, engine):
+    from cdc.apply.dlq import SkipTablePolicy
+
+    schema, other = simple_table(engine), simple_table(engine, name="others")
+    # the target's table lacks the primary key upserts need: no event of it can be written
+    execute(target_url, f"CREATE TABLE {_where(engine, target_url, 'items')} (id int, name varchar(50), qty int, note text)")
+    stream = Stream()
+    batch = stream.insert(schema, {"id": 1, "name": "a", "qty": 1, "note": None}) \
+        + stream.insert(other, {"id": 1, "name": "o", "qty": 1, "note": None})
+    with pytest.raises(TargetError, match=r"items has no primary key or unique index"):
+        applier(target_url, schema, other).apply(batch)
+    apply = applier(target_url, schema, other, policy=SkipTablePolicy())
+    apply.apply(batch)
+    assert rows(target_url, f"SELECT id FROM {_where(engine, target_url, 'others')}") == [(1,)]
+    assert list(apply.parked) == [schema.qualified_name] and "primary key" in apply.parked[schema.qualified_name]
