@@ -23,7 +23,7 @@ seconds. Each round runs every mode of each workload once, the modes' order rota
 Per run: transactions per second (the client's own figure) and the source server's CPU per
 transaction (user + system time of the server's processes from /proc, including exited backends
 through the postmaster's cutime/cstime): TPS on a shared machine is noisy, CPU per transaction much
-less so. For the capture modes also the capture's own CPU (on core 1) and, for PostgreSQL, how long
+less so. PostgreSQL: the part of it spent by the walsender that decodes for the slot, separately. For the capture modes also the capture's own CPU (on core 1) and, for PostgreSQL, how long
 after the load the slot's confirmed position reached the end of the WAL (capture kept up when ~0).
 
 Results: benchmarks/results/source-cost-<UTC time>.json.
@@ -359,16 +359,28 @@ def pg_catch_up(url: str, slot: str, timeout: float = 60.0) -> float | None:
 
 # --- the run ------------------------------------------------------------------------------------
 
+def walsenders(workload: Workload) -> list[int]:
+    """PostgreSQL: the server processes decoding for the active logical slots (part of the server's CPU)."""
+    if workload.engine != "postgresql":
+        return []
+    return [pid for (pid,) in pg_execute(workload.url, "SELECT active_pid FROM pg_replication_slots"
+                                                       " WHERE active_pid IS NOT NULL")]
+
+
 def measure(workload: Workload, capture: Any) -> dict[str, Any]:
     """One load run under one capture mode."""
     capture.start(workload)
     time.sleep(1.0)
-    before = cpu_seconds(workload.server_pid)
+    senders = walsenders(workload)
+    before, senders_before = cpu_seconds(workload.server_pid), sum(cpu_seconds(pid) for pid in senders)
     count, tps, _ = workload.run()
     server_cpu = cpu_seconds(workload.server_pid) - before
     result = {"workload": workload.name, "mode": capture.name, "transactions": count, "tps": round(tps, 1),
               "server_cpu_seconds": round(server_cpu, 2),
               "server_cpu_ms_per_txn": round(1000 * server_cpu / count, 4) if count else None}
+    if senders:
+        sender_cpu = sum(cpu_seconds(pid) for pid in senders) - senders_before
+        result["walsender_cpu_ms_per_txn"] = round(1000 * sender_cpu / count, 4) if count else None
     result.update(capture.stop(workload))
     print(json.dumps(result), flush=True)
     return result
@@ -387,6 +399,9 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
                     "tps_runs": [r["tps"] for r in chosen],
                     "server_cpu_ms_per_txn": round(sum(r["server_cpu_ms_per_txn"] for r in chosen) / len(chosen), 4),
                 }
+                senders = [r["walsender_cpu_ms_per_txn"] for r in chosen if r.get("walsender_cpu_ms_per_txn") is not None]
+                if senders:
+                    modes[mode]["walsender_cpu_ms_per_txn"] = round(sum(senders) / len(senders), 4)
         base = modes.get("none")
         for mode, figures in modes.items():
             if base and mode != "none":
