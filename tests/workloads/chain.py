@@ -82,6 +82,22 @@ class CdcProcess:
             return self.process.wait(10)
 
 
+def kill_each_during(load: subprocess.Popen, seconds: float, capture: CdcProcess, apply: CdcProcess,
+                     capture_ready: str) -> None:
+    """SIGKILL the capture at 30% of the load and apply at 55%, start each again, wait for the load to end
+    and for the new apply to be assigned its partitions (verify sees apply's progress only in
+    `cdc_offsets`: a worker still joining its group looks idle)."""
+    time.sleep(seconds * 0.3)
+    capture.kill()
+    capture.start().wait_for_log(capture_ready, 60)
+    time.sleep(seconds * 0.25)
+    apply.kill()
+    apply.start()
+    out, _ = load.communicate(timeout=seconds + 60)
+    assert load.returncode == 0, out
+    apply.wait_for_log("partitions assigned", 60)
+
+
 def verify(source: str, target: str, tables: list[str], log_dir: Path, wait_for_lag: float = 150) -> tuple[int, str]:
     """`cdc verify --wait-for-lag` over the tables: (exit code, its output and JSON report)."""
     report = log_dir / "verify.json"

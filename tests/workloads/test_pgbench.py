@@ -6,13 +6,12 @@ PostgreSQL, with the capture and apply each SIGKILLed once in the middle of the 
 from __future__ import annotations
 
 import subprocess
-import time
 import uuid
 
 import pytest
 
 from tests.conftest import create_pg_database, drop_pg_database
-from tests.workloads.chain import CdcProcess, need, pg_client_args, verify
+from tests.workloads.chain import CdcProcess, kill_each_during, need, pg_client_args, verify
 
 TABLES = ["pgbench_accounts", "pgbench_branches", "pgbench_tellers", "pgbench_history"]
 LOAD_SECONDS = 15
@@ -61,16 +60,7 @@ def test_pgbench_with_history_replicates_to_parity_through_a_capture_and_an_appl
         capture.start().wait_for_log("replication started", 120)
         apply.start().wait_for_log("apply worker started", 60)
         load = _pgbench(pg_database, "-T", str(LOAD_SECONDS), "-c", "4", "-R", str(RATE), "-n")
-        time.sleep(LOAD_SECONDS * 0.3)
-        capture.kill()
-        capture.start().wait_for_log("replication started", 60)
-        time.sleep(LOAD_SECONDS * 0.25)
-        apply.kill()
-        apply.start()
-        out, _ = load.communicate(timeout=LOAD_SECONDS + 60)
-        assert load.returncode == 0, out
-        # verify sees apply's progress only in cdc_offsets: a worker still joining its group looks idle
-        apply.wait_for_log("partitions assigned", 60)
+        kill_each_during(load, LOAD_SECONDS, capture, apply, capture_ready="replication started")
         code, report = verify(pg_database, target, TABLES, tmp_path)
         assert code == 0, f"{report[-6000:]}\n--- capture\n{capture.text()[-3000:]}\n--- apply\n{apply.text()[-3000:]}"
         assert "multiset" in report  # pgbench_history, keyless, compared as a multiset of whole rows

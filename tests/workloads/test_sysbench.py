@@ -6,13 +6,12 @@ PostgreSQL, with the capture and apply each SIGKILLed once in the middle of the 
 from __future__ import annotations
 
 import subprocess
-import time
 import uuid
 
 import pytest
 
 from tests.connectors.mysql.mysql_binlog_capture import fresh_server_id
-from tests.workloads.chain import CdcProcess, mysql_client_args, need, verify
+from tests.workloads.chain import CdcProcess, kill_each_during, mysql_client_args, need, verify
 
 TABLES = 2
 TABLE_SIZE = 10_000
@@ -47,15 +46,7 @@ def test_sysbench_oltp_read_write_replicates_to_parity_through_a_capture_and_an_
         capture.start().wait_for_log("snapshot done", 120)
         apply.start().wait_for_log("apply worker started", 60)
         load = _sysbench(mysql_database, "run", "--threads=4", f"--time={LOAD_SECONDS}", f"--rate={RATE}")
-        time.sleep(LOAD_SECONDS * 0.3)
-        capture.kill()
-        capture.start().wait_for_log("capture starting", 60)
-        time.sleep(LOAD_SECONDS * 0.25)
-        apply.kill()
-        apply.start()
-        out, _ = load.communicate(timeout=LOAD_SECONDS + 60)
-        assert load.returncode == 0, out
-        apply.wait_for_log("partitions assigned", 60)  # verify sees apply's progress only in cdc_offsets
+        kill_each_during(load, LOAD_SECONDS, capture, apply, capture_ready="capture starting")
         code, report = verify(mysql_database, pg_database, tables, tmp_path)
         assert code == 0, f"{report[-6000:]}\n--- capture\n{capture.text()[-3000:]}\n--- apply\n{apply.text()[-3000:]}"
     finally:
