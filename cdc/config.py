@@ -20,7 +20,8 @@ from cdc.urls import DatabaseUrl, parse_url
 
 SNAPSHOT_MODES = ("initial", "never", "initial_only", "when_needed")
 COMPAT_MODES = ("none", "debezium")
-ON_ERROR = ("stop", "dlq")
+KEYLESS_POLICIES = ("refuse", "insert-only")
+ON_ERROR = ("stop", "dlq", "skip-table")
 CONSISTENCY = ("batch", "transaction")
 KAFKA_BACKENDS = ("confluent", "kafka-python")
 DROP_COLUMNS = ("keep", "drop")
@@ -51,6 +52,7 @@ class SourceConfig:
     heartbeat_interval: float = 10.0
     max_message_bytes: int | None = None
     max_spool_bytes: int | None = None
+    keyless: str = "refuse"
 
 
 @dataclass(slots=True, frozen=True)
@@ -240,6 +242,7 @@ def _source(path: Path, index: int, data: Any) -> SourceConfig:
         heartbeat_interval=float(section.get("heartbeat_interval", (int, float), 10.0)),
         max_message_bytes=section.get("max_message_bytes", int, None),
         max_spool_bytes=section.get("max_spool_bytes", int, None),
+        keyless=section.get("keyless", str, "refuse", KEYLESS_POLICIES),
     )
     if config.tables and config.include:
         raise ConfigError(f"{path}: source[{index}]: set either tables or include, not both")

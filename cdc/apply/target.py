@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 OFFSETS_TABLE = "cdc_offsets"
 TRANSACTIONS_TABLE = "cdc_transactions"  # --consistency transaction: applied source transactions
+TABLE_STATE_TABLE = "cdc_table_state"  # per table: last applied source position (keyless), parked reason
+TABLE_STATE_COLUMNS = ("source_position", "parked")
 DROP_POLICIES = ("keep", "drop")
 
 TopicPartition = tuple[str, int]
@@ -241,6 +243,28 @@ class TargetWriter(abc.ABC):
         """(quoted name, CREATE TABLE IF NOT EXISTS statement) of `cdc_transactions`."""
 
     @abc.abstractmethod
+    def table_state_sql(self) -> tuple[str, str]:
+        """(quoted name, CREATE TABLE IF NOT EXISTS statement) of `cdc_table_state`
+        (group_id, table_name, source_position, parked)."""
+
+    @abc.abstractmethod
+    def store_table_state(self, group: str, table: str, column: str, value: str | None) -> None:
+        """Set one column (one of TABLE_STATE_COLUMNS) of a table's state row, inside the open transaction."""
+
+    @abc.abstractmethod
+    def insert_rows(self, table: TargetTable, columns: tuple[str, ...], rows: list[list[Any]]) -> None:
+        """Plain bulk insert (no upsert) into a table without a primary key."""
+
+    @abc.abstractmethod
+    def delete_one(self, table: TargetTable, columns: tuple[str, ...], values: list[Any]) -> bool:
+        """Delete exactly one row whose columns equal `values` (NULL matches NULL); False when none does."""
+
+    @abc.abstractmethod
+    def update_one(self, table: TargetTable, columns: tuple[str, ...], values: list[Any],
+                   set_columns: tuple[str, ...], set_values: list[Any]) -> bool:
+        """Update exactly one row whose columns equal `values` (NULL matches NULL); False when none does."""
+
+    @abc.abstractmethod
     def is_data_error(self, exc: BaseException) -> bool:
         """True when exc is about the data of a row (bad value, constraint), not the connection."""
 
@@ -256,6 +280,17 @@ class TargetWriter(abc.ABC):
     def ensure_transactions_table(self) -> None:
         """Create `cdc_transactions` (group_id, txn_id, positions) unless it exists."""
         self.execute_ddl(self.transactions_table_sql()[1])
+
+    def ensure_table_state_table(self) -> None:
+        """Create `cdc_table_state` unless it exists."""
+        self.execute_ddl(self.table_state_sql()[1])
+
+    def load_parked_tables(self, group: str) -> dict[str, str]:
+        """Tables parked by `--on-error skip-table`: source table -> reason."""
+        rows = self.query(f"SELECT table_name, parked FROM {self.table_state_sql()[0]}"
+                          " WHERE group_id = %s AND parked IS NOT NULL", (group,))
+        self.rollback()
+        return dict(rows)
 
     def load_applied_transactions(self, group: str) -> dict[str, str]:
         """Applied source transactions whose events may still be read again: txn id -> positions JSON."""

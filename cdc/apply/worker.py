@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cdc.apply.batch import BatchApplier, OverlappedApplier
-from cdc.apply.dlq import POLICIES, DeadLetterPolicy, StopPolicy
+from cdc.apply.dlq import POLICIES, DeadLetterPolicy, SkipTablePolicy, StopPolicy
 from cdc.apply.offsets import start_offsets
 from cdc.apply.schemas import SchemaCatalog
 from cdc.apply.target import TargetWriter, open_writer
@@ -183,7 +183,7 @@ class ApplyWorker:
         self.writer = open_writer(options.target, create_tables=options.create_tables,
                                   drop_columns=options.drop_columns)
         policy = (DeadLetterPolicy(make_producer(options.kafka), options.prefix) if options.on_error == "dlq"
-                  else StopPolicy())
+                  else SkipTablePolicy() if options.on_error == "skip-table" else StopPolicy())
         try:
             # Subscribe first: librdkafka joins the group in the background (seconds on tansu) while the
             # offsets table and the schemas are read; the assignment is served by the first consume().
@@ -192,6 +192,7 @@ class ApplyWorker:
                                           on_assign=self._assigned, on_revoke=self._revoked,
                                           **self._consumer_options())
             self.writer.ensure_offsets_table()
+            self.writer.ensure_table_state_table()
             schemas = SchemaCatalog(refresh=self._read_schemas)
             for record in self._read_schemas():
                 schemas.add_record(record)
@@ -199,6 +200,7 @@ class ApplyWorker:
             applier = BatchApplier(self.writer, schemas, group=self.group, prefix=options.prefix, policy=policy,
                                    tables=table_filter(options.tables),
                                    metrics_prefix=options.prefix if options.metrics else None)
+            applier.load_parked()
             if options.consistency == "transaction":
                 from cdc.apply.transactions import TransactionApplier
 

@@ -27,7 +27,8 @@ from cdc.commands.options import kafka_backend_option, kafka_option, prefix_opti
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Worker processes sharing the partitions.")
 @click.option("--on-error", type=click.Choice(POLICIES), default="stop", show_default=True,
-              help="Bad event: stop with its position and reason, or send it to <prefix>.dlq and go on.")
+              help="Bad event or unwritable table: stop with its position, table and reason; send the event to "
+                   "<prefix>.dlq and go on; or (skip-table) park its table and keep the others flowing.")
 @click.option("--consistency", type=click.Choice(CONSISTENCY_MODES), default="batch", show_default=True,
               help="batch: rows in batches per table; transaction: each source transaction atomically.")
 @click.option("--max-transaction-bytes", type=click.IntRange(1024), default=256 * 1024 * 1024, show_default=True,

@@ -23,6 +23,10 @@ from cdc.registry import source_module
                    "when_needed: snapshot when no usable position exists.")
 @click.option("--slot", default=None, help="PG replication slot name [default: cdc_<prefix>].")
 @click.option("--publication", default=None, help="PG publication name [default: cdc_<prefix>].")
+@click.option("--keyless", type=click.Choice(["refuse", "insert-only"]), default="refuse", show_default=True,
+              help="PG: a table without a primary key and with REPLICA IDENTITY DEFAULT/NOTHING (whose UPDATE/DELETE "
+                   "the server refuses once published): refuse to start, or capture its inserts only "
+                   "(a second publication, publish = 'insert, truncate').")
 @click.option("--compat", type=click.Choice(["none", "debezium"]), default="none", show_default=True,
               help="Value encodings: readable (none) or exactly Debezium 3.6's (debezium).")
 @click.option("--heartbeat-interval", type=float, default=10.0, show_default=True,
@@ -46,7 +50,8 @@ def command(source_url: str, kafka: str, prefix: str, tables: tuple[str, ...], i
             slot: str | None, publication: str | None, compat: str, heartbeat_interval: float,
             snapshot_workers: int, snapshot_chunk: int, kafka_backend: str | None,
             server_id: int | None = None, status_interval: float = 1.0, metrics: str = "",
-            max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, max_spool_bytes: int | None = None) -> None:
+            max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, max_spool_bytes: int | None = None,
+            keyless: str = "refuse") -> None:
     """Stream a source database's changes into Kafka (Debezium-compatible events) until stopped.
 
     Runs until SIGINT/SIGTERM, then flushes Kafka, acknowledges the source position and exits 0.
@@ -74,8 +79,8 @@ def command(source_url: str, kafka: str, prefix: str, tables: tuple[str, ...], i
         status_interval=status_interval,
         kafka_backend=kafka_backend,
         max_message_bytes=max_message_bytes,
-        extra={name: value for name, value in (("server_id", server_id), ("max_spool_bytes", max_spool_bytes))
-               if value is not None},
+        extra={"keyless": keyless, **{name: value for name, value in (("server_id", server_id), ("max_spool_bytes", max_spool_bytes))
+               if value is not None}},
     )
     connector = source_module(source_url)
     server = watch = None

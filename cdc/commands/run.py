@@ -31,6 +31,8 @@ def capture_args(config: Config, source: SourceConfig) -> list[str]:
         args += ["--tables", ",".join(source.tables)]
     if source.include:
         args += ["--include", source.include]
+    if source.keyless != "refuse":
+        args += ["--keyless", source.keyless]
     for option, value in (("--slot", source.slot), ("--publication", source.publication),
                           ("--server-id", source.server_id), ("--max-message-bytes", source.max_message_bytes),
                           ("--max-spool-bytes", source.max_spool_bytes)):

@@ -120,7 +120,7 @@ class ReplicationConnection:
         slot_name, consistent_point, snapshot_name, plugin = rows[0]
         return CreatedSlot(slot_name, lsn_to_int(consistent_point), snapshot_name, plugin or "pgoutput")
 
-    def start_replication(self, slot: str, publication: str, start: int = 0, *, messages: bool = True,
+    def start_replication(self, slot: str, publication: str | tuple[str, ...], start: int = 0, *, messages: bool = True,
                           streaming: bool = True, binary: bool = False) -> dict[str, str]:
         """START_REPLICATION ... LOGICAL start with pgoutput options fit for this server; returns them."""
         options = self.plugin_options(publication, messages=messages, streaming=streaming, binary=binary)
@@ -140,9 +140,10 @@ class ReplicationConnection:
         log.info("replication started", extra={"slot": slot, "start": lsn_to_text(start), **options})
         return options
 
-    def plugin_options(self, publication: str, *, messages: bool, streaming: bool, binary: bool) -> dict[str, str]:
+    def plugin_options(self, publication: str | tuple[str, ...], *, messages: bool, streaming: bool, binary: bool) -> dict[str, str]:
         """pgoutput options: proto v2 + streaming on PG 14+, messages on PG 14+, binary on PG 14+."""
-        publication_names = quote_ident(publication).replace("'", "''")
+        names = (publication,) if isinstance(publication, str) else publication
+        publication_names = ",".join(quote_ident(name) for name in names).replace("'", "''")
         options = {"proto_version": "1", "publication_names": publication_names}
         if self.server_version >= 140000:
             if streaming:

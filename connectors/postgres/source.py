@@ -25,6 +25,7 @@ from connectors.postgres.setup import (
     drop_slots,
     pending_marker,
     prepare_source,
+    published,
     snapshot_unfinished,
 )
 from connectors.postgres.snapshot import read_snapshot, snapshot_tables
@@ -40,7 +41,9 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
     publication = options.publication or default_name(options.prefix)
     with connect(url) as conn:
         captured, slot_state = prepare_source(conn, slot=slot, publication=publication,
-                                              tables=list(options.tables) or None, include=options.include)
+                                              tables=list(options.tables) or None, include=options.include,
+                                              keyless=options.extra.get("keyless", "refuse"))
+        publications = published(conn, publication)
         database = conn.info.dbname
     check_distinct_topics(options.prefix, captured)
     table_filter = TableFilter(captured if options.tables else (), options.include, default_namespace="public")
@@ -52,7 +55,7 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
                                      max_message_bytes=options.max_message_bytes)
     pipeline = CapturePipeline(producer, envelope)
     pipeline.seed_schemas(schemas)
-    log.info("capture starting", extra={"source": url.redacted(), "slot": slot, "publication": publication,
+    log.info("capture starting", extra={"source": url.redacted(), "slot": slot, "publication": ",".join(publications),
                                         "tables": len(captured) or "all", "snapshot": options.snapshot})
     replication: ReplicationConnection | None = None
     stream: PostgresStream | None = None
@@ -93,7 +96,7 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
         else:
             start = lsn_to_int(slot_state.confirmed_flush) if slot_state.confirmed_flush else 0
             log.info("resuming from the slot's confirmed position", extra={"slot": slot, "start": lsn_to_text(start)})
-        stream = PostgresStream(url, options, pipeline, table_filter, slot=slot, publication=publication,
+        stream = PostgresStream(url, options, pipeline, table_filter, slot=slot, publication=publications,
                                 database=database)
         tune_gc_for_streaming()
         stream.run(stop, start, replication)

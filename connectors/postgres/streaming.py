@@ -67,7 +67,7 @@ class PostgresStream:
     """The streaming role: pgoutput frames -> Change records -> pipeline, with status updates and heartbeats."""
 
     def __init__(self, url: DatabaseUrl, options: CaptureOptions, pipeline: CapturePipeline,
-                 table_filter: TableFilter, *, slot: str, publication: str, database: str) -> None:
+                 table_filter: TableFilter, *, slot: str, publication: str | tuple[str, ...], database: str) -> None:
         self.url = url
         self.options = options
         self.pipeline = pipeline
