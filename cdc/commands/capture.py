@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from cdc.commands.options import (kafka_backend_option, kafka_option, metrics_option, prefix_option, source_option,
+from cdc.commands.options import (kafka_backend_option, kafka_option, kafka_security_options, metrics_option,
+                                  prefix_option, source_option,
                                   tables_option)
 from cdc.errors import ConfigError
 from cdc.pipeline import SNAPSHOT_MODES, CaptureOptions, StopSignal
@@ -33,6 +34,7 @@ from cdc.registry import source_module
 @click.option("--status-interval", type=float, default=1.0, show_default=True,
               help="Seconds between source acknowledgements (PG standby status updates / MySQL offsets).")
 @kafka_backend_option()
+@kafka_security_options()
 @metrics_option("Serve Prometheus /metrics (events per table, lag, Kafka acknowledgements, snapshot progress, "
                 "source WAL/binlog lag) on HOST:PORT (or PORT, on 127.0.0.1).")
 def command(source_url: str, kafka: str, prefix: str, tables: tuple[str, ...], include: str | None, snapshot: str,

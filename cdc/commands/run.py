@@ -17,14 +17,19 @@ from cdc.supervisor import Component, Supervisor
 log = logging.getLogger("cdc.run")
 
 
+def kafka_env(config: Config) -> dict[str, str]:
+    """The environment every child gets: the Kafka backend and its TLS/SASL settings (secrets included)."""
+    return {"CDC_KAFKA_BACKEND": config.kafka.backend, **config.kafka.security.environment()}
+
+
 def capture_env(config: Config, source: SourceConfig) -> dict[str, str]:
     """The environment of one [[source]]'s `cdc capture`: its URL (password, options) never goes on argv."""
-    return {"CDC_KAFKA_BACKEND": config.kafka.backend, "CDC_SOURCE": source.url.secret_text()}
+    return {**kafka_env(config), "CDC_SOURCE": source.url.secret_text()}
 
 
 def apply_env(config: Config, target: TargetConfig) -> dict[str, str]:
     """The environment of one [[target]]'s `cdc apply`: its URL (password, options) never goes on argv."""
-    return {"CDC_KAFKA_BACKEND": config.kafka.backend, "CDC_TARGET": target.url.secret_text()}
+    return {**kafka_env(config), "CDC_TARGET": target.url.secret_text()}
 
 
 def capture_args(config: Config, source: SourceConfig) -> list[str]:
@@ -84,7 +89,7 @@ def _with_metrics(component: Component, count: int, taken: set[int]) -> Componen
 
 def components_for(config: Config, *, child_metrics: bool = True) -> list[Component]:
     """One supervised component per [[source]], [[target]] and [[verify]], each serving its own /metrics."""
-    env = {"CDC_KAFKA_BACKEND": config.kafka.backend}
+    env = kafka_env(config)
     components = [
         (Component(f"capture:{s.prefix}:{s.url.engine}@{s.url.host}:{s.url.port}/{s.url.database}", capture_args(config, s),
                    env=capture_env(config, s)), 1)
