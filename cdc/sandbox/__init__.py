@@ -19,13 +19,15 @@ from types import ModuleType
 from cdc.errors import SandboxError
 from cdc.sandbox import kafka, mariadb, postgres, processes
 from cdc.sandbox.ports import pick_free_port, port_is_free
-from cdc.sandbox.state import SERVERS, Endpoints, SandboxState, ServerState, load_state, save_state
+from cdc.sandbox.state import (SERVERS, STATE_FILE, Endpoints, SandboxState, ServerState, load_state, new_password,
+                               save_state)
 
 DEFAULT_DIR = ".cdc-sandbox"
+MARKER_FILE = ".cdc-sandbox-dir"
 SERVER_MODULES: dict[str, ModuleType] = {"postgres": postgres, "mariadb": mariadb, "kafka": kafka}
 PORT_OPTIONS = {"postgres": "--pg-port", "mariadb": "--mysql-port", "kafka": "--kafka-port"}
 
-__all__ = ["DEFAULT_DIR", "Endpoints", "SandboxState", "ServerStatus", "down", "endpoints", "status", "up"]
+__all__ = ["DEFAULT_DIR", "Endpoints", "holds_sandbox", "SandboxState", "ServerStatus", "down", "endpoints", "status", "up"]
 
 
 @dataclass(slots=True, frozen=True)
@@ -54,6 +56,7 @@ def up(directory: str | Path = DEFAULT_DIR, ports: dict[str, int] | None = None)
     if directory.exists() and not directory.is_dir():
         raise SandboxError(f"{directory} is not a directory", fix="pass another path with --dir")
     directory.mkdir(parents=True, exist_ok=True)
+    (directory / MARKER_FILE).touch()  # says "a sandbox lives here" even when this `up` fails before the state file
     with _locked(directory):
         previous = load_state(directory)
         if previous is not None:
@@ -68,11 +71,14 @@ def up(directory: str | Path = DEFAULT_DIR, ports: dict[str, int] | None = None)
                 )
         requested = {name: port for name, port in (ports or {}).items() if port}
         chosen = _choose_ports(requested, previous)
+        # a sandbox keeps its password across down/up (its data dirs have it); one made before passwords has none
+        password = previous.password if previous is not None else new_password()
         started: dict[str, ServerState] = {}
         errors: list[BaseException] = []
         with ThreadPoolExecutor(max_workers=len(SERVERS)) as pool:
             futures = {
-                name: pool.submit(_start, name, directory, chosen[name], set(chosen.values()), name in requested)
+                name: pool.submit(_start, name, directory, chosen[name], set(chosen.values()), name in requested,
+                                  password)
                 for name in SERVERS
             }
             for name, future in futures.items():
@@ -84,15 +90,22 @@ def up(directory: str | Path = DEFAULT_DIR, ports: dict[str, int] | None = None)
             for server in started.values():
                 _stop_server(server)
             raise errors[0]
-        state = SandboxState(dir=str(directory), servers=started)
+        state = SandboxState(dir=str(directory), servers=started, password=password)
         save_state(state)
         notes = tuple(_relocation_notes(state))
         return UpResult(state, already_running=False, notes=notes)
 
 
 def down(directory: str | Path = DEFAULT_DIR, *, purge: bool = False) -> list[ServerStatus]:
-    """Stop the servers this sandbox started (safe to repeat); purge also deletes their data."""
+    """Stop the servers this sandbox started (safe to repeat); purge also deletes their data.
+
+    Purging refuses a directory without a sandbox state file: `--dir` pointing at the wrong place must not
+    delete it.
+    """
     directory = Path(directory).absolute()
+    if purge and directory.exists() and not holds_sandbox(directory):
+        raise SandboxError(f"{directory} holds no sandbox (no {STATE_FILE} or {MARKER_FILE}): refusing to delete it",
+                           fix="check --dir; to delete the directory anyway, do it yourself")
     state = load_state(directory) if directory.is_dir() else None
     before: list[ServerStatus] = []
     if state is not None:
@@ -107,11 +120,18 @@ def down(directory: str | Path = DEFAULT_DIR, *, purge: bool = False) -> list[Se
     return before
 
 
+def holds_sandbox(directory: str | Path) -> bool:
+    """True when `up` made (or began making) a sandbox in directory: the only kind `down --purge` deletes."""
+    directory = Path(directory)
+    return (directory / STATE_FILE).is_file() or (directory / MARKER_FILE).is_file()
+
+
 def _purge(directory: Path, state: SandboxState | None) -> None:
     """Delete the sandbox dir and PostgreSQL's data dir when it had to live elsewhere."""
-    homes = {postgres.home_for(directory, postgres.run_as_user())}
-    if state is not None and "postgres" in state.servers:
-        homes.add(Path(state.servers["postgres"].data_dir).parent)
+    homes = {postgres.home_for(directory, postgres.run_as_user()), mariadb.home_for(directory, mariadb.run_as_user())}
+    if state is not None:
+        homes.update(Path(server.data_dir).parent for name, server in state.servers.items()
+                     if name in ("postgres", "mariadb"))
     for home in homes:
         if not home.is_relative_to(directory):
             shutil.rmtree(home, ignore_errors=True)
@@ -190,14 +210,14 @@ def _choose_ports(requested: dict[str, int], previous: SandboxState | None) -> d
     return chosen
 
 
-def _start(name: str, directory: Path, port: int, promised: set[int], pinned: bool) -> ServerState:
+def _start(name: str, directory: Path, port: int, promised: set[int], pinned: bool, password: str | None) -> ServerState:
     """Start one server; when another program grabbed its free port meanwhile, try once more on a new port."""
     try:
-        return SERVER_MODULES[name].start(directory, port)
+        return SERVER_MODULES[name].start(directory, port, password=password)
     except SandboxError:
         if pinned or port_is_free(port):
             raise
-    return SERVER_MODULES[name].start(directory, pick_free_port(avoid=promised))
+    return SERVER_MODULES[name].start(directory, pick_free_port(avoid=promised), password=password)
 
 
 def _stop_server(server: ServerState) -> None:
@@ -211,10 +231,11 @@ def _stop_server(server: ServerState) -> None:
 
 def _relocation_notes(state: SandboxState) -> Iterator[str]:
     """Say where a data dir went when it could not live under the sandbox dir."""
-    server = state.servers["postgres"]
-    if not Path(server.data_dir).is_relative_to(state.dir):
-        yield (f"note: PostgreSQL's data dir is {server.data_dir} (the `postgres` user cannot reach "
-               f"{state.dir}, or its socket path would be too long)")
+    for name, title, user in (("postgres", "PostgreSQL", postgres.RUN_AS), ("mariadb", "MariaDB", mariadb.RUN_AS)):
+        server = state.servers[name]
+        if not Path(server.data_dir).is_relative_to(state.dir):
+            yield (f"note: {title}'s data dir is {server.data_dir} (the `{user}` user cannot reach "
+                   f"{state.dir}, or its socket path would be too long)")
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -74,7 +75,8 @@ def test_user_without_replication_privileges_is_refused(mysql_database: str) -> 
             for host in ("%", "localhost"):  # a fresh install's anonymous ''@localhost would shadow '%'
                 cursor.execute(f"CREATE USER '{user}'@'{host}' IDENTIFIED BY 'pw'")
                 cursor.execute(f"GRANT SELECT ON `{database}`.* TO '{user}'@'{host}'")
-        limited = connect(mysql_database.replace("://root", f"://{user}:pw", 1).replace("://root:", f"://{user}:", 1))
+        parts = urlsplit(mysql_database)
+        limited = connect(urlunsplit(parts._replace(netloc=f"{user}:pw@{parts.hostname}:{parts.port}")))
         try:
             with pytest.raises(SourceError, match="REPLICATION SLAVE"):
                 check_source(limited, database=database)
