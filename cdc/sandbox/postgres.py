@@ -16,6 +16,7 @@ import psycopg
 from cdc.errors import SandboxError
 from cdc.sandbox import processes
 from cdc.sandbox.state import ServerState
+from cdc.sandbox.tls import TlsFiles, install_server_files
 
 NAME = "postgres"
 PROGRAM = "postgres"
@@ -80,11 +81,13 @@ def home_for(directory: Path, user: str | None) -> Path:
     return processes.server_home(directory, "postgres", user)
 
 
-def start(directory: Path, port: int, timeout: float = 60.0, password: str | None = None) -> ServerState:
+def start(directory: Path, port: int, timeout: float = 60.0, password: str | None = None,
+          tls: TlsFiles | None = None) -> ServerState:
     """Create (first time) and start PostgreSQL on 127.0.0.1:port; return once it accepts connections.
 
     With a password (every sandbox made now), TCP logins need it (scram-sha-256); the unix socket lives in
-    the server's own 0700 home, so only its user and root reach it.
+    the server's own 0700 home, so only its user and root reach it. With `tls`, TCP clients must use TLS
+    (`hostssl` lines only) and the server presents a certificate signed by the sandbox's CA.
     """
     binaries = bindir()
     user = run_as_user()
@@ -95,9 +98,14 @@ def start(directory: Path, port: int, timeout: float = 60.0, password: str | Non
     env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
     if not (data / "PG_VERSION").is_file():
         _initdb(binaries, data, log_file, user, env, password)
+        if tls is not None:
+            _require_tls(data)
     argv = [str(binaries / "postgres"), "-D", str(data), "-p", str(port), "-c", f"unix_socket_directories={home}"]
     for key, value in SETTINGS.items():
         argv += ["-c", f"{key}={value}"]
+    if tls is not None:
+        ca, cert, key = install_server_files(tls, home, user)
+        argv += ["-c", "ssl=on", "-c", f"ssl_ca_file={ca}", "-c", f"ssl_cert_file={cert}", "-c", f"ssl_key_file={key}"]
     process = processes.launch(argv, log_file, user=user, env=env, cwd=home)
     server = ServerState(
         name=NAME, port=port, pid=process.pid, pid_file=str(directory / "postgres.pid"), log_file=str(log_file),
@@ -135,6 +143,13 @@ def _initdb(binaries: Path, data: Path, log_file: Path, user: str | None, env: d
         password_file.unlink(missing_ok=True)
     if result.returncode != 0:
         raise processes.failed_to_start(NAME, log_file, f"initdb exited with {result.returncode}")
+
+
+def _require_tls(data: Path) -> None:
+    """pg_hba.conf: TCP logins only over TLS (`host` lines become `hostssl`)."""
+    hba = data / "pg_hba.conf"
+    lines = [("hostssl" + line[4:]) if line.startswith("host ") else line for line in hba.read_text().splitlines()]
+    hba.write_text("\n".join(lines) + "\n")
 
 
 def _wait_ready(process: subprocess.Popen, port: int, log_file: Path, timeout: float, password: str | None) -> None:

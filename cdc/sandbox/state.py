@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import shlex
+from urllib.parse import quote
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -61,9 +62,11 @@ class SandboxState:
     dir: str
     servers: dict[str, ServerState] = field(default_factory=dict)
     password: str | None = None  # None: a sandbox made before passwords (trust auth, root without one)
+    tls: bool = False  # `up --tls`: servers take TLS only on TCP, with the CA in DIR/tls/ca.pem
 
     def __repr__(self) -> str:
-        return f"SandboxState(dir={self.dir!r}, servers={self.servers!r}, password={'***' if self.password else None})"
+        return (f"SandboxState(dir={self.dir!r}, servers={self.servers!r}, "
+                f"password={'***' if self.password else None}, tls={self.tls})")
 
     def endpoints(self) -> Endpoints:
         """The URLs of the sandbox's servers (database `cdc` on each)."""
@@ -74,9 +77,13 @@ class SandboxState:
                 fix=f"run `cdc sandbox down --dir {self.dir}` and `cdc sandbox up --dir {self.dir}`",
             )
         auth = f":{self.password}" if self.password else ""
+        pg_options = mysql_options = ""
+        if self.tls:  # verify the chain and the name (the server certificate names 127.0.0.1)
+            ca = quote(str(Path(self.dir) / "tls" / "ca.pem"), safe="/")
+            pg_options, mysql_options = f"?sslmode=verify-full&sslrootcert={ca}", f"?ssl_ca={ca}&ssl_verify_identity=true"
         return Endpoints(
-            pg_url=f"postgresql://postgres{auth}@127.0.0.1:{self.servers['postgres'].port}/cdc",
-            mysql_url=f"mysql://root{auth}@127.0.0.1:{self.servers['mariadb'].port}/cdc",
+            pg_url=f"postgresql://postgres{auth}@127.0.0.1:{self.servers['postgres'].port}/cdc{pg_options}",
+            mysql_url=f"mysql://root{auth}@127.0.0.1:{self.servers['mariadb'].port}/cdc{mysql_options}",
             kafka_bootstrap=f"127.0.0.1:{self.servers['kafka'].port}",
         )
 
@@ -101,7 +108,7 @@ def parse_state(text: str, *, source: str = STATE_FILE) -> SandboxState:
         password = data.get("password")
         if password is not None and not isinstance(password, str):
             raise ValueError("password is not a string")
-        return SandboxState(dir=data["dir"], servers=servers, password=password)
+        return SandboxState(dir=data["dir"], servers=servers, password=password, tls=bool(data.get("tls", False)))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise SandboxError(
             f"{source} is not a sandbox state file ({exc})",
@@ -116,6 +123,7 @@ def format_state(state: SandboxState) -> str:
         "dir": state.dir,
         "servers": {name: asdict(server) for name, server in state.servers.items()},
         "password": state.password,
+        "tls": state.tls,
     }
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
