@@ -111,3 +111,14 @@ def test_publication_created_for_listed_tables_or_all(pg_database):
         assert len(conn.execute("SELECT 1 FROM pg_publication_tables WHERE pubname = 'only_a'").fetchall()) == 2
         prepare_source(conn, slot=slot_name, publication="everything", tables=None, include=None)
         assert conn.execute("SELECT puballtables FROM pg_publication WHERE pubname = 'everything'").fetchone() == (True,)
+
+
+def test_capture_without_a_table_list_is_refused_for_a_non_superuser(pg_database, plain_user):
+    """Every table means FOR ALL TABLES, which only a superuser may create: told up front, with --tables."""
+    from connectors.postgres.setup import ensure_publication
+
+    with connect(pg_database) as conn:
+        conn.execute(f"ALTER ROLE {plain_user} REPLICATION")
+    with connect(_user_url(pg_database, plain_user)) as conn:
+        with pytest.raises(SourceError, match="FOR ALL TABLES.*only a superuser.*pass --tables"):
+            ensure_publication(conn, "cdc_all", [])
