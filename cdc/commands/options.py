@@ -149,9 +149,11 @@ def json_option(help: str) -> Callable[[F], F]:
 
 
 def write_json_text(text: str, path: str) -> None:
-    """Write a JSON document to `path`, or to stdout when `path` is `-`."""
+    """Write a JSON document to `path` (mode 0600), or to stdout when `path` is `-`."""
     if path == "-":
         click.echo(text)
         return
-    with open(path, "w", encoding="utf-8") as out:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # its owner's only, like the reports
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(text + "\n")
