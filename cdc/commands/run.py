@@ -91,13 +91,13 @@ def components_for(config: Config, *, child_metrics: bool = True) -> list[Compon
     """One supervised component per [[source]], [[target]] and [[verify]], each serving its own /metrics."""
     env = kafka_env(config)
     components = [
-        (Component(f"capture:{s.prefix}:{s.url.engine}@{s.url.host}:{s.url.port}/{s.url.database}", capture_args(config, s),
-                   env=capture_env(config, s)), 1)
+        (Component(f"capture:{s.prefix}:{s.url.engine}@{s.url.host}:{s.url.port}/{s.url.database}",
+                   capture_args(config, s), env=capture_env(config, s)), 1)
         for s in config.sources
     ]
     components += [
-        (Component(f"apply:{t.prefix}->{t.url.engine}@{t.url.host}:{t.url.port}/{t.url.database}", apply_args(config, t),
-                   env=apply_env(config, t)),
+        (Component(f"apply:{t.prefix}->{t.url.engine}@{t.url.host}:{t.url.port}/{t.url.database}",
+                   apply_args(config, t), env=apply_env(config, t)),
          t.workers)
         for t in config.targets
     ]

@@ -45,8 +45,9 @@ def command() -> None:
 @click.option("--mysql-port", type=int, default=0, help="MariaDB port (default: a free one).")
 @click.option("--kafka-port", type=int, default=0, help="Kafka broker port (default: a free one).")
 @click.option("--tls", is_flag=True,
-              help="A new sandbox gets a throwaway CA (DIR/tls/ca.pem); PostgreSQL and MariaDB then take TCP clients over"
-                   " TLS only, and the printed URLs verify the server (sslmode=verify-full, ssl_verify_identity).")
+              help="A new sandbox gets a throwaway CA (DIR/tls/ca.pem); PostgreSQL and MariaDB then take TCP"
+                   " clients over TLS only, and the printed URLs verify the server (sslmode=verify-full,"
+                   " ssl_verify_identity).")
 def up(directory: str, pg_port: int, mysql_port: int, kafka_port: int, tls: bool) -> None:
     """Start PostgreSQL, MariaDB and a Kafka broker under DIR, then print their env lines.
 

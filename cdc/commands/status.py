@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from cdc.commands.options import (
-    json_option, kafka_backend_option, kafka_option, kafka_security_options, prefix_option, source_option, target_option,
-    write_json_text,
+    json_option, kafka_backend_option, kafka_option, kafka_security_options, prefix_option, source_option,
+    target_option, write_json_text,
 )
 from cdc.registry import status_module
 from cdc.urls import parse_url
