@@ -19,8 +19,6 @@ from types import ModuleType
 from cdc.errors import SandboxError
 from cdc.sandbox import kafka, mariadb, postgres, processes
 from cdc.sandbox.ports import pick_free_port, port_is_free
-from cdc.sandbox.tls import TlsFiles, make_certificates
-from cdc.sandbox.tls import files_in as tls_files_in
 from cdc.sandbox.state import (SERVERS, STATE_FILE, Endpoints, SandboxState, ServerState, load_state, new_password,
                                save_state)
 
@@ -80,7 +78,7 @@ def up(directory: str | Path = DEFAULT_DIR, ports: dict[str, int] | None = None,
         # a sandbox keeps its password across down/up (its data dirs have it); one made before passwords has none
         password = previous.password if previous is not None else new_password()
         tls = previous.tls if previous is not None else tls
-        tls_files = (tls_files_in(directory) if previous is not None else make_certificates(directory)) if tls else None
+        tls_files = _tls_files(directory, new=previous is None) if tls else None
         started: dict[str, ServerState] = {}
         errors: list[BaseException] = []
         with ThreadPoolExecutor(max_workers=len(SERVERS)) as pool:
@@ -218,8 +216,15 @@ def _choose_ports(requested: dict[str, int], previous: SandboxState | None) -> d
     return chosen
 
 
+def _tls_files(directory: Path, *, new: bool):
+    """The sandbox's CA and certificates: made now for a new sandbox (`cryptography`, the sandbox extra)."""
+    from cdc.sandbox import tls
+
+    return tls.make_certificates(directory) if new else tls.files_in(directory)
+
+
 def _start(name: str, directory: Path, port: int, promised: set[int], pinned: bool, password: str | None,
-           tls: TlsFiles | None = None) -> ServerState:
+           tls=None) -> ServerState:
     """Start one server; when another program grabbed its free port meanwhile, try once more on a new port."""
     extra = {"tls": tls} if tls is not None else {}
     try:

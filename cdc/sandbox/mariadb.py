@@ -14,13 +14,16 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pymysql
 
 from cdc.errors import SandboxError
 from cdc.sandbox import processes
 from cdc.sandbox.state import ServerState
-from cdc.sandbox.tls import TlsFiles, install_server_files
+
+if TYPE_CHECKING:
+    from cdc.sandbox.tls import TlsFiles
 
 NAME = "mariadb"
 PROGRAM = "mariadbd"
@@ -117,6 +120,8 @@ def start(directory: Path, port: int, timeout: float = 90.0, password: str | Non
         _install_db(install_db, data, log_file, user)
     argv = [str(server_bin), *server_args(data, port, socket, home / "mariadbd.pid")]
     if tls is not None:
+        from cdc.sandbox.tls import install_server_files
+
         ca, cert, key = install_server_files(tls, home, user)
         argv += [f"--ssl-ca={ca}", f"--ssl-cert={cert}", f"--ssl-key={key}", "--require-secure-transport=ON"]
     process = processes.launch(argv, log_file, user=user, cwd=home)

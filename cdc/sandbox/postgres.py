@@ -10,13 +10,16 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 
 from cdc.errors import SandboxError
 from cdc.sandbox import processes
 from cdc.sandbox.state import ServerState
-from cdc.sandbox.tls import TlsFiles, install_server_files
+
+if TYPE_CHECKING:
+    from cdc.sandbox.tls import TlsFiles
 
 NAME = "postgres"
 PROGRAM = "postgres"
@@ -104,6 +107,8 @@ def start(directory: Path, port: int, timeout: float = 60.0, password: str | Non
     for key, value in SETTINGS.items():
         argv += ["-c", f"{key}={value}"]
     if tls is not None:
+        from cdc.sandbox.tls import install_server_files
+
         ca, cert, key = install_server_files(tls, home, user)
         argv += ["-c", "ssl=on", "-c", f"ssl_ca_file={ca}", "-c", f"ssl_cert_file={cert}", "-c", f"ssl_key_file={key}"]
     process = processes.launch(argv, log_file, user=user, env=env, cwd=home)
