@@ -73,7 +73,7 @@ def cli(log_format: str, log_level: str) -> None:
     \b
     Example:
       cdc sandbox up && eval "$(cdc sandbox env)"
-      cdc capture --source "$CDC_PG_URL" --kafka "$CDC_KAFKA_BOOTSTRAP" --prefix shop
+      CDC_SOURCE="$CDC_PG_URL" cdc capture --kafka "$CDC_KAFKA_BOOTSTRAP" --prefix shop --tables public.orders
     """
     setup_logging(log_format, log_level)
 

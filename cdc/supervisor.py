@@ -43,7 +43,7 @@ class Component:
     started_at: float = 0.0
     next_start: float = 0.0
     last_exit: int | None = None
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict, repr=False)  # may hold URLs with passwords: never shown
     metrics: tuple[str, ...] = ()  # the /metrics URLs it serves (merged into `cdc run`'s own /metrics)
     failed: bool = False  # exited with PERMANENT_EXIT_CODE: not restarted (a restart would fail the same way)
 

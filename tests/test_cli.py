@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from cdc.cli import COMMANDS, LazyGroup, cli
 from cdc.commands import capture as capture_command
 from cdc.commands.options import HIDDEN_ALIASES, split_names
-from cdc.commands.run import apply_args, capture_args
+from cdc.commands.run import apply_args, apply_env, capture_args, capture_env
 from cdc.config import load_config
 
 BUILT = ("run", "capture", "apply", "verify", "verify-schedule", "status", "tail", "sandbox", "drill")
@@ -183,23 +183,26 @@ def test_run_passes_the_configured_heartbeat_to_the_capture(tmp_path, monkeypatc
     config = _config(tmp_path, source_extra=f"{key} = 2.5", kafka_extra='backend = "kafka-python"')
     connector = RecordingConnector()
     monkeypatch.setattr(capture_command, "source_module", lambda url: connector)
-    result = CliRunner().invoke(cli, capture_args(config, config.sources[0]))
+    result = CliRunner().invoke(cli, capture_args(config, config.sources[0]), env=capture_env(config, config.sources[0]))
     assert result.exit_code == 0, result.output
     assert connector.options.heartbeat_interval == 2.5
     assert connector.options.kafka_backend == "kafka-python"
     assert connector.options.source == "postgresql://u:p@127.0.0.1:5433/shop"
 
 
-def test_run_passes_the_default_heartbeat_when_none_is_configured(tmp_path):
+def test_run_passes_the_default_heartbeat_when_none_is_configured(tmp_path, monkeypatch):
     config = _config(tmp_path)
+    monkeypatch.setenv("CDC_SOURCE", capture_env(config, config.sources[0])["CDC_SOURCE"])
     args = capture_args(config, config.sources[0])
     assert parse("capture", args[1:])["heartbeat_interval"] == 10.0
 
 
 @pytest.mark.parametrize(("setting", "policy"), [("", "keep"), ("drop_columns = true", "drop"),
                                                  ('drop_columns = "drop"', "drop"), ('drop_columns = "keep"', "keep")])
-def test_run_passes_target_settings_to_apply(tmp_path, setting, policy):
+def test_run_passes_target_settings_to_apply(tmp_path, setting, policy, monkeypatch):
     config = _config(tmp_path, target_extra=setting, kafka_extra='backend = "kafka-python"')
+    for name, value in apply_env(config, config.targets[0]).items():
+        monkeypatch.setenv(name, value)
     params = parse("apply", apply_args(config, config.targets[0])[1:])
     assert params["drop_columns"] == policy and params["kafka_backend"] == "kafka-python"
     assert params["target_url"] == "mysql://root@127.0.0.1:3307/replica" and params["prefix"] == "shop"

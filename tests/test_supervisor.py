@@ -6,7 +6,7 @@ from pathlib import Path
 import urllib.error
 import urllib.request
 
-from cdc.commands.run import apply_args, capture_args
+from cdc.commands.run import apply_args, apply_env, capture_args, capture_env
 from cdc.config import load_config
 from cdc.metrics import serve_metrics
 from cdc.supervisor import Component, Supervisor, backoff_seconds
@@ -81,10 +81,12 @@ def test_config_entries_become_capture_and_apply_arguments(tmp_path):
     )
     config = load_config(path)
     args = capture_args(config, config.sources[0])
-    assert args[:3] == ["capture", "--source", "postgresql://u:p@127.0.0.1:5433/shop"]
+    assert args[0] == "capture" and "--source" not in args and "p@" not in " ".join(args)
+    assert capture_env(config, config.sources[0])["CDC_SOURCE"] == "postgresql://u:p@127.0.0.1:5433/shop"
     assert "--tables" in args and "public.a" in args and args[args.index("--slot") + 1] == "s1"
     args = apply_args(config, config.targets[0])
-    assert "--create-tables" in args and args[args.index("--target") + 1] == "mysql://root@127.0.0.1:3307/replica"
+    assert "--create-tables" in args and "--target" not in args
+    assert apply_env(config, config.targets[0])["CDC_TARGET"] == "mysql://root@127.0.0.1:3307/replica"
 
 
 def test_children_die_with_a_sigkilled_cdc_run(kafka_bootstrap, tmp_path):

@@ -11,7 +11,8 @@ import click
 from cdc.apply.dlq import POLICIES
 from cdc.apply.target import DROP_POLICIES
 from cdc.apply.worker import CONSISTENCY_MODES, ApplyOptions, run_workers
-from cdc.commands.options import kafka_backend_option, kafka_option, prefix_option, tables_option, target_option
+from cdc.commands.options import (kafka_backend_option, kafka_option, kafka_security_options, prefix_option,
+                                  tables_option, target_option)
 
 
 @click.command(name="apply")
@@ -49,6 +50,7 @@ from cdc.commands.options import kafka_backend_option, kafka_option, prefix_opti
 @click.option("--idle-exit", type=float, default=None, metavar="SECONDS",
               help="Stop after this many seconds without records (one-shot catch-up).")
 @kafka_backend_option()
+@kafka_security_options()
 @click.pass_context
 def command(ctx: click.Context, kafka: str, prefix: str, target_url: str, tables: tuple[str, ...], create_tables: bool,
             drop_columns: str, group: str, workers: int, on_error: str, consistency: str, batch_size: int,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from cdc.commands.options import (kafka_backend_option, kafka_option, metrics_option, prefix_option, source_option,
+from cdc.commands.options import (kafka_backend_option, kafka_option, kafka_security_options, metrics_option,
+                                  prefix_option, source_option,
                                   tables_option)
 from cdc.errors import ConfigError
 from cdc.kafka import DEFAULT_MAX_MESSAGE_BYTES
@@ -44,6 +45,7 @@ from cdc.registry import source_module
               help="PostgreSQL: most bytes one streamed in-progress transaction may spool to a temporary file"
                    " [default: 16 GiB]; more stops the capture (exit code 65).")
 @kafka_backend_option()
+@kafka_security_options()
 @metrics_option("Serve Prometheus /metrics (events per table, lag, Kafka acknowledgements, snapshot progress, "
                 "source WAL/binlog lag) on HOST:PORT (or PORT, on 127.0.0.1).")
 def command(source_url: str, kafka: str, prefix: str, tables: tuple[str, ...], include: str | None, snapshot: str,

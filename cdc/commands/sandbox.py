@@ -44,7 +44,11 @@ def command() -> None:
 @click.option("--pg-port", type=int, default=0, help="PostgreSQL port (default: a free one).")
 @click.option("--mysql-port", type=int, default=0, help="MariaDB port (default: a free one).")
 @click.option("--kafka-port", type=int, default=0, help="Kafka broker port (default: a free one).")
-def up(directory: str, pg_port: int, mysql_port: int, kafka_port: int) -> None:
+@click.option("--tls", is_flag=True,
+              help="A new sandbox gets a throwaway CA (DIR/tls/ca.pem); PostgreSQL and MariaDB then take TCP"
+                   " clients over TLS only, and the printed URLs verify the server (sslmode=verify-full,"
+                   " ssl_verify_identity).")
+def up(directory: str, pg_port: int, mysql_port: int, kafka_port: int, tls: bool) -> None:
     """Start PostgreSQL, MariaDB and a Kafka broker under DIR, then print their env lines.
 
     \b
@@ -55,7 +59,7 @@ def up(directory: str, pg_port: int, mysql_port: int, kafka_port: int) -> None:
 
     require_broker()
     started = time.monotonic()
-    result = sandbox.up(directory, ports={"postgres": pg_port, "mariadb": mysql_port, "kafka": kafka_port})
+    result = sandbox.up(directory, ports={"postgres": pg_port, "mariadb": mysql_port, "kafka": kafka_port}, tls=tls)
     if result.already_running:
         click.echo(f"sandbox in {result.state.dir} is already up", err=True)
     else:

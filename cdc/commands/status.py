@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from cdc.commands.options import (
-    json_option, kafka_backend_option, kafka_option, prefix_option, source_option, target_option, write_json_text,
+    json_option, kafka_backend_option, kafka_option, kafka_security_options, prefix_option, source_option,
+    target_option, write_json_text,
 )
 from cdc.registry import status_module
 from cdc.urls import parse_url
@@ -56,6 +57,7 @@ def _table(title: str, rows: list[dict[str, Any]]) -> Table:
 @prefix_option(required=False, help="Topic prefix (with --kafka: list its topics and how far apply is behind).")
 @json_option("Write one JSON document instead of printing tables.")
 @kafka_backend_option()
+@kafka_security_options()
 @click.option("--run", "run", metavar="HOST:PORT", envvar="CDC_RUN",
               help="A running `cdc run`'s [metrics] listen address: per pipeline state, position, lag, events/s, "
                    "last parity check. [env CDC_RUN]")

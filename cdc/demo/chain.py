@@ -70,7 +70,11 @@ def recreate_mariadb_database(url: str, name: str) -> None:
 
 
 def write_config(path: Path, endpoints: Endpoints, urls: dict[str, str], prefixes: dict[str, str], metrics: str) -> None:
-    """The `cdc run` config of the demo: two sources, two targets, a scheduled parity check per direction."""
+    """The `cdc run` config of the demo: two sources, two targets, a scheduled parity check per direction.
+
+    It holds the sandbox's password, so only its owner may read it (0600)."""
+    path.touch(mode=0o600)
+    path.chmod(0o600)
     path.write_text(f"""# written by the cdc demo
 [kafka]
 bootstrap = "{endpoints.kafka_bootstrap}"
@@ -186,10 +190,11 @@ def run_verify(name: str, source: str, target: str, tables: str, report_dir: Pat
     """Run `cdc verify` for one direction, showing its summary; its exit code."""
     html = report_dir / f"parity-{name}.html"
     json_path = report_dir / f"parity-{name}.json"
-    command = [sys.executable, "-m", "cdc.cli", "verify", "--source", source, "--target", target, "--tables", tables,
+    command = [sys.executable, "-m", "cdc.cli", "verify", "--tables", tables,
                "--wait-for-lag", "30", "--json", str(json_path), "--html", str(html)]
     console.print(f"[bold]cdc verify[/bold] {name}")
-    return subprocess.run(command).returncode
+    # the URLs hold the sandbox's password: through the environment, never on the command line
+    return subprocess.run(command, env={**os.environ, "CDC_SOURCE": source, "CDC_TARGET": target}).returncode
 
 
 def run_chain(endpoints: Endpoints, console: Console) -> str:

@@ -38,6 +38,7 @@ from cdc.kafka.base import (
 )
 from cdc.kafka.compression import default_compression
 from cdc.kafka.connection import bootstrap_servers, unreachable
+from cdc.kafka.security import security_from_environment
 from cdc.kafka.partitioner import partition_for
 
 log = logging.getLogger("cdc.kafka")
@@ -122,6 +123,7 @@ class KafkaPythonProducer(Producer):
         self._settled_count = 0  # written by the I/O thread only
         config = {
             "bootstrap_servers": self._bootstrap.split(","),
+            **security_from_environment().kafka_python_kwargs(),
             "acks": "all",
             "enable_idempotence": idempotent,
             "compression_type": None if compression == "none" else compression,
@@ -339,6 +341,7 @@ class KafkaPythonConsumer(Consumer):
         self._positions: dict[TopicPartition, int] = {}
         config = {
             "bootstrap_servers": self._bootstrap.split(","),
+            **security_from_environment().kafka_python_kwargs(),
             "group_id": group_id,
             "enable_auto_commit": False,
             "auto_offset_reset": auto_offset_reset,
@@ -475,6 +478,7 @@ class KafkaPythonAdmin(Admin):
         try:
             self._admin = KafkaAdminClient(
                 bootstrap_servers=self._bootstrap.split(","),
+                **security_from_environment().kafka_python_kwargs(),
                 bootstrap_timeout_ms=int(connect_timeout * 1000),
                 **options,
             )
@@ -560,6 +564,7 @@ def _fetch_high_watermarks(bootstrap: str, topic: str, hints: dict[int, int], ti
         return result
     consumer = kafka.KafkaConsumer(
         bootstrap_servers=bootstrap.split(","),
+        **security_from_environment().kafka_python_kwargs(),
         enable_auto_commit=False,
         isolation_level="read_uncommitted",
         fetch_max_wait_ms=10,
@@ -589,6 +594,7 @@ def read_topic(bootstrap: str | Sequence[str], topic: str, *, timeout: float = 3
     try:
         consumer = kafka.KafkaConsumer(
             bootstrap_servers=servers.split(","),
+            **security_from_environment().kafka_python_kwargs(),
             enable_auto_commit=False,
             isolation_level="read_committed",
             fetch_max_wait_ms=10,

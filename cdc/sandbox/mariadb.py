@@ -1,14 +1,20 @@
-"""The sandbox's MariaDB: mariadb-install-db, start with row binlog and GTIDs, root@127.0.0.1, create `cdc`."""
+"""The sandbox's MariaDB: mariadb-install-db, start with row binlog and GTIDs, root@127.0.0.1, create `cdc`.
+
+Run as root, the server runs as the `mysql` user (never as root), in a 0700 home of its own; `root` logs
+in with the sandbox's password, over TCP and over the socket alike.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import pwd
 import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pymysql
 
@@ -16,8 +22,12 @@ from cdc.errors import SandboxError
 from cdc.sandbox import processes
 from cdc.sandbox.state import ServerState
 
+if TYPE_CHECKING:
+    from cdc.sandbox.tls import TlsFiles
+
 NAME = "mariadb"
 PROGRAM = "mariadbd"
+RUN_AS = "mysql"  # the unprivileged user the Debian package creates
 STOP_SIGNAL = signal.SIGTERM
 INSTALL_HINT = "install it with `apt-get install -y postgresql mariadb-server` (or scripts/install.sh)"
 SOCKET_PATH_LIMIT = 100
@@ -59,9 +69,24 @@ def server_args(data: Path, port: int, socket: Path, pid_file: Path) -> list[str
         # Benchmarks and `cdc verify` scan whole tables; the 128M default pool thrashes (memory is touched lazily).
         "--innodb-buffer-pool-size=1G",
     ]
-    if os.geteuid() == 0:
-        args.append("--user=root")
     return args
+
+
+def run_as_user() -> str | None:
+    """The user to run MariaDB as: `mysql` when we are root, else ourselves (None)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(RUN_AS)
+    except KeyError as exc:
+        raise SandboxError("running as root, and there is no `mysql` user to run MariaDB as",
+                           fix=INSTALL_HINT + ", which creates that user; or run `cdc sandbox up` as an ordinary user") from exc
+    return RUN_AS
+
+
+def home_for(directory: Path, user: str | None) -> Path:
+    """Where MariaDB's data dir, tmp dir and socket go: DIR/mariadb, or a /tmp dir when `user` cannot reach DIR."""
+    return processes.server_home(directory, NAME, user)
 
 
 def socket_for(home: Path) -> Path:
@@ -73,55 +98,83 @@ def socket_for(home: Path) -> Path:
     return Path("/tmp") / f"cdc-sandbox-mariadb-{digest}.sock"
 
 
-def start(directory: Path, port: int, timeout: float = 90.0) -> ServerState:
-    """Create (first time) and start MariaDB on 127.0.0.1:port; return once root can log in over TCP."""
+def start(directory: Path, port: int, timeout: float = 90.0, password: str | None = None,
+          tls: TlsFiles | None = None) -> ServerState:
+    """Create (first time) and start MariaDB on 127.0.0.1:port; return once root can log in over TCP.
+
+    With `tls`, TCP clients must use TLS (`require_secure_transport`) and the server presents a
+    certificate signed by the sandbox's CA.
+    """
     install_db, server_bin = binaries()
-    home = directory / "mariadb"
+    user = run_as_user()
+    home = home_for(directory, user)
     data = home / "data"
     log_file = directory / "mariadb.log"
     socket = socket_for(home)
-    (home / "tmp").mkdir(parents=True, exist_ok=True)
+    processes.make_home(home, user)
+    (home / "tmp").mkdir(exist_ok=True)
+    if user:
+        entry = pwd.getpwnam(user)
+        os.chown(home / "tmp", entry.pw_uid, entry.pw_gid)
     if not (data / "mysql").is_dir():
-        _install_db(install_db, data, log_file)
+        _install_db(install_db, data, log_file, user)
     argv = [str(server_bin), *server_args(data, port, socket, home / "mariadbd.pid")]
-    process = processes.launch(argv, log_file, cwd=home)
+    if tls is not None:
+        from cdc.sandbox.tls import install_server_files
+
+        ca, cert, key = install_server_files(tls, home, user)
+        argv += [f"--ssl-ca={ca}", f"--ssl-cert={cert}", f"--ssl-key={key}", "--require-secure-transport=ON"]
+    process = processes.launch(argv, log_file, user=user, cwd=home)
     server = ServerState(
         name=NAME, port=port, pid=process.pid, pid_file=str(directory / "mariadb.pid"), log_file=str(log_file),
         data_dir=str(data), marker=f"--datadir={data}", program=PROGRAM,
     )
     processes.write_pid_file(Path(server.pid_file), process.pid)
     try:
-        _wait_ready(process, socket, log_file, timeout)
-        _grant_root_over_tcp(socket)
-        pymysql.connect(host="127.0.0.1", port=port, user="root", password="", database="cdc").close()
+        _wait_ready(process, socket, log_file, timeout, password)
+        _grant_root_over_tcp(socket, password)
+        tls_check = {"ssl_ca": str(tls.ca), "ssl_verify_identity": True} if tls is not None else {}
+        pymysql.connect(host="127.0.0.1", port=port, user="root", password=password or "", database="cdc",
+                        **tls_check).close()
     except BaseException:
         processes.abandon(process, server.pid_file)
         raise
     return server
 
 
-def _install_db(install_db: Path, data: Path, log_file: Path) -> None:
+def _install_db(install_db: Path, data: Path, log_file: Path, user: str | None) -> None:
     """Create the system tables; root gets an empty password (auth `normal`), no test database."""
     # Its own tmpdir: bootstraps sharing /tmp were seen to delete each other's temporary tables.
     argv = [str(install_db), "--no-defaults", f"--datadir={data}", f"--tmpdir={data.parent / 'tmp'}",
             "--auth-root-authentication-method=normal",
             "--skip-test-db", "--skip-name-resolve"]
-    if os.geteuid() == 0:
-        argv.append("--user=root")
     with open(log_file, "ab") as log:
-        result = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, check=False)
+        result = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, user=user,
+                                group=processes.group_of(user), extra_groups=[] if user else None,
+                                cwd=data.parent, check=False)
     if result.returncode != 0:
         raise processes.failed_to_start(NAME, log_file, f"mariadb-install-db exited with {result.returncode}")
 
 
-def _wait_ready(process: subprocess.Popen, socket: Path, log_file: Path, timeout: float) -> None:
+def _root_over_socket(socket: Path, password: str | None, **kwargs) -> pymysql.connections.Connection:
+    """root over the unix socket: with the sandbox's password, or (first start, a sandbox made before
+    passwords) with none."""
+    try:
+        return pymysql.connect(unix_socket=str(socket), user="root", password=password or "", **kwargs)
+    except pymysql.err.OperationalError as exc:
+        if not password or exc.args[0] != 1045:  # 1045: access denied
+            raise
+    return pymysql.connect(unix_socket=str(socket), user="root", password="", **kwargs)
+
+
+def _wait_ready(process: subprocess.Popen, socket: Path, log_file: Path, timeout: float, password: str | None) -> None:
     """Poll the unix socket until root can log in; fail early if the server exits."""
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
             raise processes.failed_to_start(NAME, log_file, f"mariadbd exited with {process.returncode}")
         try:
-            pymysql.connect(unix_socket=str(socket), user="root", connect_timeout=2).close()
+            _root_over_socket(socket, password, connect_timeout=2).close()
             return
         except pymysql.err.OperationalError as exc:
             if time.monotonic() > deadline:
@@ -129,13 +182,17 @@ def _wait_ready(process: subprocess.Popen, socket: Path, log_file: Path, timeout
         time.sleep(0.1)
 
 
-def _grant_root_over_tcp(socket: Path) -> None:
-    """Let root log in from 127.0.0.1 with an empty password (skip-name-resolve matches by IP) and create `cdc`."""
-    conn = pymysql.connect(unix_socket=str(socket), user="root", autocommit=True)
+def _grant_root_over_tcp(socket: Path, password: str | None) -> None:
+    """Let root log in from 127.0.0.1 (skip-name-resolve matches by IP) with the sandbox's password, set that
+    password on the socket login too, and create `cdc`."""
+    conn = _root_over_socket(socket, password, autocommit=True)
     try:
         with conn.cursor() as cursor:
-            cursor.execute("CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY ''")
+            cursor.execute("CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY %s", (password or "",))
             cursor.execute("GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION")
+            if password:
+                cursor.execute("ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY %s", (password,))
+                cursor.execute("ALTER USER 'root'@'localhost' IDENTIFIED BY %s", (password,))
             cursor.execute("CREATE DATABASE IF NOT EXISTS cdc")
     finally:
         conn.close()

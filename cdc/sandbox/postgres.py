@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
 import pwd
 import shutil
@@ -11,6 +10,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 
@@ -18,12 +18,14 @@ from cdc.errors import SandboxError
 from cdc.sandbox import processes
 from cdc.sandbox.state import ServerState
 
+if TYPE_CHECKING:
+    from cdc.sandbox.tls import TlsFiles
+
 NAME = "postgres"
 PROGRAM = "postgres"
 RUN_AS = "postgres"  # PostgreSQL refuses to run as root
 STOP_SIGNAL = signal.SIGINT  # "fast" shutdown: roll back sessions, then exit
 INSTALL_HINT = "install it with `apt-get install -y postgresql mariadb-server` (or scripts/install.sh)"
-SOCKET_PATH_LIMIT = 100  # sockaddr_un holds 108 bytes; leave room for "/.s.PGSQL.NNNNN"
 
 SETTINGS = {
     "listen_addresses": "127.0.0.1",
@@ -74,58 +76,41 @@ def run_as_user() -> str | None:
     return RUN_AS
 
 
-def user_can_traverse(path: Path, uid: int, gids: set[int]) -> bool:
-    """True when a user (uid, groups) may enter every directory from / down to path."""
-    if uid == 0:
-        return True
-    for directory in [path, *path.parents]:
-        try:
-            info = directory.stat()
-        except FileNotFoundError:
-            continue
-        if info.st_uid == uid:
-            bit = 0o100
-        elif info.st_gid in gids:
-            bit = 0o010
-        else:
-            bit = 0o001
-        if not info.st_mode & bit:
-            return False
-    return True
+user_can_traverse = processes.user_can_traverse
 
 
 def home_for(directory: Path, user: str | None) -> Path:
     """Where PostgreSQL's data dir and socket go: DIR/postgres, or a /tmp dir when `user` cannot reach DIR."""
-    home = directory / "postgres"
-    if user is None:
-        reachable = True
-    else:
-        entry = pwd.getpwnam(user)
-        gids = {entry.pw_gid, *os.getgrouplist(user, entry.pw_gid)}
-        reachable = user_can_traverse(directory, entry.pw_uid, gids)
-    if reachable and len(str(home)) <= SOCKET_PATH_LIMIT:
-        return home
-    digest = hashlib.sha1(str(directory).encode()).hexdigest()[:12]
-    return Path("/tmp") / f"cdc-sandbox-pg-{digest}"
+    return processes.server_home(directory, "postgres", user)
 
 
-def start(directory: Path, port: int, timeout: float = 60.0) -> ServerState:
-    """Create (first time) and start PostgreSQL on 127.0.0.1:port; return once it accepts connections."""
+def start(directory: Path, port: int, timeout: float = 60.0, password: str | None = None,
+          tls: TlsFiles | None = None) -> ServerState:
+    """Create (first time) and start PostgreSQL on 127.0.0.1:port; return once it accepts connections.
+
+    With a password (every sandbox made now), TCP logins need it (scram-sha-256); the unix socket lives in
+    the server's own 0700 home, so only its user and root reach it. With `tls`, TCP clients must use TLS
+    (`hostssl` lines only) and the server presents a certificate signed by the sandbox's CA.
+    """
     binaries = bindir()
     user = run_as_user()
     home = home_for(directory, user)
     data = home / "data"
     log_file = directory / "postgres.log"
-    home.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if user:
-        entry = pwd.getpwnam(user)
-        os.chown(home, entry.pw_uid, entry.pw_gid)
+    processes.make_home(home, user)
     env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
     if not (data / "PG_VERSION").is_file():
-        _initdb(binaries, data, log_file, user, env)
+        _initdb(binaries, data, log_file, user, env, password)
+        if tls is not None:
+            _require_tls(data)
     argv = [str(binaries / "postgres"), "-D", str(data), "-p", str(port), "-c", f"unix_socket_directories={home}"]
     for key, value in SETTINGS.items():
         argv += ["-c", f"{key}={value}"]
+    if tls is not None:
+        from cdc.sandbox.tls import install_server_files
+
+        ca, cert, key = install_server_files(tls, home, user)
+        argv += ["-c", "ssl=on", "-c", f"ssl_ca_file={ca}", "-c", f"ssl_cert_file={cert}", "-c", f"ssl_key_file={key}"]
     process = processes.launch(argv, log_file, user=user, env=env, cwd=home)
     server = ServerState(
         name=NAME, port=port, pid=process.pid, pid_file=str(directory / "postgres.pid"), log_file=str(log_file),
@@ -133,34 +118,54 @@ def start(directory: Path, port: int, timeout: float = 60.0) -> ServerState:
     )
     processes.write_pid_file(Path(server.pid_file), process.pid)
     try:
-        _wait_ready(process, port, log_file, timeout)
-        _create_database(port, "cdc")
+        _wait_ready(process, port, log_file, timeout, password)
+        _create_database(port, "cdc", password)
     except BaseException:
         processes.abandon(process, server.pid_file)
         raise
     return server
 
 
-def _initdb(binaries: Path, data: Path, log_file: Path, user: str | None, env: dict) -> None:
-    """Run initdb: superuser `postgres`, trust auth (the server listens on 127.0.0.1 only), UTF-8."""
-    argv = [str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-            "--no-locale", "--no-sync"]
-    with open(log_file, "ab") as log:
-        result = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, user=user,
-                                group=processes.group_of(user), extra_groups=[] if user else None, env=env,
-                                cwd=data.parent, check=False)
+def _initdb(binaries: Path, data: Path, log_file: Path, user: str | None, env: dict, password: str | None) -> None:
+    """Run initdb: superuser `postgres` with the sandbox's password on TCP (scram-sha-256), UTF-8."""
+    argv = [str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "-E", "UTF8", "--no-locale", "--no-sync"]
+    password_file = data.parent / "initdb-password"
+    if password is None:
+        argv.append("--auth=trust")  # a sandbox made before passwords
+    else:
+        argv += ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={password_file}"]
+        with os.fdopen(os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+            out.write(password + "\n")
+        if user:
+            entry = pwd.getpwnam(user)
+            os.chown(password_file, entry.pw_uid, entry.pw_gid)
+    try:
+        with open(log_file, "ab") as log:
+            result = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, user=user,
+                                    group=processes.group_of(user), extra_groups=[] if user else None, env=env,
+                                    cwd=data.parent, check=False)
+    finally:
+        password_file.unlink(missing_ok=True)
     if result.returncode != 0:
         raise processes.failed_to_start(NAME, log_file, f"initdb exited with {result.returncode}")
 
 
-def _wait_ready(process: subprocess.Popen, port: int, log_file: Path, timeout: float) -> None:
+def _require_tls(data: Path) -> None:
+    """pg_hba.conf: TCP logins only over TLS (`host` lines become `hostssl`)."""
+    hba = data / "pg_hba.conf"
+    lines = [("hostssl" + line[4:]) if line.startswith("host ") else line for line in hba.read_text().splitlines()]
+    hba.write_text("\n".join(lines) + "\n")
+
+
+def _wait_ready(process: subprocess.Popen, port: int, log_file: Path, timeout: float, password: str | None) -> None:
     """Poll until PostgreSQL accepts a connection; fail early if it exits."""
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
             raise processes.failed_to_start(NAME, log_file, f"postgres exited with {process.returncode}")
         try:
-            with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", connect_timeout=2):
+            with psycopg.connect(host="127.0.0.1", port=port, user="postgres", password=password, dbname="postgres",
+                                 connect_timeout=2):
                 return
         except psycopg.OperationalError as exc:
             if time.monotonic() > deadline:
@@ -168,8 +173,9 @@ def _wait_ready(process: subprocess.Popen, port: int, log_file: Path, timeout: f
         time.sleep(0.1)
 
 
-def _create_database(port: int, name: str) -> None:
+def _create_database(port: int, name: str, password: str | None) -> None:
     """Create database `name` unless it exists."""
-    with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
+    with psycopg.connect(host="127.0.0.1", port=port, user="postgres", password=password, dbname="postgres",
+                         autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')

@@ -31,6 +31,8 @@ from cdc.events import Column, TableSchema
 from cdc.urls import DatabaseUrl
 from connectors.mysql.dialect import connect, qualified, quote_ident
 
+DENIED_CODES = (1044, 1142, 1143)  # access denied to a database, a table command, a column
+
 SESSION_INIT = ("SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,"
                 "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'")
 # Kinds whose readable JSON form MySQL parses by the column's type in strict mode ("10.50",
@@ -95,7 +97,13 @@ class Writer(TargetWriter):
         return list(keys.values())
 
     def execute_ddl(self, statement: str) -> None:
-        self._execute(statement)
+        try:
+            self._execute(statement)
+        except (pymysql.err.OperationalError, pymysql.err.ProgrammingError) as exc:
+            if exc.args[0] not in DENIED_CODES:
+                raise
+            raise TargetError(f"user {self.url.user!r} may not create or change tables in {self.url.redacted()}: "
+                              f"{exc.args[-1]}", fix="grant what apply needs (docs/security.md, Grants)") from exc
         self.conn.commit()
 
     def create_table_sql(self, namespace: str, name: str, schema: TableSchema) -> str:

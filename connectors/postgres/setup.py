@@ -261,6 +261,19 @@ def check_slot(conn: psycopg.Connection, slot: str, *, wait: float = 0.0) -> Slo
     return state
 
 
+def check_may_publish_all_tables(conn: psycopg.Connection, publication: str) -> None:
+    """Capturing every table needs a FOR ALL TABLES publication, which only a superuser may create: say so
+    before trying, rather than let a capture without a table list quietly depend on a superuser."""
+    user, superuser = conn.execute("SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+    if not superuser:
+        raise SourceError(
+            f"no table list was given, so every table would be captured through a FOR ALL TABLES publication, "
+            f"which only a superuser may create (user {user!r} is not one)",
+            fix=f"pass --tables schema.table,... (or --include REGEX), or have a superuser run "
+                f"CREATE PUBLICATION {quote_ident(publication)} FOR ALL TABLES first",
+        )
+
+
 def ensure_publication(conn: psycopg.Connection, publication: str, tables: list[tuple[str, str]],
                        *, all_tables: bool | None = None) -> None:
     """Create the publication when missing (FOR TABLE list, or FOR ALL TABLES); add listed tables it lacks.
@@ -272,6 +285,8 @@ def ensure_publication(conn: psycopg.Connection, publication: str, tables: list[
     if row is None:
         target = ("FOR ALL TABLES" if all_tables else
                   "FOR TABLE " + ", ".join(qualified(s, t) for s, t in tables) if tables else "")
+        if all_tables:
+            check_may_publish_all_tables(conn, publication)
         try:
             conn.execute(f"CREATE PUBLICATION {quote_ident(publication)} {target}")
         except psycopg.errors.InsufficientPrivilege as exc:

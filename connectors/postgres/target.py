@@ -115,9 +115,14 @@ class Writer(TargetWriter):
 
     def execute_ddl(self, statement: str) -> None:
         """Run DDL, one apply worker at a time (`CREATE .. IF NOT EXISTS` races between sessions)."""
-        with self.conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (DDL_LOCK_KEY,))
-            cur.execute(statement)
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (DDL_LOCK_KEY,))
+                cur.execute(statement)
+        except psycopg.errors.InsufficientPrivilege as exc:
+            self.conn.rollback()
+            raise TargetError(f"user {self.url.user!r} may not create or change tables in {self.url.redacted()}: "
+                              f"{str(exc).strip()}", fix="grant what apply needs (docs/security.md, Grants)") from exc
         self.conn.commit()
 
     def create_table_sql(self, namespace: str, name: str, schema: TableSchema) -> str:

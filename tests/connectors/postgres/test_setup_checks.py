@@ -184,3 +184,14 @@ def test_keyless_insert_only_publishes_inserts_in_a_second_publication_and_the_s
         prepare_source(conn, slot=slot_name, publication=slot_name, tables=tables, include=None, keyless="insert-only")
         assert published(conn, slot_name) == (slot_name,)
         conn.execute("SELECT pg_drop_replication_slot(%s)", (slot_name,))
+
+
+def test_capture_without_a_table_list_is_refused_for_a_non_superuser(pg_database, plain_user):
+    """Every table means FOR ALL TABLES, which only a superuser may create: told up front, with --tables."""
+    from connectors.postgres.setup import ensure_publication
+
+    with connect(pg_database) as conn:
+        conn.execute(f"ALTER ROLE {plain_user} REPLICATION")
+    with connect(_user_url(pg_database, plain_user)) as conn:
+        with pytest.raises(SourceError, match="FOR ALL TABLES.*only a superuser.*pass --tables"):
+            ensure_publication(conn, "cdc_all", [])
