@@ -8,6 +8,7 @@ Each connector package under `connectors/` fills the same roles, each in a modul
     status.py    source_status, target_offsets                                       (`cdc status`)
     typemap.py   column_type(column, source_engine) -> this engine's column type     (apply, create tables)
     debezium.py  DEBEZIUM: a `cdc.compat.DebeziumProfile`, what Debezium's connector does differently
+    bulk.py      BulkSource(url), BulkTarget(url): snapshot reads and bulk writes     (`cdc copy`)
 
 Adding an engine = adding its package under `connectors/` and one line in ENGINES.
 """
@@ -27,11 +28,11 @@ ENGINES = {
     "mysql": "connectors.mysql",
 }
 
-ROLES = ("source", "target", "checksum", "status", "typemap", "debezium")
+ROLES = ("source", "target", "checksum", "status", "typemap", "debezium", "bulk")
 
 # What a role is called in messages ("no <what> for sqlite").
 _ROLE_NAMES = {"source": "source connector", "target": "target writer", "checksum": "verify dialect",
-               "status": "status module", "typemap": "type map", "debezium": "Debezium profile"}
+               "status": "status module", "typemap": "type map", "debezium": "Debezium profile", "bulk": "bulk copy module"}
 
 
 @functools.cache
@@ -81,3 +82,8 @@ def type_map(engine: str) -> ModuleType:
 def debezium_profile(engine: str):
     """What Debezium's connector for `engine` writes differently (`cdc.compat.DebeziumProfile`)."""
     return connector_module(engine, "debezium").DEBEZIUM
+
+
+def bulk_module(url: DatabaseUrl) -> ModuleType:
+    """The bulk copy module (BulkSource, BulkTarget) for a parsed database URL."""
+    return connector_module(url.engine, "bulk")
