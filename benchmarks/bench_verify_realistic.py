@@ -38,6 +38,12 @@ from bench_verify import _reladiff_uri, my_run, pg_run, reladiff_python, with_da
 
 RESULTS = ROOT / "benchmarks" / "results"
 COLUMNS = ["id", "qty", "price", "ratio", "active", "name", "note", "created", "seen", "day", "doc", "bin"]
+# reladiff 0.6.0 cannot quote the odd name, and compares bytea with LONGBLOB as text that never agrees
+# (every row "different", still running after 60 s at 200k rows), so it gets neither column. It also
+# rounds doubles to 6 digits across engines (its warning: "Using reduced precision"), so it cannot see
+# the last-digit difference seeded here.
+RELADIFF_COLUMNS = [column for column in COLUMNS[1:] if column != "bin"]
+RELADIFF_TIMEOUT = 600
 
 PG_TABLE = '''CREATE TABLE realistic (id bigint PRIMARY KEY, qty integer, price numeric(12,2), ratio double precision,
  active boolean, name varchar(40), note text, created timestamptz, seen timestamp(6), day date, doc jsonb,
@@ -129,14 +135,19 @@ def time_reladiff(source: str, target: str, workers: int) -> dict | None:
     if python is None:
         return None
     command = [str(python.parent / "reladiff"), _reladiff_uri(source), "realistic", _reladiff_uri(target), "realistic",
-               "-k", "id", *[arg for column in COLUMNS[1:] for arg in ("-c", column)], "-j", str(workers)]
+               "-k", "id", *[arg for column in RELADIFF_COLUMNS for arg in ("-c", column)], "-j", str(workers)]
     started = time.monotonic()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    stdout, stderr = process.communicate()
+    try:
+        stdout, stderr = process.communicate(timeout=RELADIFF_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        return {"seconds": None, "complete": False, "error": f"still running after {RELADIFF_TIMEOUT} s"}
     seconds = time.monotonic() - started
     lines = [line for line in stdout.splitlines() if line.startswith(("+", "-"))]
     out = {"seconds": round(seconds, 2), "differences_lines": len(lines), "returncode": process.returncode,
-           "columns": "all but the odd name"}
+           "columns": "all but the odd name and the bytea column"}
     errors = [line for line in (stdout + stderr).splitlines() if " ERROR " in line]
     if process.returncode not in (0, 1) or errors:
         out["complete"] = False
@@ -178,10 +189,11 @@ def main() -> None:
             entry = {"rows": rows, "case": name, "seeded_differences": seeded,
                      "cdc_verify": time_verify(source, target, args.workers)}
             print(rows, name, "cdc verify", entry["cdc_verify"], flush=True)
-            if not args.skip_reladiff:
+            # reladiff compares JSON as text: on app-ordered JSON every row differs and it downloads them all.
+            if not args.skip_reladiff and "app-ordered" not in name:
                 entry["reladiff"] = time_reladiff(source, target, args.workers)
                 print(rows, name, "reladiff", entry["reladiff"], flush=True)
-                if entry["reladiff"]:
+                if entry["reladiff"] and entry["reladiff"]["seconds"]:
                     entry["speedup_vs_reladiff"] = round(entry["reladiff"]["seconds"] / entry["cdc_verify"]["seconds"], 2)
             results.append(entry)
     payload = {
