@@ -196,3 +196,18 @@ def test_values_mariadb_cannot_hold_are_differences(pair):
     report = verify(source.url, target.url, VerifyOptions(**OPTIONS))
     [table] = report.tables
     assert {diff.key["id"] for diff in table.diffs} == {1, 2}  # -0.0 = 0.0; NaN and Infinity have no MariaDB value
+
+
+@pytest.mark.parametrize("pair", ["my-pg"], indirect=True)
+def test_streamed_json_under_a_text_key_merges_in_key_hash_order(pair):
+    source, target = pair
+    for db in (source, target):
+        db.run("CREATE TABLE docs (code VARCHAR(20) PRIMARY KEY, doc JSON)" if db.engine == "my"
+               else "CREATE TABLE docs (code varchar(20) PRIMARY KEY, doc jsonb)")
+    documents = {f"Code-{i}": {"z": i, "a": {"deep": [i, {"x": "é"}]}} for i in range(300)}
+    source.run("INSERT INTO docs VALUES (%s, %s)", [(k, _app_text(v)) for k, v in documents.items()], many=True)
+    documents["Code-123"]["a"]["deep"][1]["x"] = "e"
+    target.run("INSERT INTO docs VALUES (%s, %s)", [(k, json.dumps(v)) for k, v in documents.items()], many=True)
+    table = _table(verify(source.url, target.url, VerifyOptions(**OPTIONS)))
+    assert table.mode == "hash" and table.client_side_columns == ["doc"]
+    assert [(diff.key, [c.column for c in diff.columns]) for diff in table.diffs] == [({"code": "Code-123"}, ["doc"])]
