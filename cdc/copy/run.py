@@ -119,6 +119,9 @@ def _run_parallel(source, target, jobs: list[CopyJob], workers: int) -> list[tup
             if _passthrough(source, target):
                 return job, target.copy_in(writer, job.table, job.columns,
                                            source.copy_out(reader, job.table, job.columns, job.key, job.lo, job.hi))
+            if hasattr(source, "copy_out_text") and hasattr(target, "load_text"):
+                binary, blocks = source.copy_out_text(reader, job.table, job.columns, job.key, job.lo, job.hi)
+                return job, target.load_text(writer, job.table, job.columns, binary, blocks)
             return job, target.write(writer, job.table, job.columns,
                                      source.read(reader, job.table, job.columns, job.json_columns, job.key,
                                                  job.lo, job.hi))

@@ -23,6 +23,7 @@ from connectors.postgres.snapshot import _open_snapshot_connection
 
 ENGINE = "postgresql"
 FETCH_ROWS = 5000
+_TYPES: dict[tuple[str, str, str], dict[str, str]] = {}  # (database, schema, table) -> column -> type name
 
 TABLE_SQL = """
 SELECT a.attname, t.typname, a.attnum = ANY(i.indkey) AND i.indisprimary, format_type(a.atttypid, a.atttypmod)
@@ -36,6 +37,13 @@ def _split(name: str, namespace: str) -> tuple[str, str]:
     return tuple(name.split(".", 1)) if "." in name else (namespace, name)  # type: ignore[return-value]
 
 
+# How each type is spelled in the interchange text (`copy_out_text`): what another engine's bulk loader reads.
+INTERCHANGE = {
+    "bool": "({c})::int", "timestamptz": "({c} AT TIME ZONE 'UTC')", "bytea": "encode({c}, 'hex')",
+    "json": "({c})::text", "jsonb": "({c})::text",
+}
+
+
 def describe(conn, namespace: str, table: str) -> tuple[list[str], list[str], str | None]:
     """(columns, json columns, single integer primary key or None) of a table."""
     ref = qualified(namespace, table)
@@ -43,6 +51,7 @@ def describe(conn, namespace: str, table: str) -> tuple[list[str], list[str], st
         raise SourceError(f"table {namespace}.{table} does not exist in {conn.info.dbname}")
     rows = conn.execute(TABLE_SQL, (ref,)).fetchall()
     columns = [name for name, *_ in rows]
+    _TYPES[(conn.info.dbname, namespace, table)] = {name: typname for name, typname, *_ in rows}
     json_columns = [name for name, typname, *_ in rows if typname in ("json", "jsonb")]
     keys = [(name, typname) for name, typname, primary, _ in rows if primary]
     key = keys[0][0] if len(keys) == 1 and keys[0][1] in ("int2", "int4", "int8") else None
@@ -114,6 +123,27 @@ class BulkSource:
         with conn.cursor() as cursor, cursor.copy(f"COPY ({select}) TO STDOUT (FORMAT binary)") as copy:
             for block in copy:
                 yield bytes(block)
+
+    def copy_out_text(self, conn, table: str, columns: list[str], key: str | None, lo: int | None,
+                      hi: int | None) -> tuple[list[str], Iterator[bytes]]:
+        """(binary columns, the interchange text of one key range): COPY's text format (tab-separated,
+        `\\N` for NULL, backslash escapes), booleans as 0/1, timestamptz as UTC wall time, bytea as hex."""
+        namespace, name = _split(table, self.namespace)
+        if (conn.info.dbname, namespace, name) not in _TYPES:
+            describe(conn, namespace, name)
+        types = _TYPES[(conn.info.dbname, namespace, name)]
+        ref = qualified(namespace, name)
+        listed = ", ".join(INTERCHANGE.get(types[c], "{c}").format(c=quote_ident(c)) for c in columns)
+        where = ""
+        if key is not None and lo is not None:
+            where = f" WHERE {quote_ident(key)} >= {int(lo)} AND {quote_ident(key)} < {int(hi)}"
+
+        def blocks() -> Iterator[bytes]:
+            with conn.cursor() as cursor, cursor.copy(f"COPY (SELECT {listed} FROM {ref}{where}) TO STDOUT") as copy:
+                for block in copy:
+                    yield bytes(block)
+
+        return [c for c in columns if types[c] == "bytea"], blocks()
 
     def finish(self, ok: bool, kafka: str | None, prefix: str) -> None:
         """Close the exporting connection; after a failed copy, drop the slot so nothing resumes from it."""

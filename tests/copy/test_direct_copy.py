@@ -125,3 +125,18 @@ def test_copy_refuses_a_target_table_that_holds_rows(pair):
     target.run("INSERT INTO items (id) VALUES (1)")
     with pytest.raises(TargetError, match="not empty"):
         copy_tables(source.url, target.url, ["public.items"], unique_prefix("cp"), workers=2)
+
+
+@pytest.mark.parametrize("pair", ["pg-my", "my-pg"], indirect=True)
+def test_copy_keeps_awkward_values_exactly(pair, kafka_bootstrap):
+    source, target = pair
+    source.run(DDL[source.engine])
+    target.run(DDL[target.engine])
+    texts = ["tab\there", "line\nbreak\r\n", "back\\slash", "\\N", "", None, "é ✓ 😀", "quote ' \" ,"]
+    rows = [(i + 1, texts[i], bytes([0, 9, 10, 92, 255]) if i % 2 else None, 1e-310 if i == 3 else -0.5)
+            for i in range(len(texts))]
+    source.run("INSERT INTO items (id, name, bin, ratio) VALUES (%s, %s, %s, %s)", rows, many=True)
+    table = "public.items" if source.engine == "pg" else "items"
+    copy_tables(source.url, target.url, [table], unique_prefix("cp"), workers=2, kafka=kafka_bootstrap)
+    report = verify(source.url, target.url, VerifyOptions(tables=("items",), recheck_delay=0, workers=2))
+    assert report.exit_code == 0, [(d.kind, d.key, d.columns) for t in report.tables for d in t.diffs]
