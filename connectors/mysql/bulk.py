@@ -42,6 +42,22 @@ SELECT COLUMN_NAME, DATA_TYPE, COLUMN_KEY FROM information_schema.COLUMNS
 WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION
 """
 INTEGER_TYPES = frozenset({"tinyint", "smallint", "mediumint", "int", "bigint"})
+BINARY_TYPES = frozenset({"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"})
+TYPES_SQL = "SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s"
+
+
+def _interchange(c: str, data_type: str) -> str:
+    """SQL for one field of the interchange text: `\\N` for NULL; text escaped as COPY's text format."""
+    if data_type in BINARY_TYPES:
+        value = f"CONCAT('\\\\\\\\x', LOWER(HEX({c})))"
+    elif data_type in ("char", "varchar", "tinytext", "text", "mediumtext", "longtext", "json", "enum", "set"):
+        value = (f"REPLACE(REPLACE(REPLACE(REPLACE(CONVERT({c} USING utf8mb4), '\\\\', '\\\\\\\\'), "
+                 f"'\\t', '\\\\t'), '\\n', '\\\\n'), '\\r', '\\\\r')")
+    elif data_type == "float":
+        value = f"CAST(CAST({c} AS DOUBLE) AS CHAR)"  # FLOAT prints 6 digits; as DOUBLE, every bit
+    else:
+        value = f"CAST({c} AS CHAR)"
+    return f"IFNULL({value}, '\\\\N')"
 
 
 def describe(conn, database: str, table: str) -> tuple[list[str], list[str], str | None]:
@@ -108,6 +124,30 @@ class BulkSource:
                     return
                 yield rows
 
+    def copy_out_text(self, conn, table: str, columns: list[str], key: str | None, lo: int | None,
+                      hi: int | None) -> tuple[list[str], Iterator[bytes]]:
+        """(binary columns, the interchange text of one key range), built by the server: one line per row,
+        PostgreSQL COPY's text format (tab-separated, `\\N` NULL, backslash escapes, binary as `\\x<hex>`)."""
+        with conn.cursor() as cursor:
+            cursor.execute(TYPES_SQL, (self.url.database, table.split(".")[-1]))
+            types = dict(cursor.fetchall())
+        fields = [_interchange(quote_ident(c), types[c].lower()) for c in columns]
+        where = ""
+        if key is not None and lo is not None:
+            where = f" WHERE {quote_ident(key)} >= {int(lo)} AND {quote_ident(key)} < {int(hi)}"
+        sql = f"SELECT CONCAT_WS('\\t', {', '.join(fields)}) FROM {self._ref(table)}{where}"
+
+        def blocks() -> Iterator[bytes]:
+            with conn.cursor(pymysql.cursors.SSCursor) as cursor:
+                cursor.execute(sql)
+                while True:
+                    rows = cursor.fetchmany(FETCH_ROWS)
+                    if not rows:
+                        return
+                    yield ("\n".join(row[0] for row in rows) + "\n").encode()
+
+        return [c for c in columns if types[c].lower() in BINARY_TYPES], blocks()
+
     def finish(self, ok: bool, kafka: str | None, prefix: str) -> None:
         """End the snapshot; after a successful copy store its position as the capture's start."""
         if self.conn is not None:
@@ -155,9 +195,11 @@ class BulkTarget:
     def load_text(self, conn, table: str, columns: list[str], binary_columns: list[str],
                   blocks: Iterable[bytes]) -> int:
         """LOAD DATA LOCAL INFILE of the interchange text (tab-separated, `\\N` NULL, backslash escapes, binary
-        as hex), streamed through a named pipe that a thread fills; the row count."""
+        as `\\x<hex>`), streamed through a named pipe that a thread fills; the row count."""
         targets = [f"@{i}" if c in binary_columns else quote_ident(c) for i, c in enumerate(columns)]
-        assignments = [f"{quote_ident(c)} = UNHEX(@{i})" for i, c in enumerate(columns) if c in binary_columns]
+        # binary values arrive as `\\x<hex>` (PostgreSQL's bytea text): after unescaping, `\x` + hex
+        assignments = [f"{quote_ident(c)} = UNHEX(SUBSTRING(@{i}, 3))" for i, c in enumerate(columns)
+                       if c in binary_columns]
         with tempfile.TemporaryDirectory(prefix="cdc-copy-") as scratch:
             fifo = os.path.join(scratch, "rows.tsv")
             os.mkfifo(fifo, 0o600)

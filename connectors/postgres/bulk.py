@@ -39,8 +39,7 @@ def _split(name: str, namespace: str) -> tuple[str, str]:
 
 # How each type is spelled in the interchange text (`copy_out_text`): what another engine's bulk loader reads.
 INTERCHANGE = {
-    "bool": "({c})::int", "timestamptz": "({c} AT TIME ZONE 'UTC')", "bytea": "encode({c}, 'hex')",
-    "json": "({c})::text", "jsonb": "({c})::text",
+    "bool": "({c})::int", "timestamptz": "({c} AT TIME ZONE 'UTC')", "json": "({c})::text", "jsonb": "({c})::text",
 }
 
 
@@ -127,7 +126,7 @@ class BulkSource:
     def copy_out_text(self, conn, table: str, columns: list[str], key: str | None, lo: int | None,
                       hi: int | None) -> tuple[list[str], Iterator[bytes]]:
         """(binary columns, the interchange text of one key range): COPY's text format (tab-separated,
-        `\\N` for NULL, backslash escapes), booleans as 0/1, timestamptz as UTC wall time, bytea as hex."""
+        `\\N` for NULL, backslash escapes; bytea as `\\x<hex>`), booleans as 0/1, timestamptz as UTC wall time."""
         namespace, name = _split(table, self.namespace)
         if (conn.info.dbname, namespace, name) not in _TYPES:
             describe(conn, namespace, name)
@@ -189,6 +188,16 @@ class BulkTarget:
                         copy.write_row(row)
                     count += len(batch)
         return count
+
+    def load_text(self, conn, table: str, columns: list[str], binary_columns: list[str],
+                  blocks: Iterable[bytes]) -> int:
+        """COPY the interchange text in (it is COPY's text format; bytea arrives as `\\x<hex>`); the row count."""
+        names = ", ".join(quote_ident(c) for c in columns)
+        with conn.transaction(), conn.cursor() as cursor:
+            with cursor.copy(f"COPY {self.target_table(table)} ({names}) FROM STDIN") as copy:
+                for block in blocks:
+                    copy.write(block)
+            return cursor.rowcount
 
     def copy_in(self, conn, table: str, columns: list[str], blocks: Iterable[bytes]) -> int:
         """A binary COPY stream from another PostgreSQL, passed through; the row count."""

@@ -127,7 +127,7 @@ def test_copy_refuses_a_target_table_that_holds_rows(pair):
         copy_tables(source.url, target.url, ["public.items"], unique_prefix("cp"), workers=2)
 
 
-@pytest.mark.parametrize("pair", ["pg-my", "my-pg"], indirect=True)
+@pytest.mark.parametrize("pair", ["pg-my", "my-pg", "my-my"], indirect=True)
 def test_copy_keeps_awkward_values_exactly(pair, kafka_bootstrap):
     source, target = pair
     source.run(DDL[source.engine])
