@@ -210,7 +210,7 @@ def main() -> None:
             if not args.skip_reladiff and "app-ordered" not in name:
                 entry["reladiff"] = time_reladiff(source, target, args.workers)
                 print(rows, name, "reladiff", entry["reladiff"], flush=True)
-                if entry["reladiff"] and entry["reladiff"]["seconds"]:
+                if entry["reladiff"] and entry["reladiff"]["seconds"] and entry["reladiff"].get("complete", True):
                     entry["speedup_vs_reladiff"] = round(entry["reladiff"]["seconds"] / entry["cdc_verify"]["seconds"], 2)
             results.append(entry)
     payload = {

@@ -76,6 +76,7 @@ def copy_table(data: dict) -> list[str]:
     lines = [f"| case ({data['rows']:,} rows) | tool | seconds | rows/s |", "|---|---|---|---|"]
     for case, tools in data["results"].items():
         for tool, out in tools.items():
+            tool = tool.replace("|", "\\|")
             if "error" in out:
                 lines.append(f"| {case} | {tool} | {out['error'][:80]} | |")
             else:
