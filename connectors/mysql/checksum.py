@@ -266,17 +266,21 @@ class MysqlChecksumDialect(EngineDialect):
         """A faster row hash for MySQL<->MySQL with identical column types: SHA2 over the values as stored.
 
         With the same declared types on both sides, the server's own text of a value is already the
-        same on both sides, so the per-type canonical conversions are skipped. FLOAT, BIT and JSON keep
-        their canonical form (FLOAT prints only 6 digits; BIT is binary; JSON text varies in spacing).
+        same on both sides, so the per-type canonical conversions are skipped. FLOAT and BIT keep their
+        canonical form (FLOAT prints only 6 digits; BIT is binary); JSON is hashed as stored (see below).
         """
         if not columns:
             return None
         tokens = []
         for column in columns:
             c = quote_ident(column.name)
-            if column.kind in ("float", "bits", "json"):
+            if column.kind == "json":
+                # The stored text, not JSON_NORMALIZE (which parses every document, twice a row: length and
+                # value): equal texts are equal documents, and rows whose texts differ are fetched and
+                # compared on JSON_NORMALIZE, so a spelling difference is never reported.
+                tokens += self._length_and_value(c, column.nullable)
+            elif column.kind in ("float", "bits"):
                 value = self.canonical(column, "float" if column.kind == "float" else column.kind)
-                # nullable=True: JSON_NORMALIZE gives NULL for text it cannot parse, even in a NOT NULL column
                 tokens += self._length_and_value(value, True)
             elif column.kind in ("int", "decimal", "year", "date", "time", "timestamp", "timestamptz"):
                 tokens.append(c if not column.nullable else f"COALESCE({c}, 'N')")
