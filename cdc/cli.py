@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("cdc.commands.run", "Run sources -> Kafka -> targets from a TOML config.", "issues 4-6"),
     "capture": ("cdc.commands.capture", "Stream a source database's changes into Kafka.", "issues 4 and 5 (sources)"),
     "apply": ("cdc.commands.apply", "Apply a Kafka change stream to a target database.", "issue 6 (apply workers)"),
+    "copy": ("cdc.commands.copy", "Initial copy: source snapshot straight into the target, then stream.", "issue 19"),
     "verify": ("cdc.commands.verify", "Compare source and target tables and write a parity report.", "issue 7 (verify)"),
     "verify-schedule": ("cdc.commands.verify_schedule", "Repeat a [[verify]] parity check of a config on its schedule.",
                         "issue 17 (monitoring)"),

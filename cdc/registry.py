@@ -9,6 +9,7 @@ Each connector package under `connectors/` fills the same roles, each in a modul
     typemap.py   column_type(column, source_engine) -> this engine's column type     (apply, create tables)
     debezium.py  DEBEZIUM: a `cdc.compat.DebeziumProfile`, what Debezium's connector does differently
     source_info.py  event_position(value) -> the source position of a change event, comparable   (apply)
+    bulk.py      BulkSource(url), BulkTarget(url): snapshot reads and bulk writes     (`cdc copy`)
 
 Adding an engine = adding its package under `connectors/` and one line in ENGINES.
 """
@@ -28,12 +29,12 @@ ENGINES = {
     "mysql": "connectors.mysql",
 }
 
-ROLES = ("source", "target", "checksum", "status", "typemap", "debezium", "source_info")
+ROLES = ("source", "target", "checksum", "status", "typemap", "debezium", "source_info", "bulk")
 
 # What a role is called in messages ("no <what> for sqlite").
 _ROLE_NAMES = {"source": "source connector", "target": "target writer", "checksum": "verify dialect",
                "status": "status module", "typemap": "type map", "debezium": "Debezium profile",
-               "source_info": "source block reader"}
+               "source_info": "source block reader", "bulk": "bulk copy module"}
 
 
 @functools.cache
@@ -89,3 +90,8 @@ def event_position_reader(engine: str):
     """`event_position(value)` of the source connector for `engine`: a change event's position, a tuple
     that orders events of one source (None for snapshot reads)."""
     return connector_module(engine, "source_info").event_position
+
+
+def bulk_module(url: DatabaseUrl) -> ModuleType:
+    """The bulk copy module (BulkSource, BulkTarget) for a parsed database URL."""
+    return connector_module(url.engine, "bulk")

@@ -69,6 +69,10 @@ if command -v dpkg-query >/dev/null 2>&1; then
   if ! command -v javac >/dev/null 2>&1; then
     apt_install default-jdk-headless || echo "warning: no JDK installed: the Debezium oracle tests will skip" >&2
   fi
+  # pgcopydb is a peer of benchmarks/bench_copy.py (cdc copy PG -> PG); without it that peer is skipped.
+  if ! command -v pgcopydb >/dev/null 2>&1; then
+    apt_install pgcopydb || echo "warning: no pgcopydb installed: bench_copy.py reports that peer as missing" >&2
+  fi
   PYTHON="$(find_python || true)"
   if [ -z "$PYTHON" ]; then
     # e.g. Ubuntu 22.04 ships 3.10; 3.11 comes as its own packages there

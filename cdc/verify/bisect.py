@@ -16,7 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from cdc.verify.checksum import Checksum, TableSide, checksum_aggregate, read_grid
+from cdc.verify.client_pass import stream_pairs
 from cdc.verify.diff import IN_FLIGHT, RowComparer, RowDiff, CHANGED
+from cdc.verify.json_forms import choose_json_forms
 from cdc.verify.plan import Segment, TablePlan, VerifyOptions
 
 FANOUT = 16          # children per differing segment (at least; range segments may split wider)
@@ -63,13 +65,6 @@ class ConnectionPool:
         conn = self.acquire()
         try:
             return self.dialect.execute(conn, sql, params)
-        finally:
-            self.release(conn)
-
-    def stream_all(self, sql: str) -> list[tuple]:
-        conn = self.acquire()
-        try:
-            return list(self.dialect.stream(conn, sql))
         finally:
             self.release(conn)
 
@@ -129,6 +124,7 @@ class TableBisector:
     def __init__(self, session: Session, plan: TablePlan, options: VerifyOptions,
                  progress: Callable[[str], None] | None = None) -> None:
         self.session = session
+        plan = choose_json_forms(session, plan, options.where)
         self.plan = plan
         self.options = options
         native = self._native_hashes() if plan.native else (None, None)
@@ -370,21 +366,31 @@ class TableBisector:
     def _client_pass(self) -> None:
         """Compare the client-side columns of every row present on both sides."""
         self.progress(f"client-side pass over {len(self.plan.client_pairs)} column(s)")
-        future = self.session.executor.submit(self.session.target.stream_all, self.target.stream_sql())
-        source_rows = self.session.source.stream_all(self.source.stream_sql())
-        target_rows = future.result()
         n_key, n_client = len(self.plan.key), len(self.plan.client_pairs)
-        source = {tuple(row[:n_key]): row for row in source_rows}
+        if self.plan.mode == "range":
+            first_raw_key = n_key + n_client
+
+            def order_of(row: tuple) -> int:
+                return int(row[first_raw_key])
+        else:
+            def order_of(row: tuple) -> int:
+                return int(row[-1])
+
+        def identity_of(row: tuple) -> tuple:
+            return tuple(row[:n_key])
+
         known = {d.identity for d in self.result.diffs}
-        for row in target_rows:
-            key = tuple(row[:n_key])
-            mine = source.get(key)
-            if mine is None or key in known:
+        pairs = list(zip(self.plan.client_pairs, range(n_key, n_key + n_client)))
+        client_equal = self.comparer.client_equal
+        for mine, row in stream_pairs(self.session, self.source.stream_sql(), self.target.stream_sql(),
+                                      order_of, identity_of):
+            if all(mine[i] == row[i] for _, i in pairs):
+                continue  # equal as read: the usual case, no conversion
+            key = identity_of(mine)
+            if key in known:
                 continue
-            columns = [self.comparer.column_diff(pair, a, b)
-                       for pair, a, b in zip(self.plan.client_pairs, mine[n_key:n_key + n_client],
-                                             row[n_key:n_key + n_client])
-                       if not self.comparer.client_equal(pair, a, b)]
+            columns = [self.comparer.column_diff(pair, mine[i], row[i]) for pair, i in pairs
+                       if not client_equal(pair, mine[i], row[i])]
             if columns:
                 if len(self.result.diffs) >= self.options.max_diffs:
                     self.result.unexamined_segments += 1

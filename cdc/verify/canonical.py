@@ -11,7 +11,8 @@ A column pair (source column, target column) is compared as one *class*:
 |-----------|----------------------------------------|----------------------------------------------------|
 | number    | boolean, int, decimal, year            | plain decimal, no exponent, no trailing zeros: `10.5`, `1`/`0` for booleans |
 | fixed     | decimal with the same scale both sides | the decimal with its scale's digits: `10.50` (no trimming needed) |
-| float     | float                                  | shortest round-trip text (same engine, in SQL); across engines compared client-side |
+| float     | float                                  | shortest round-trip text (same engine, in SQL)     |
+| float_bits| float on two engines, same width       | the IEEE-754 bits of `abs(x)` as an integer, negated when x < 0 (so -0.0 = 0.0) |
 | text      | string, enum, set, inet, interval, ... | the UTF-8 text                                     |
 | uuid      | uuid (or a CHAR(36) paired with uuid)  | lower-case text                                    |
 | bytes     | bytes                                  | lower-case hex                                     |
@@ -20,6 +21,7 @@ A column pair (source column, target column) is compared as one *class*:
 | time      | time                                   | microseconds since midnight (integer)              |
 | timestamp | timestamp, timestamptz                 | microseconds since 1970-01-01 UTC (integer)        |
 | json      | json, array                            | value compared: keys sorted, numbers normalised     |
+| json_text | json across engines, when the stored texts agree | each engine's text of the document (PG `jsonb::text`, MariaDB as stored); rows whose texts differ are compared by value |
 
 The row text joins the column tokens with `|`: a NULL is the token `N`; a non-NULL value of a
 text-like class is `<length in UTF-8 bytes>:<text>` (so no text can fake a separator or a NULL); any
@@ -35,10 +37,13 @@ import datetime as dt
 import hashlib
 import json
 import math
+import re
 import struct
 import uuid as uuid_module
 from decimal import Decimal
 from typing import Any
+
+import orjson
 
 NULL_TOKEN = "N"
 SEPARATOR = "|"
@@ -74,7 +79,11 @@ CLASS_OF_KIND = {
 }
 
 # Classes whose canonical text may contain anything, so their tokens carry a length prefix.
-LENGTH_PREFIXED = frozenset({"text", "uuid", "json"})
+LENGTH_PREFIXED = frozenset({"text", "uuid", "json", "json_text"})
+
+# Classes whose canonical texts may differ for equal values: a fetched row's texts that differ are compared
+# again by value (`canonical_json`) before the row counts as changed.
+COMPARED_BY_VALUE = frozenset({"json_text"})
 
 EPOCH = dt.datetime(1970, 1, 1)
 EPOCH_UTC = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -127,6 +136,19 @@ def floats_equal(a: float | None, b: float | None, tolerance: float) -> bool:
         return True
     difference = abs(a - b)
     return difference <= tolerance or difference <= tolerance * max(abs(a), abs(b))
+
+
+def canonical_float_bits(value: Any) -> str:
+    """The bits of a double as a signed integer: those of abs(x) (sign bit clear), negated when x < 0.
+
+    Both engines compute it exactly inside the database (PG `float8send`, MariaDB by exact power-of-two
+    arithmetic), so doubles are compared bit for bit, never through an engine's decimal spelling. -0.0
+    and 0.0 both give `0` (MariaDB cannot store -0.0). NaN and the infinities give their bit patterns
+    (only PostgreSQL can store them; MariaDB rejects them).
+    """
+    number = float(value)
+    bits = struct.unpack(">q", struct.pack(">d", abs(number)))[0]
+    return str(-bits if number < 0 else bits)
 
 
 def canonical_text(value: Any) -> str:
@@ -216,6 +238,35 @@ def canonical_json(value: Any) -> str:
     return _dump_json(normalised)
 
 
+# A number of 16 or more digits (dots count: harmless over-matching) may differ from another beyond a
+# double's precision, where orjson's parse would call them equal.
+_LONG_NUMBER = re.compile(r"[0-9][0-9.]{15}")
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """Two JSON texts (or parsed values) are the same document by value (`canonical_json` decides).
+
+    Fast paths, all exact: equal texts; else orjson's parse, dumped with sorted keys, when neither text
+    holds a number of more than 15 digits (then two numbers parse to the same double only when they
+    are the same decimal; orjson keeps 1 and 1.0 apart, which falls through to the exact check).
+    """
+    if a is None or b is None:
+        return a is None and b is None
+    if a == b:
+        return True
+    if isinstance(a, str) and isinstance(b, str) and not _LONG_NUMBER.search(a) and not _LONG_NUMBER.search(b):
+        try:
+            if orjson.dumps(orjson.loads(a), option=orjson.OPT_SORT_KEYS) == orjson.dumps(
+                    orjson.loads(b), option=orjson.OPT_SORT_KEYS):
+                return True
+        except orjson.JSONDecodeError:
+            pass
+    try:
+        return canonical_json(a) == canonical_json(b)
+    except ValueError:
+        return False
+
+
 def _dump_json(value: Any) -> str:
     if isinstance(value, dict):
         items = sorted(value.items())
@@ -256,6 +307,10 @@ def canonical_value(value: Any, cls: str, length: int | None = None) -> str | No
         return None
     if cls == "float":
         return repr(canonical_float(value))
+    if cls == "float_bits":
+        return canonical_float_bits(value)
+    if cls == "json_text":
+        return canonical_text(value)
     if cls == "bits":
         return canonical_bits(value, length)
     return CANONICALISERS.get(cls, canonical_text)(value)

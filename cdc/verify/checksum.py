@@ -85,6 +85,8 @@ class TableSide:
         return pair.source if self.side == "source" else pair.target
 
     def canonical(self, pair: ColumnPair) -> str:
+        if pair.cls == "json_text":
+            return self.dialect.json_text_forms(self._shape(pair))[pair.forms[0 if self.side == "source" else 1]]
         return self.dialect.canonical(self._shape(pair), pair.cls)
 
     def _text(self, pairs: list[ColumnPair]) -> str:
@@ -153,12 +155,16 @@ class TableSide:
                 f"{self._filter([self.segments_condition(segments)])}")
 
     def stream_sql(self) -> str:
-        """Canonical key, client-side values and raw key values of every row (the client-side column pass)."""
+        """Canonical key, client-side values, raw key values and key hash of every row (the client-side
+        column pass), in an order both engines agree on: the integer key (range mode), else the key hash."""
         columns = [self.canonical(pair) for pair in self.plan.key_pairs]
         columns += [self.dialect.client_value(self._shape(pair), pair.cls) for pair in self.plan.client_pairs]
         columns += [self.dialect.display_value(self._shape(pair)) for pair in self.plan.key_pairs]
         columns.append(self.key_hash)
-        return f"SELECT {', '.join(columns)} FROM {self.table_ref}{self._filter([])}"
+        # By position: an output column may carry the key column's name. Range mode: the raw key (its index).
+        raw_key = len(self.plan.key_pairs) + len(self.plan.client_pairs) + 1
+        order = str(raw_key) if self.plan.mode == "range" else str(len(columns))
+        return f"SELECT {', '.join(columns)} FROM {self.table_ref}{self._filter([])} ORDER BY {order}"
 
 
 def checksum_aggregate(plan: TablePlan, native: bool, source_dialect, target_dialect) -> str:

@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdc.verify.canonical import canonical_float, canonical_json, floats_equal
+from cdc.verify.canonical import COMPARED_BY_VALUE, canonical_float, floats_equal, json_equal
 from cdc.verify.plan import ColumnPair, Segment, TablePlan
 from cdc.verify.values import report_value, value_type
 
@@ -89,16 +89,13 @@ class RowComparer:
             single = 4 in (pair.source.length, pair.target.length)
             return floats_equal(canonical_float(a, single=single), canonical_float(b, single=single), self.tolerance)
         if pair.cls == "json":
-            try:
-                return canonical_json(a) == canonical_json(b)
-            except ValueError:
-                return a == b
+            return json_equal(a, b)
         return a == b
 
     def changed_columns(self, source: tuple, target: tuple) -> list[ColumnDiff]:
         out = []
         for i, pair in enumerate(self.sql_pairs):
-            if source[i] != target[i]:
+            if source[i] != target[i] and not (pair.cls in COMPARED_BY_VALUE and json_equal(source[i], target[i])):
                 out.append(self.column_diff(pair, source[self.raw_index[pair.name]],
                                             target[self.raw_index[pair.name]]))
         for j, pair in enumerate(self.client_pairs):

@@ -221,6 +221,9 @@ def _check_table(session: Session, plan: TablePlan, options: VerifyOptions, prog
     progress(plan.name, "checksumming")
     try:
         bisector = TableBisector(session, plan, options, lambda message: progress(plan.name, message))
+        # The bisector may have moved JSON columns into the checksum (cdc/verify/json_forms.py).
+        table.notes = list(bisector.plan.notes)
+        table.client_side_columns = [pair.name for pair in bisector.plan.client_pairs]
         result = bisector.run()
     except CdcError as exc:
         table.status, table.error = ERROR, str(exc)

@@ -61,6 +61,8 @@ class ColumnPair:
     cls: str
     client_side: bool = False  # compared after download, not inside the checksum
     note: str | None = None
+    # class json_text: which of each side's JSON texts (`json_text_forms` of its dialect) is hashed
+    forms: tuple[int, int] = (0, 0)
 
 
 @dataclass(slots=True)
@@ -169,13 +171,18 @@ def pair_class(source: ColumnShape, target: ColumnShape, same_engine: bool, opti
     if "float" in (source_cls, target_cls) and source_cls in ("float", "number") and target_cls in ("float", "number"):
         if options.float_tolerance is not None:
             return "float", True, f"float compared client-side with tolerance {options.float_tolerance}"
-        if not same_engine or source_cls != target_cls:
-            return "float", True, "float compared client-side (engines print floats differently)"
+        if source_cls != target_cls:
+            return "float", True, "float paired with a decimal: compared client-side as IEEE values"
+        if not same_engine:
+            if source.length != target.length:
+                return "float", True, "4-byte float paired with an 8-byte one: compared client-side at single precision"
+            return "float_bits", False, None  # exact IEEE bits on both engines
         return "float", False, None
     if "json" in (source_cls, target_cls):
         if same_engine and source.kind == target.kind:
             return "json", False, None
-        return "json", True, "JSON/array compared client-side by value (no common SQL canonical form)"
+        # Until the run samples both sides' texts (`cdc.verify.json_forms`): compared client-side by value.
+        return "json", True, "JSON/array compared client-side by value (the engines' texts differ)"
     if source.kind == target.kind == "decimal" and source.scale is not None and source.scale == target.scale:
         return "fixed", False, None  # same declared scale: both engines print the same digits, no trimming
     if source_cls == target_cls:
@@ -218,7 +225,7 @@ def build_table_plan(
         cls, client_side, note = pair_class(column, peer, same_engine, options)
         if column.name in key:
             client_side = False
-            if cls in ("float", "json"):
+            if cls in ("float", "float_bits", "json"):
                 cls = "text"
         pairs.append(ColumnPair(column.name, column, peer, cls, client_side, note))
         if note:

@@ -148,6 +148,8 @@ class MysqlChecksumDialect(EngineDialect):
             return f"CAST({c} AS CHAR)"
         if cls == "fixed":
             return f"CAST({c} AS CHAR)"
+        if cls == "float_bits":
+            return f"CAST({self.float_bits(column)} AS CHAR)"
         if cls == "float":
             # A FLOAT prints with 6 digits; as DOUBLE it prints every bit of its value.
             return f"CAST(CAST({c} AS DOUBLE) AS CHAR)" if column.length == 4 else f"CAST({c} AS CHAR)"
@@ -181,6 +183,38 @@ class MysqlChecksumDialect(EngineDialect):
             return c  # already UTF-8 text: SHA2 sees the same bytes without a conversion
         return f"CONVERT({c} USING utf8mb4)"
 
+    @staticmethod
+    def float_bits(column: ColumnShape) -> str:
+        """The IEEE bits of abs(x) as an integer, negated when x < 0 (`canonical.canonical_float_bits`).
+
+        MariaDB has no function that exposes a double's bits, so they are computed: with e the binary
+        exponent (FLOOR(LOG2(a)), corrected by one where LOG2 rounds across a power of two, and at
+        least -1022 so subnormals take the exponent field 0), `a * 2^-e` is the mantissa in [1, 2)
+        (or [0, 1) for a subnormal) and `a * 2^-e * 2^52` its exact 53-bit integer. Scaling by a power
+        of two is exact in binary floating point, so no step rounds; tests/verify/test_float_json.py
+        holds the result to Python's `struct` bit for bit on powers of two, their neighbours,
+        subnormals and random doubles.
+        """
+        c = quote_ident(column.name)
+        a = f"ABS({c})"
+        g = f"GREATEST(FLOOR(LOG2({a})), -1022)"
+        m = f"({a} * POW(2, -{g}))"
+        fast = f"((({g} + 1022) << 52) + CAST({m} * 4503599627370496 AS UNSIGNED))"
+        e = f"GREATEST({g} + ({m} >= 2) - ({m} < 1), -1022)"
+        slow = f"((({e} + 1022) << 52) + CAST({a} * POW(2, -{e}) * 4503599627370496 AS UNSIGNED))"
+        magnitude = f"(CASE WHEN {a} >= 2.2250738585072014e-308 AND {m} >= 1 AND {m} < 2 THEN {fast} ELSE {slow} END)"
+        return f"IF({c} = 0, 0, IF({c} < 0, -{magnitude}, {magnitude}))"
+
+    def json_text_forms(self, column: ColumnShape) -> list[str]:
+        """The texts of a JSON column that another engine's text may equal (class json_text): as stored,
+        with PostgreSQL jsonb's spacing (MariaDB JSON_LOOSE), compact."""
+        c = quote_ident(column.name)
+        forms = [f"CONVERT({c} USING utf8mb4)"]
+        if self._mariadb:
+            forms.append(f"JSON_LOOSE({c})")
+        forms.append(f"JSON_COMPACT({c})")
+        return forms
+
     def client_value(self, column: ColumnShape, cls: str) -> str:
         c = quote_ident(column.name)
         if cls == "json":
@@ -213,6 +247,8 @@ class MysqlChecksumDialect(EngineDialect):
             value = c  # canonical() would be CAST(c AS CHAR): the same text
         elif cls == "timestamp" and kind in ("timestamp", "timestamptz"):
             value = f"TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', {c})"
+        elif cls == "float_bits":
+            value = self.float_bits(column)  # an integer: CONCAT_WS prints it as CAST(.. AS CHAR) does
         else:
             return None
         if value == c and not column.nullable:
@@ -230,17 +266,21 @@ class MysqlChecksumDialect(EngineDialect):
         """A faster row hash for MySQL<->MySQL with identical column types: SHA2 over the values as stored.
 
         With the same declared types on both sides, the server's own text of a value is already the
-        same on both sides, so the per-type canonical conversions are skipped. FLOAT, BIT and JSON keep
-        their canonical form (FLOAT prints only 6 digits; BIT is binary; JSON text varies in spacing).
+        same on both sides, so the per-type canonical conversions are skipped. FLOAT and BIT keep their
+        canonical form (FLOAT prints only 6 digits; BIT is binary); JSON is hashed as stored (see below).
         """
         if not columns:
             return None
         tokens = []
         for column in columns:
             c = quote_ident(column.name)
-            if column.kind in ("float", "bits", "json"):
+            if column.kind == "json":
+                # The stored text, not JSON_NORMALIZE (which parses every document, twice a row: length and
+                # value): equal texts are equal documents, and rows whose texts differ are fetched and
+                # compared on JSON_NORMALIZE, so a spelling difference is never reported.
+                tokens += self._length_and_value(c, column.nullable)
+            elif column.kind in ("float", "bits"):
                 value = self.canonical(column, "float" if column.kind == "float" else column.kind)
-                # nullable=True: JSON_NORMALIZE gives NULL for text it cannot parse, even in a NOT NULL column
                 tokens += self._length_and_value(value, True)
             elif column.kind in ("int", "decimal", "year", "date", "time", "timestamp", "timestamptz"):
                 tokens.append(c if not column.nullable else f"COALESCE({c}, 'N')")

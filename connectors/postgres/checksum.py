@@ -159,6 +159,8 @@ class PostgresChecksumDialect(EngineDialect):
             return f"({c})::text"
         if cls == "fixed":
             return f"({c})::text"
+        if cls == "float_bits":
+            return f"({self.float_bits(column)})::text"
         if cls == "timestamp":
             if kind in ("timestamp", "timestamptz"):
                 return (f"CASE WHEN isfinite({c}) THEN (extract(epoch FROM {c}) * 1000000)::bigint::text "
@@ -179,6 +181,21 @@ class PostgresChecksumDialect(EngineDialect):
                 return f"({c})::jsonb::text"
             return f"({c})::text"
         return f"({c})::text"
+
+    def float_bits(self, column: ColumnShape) -> str:
+        """The IEEE bits of abs(x) as a bigint, negated when x < 0 (`canonical.canonical_float_bits`)."""
+        c = quote_ident(column.name)
+        bits = f"('x' || encode(float8send(abs(({c})::float8)), 'hex'))::bit(64)::bigint"
+        return f"CASE WHEN {c} < 0 THEN -{bits} ELSE {bits} END"
+
+    def json_text_forms(self, column: ColumnShape) -> list[str]:
+        """The texts of a JSON/array column that another engine's stored text may equal (class json_text)."""
+        c = quote_ident(column.name)
+        if column.kind == "array":
+            return [f"array_to_json({c})::text"]
+        if column.source_type == "json":
+            return [f"({c})::jsonb::text", f"({c})::text"]
+        return [f"({c})::text"]
 
     def client_value(self, column: ColumnShape, cls: str) -> str:
         """SQL for a client-side-compared column: JSON and arrays as JSON text, floats as they are."""

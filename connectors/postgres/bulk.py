@@ -1,0 +1,209 @@
+"""PostgreSQL side of `cdc copy`: read a consistent snapshot in parallel, write with COPY.
+
+Source: the capture's replication slot (`cdc_<prefix>`) is created with EXPORT_SNAPSHOT, so the copy
+reads every table as of the slot's consistent point, and `cdc capture --prefix <prefix>` later resumes
+from that slot: the stream starts exactly where the copy's snapshot ends. Each reader connection
+imports the exported snapshot (`SET TRANSACTION SNAPSHOT`), so tables and key ranges of one table
+are read in parallel. The replication connection stays open (and idle) until the copy ends.
+
+Target: rows go in with `COPY ... FROM STDIN`; from a PostgreSQL source the binary COPY stream is
+passed through untouched (no row is decoded in Python).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from cdc.errors import SourceError, TargetError
+from cdc.urls import DatabaseUrl
+from connectors.postgres.dialect import connect, qualified, quote_ident
+from connectors.postgres.offsets import lsn_to_text
+from connectors.postgres.replication import ReplicationConnection
+from connectors.postgres.setup import default_name, drop_slots, prepare_source
+from connectors.postgres.snapshot import _open_snapshot_connection
+
+ENGINE = "postgresql"
+FETCH_ROWS = 5000
+_TYPES: dict[tuple[str, str, str], dict[str, str]] = {}  # (database, schema, table) -> column -> type name
+
+TABLE_SQL = """
+SELECT a.attname, t.typname, a.attnum = ANY(i.indkey) AND i.indisprimary, format_type(a.atttypid, a.atttypmod)
+FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
+WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
+"""
+
+
+def _split(name: str, namespace: str) -> tuple[str, str]:
+    return tuple(name.split(".", 1)) if "." in name else (namespace, name)  # type: ignore[return-value]
+
+
+# How each type is spelled in the interchange text (`copy_out_text`): what another engine's bulk loader reads.
+INTERCHANGE = {
+    "bool": "({c})::int", "timestamptz": "({c} AT TIME ZONE 'UTC')", "json": "({c})::text", "jsonb": "({c})::text",
+}
+
+
+def describe(conn, namespace: str, table: str) -> tuple[list[str], list[str], str | None]:
+    """(columns, json columns, single integer primary key or None) of a table."""
+    ref = qualified(namespace, table)
+    if conn.execute("SELECT to_regclass(%s)", (ref,)).fetchone()[0] is None:
+        raise SourceError(f"table {namespace}.{table} does not exist in {conn.info.dbname}")
+    rows = conn.execute(TABLE_SQL, (ref,)).fetchall()
+    columns = [name for name, *_ in rows]
+    _TYPES[(conn.info.dbname, namespace, table)] = {name: typname for name, typname, *_ in rows}
+    json_columns = [name for name, typname, *_ in rows if typname in ("json", "jsonb")]
+    keys = [(name, typname) for name, typname, primary, _ in rows if primary]
+    key = keys[0][0] if len(keys) == 1 and keys[0][1] in ("int2", "int4", "int8") else None
+    return columns, json_columns, key
+
+
+class BulkSource:
+    """The slot's exported snapshot, opened once; readers import it."""
+
+    engine = ENGINE
+    parallel = True  # several connections can read the same snapshot
+
+    def __init__(self, url: DatabaseUrl) -> None:
+        self.url = url
+        self.namespace = url.options.get("schema", "public")
+        self.replication: ReplicationConnection | None = None
+        self.snapshot_name: str | None = None
+        self.slot: str | None = None
+
+    def start(self, prefix: str, tables: list[str], kafka: str | None) -> str:
+        """Create the capture's slot (and publication) for `prefix`, exporting its snapshot; the position."""
+        self.slot = default_name(prefix)
+        with connect(self.url) as conn:
+            names = [".".join(_split(t, self.namespace)) for t in tables]
+            _, existing = prepare_source(conn, slot=self.slot, publication=self.slot, tables=names, include=None)
+        if existing is not None:
+            raise SourceError(f"replication slot {self.slot} already exists: its capture has a position already",
+                              fix="copy into a new prefix, or drop the slot (and the target's rows) to start over")
+        self.replication = ReplicationConnection(self.url)
+        created = self.replication.create_slot(self.slot, export_snapshot=True)
+        self.snapshot_name = created.snapshot_name
+        return lsn_to_text(created.consistent_point)
+
+    def open_reader(self):
+        return _open_snapshot_connection(self.url, self.snapshot_name)
+
+    def describe(self, conn, table: str) -> tuple[list[str], list[str], str | None]:
+        return describe(conn, *_split(table, self.namespace))
+
+    def bounds(self, conn, table: str, key: str) -> tuple[int | None, int | None]:
+        ref = qualified(*_split(table, self.namespace))
+        return conn.execute(f"SELECT min({quote_ident(key)}), max({quote_ident(key)}) FROM {ref}").fetchone()
+
+    def _select(self, table: str, columns: list[str], json_columns: list[str], key: str | None,
+                lo: int | None, hi: int | None) -> str:
+        ref = qualified(*_split(table, self.namespace))
+        listed = ", ".join(f"{quote_ident(c)}::text" if c in json_columns else quote_ident(c) for c in columns)
+        where = ""
+        if key is not None and lo is not None:
+            where = f" WHERE {quote_ident(key)} >= {int(lo)} AND {quote_ident(key)} < {int(hi)}"
+        return f"SELECT {listed} FROM {ref}{where}"
+
+    def read(self, conn, table: str, columns: list[str], json_columns: list[str], key: str | None,
+             lo: int | None, hi: int | None) -> Iterator[list[tuple]]:
+        """Batches of rows (Python values; JSON as its text) of one key range, from a server-side cursor."""
+        with conn.cursor(name="cdc_copy") as cursor:
+            cursor.itersize = FETCH_ROWS
+            cursor.execute(self._select(table, columns, json_columns, key, lo, hi))
+            while True:
+                rows = cursor.fetchmany(FETCH_ROWS)
+                if not rows:
+                    return
+                yield rows
+
+    def copy_out(self, conn, table: str, columns: list[str], key: str | None, lo: int | None,
+                 hi: int | None) -> Iterator[bytes]:
+        """The binary COPY stream of one key range (PostgreSQL to PostgreSQL)."""
+        select = self._select(table, columns, [], key, lo, hi)
+        with conn.cursor() as cursor, cursor.copy(f"COPY ({select}) TO STDOUT (FORMAT binary)") as copy:
+            for block in copy:
+                yield bytes(block)
+
+    def copy_out_text(self, conn, table: str, columns: list[str], key: str | None, lo: int | None,
+                      hi: int | None) -> tuple[list[str], Iterator[bytes]]:
+        """(binary columns, the interchange text of one key range): COPY's text format (tab-separated,
+        `\\N` for NULL, backslash escapes; bytea as `\\x<hex>`), booleans as 0/1, timestamptz as UTC wall time."""
+        namespace, name = _split(table, self.namespace)
+        if (conn.info.dbname, namespace, name) not in _TYPES:
+            describe(conn, namespace, name)
+        types = _TYPES[(conn.info.dbname, namespace, name)]
+        ref = qualified(namespace, name)
+        listed = ", ".join(INTERCHANGE.get(types[c], "{c}").format(c=quote_ident(c)) for c in columns)
+        where = ""
+        if key is not None and lo is not None:
+            where = f" WHERE {quote_ident(key)} >= {int(lo)} AND {quote_ident(key)} < {int(hi)}"
+
+        def blocks() -> Iterator[bytes]:
+            with conn.cursor() as cursor, cursor.copy(f"COPY (SELECT {listed} FROM {ref}{where}) TO STDOUT") as copy:
+                for block in copy:
+                    yield bytes(block)
+
+        return [c for c in columns if types[c] == "bytea"], blocks()
+
+    def finish(self, ok: bool, kafka: str | None, prefix: str) -> None:
+        """Close the exporting connection; after a failed copy, drop the slot so nothing resumes from it."""
+        if self.replication is not None:
+            self.replication.close()
+            self.replication = None
+        if not ok and self.slot:
+            drop_slots(self.url, self.slot)
+
+
+class BulkTarget:
+    """COPY into existing, empty tables."""
+
+    engine = ENGINE
+
+    def __init__(self, url: DatabaseUrl) -> None:
+        self.url = url
+        self.namespace = url.options.get("schema", "public")
+
+    def connect(self):
+        conn = connect(self.url, error=TargetError)
+        conn.execute("SET TimeZone = 'UTC'")
+        return conn
+
+    def target_table(self, table: str) -> str:
+        return qualified(self.namespace, table.split(".")[-1])
+
+    def check_empty(self, conn, table: str) -> None:
+        ref = self.target_table(table)
+        if conn.execute("SELECT to_regclass(%s)", (ref,)).fetchone()[0] is None:
+            raise TargetError(f"target table {ref} does not exist", fix="create it first (same columns)")
+        if conn.execute(f"SELECT EXISTS (SELECT 1 FROM {ref})").fetchone()[0]:
+            raise TargetError(f"target table {ref} is not empty", fix="the initial copy fills empty tables only")
+
+    def write(self, conn, table: str, columns: list[str], batches: Iterable[list[tuple]]) -> int:
+        """COPY rows (Python values) in; the row count."""
+        names = ", ".join(quote_ident(c) for c in columns)
+        count = 0
+        with conn.transaction(), conn.cursor() as cursor:
+            with cursor.copy(f"COPY {self.target_table(table)} ({names}) FROM STDIN") as copy:
+                for batch in batches:
+                    for row in batch:
+                        copy.write_row(row)
+                    count += len(batch)
+        return count
+
+    def load_text(self, conn, table: str, columns: list[str], binary_columns: list[str],
+                  blocks: Iterable[bytes]) -> int:
+        """COPY the interchange text in (it is COPY's text format; bytea arrives as `\\x<hex>`); the row count."""
+        names = ", ".join(quote_ident(c) for c in columns)
+        with conn.transaction(), conn.cursor() as cursor:
+            with cursor.copy(f"COPY {self.target_table(table)} ({names}) FROM STDIN") as copy:
+                for block in blocks:
+                    copy.write(block)
+            return cursor.rowcount
+
+    def copy_in(self, conn, table: str, columns: list[str], blocks: Iterable[bytes]) -> int:
+        """A binary COPY stream from another PostgreSQL, passed through; the row count."""
+        names = ", ".join(quote_ident(c) for c in columns)
+        with conn.transaction(), conn.cursor() as cursor:
+            with cursor.copy(f"COPY {self.target_table(table)} ({names}) FROM STDIN (FORMAT binary)") as copy:
+                for block in blocks:
+                    copy.write(block)
+            return cursor.rowcount

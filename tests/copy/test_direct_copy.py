@@ -1,0 +1,142 @@
+"""`cdc copy` under a concurrent write load, then streaming from the copy's position: parity, nothing lost or doubled."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from cdc.copy.run import copy_tables
+from cdc.errors import TargetError
+from cdc.verify.parity import verify
+from cdc.verify.plan import VerifyOptions
+from tests.apply.kafka_stream import FAST_GROUP, unique_prefix
+from tests.verify.conftest import Database
+
+CDC = str(Path(sys.executable).with_name("cdc"))
+ROWS = 30_000
+
+DDL = {  # a few types that differ between the engines
+    "pg": "CREATE TABLE items (id bigint PRIMARY KEY, qty integer, price numeric(12,2), ratio double precision, "
+          "active boolean, name varchar(40), at timestamptz, doc jsonb, bin bytea)",
+    "my": "CREATE TABLE items (id bigint PRIMARY KEY, qty int, price decimal(12,2), ratio double, active tinyint(1), "
+          "name varchar(40), at datetime(6), doc json, bin longblob)",
+}
+FILL = {
+    "pg": "INSERT INTO items SELECT g, g %% 97, g / 4.0, g / 7.0::float8, g %% 2 = 0, 'name ' || g, "
+          "timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second', ('{\"k\": ' || g || '}')::jsonb, "
+          "decode(lpad(to_hex(g), 8, '0'), 'hex') FROM generate_series(1, %s) g",
+    "my": "INSERT INTO items SELECT seq, seq %% 97, seq / 4.0, seq / 7e0, seq %% 2 = 0, CONCAT('name ', seq), "
+          "TIMESTAMPADD(SECOND, seq, '2024-01-01 00:00:00'), CONCAT('{\"k\": ', seq, '}'), UNHEX(LPAD(HEX(seq), 8, '0')) "
+          "FROM seq_1_to_%s",
+}
+
+
+class WriteLoad:
+    """Inserts, updates and deletes on the source in a thread, until stopped."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.stop = threading.Event()
+        self.writes = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        rng = random.Random(7)
+        next_id = ROWS + 1
+        while not self.stop.is_set():
+            row = rng.randint(1, ROWS)
+            kind = rng.random()
+            if kind < 0.4:
+                self.db.run(f"UPDATE items SET qty = qty + 1, name = 'updated {self.writes}' WHERE id = {row}")
+            elif kind < 0.6:
+                self.db.run(f"DELETE FROM items WHERE id = {row}")
+            else:
+                self.db.run(f"INSERT INTO items (id, qty, name) VALUES ({next_id}, 1, 'new')")
+                next_id += 1
+            self.writes += 1
+            time.sleep(0.002)
+
+    def __enter__(self) -> WriteLoad:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join(10)
+
+
+def _start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([CDC, "--log-level", "warning", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _wait_for_parity(source: Database, target: Database, deadline: float) -> object:
+    report = None
+    while time.monotonic() < deadline:
+        report = verify(source.url, target.url, VerifyOptions(tables=("items",), recheck_delay=0, workers=2))
+        if report.exit_code == 0:
+            return report
+        time.sleep(1)
+    return report
+
+
+@pytest.mark.parametrize("pair", ["pg-pg", "pg-my", "my-pg"], indirect=True)
+def test_copy_under_writes_then_streaming_ends_in_parity(pair, kafka_bootstrap):
+    source, target = pair
+    source.run(DDL[source.engine])
+    source.run(FILL[source.engine] % ROWS)
+    target.run(DDL[target.engine])
+    prefix = unique_prefix("cp")
+    table = "public.items" if source.engine == "pg" else "items"
+    processes = []
+    try:
+        with WriteLoad(source) as load:
+            time.sleep(0.3)
+            result = copy_tables(source.url, target.url, [table], prefix, workers=2, kafka=kafka_bootstrap)
+            assert sum(result.rows.values()) >= ROWS * 0.9
+            writes_during_copy = load.writes
+            processes.append(_start("capture", "--source", source.url, "--kafka", kafka_bootstrap, "--prefix", prefix,
+                                    "--tables", table, "--snapshot", "never", "--heartbeat-interval", "1"))
+            processes.append(_start("apply", "--kafka", kafka_bootstrap, "--prefix", prefix, "--target", target.url,
+                                    "--session-timeout-ms", str(FAST_GROUP["session_timeout_ms"]),
+                                    "--max-poll-interval-ms", str(FAST_GROUP["max_poll_interval_ms"])))
+            time.sleep(3)
+        assert writes_during_copy > 0 and load.writes > writes_during_copy  # writes ran during and after the copy
+        report = _wait_for_parity(source, target, time.monotonic() + 60)
+        for process in processes:
+            assert process.poll() is None, process.stderr.read().decode()[-2000:]
+        assert report.exit_code == 0, [(d.kind, d.key) for t in report.tables for d in t.diffs][:10]
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(20)
+
+
+@pytest.mark.parametrize("pair", ["pg-my"], indirect=True)
+def test_copy_refuses_a_target_table_that_holds_rows(pair):
+    source, target = pair
+    source.run(DDL[source.engine])
+    target.run(DDL[target.engine])
+    target.run("INSERT INTO items (id) VALUES (1)")
+    with pytest.raises(TargetError, match="not empty"):
+        copy_tables(source.url, target.url, ["public.items"], unique_prefix("cp"), workers=2)
+
+
+@pytest.mark.parametrize("pair", ["pg-my", "my-pg", "my-my"], indirect=True)
+def test_copy_keeps_awkward_values_exactly(pair, kafka_bootstrap):
+    source, target = pair
+    source.run(DDL[source.engine])
+    target.run(DDL[target.engine])
+    texts = ["tab\there", "line\nbreak\r\n", "back\\slash", "\\N", "", None, "é ✓ 😀", "quote ' \" ,"]
+    rows = [(i + 1, texts[i], bytes([0, 9, 10, 92, 255]) if i % 2 else None, 1e-310 if i == 3 else -0.5)
+            for i in range(len(texts))]
+    source.run("INSERT INTO items (id, name, bin, ratio) VALUES (%s, %s, %s, %s)", rows, many=True)
+    table = "public.items" if source.engine == "pg" else "items"
+    copy_tables(source.url, target.url, [table], unique_prefix("cp"), workers=2, kafka=kafka_bootstrap)
+    report = verify(source.url, target.url, VerifyOptions(tables=("items",), recheck_delay=0, workers=2))
+    assert report.exit_code == 0, [(d.kind, d.key, d.columns) for t in report.tables for d in t.diffs]
