@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                         "issue 17 (monitoring)"),
     "status": ("cdc.commands.status", "Show slots, positions, lag and consumer offsets.", "issues 4-6"),
     "cutover": ("cdc.commands.cutover", "Drain, verify and switch writers to the target (and back).", "a later cutover issue"),
+    "migrate": ("cdc.commands.migrate", "Migrate: switch applications to the target and back, with a journal.",
+                "issue 15 (migration workflow)"),
     "tail": ("cdc.commands.tail", "Print change events from Kafka as they arrive.", "issues 4 and 5 (sources)"),
     "sandbox": ("cdc.commands.sandbox", "Start/stop throwaway PostgreSQL, MariaDB and Kafka servers.", "issue 3 (foundation)"),
 }

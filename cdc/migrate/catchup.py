@@ -1,0 +1,101 @@
+"""Has one direction's replication reached a source position: capture acknowledged it, apply wrote all of it.
+
+Capture: the engine says whether the capture of the prefix acknowledged the position (PG: its slot's
+confirmed LSN; MySQL/MariaDB: the position stored in `__cdc-offsets.<prefix>`), which it does only
+after Kafka acknowledged every event before it. Apply: every partition of the workflow's table topics
+has its end offset (Kafka's) at or below the next offset apply stored in the target's `cdc_offsets`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from cdc.kafka import make_admin
+from cdc.migrate.workflow import Workflow, bare_table
+from cdc.registry import migrate_module, status_module
+from cdc.urls import parse_url
+
+POLL_SECONDS = 0.05
+
+
+@dataclass(slots=True)
+class CatchUp:
+    """The outcome of a wait: reached or not, how long it took, and how far behind it was at the end."""
+
+    reached: bool
+    seconds: float
+    captured: bool = False
+    events_behind: int | None = None
+    partitions: dict[str, int] = field(default_factory=dict)  # "topic/partition" -> events not applied
+
+    def figure(self) -> str:
+        """The figure a gate names: what was still missing."""
+        if not self.captured:
+            return "capture has not acknowledged the position"
+        return f"{self.events_behind} event(s) not applied"
+
+
+class CatchUpProbe:
+    """Answers "reached?" for one direction of one workflow, reusing one Kafka admin client."""
+
+    def __init__(self, workflow: Workflow, direction: str) -> None:
+        self.workflow = workflow
+        self.direction = direction
+        self.prefix = workflow.prefix(direction)
+        reading, writing = workflow.sides(direction)
+        self.reading, self.writing = parse_url(reading), writing
+        self.engine = migrate_module(self.reading.engine)
+        self.tables = {bare_table(t) for t in workflow.tables}
+        self.admin = make_admin(workflow.kafka, backend=workflow.kafka_backend)
+        self.topics: list[str] = []
+
+    def close(self) -> None:
+        self.admin.close()
+
+    def _table_topics(self) -> list[str]:
+        if not self.topics:
+            self.topics = sorted(t for t in self.admin.list_topics() if t.startswith(self.prefix + ".")
+                                 and t.count(".") == 2 and (not self.tables or t.rsplit(".", 1)[1] in self.tables))
+        return self.topics
+
+    def behind(self) -> dict[str, int]:
+        """"topic/partition" -> events Kafka holds that apply has not written (only partitions behind)."""
+        group = self.workflow.apply_group(self.direction)
+        applied = {(topic, int(partition)): int(offset)
+                   for grp, topic, partition, offset in status_module(self.writing).target_offsets(self.writing)
+                   if grp == group}
+        out: dict[str, int] = {}
+        for topic in self._table_topics():
+            for partition, end in self.admin.end_offsets(topic).items():
+                missing = end - applied.get((topic, int(partition)), 0)
+                if missing > 0:
+                    out[f"{topic}/{partition}"] = missing
+        return out
+
+    def wait(self, position: str, timeout: float) -> CatchUp:
+        """Wait up to `timeout` seconds until capture acknowledged `position` and apply wrote every event."""
+        started = time.monotonic()
+        deadline = started + max(0.0, timeout)
+        captured = False
+        while True:
+            if not captured:
+                captured = self.engine.capture_reached(self.reading, self.workflow.kafka, self.prefix, position)
+            partitions = self.behind() if captured else {}
+            if captured and not partitions:
+                return CatchUp(True, round(time.monotonic() - started, 3), True, 0)
+            if time.monotonic() >= deadline:
+                return CatchUp(False, round(time.monotonic() - started, 3), captured,
+                               sum(partitions.values()) if captured else None, partitions)
+            time.sleep(POLL_SECONDS)
+
+
+def current_position(url_text: str) -> str:
+    """The database's current position (WAL LSN / binlog file:position)."""
+    url = parse_url(url_text)
+    engine = migrate_module(url.engine)
+    conn = engine.connect(url)
+    try:
+        return engine.current_position(conn)
+    finally:
+        conn.close()
