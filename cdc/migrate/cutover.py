@@ -23,6 +23,7 @@ prepared capture dropped, the state as before), which then starts the cutover ag
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -38,6 +39,7 @@ from cdc.registry import migrate_module
 from cdc.urls import DatabaseUrl, parse_url
 
 FREEZE_MODES = ("lock", "read-only")
+CRASH_VARIABLE = "CDC_MIGRATE_CRASH_AFTER"  # `switch.close`: SIGKILL this process once that step is journaled
 SWITCH, ROLLBACK = "switch", "reverse"
 
 
@@ -103,6 +105,8 @@ class Cutover:
         self.say(f"  {name:<22} {entry['status']:<9} {detail.get('note', '')}".rstrip())
         for statement in sql or ():
             self.say(f"      SQL: {statement}")
+        if os.environ.get(CRASH_VARIABLE) == name and status == "done":
+            os.kill(os.getpid(), signal.SIGKILL)  # fault injection for the crash tests (tests/migrate/)
 
     def _progress(self, migration: Migration, **fields: Any) -> dict[str, Any]:
         """Persist the cutover's progress in the record (what recovery reads); the new record."""
