@@ -59,29 +59,33 @@ class CatchUpProbe:
                                  and t.count(".") == 2 and (not self.tables or t.rsplit(".", 1)[1] in self.tables))
         return self.topics
 
-    def behind(self) -> dict[str, int]:
-        """"topic/partition" -> events Kafka holds that apply has not written (only partitions behind)."""
+    def end_offsets(self) -> dict[tuple[str, int], int]:
+        """(topic, partition) -> Kafka's end offset, for the workflow's table topics."""
+        return {(topic, int(partition)): int(end) for topic in self._table_topics()
+                for partition, end in self.admin.end_offsets(topic).items()}
+
+    def behind(self, ends: dict[tuple[str, int], int] | None = None) -> dict[str, int]:
+        """"topic/partition" -> events up to `ends` (default: the end now) apply has not written (only those behind)."""
         group = self.workflow.apply_group(self.direction)
         applied = {(topic, int(partition)): int(offset)
                    for grp, topic, partition, offset in status_module(self.writing).target_offsets(self.writing)
                    if grp == group}
-        out: dict[str, int] = {}
-        for topic in self._table_topics():
-            for partition, end in self.admin.end_offsets(topic).items():
-                missing = end - applied.get((topic, int(partition)), 0)
-                if missing > 0:
-                    out[f"{topic}/{partition}"] = missing
-        return out
+        ends = self.end_offsets() if ends is None else ends
+        return {f"{topic}/{partition}": end - applied.get((topic, partition), 0)
+                for (topic, partition), end in ends.items() if end > applied.get((topic, partition), 0)}
 
     def wait(self, position: str, timeout: float) -> CatchUp:
         """Wait up to `timeout` seconds until capture acknowledged `position` and apply wrote every event."""
         started = time.monotonic()
         deadline = started + max(0.0, timeout)
         captured = False
+        ends: dict[tuple[str, int], int] = {}
         while True:
             if not captured:
                 captured = self.engine.capture_reached(self.reading, self.workflow.kafka, self.prefix, position)
-            partitions = self.behind() if captured else {}
+                if captured:  # everything up to the position is in Kafka below these offsets (later writes: above)
+                    ends = self.end_offsets()
+            partitions = self.behind(ends) if captured else {}
             if captured and not partitions:
                 return CatchUp(True, round(time.monotonic() - started, 3), True, 0)
             if time.monotonic() >= deadline:

@@ -27,6 +27,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -238,16 +239,19 @@ class Cutover:
             self._progress(migration, final_position=position)
             self._step("position", "done", note=f"final position {position}", position=position)
             self._catch_up(position)
-            self._final_verify()
-            if self.options.freeze == "lock":
-                self._close(migration)
-            self._counters()
-            self._progress(migration, prepared=True)
-            started_at = migrate_module(self.new_url.engine).start_capture_here(
-                self.new_url, self.workflow.kafka, self.workflow.prefix(self.kind.new_direction), self.tables)
-            topics = self._create_topics()
-            self._step("prepare", "done", note=started_at, prefix=self.workflow.prefix(self.kind.new_direction),
-                       topics=topics)
+            # the final verify runs beside close/counters/prepare (all undone by a rollback if it fails)
+            with ThreadPoolExecutor(1) as pool:
+                verified = pool.submit(self._final_verify_report)
+                if self.options.freeze == "lock":
+                    self._close(migration)
+                self._counters()
+                self._progress(migration, prepared=True)
+                started_at = self.new_engine.start_capture_here(
+                    self.new_url, self.workflow.kafka, self.workflow.prefix(self.kind.new_direction), self.tables)
+                topics = self._create_topics()
+                self._step("prepare", "done", note=started_at, prefix=self.workflow.prefix(self.kind.new_direction),
+                           topics=topics)
+                self._final_verify(verified.result())
         except BaseException as exc:
             self._roll_back(self.store.load(name), f"{type(exc).__name__}: {exc}")
             raise
@@ -287,13 +291,16 @@ class Cutover:
                                  fix="rolled back: writes go on where they were; look at the runner's log")
         self._step("catch-up", "done", note=f"apply reached {position} in {caught.seconds:.2f}s", seconds=caught.seconds)
 
-    def _final_verify(self) -> None:
+    def _final_verify_report(self):
+        """The parity report of the frozen tables (checksums inside both databases, no re-check: nothing moves)."""
         from cdc.verify.parity import verify
         from cdc.verify.plan import VerifyOptions
 
         old, new = self.workflow.sides(self.kind.old_direction)
-        report = verify(old, new, VerifyOptions(tables=tuple(self.tables), workers=2, recheck_delay=0.0,
-                                                segment_rows=1_000_000))
+        return verify(old, new, VerifyOptions(tables=tuple(self.tables), workers=2, recheck_delay=0.0,
+                                              segment_rows=1_000_000))
+
+    def _final_verify(self, report) -> None:
         summary = summarize(report)
         if report.exit_code != 0:
             self._step("verify", "failed", note=summary["text"], verify=summary)

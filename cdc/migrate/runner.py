@@ -28,7 +28,7 @@ from cdc.urls import parse_url
 log = logging.getLogger("cdc.migrate")
 
 HEARTBEAT_SECONDS = 0.25  # also how fast a control command's epoch change is picked up
-COPY_CHECK_SECONDS = 3.0
+COPY_CHECK_SECONDS = 0.5
 NONE = "none"  # no pipeline: completed or cancelled
 
 
@@ -47,7 +47,8 @@ def components_for(workflow: Workflow, direction: str, *, create_tables: bool) -
     env = {"CDC_KAFKA_BACKEND": config.kafka.backend}
     for url in (workflow.source_url, workflow.target_url):
         env.update(migrate_module(url.engine).child_env())
-    return [Component(f"capture:{prefix}", capture_args(config, source), env=env),
+    # acknowledgements every 0.2 s: a switch waits for capture to acknowledge the final position
+    return [Component(f"capture:{prefix}", capture_args(config, source) + ["--status-interval", "0.2"], env=env),
             Component(f"apply:{prefix}", apply_args(config, target) + ["--linger-ms", "20"], env=env)]
 
 
@@ -85,12 +86,9 @@ class MigrationRunner:
         self.next_copy_check = time.monotonic() + COPY_CHECK_SECONDS
         if self.copy_probe is None:
             self.copy_probe = CatchUpProbe(self.workflow, FORWARD)
-        if self.copy_position is None:  # checked on the next pass: capture acknowledges positions every second
+        if self.copy_position is None:  # the source's position once the pipeline runs: copied when reached
             self.copy_position = current_position(self.workflow.source)
-            return False
-        reached = self.copy_probe.wait(self.copy_position, 0.0).reached
-        self.copy_position = None
-        return reached
+        return self.copy_probe.wait(self.copy_position, 0.0).reached
 
     def step(self) -> bool:
         """One pass: follow the record, start what is due, heartbeat; False when the workflow has ended."""

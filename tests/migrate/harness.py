@@ -3,6 +3,7 @@ rows to whichever database the `--on-switch` hook names as primary, and the `cdc
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -151,6 +152,18 @@ class Application(threading.Thread):
         self.acks: list[tuple[int, str, float]] = []  # (seq, side key, wall time)
         self.errors = 0
         self.halt = threading.Event()
+        self.writing = threading.Event()
+        self.writing.set()
+
+    @contextlib.contextmanager
+    def paused(self):
+        """No writes inside the block (verify then compares tables that stand still)."""
+        self.writing.clear()
+        time.sleep(0.05)
+        try:
+            yield
+        finally:
+            self.writing.set()
 
     def primary(self) -> str:
         return primary_key(self.primary_file.read_text().strip())
@@ -158,6 +171,9 @@ class Application(threading.Thread):
     def run(self) -> None:
         seq, started, connection, side = 0, time.monotonic(), None, None
         while not self.halt.is_set():
+            if not self.writing.is_set():
+                self.writing.wait()
+                started = time.monotonic() - seq / self.rate  # the rate resumes; no burst to catch up
             due = started + seq / self.rate
             delay = due - time.monotonic()
             if delay > 0:
@@ -210,8 +226,11 @@ class MigrateCli:
         return env
 
     def run(self, *args: str, check: bool = True, timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
+        started = time.monotonic()
         done = subprocess.run([sys.executable, "-m", "cdc.cli", "migrate", *args], env=self.env(**env),
                               capture_output=True, text=True, timeout=timeout, cwd=self.workdir)
+        print(f"  [{time.strftime('%H:%M:%S')}] cdc migrate {args[0]}: exit {done.returncode} in "
+              f"{time.monotonic() - started:.1f}s")
         if check and done.returncode != 0:
             raise AssertionError(f"cdc migrate {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
         return done

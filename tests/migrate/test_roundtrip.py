@@ -1,11 +1,13 @@
 """The whole workflow against real servers with an application writing ~500 acknowledged rows a second:
 create, run, verify, switch, write on the new side, reverse, write, switch again, complete.
-At the end: 0 acknowledged writes lost in either database, no write acknowledged by a closed side,
+The application pauses while `cdc migrate verify` runs (a verification of tables that stand still) and
+writes through every cutover. At the end: 0 acknowledged writes lost in either database, no write acknowledged by a closed side,
 parity; the write pause of every switch is printed."""
 
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 import pytest
 
@@ -16,6 +18,10 @@ PAIRS = [("postgresql", "postgresql"), ("postgresql", "mysql"), ("mysql", "postg
 IDS = ["pg-pg", "pg-mariadb", "mariadb-pg"]
 
 
+def _seconds(start: str, end: str) -> float:
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
 def _cutover(cli, app, kind: str, hook: str, old: str) -> float:
     """One switch/reverse while the app writes; asserts the old side refuses the app; returns the pause."""
     before = time.time()
@@ -23,6 +29,9 @@ def _cutover(cli, app, kind: str, hook: str, old: str) -> float:
     after = time.time()
     pause = result["write_pause_seconds"]
     seen = app.longest_gap(before, after + 1.0)
+    steps = result["steps"]
+    frozen = next(s["at"] for s in steps if s["step"].endswith(".freeze"))
+    print("  " + ", ".join(f"{s['step'].split('.', 1)[1]} {_seconds(frozen, s['at']):+.2f}" for s in steps))
     print(f"\n{cli.name} {kind}: write pause {pause:.3f}s (freeze -> hook returned); the app saw a {seen:.3f}s gap")
     assert result["runner_started"]
     with pytest.raises(Exception):
@@ -38,7 +47,8 @@ def test_switch_reverse_switch_complete_loses_no_acknowledged_write(workflow_wor
     cli.run("create", cli.name, "--tables", "ledger")
     cli.start_runner()
     cli.wait_state(RUNNING)
-    cli.run("verify", cli.name, "--wait-for-lag", "20")
+    with app.paused():  # verify compares tables that stand still (writes go on through every cutover)
+        cli.run("verify", cli.name, "--wait-for-lag", "20", "--recheck-delay", "2")
     closed_since = {}
     pauses = []
     for kind, old in (("switch", source), ("reverse", target), ("switch", source)):
@@ -47,9 +57,10 @@ def test_switch_reverse_switch_complete_loses_no_acknowledged_write(workflow_wor
         closed_since[old_key] = done_at
         closed_since.pop(primary_key(target if old == source else source), None)
         time.sleep(1.5)  # the application writes on the new primary
-        cli.run("verify", cli.name, "--wait-for-lag", "20")
+        with app.paused():
+            cli.run("verify", cli.name, "--wait-for-lag", "20", "--recheck-delay", "2")
     app.stop()
-    cli.run("verify", cli.name, "--wait-for-lag", "20")
+    cli.run("verify", cli.name, "--wait-for-lag", "20", "--recheck-delay", "2")
     cli.run("complete", cli.name)
     acked = {seq for seq, _, _ in app.acks}
     assert len(acked) > 1000
