@@ -96,6 +96,12 @@ def command() -> None:
     create -> run -> (copying -> running) -> verify -> switch -> [verify -> reverse -> ...] -> complete
     State and journal live in the target database (cdc_migrations, cdc_migration_journal).
     See docs/migration.md.
+
+    \b
+    Example:
+      export CDC_SOURCE=postgresql://cdc:$PW@db1/shop CDC_TARGET=mysql://cdc:$PW@db2/shop CDC_KAFKA=k1:9092
+      cdc migrate create shop --tables orders,customers && cdc migrate run shop &
+      cdc migrate verify shop && cdc migrate switch shop --on-switch ./repoint-apps.sh
     """
 
 
@@ -106,6 +112,7 @@ def command() -> None:
 def create(name, config_path, source_url, target_url, kafka, kafka_backend, as_json, tables, create_tables) -> None:
     """Record a new workflow NAME (state `created`); then start `cdc migrate run NAME`."""
     from cdc.migrate.state import CREATED, MigrationStore
+    from cdc.registry import migrate_module
 
     workflow, extra = _resolve(name, config_path, source_url, target_url, kafka, kafka_backend)
     names = [bare_table(t) for t in (split_names(tables) or extra.get("tables", ()))]
@@ -119,6 +126,13 @@ def create(name, config_path, source_url, target_url, kafka, kafka_backend, as_j
         store.create(name, record)
         store.journal(name, "create", "done", note=f"{len(names)} table(s): {', '.join(names)}",
                       source=record["source"], target=record["target"])
+        engine = migrate_module(workflow.target_url.engine)
+        conn = engine.connect(workflow.target_url)
+        try:  # like a replica, the target takes no application writes until a switch opens it
+            sql = engine.close_writes(conn, workflow.target_url)
+        finally:
+            conn.close()
+        store.journal(name, "close-target", "done", note=f"{record['target']} closed to application writes", sql=sql)
     finally:
         store.close()
     _answer(as_json, {"name": name, "state": CREATED, "next_steps": [f"cdc migrate run {name}"]},
