@@ -408,6 +408,8 @@ class Cutover:
             raise MigrationError(f"--on-switch exited {done.returncode}: the switch is committed and "
                                  f"{self.new_url.redacted()} is the primary, but applications were not repointed",
                                  fix="repoint the applications by hand (or fix the hook and run it), then go on")
+        for line in done.stdout.splitlines()[-20:]:
+            self.say(f"      {line}")
         self._step("hook", "done", note=f"exit 0 in {seconds}s", seconds=seconds)
 
     def _wait_runner(self, epoch: int) -> bool:
