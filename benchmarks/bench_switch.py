@@ -31,27 +31,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cdc.migrate.state import RUNNING  # noqa: E402
-from cdc.registry import migrate_module  # noqa: E402
-from cdc.urls import parse_url  # noqa: E402
 from tests.conftest import create_mysql_database, create_pg_database  # noqa: E402
-from tests.migrate.harness import HOOK, Application, MigrateCli, ledger_seqs, prepare_side, primary_key  # noqa: E402
+from tests.migrate.harness import (HOOK, Application, MigrateCli, ledger_seqs, prepare_side,  # noqa: E402
+                                   primary_key, seed)
 
 PAIRS = {"pg-pg": ("pg", "pg"), "pg-mariadb": ("pg", "mysql"), "mariadb-pg": ("mysql", "pg")}
-
-
-def seed(url: str, rows: int) -> None:
-    """`rows` ledger rows written by `seed`, in one statement."""
-    parsed = parse_url(url)
-    engine = migrate_module(parsed.engine)
-    conn = engine.connect(parsed)
-    try:
-        if parsed.engine == "postgresql":
-            engine.execute(conn, "INSERT INTO ledger (writer, seq) SELECT 'seed', g FROM generate_series(1, %s) g",
-                           (rows,))
-        else:
-            engine.execute(conn, f"INSERT INTO ledger (writer, seq) SELECT 'seed', seq FROM seq_1_to_{int(rows)}")
-    finally:
-        conn.close()
 
 
 def main() -> None:

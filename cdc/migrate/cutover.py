@@ -37,7 +37,7 @@ from cdc.migrate.state import (REVERSED, REVERSING, RUNNING, SWITCHED, SWITCHING
                                lock_owner, now_text)
 from cdc.migrate.workflow import FORWARD, REVERSE, Workflow, bare_table, url_without_password
 from cdc.registry import migrate_module
-from cdc.urls import DatabaseUrl, parse_url
+from cdc.urls import parse_url
 
 FREEZE_MODES = ("lock", "read-only")
 CRASH_VARIABLE = "CDC_MIGRATE_CRASH_AFTER"  # `switch.close`: SIGKILL this process once that step is journaled

@@ -16,7 +16,7 @@ from cdc.urls import DatabaseUrl
 from connectors.postgres.dialect import connect as pg_connect
 from connectors.postgres.dialect import qualified, quote_ident
 from connectors.postgres.replication import ReplicationConnection
-from connectors.postgres.setup import default_name, drop_slots, prepare_source, split_table_name
+from connectors.postgres.setup import default_name, drop_slots, pending_marker, prepare_source, split_table_name
 
 STATE_DDL = (
     "CREATE TABLE IF NOT EXISTS cdc_migrations (name VARCHAR(100) PRIMARY KEY, state VARCHAR(20) NOT NULL,"
@@ -126,10 +126,13 @@ def current_position(conn: psycopg.Connection) -> str:
 
 
 def capture_reached(url: DatabaseUrl, kafka: str, prefix: str, position: str) -> bool:
-    """True when the prefix's slot confirmed `position`: capture had Kafka acknowledge everything before it."""
+    """True when the prefix's slot confirmed `position` (capture had Kafka acknowledge everything before it)
+    and its snapshot is finished (a new slot confirms its start point before the snapshot's rows are sent)."""
+    slot = default_name(prefix)
     with connect(url) as conn:
-        rows = execute(conn, "SELECT confirmed_flush_lsn >= %s::pg_lsn FROM pg_replication_slots WHERE slot_name = %s",
-                       (position, default_name(prefix)))
+        rows = execute(conn, "SELECT confirmed_flush_lsn >= %s::pg_lsn AND NOT EXISTS (SELECT 1 FROM"
+                       " pg_replication_slots WHERE slot_name = %s) FROM pg_replication_slots WHERE slot_name = %s",
+                       (position, pending_marker(slot), slot))
     return bool(rows and rows[0][0])
 
 

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -59,6 +59,23 @@ def prepare_side(url: str) -> None:
                 cursor.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON `{parse_url(url).database}`.* TO '{APP_USER}'@'%'")
         finally:
             conn.close()
+
+
+def seed(url: str, rows: int) -> None:
+    """`rows` ledger rows written by `seed`, in one statement."""
+    from cdc.registry import migrate_module
+
+    parsed = parse_url(url)
+    engine = migrate_module(parsed.engine)
+    conn = engine.connect(parsed)
+    try:
+        if parsed.engine == "postgresql":
+            engine.execute(conn, "INSERT INTO ledger (writer, seq) SELECT 'seed', g FROM generate_series(1, %s) g",
+                           (rows,))
+        else:
+            engine.execute(conn, f"INSERT INTO ledger (writer, seq) SELECT 'seed', seq FROM seq_1_to_{int(rows)}")
+    finally:
+        conn.close()
 
 
 def reopen_all(url: str) -> None:

@@ -8,17 +8,20 @@ import sys
 import pytest
 
 from cdc.migrate.state import RUNNING, lock_owner
-from tests.migrate.harness import app_write
+from tests.migrate.harness import app_write, ledger_seqs, seed
 
 
 @pytest.mark.parametrize("workflow_world", [("postgresql", "postgresql")], ids=["pg-pg"], indirect=True)
 def test_gates_lock_and_dry_run(workflow_world):
     cli, app, source, target, hook = workflow_world
+    seed(source, 50_000)
     cli.run("create", cli.name, "--tables", "ledger")
     refused = cli.run("switch", cli.name, check=False)
     assert refused.returncode == 2 and "needs the workflow running or reversed; it is created" in refused.stderr
     cli.start_runner()
     cli.wait_state(RUNNING)
+    # `running` means the snapshot is applied: every seeded row is in the target already
+    assert len(ledger_seqs(target, "seed")) == 50_000
     # no verification yet: the verified gate fails and says what to run
     failed = cli.run("switch", cli.name, check=False)
     assert failed.returncode == 3 and "gate verified failed: no verification yet" in failed.stderr
