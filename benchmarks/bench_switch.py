@@ -86,14 +86,15 @@ def main() -> None:
             for _ in range(args.runs):
                 for kind in ("switch", "reverse"):
                     with app.paused():
-                        cli.run("verify", cli.name, "--wait-for-lag", "120", "--recheck-delay", "2")
+                        cli.run("verify", cli.name, "--wait-for-lag", "600", "--recheck-delay", "2", timeout=1200)
                     time.sleep(2.0)
-                    result = cli.json(kind, cli.name, "--on-switch", hook, "--max-lag", "30s", "--timeout", "120s")
+                    result = json.loads(cli.run(kind, cli.name, "--on-switch", hook, "--max-lag", "60s", "--timeout",
+                                                "120s", "--json", timeout=600).stdout)
                     results.setdefault(f"{kind}@{int(rate)}", []).append(result["write_pause_seconds"])
                     print(f"{kind} at {int(rate)} writes/s: pause {result['write_pause_seconds']:.3f}s")
             app.stop()
         lost = 0
-        cli.run("verify", cli.name, "--wait-for-lag", "120")
+        cli.run("verify", cli.name, "--wait-for-lag", "600", timeout=1200)
         for app in apps:
             acked = {seq for seq, _, _ in app.acks}
             lost += len(acked - ledger_seqs(source, app.writer)) + len(acked - ledger_seqs(target, app.writer))
