@@ -118,6 +118,11 @@ def create(name, config_path, source_url, target_url, kafka, kafka_backend, as_j
     names = [bare_table(t) for t in (split_names(tables) or extra.get("tables", ()))]
     if not names:
         raise ConfigError("no tables given", fix="name the tables to migrate: --tables orders,customers")
+    stale = _topics_of(workflow)
+    if stale:
+        raise ConfigError(f"Kafka already has topics of a workflow named {name!r} ({', '.join(stale[:3])}"
+                          f"{', ...' if len(stale) > 3 else ''}); their events would be applied to the new target",
+                          fix=f"pick another name, or delete them (`cdc migrate cancel {name} --drop-topics` of the old one)")
     store = MigrationStore(workflow.target_url)
     try:
         record = {"source": workflow.source_url.redacted(), "target": workflow.target_url.redacted(), "tables": names,
@@ -327,11 +332,25 @@ def _end(name, config_path, source_url, target_url, kafka, kafka_backend, *, all
     return workflow, store, sql
 
 
+def _topics_of(workflow: Workflow) -> list[str]:
+    """The Kafka topics either direction of a workflow of this name would use."""
+    from cdc.kafka import make_admin
+
+    with make_admin(workflow.kafka, backend=workflow.kafka_backend) as admin:
+        topics = admin.list_topics()
+    return sorted(t for d in ("forward", "reverse") for t in topics if _of_prefix(t, workflow.prefix(d)))
+
+
+def _of_prefix(topic: str, prefix: str) -> bool:
+    """A pipeline's topic: `<prefix>.*`, or cdc's own `__cdc-offsets.<prefix>` / `__cdc-heartbeat.<prefix>`."""
+    return topic.startswith(prefix + ".") or topic.endswith("." + prefix)
+
+
 def _drop_topics(workflow: Workflow, prefix: str) -> list[str]:
     from cdc.kafka import make_admin
 
     with make_admin(workflow.kafka, backend=workflow.kafka_backend) as admin:
-        names = [t for t in admin.list_topics() if t.startswith(prefix + ".") or t.endswith("." + prefix)]
+        names = [t for t in admin.list_topics() if _of_prefix(t, prefix)]
         if names:
             admin.delete_topics(names)
     return names

@@ -1,6 +1,6 @@
 """The demo's last act: `cdc migrate` switches the PostgreSQL shop to MariaDB, writes there, and rolls back.
 
-A workflow `demo_switch` copies demo_shop's customers and orders into MariaDB `demo_shop_switch`, is
+A workflow `demo_switch_<run>` copies demo_shop's customers and orders into MariaDB `demo_shop_switch`, is
 verified, switched (the hook prints the new primary), takes orders on MariaDB (replicated back to
 PostgreSQL by the reverse pipeline), is verified again and reversed; the journal page is written.
 """
@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pymysql
@@ -21,7 +22,7 @@ from cdc.demo.chain import mariadb_connection, recreate_mariadb_database, with_d
 from cdc.errors import CdcError
 from cdc.sandbox import Endpoints
 
-NAME = "demo_switch"
+NAME = f"demo_switch_{uuid.uuid4().hex[:6]}"  # topics outlive a run on the sandbox broker: a name per run
 TABLES = "customers,orders"
 HOOK = 'echo "    --on-switch: applications now write to $CDC_PRIMARY_URL ($CDC_MIGRATION)"'
 
@@ -101,7 +102,7 @@ def run_switchover(endpoints: Endpoints, console: Console) -> str:
                       f"[bold]{reversed_['write_pause_seconds']:.2f}s[/bold]")
         page = report_dir / f"migration-{NAME}.html"
         _migrate(env, console, "status", NAME, "--html", str(page))
-        _migrate(env, console, "cancel", NAME)
+        _migrate(env, console, "cancel", NAME, "--drop-topics")
     finally:
         if runner.poll() is None:
             runner.terminate()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from cdc.errors import KafkaError
 from cdc.kafka import make_admin
 from cdc.migrate.workflow import Workflow, bare_table
 from cdc.registry import migrate_module, status_module
@@ -28,9 +29,12 @@ class CatchUp:
     captured: bool = False
     events_behind: int | None = None
     partitions: dict[str, int] = field(default_factory=dict)  # "topic/partition" -> events not applied
+    trouble: str | None = None  # the broker's last refusal, when it did not answer
 
     def figure(self) -> str:
         """The figure a gate names: what was still missing."""
+        if self.trouble:
+            return f"Kafka did not answer: {self.trouble}"
         if not self.captured:
             return "capture has not acknowledged the position"
         return f"{self.events_behind} event(s) not applied"
@@ -78,19 +82,22 @@ class CatchUpProbe:
         """Wait up to `timeout` seconds until capture acknowledged `position` and apply wrote every event."""
         started = time.monotonic()
         deadline = started + max(0.0, timeout)
-        captured = False
-        ends: dict[tuple[str, int], int] = {}
+        captured, ends, partitions, trouble = False, None, {}, None
         while True:
-            if not captured:
-                captured = self.engine.capture_reached(self.reading, self.workflow.kafka, self.prefix, position)
-                if captured:  # everything up to the position is in Kafka below these offsets (later writes: above)
+            try:
+                if not captured:
+                    captured = self.engine.capture_reached(self.reading, self.workflow.kafka, self.prefix, position)
+                if captured and ends is None:  # everything up to the position is below these offsets
                     ends = self.end_offsets()
-            partitions = self.behind(ends) if captured else {}
-            if captured and not partitions:
+                partitions = self.behind(ends) if captured else {}
+                trouble = None
+            except KafkaError as exc:  # a broker slow to answer: ask again until the deadline
+                trouble = str(exc)
+            if captured and ends is not None and not partitions and trouble is None:
                 return CatchUp(True, round(time.monotonic() - started, 3), True, 0)
             if time.monotonic() >= deadline:
                 return CatchUp(False, round(time.monotonic() - started, 3), captured,
-                               sum(partitions.values()) if captured else None, partitions)
+                               sum(partitions.values()) if captured else None, partitions, trouble)
             time.sleep(POLL_SECONDS)
 
 

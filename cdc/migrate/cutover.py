@@ -239,16 +239,22 @@ class Cutover:
             self._progress(migration, final_position=position)
             self._step("position", "done", note=f"final position {position}", position=position)
             self._catch_up(position)
-            # the final verify runs beside close/counters/prepare (all undone by a rollback if it fails)
-            with ThreadPoolExecutor(1) as pool:
+            # close, counters, prepare and the final verify touch different things: they run at once (a failed
+            # verify is undone by the rollback, which the progress recorded first tells what to undo)
+            closing = self.options.freeze == "lock"
+            self._progress(migration, closed=closing or migration.record["cutover"].get("closed", False),
+                           prepared=True)
+            with ThreadPoolExecutor(4) as pool:
                 verified = pool.submit(self._final_verify_report)
-                if self.options.freeze == "lock":
-                    self._close(migration)
-                self._counters()
-                self._progress(migration, prepared=True)
-                started_at = self.new_engine.start_capture_here(
-                    self.new_url, self.workflow.kafka, self.workflow.prefix(self.kind.new_direction), self.tables)
-                topics = self._create_topics()
+                closed = pool.submit(self._close_writes) if closing else None
+                counted = pool.submit(self._sync_counters)
+                prepared = pool.submit(self._prepare)
+                if closed is not None:
+                    self._step("close", "done", note=f"{self.old_url.redacted()} closed to application writes",
+                               sql=closed.result())
+                wanted, sql = counted.result()
+                self._step("counters", "done", note=f"next values {wanted}", sql=sql)
+                started_at, topics = prepared.result()
                 self._step("prepare", "done", note=started_at, prefix=self.workflow.prefix(self.kind.new_direction),
                            topics=topics)
                 self._final_verify(verified.result())
@@ -308,25 +314,30 @@ class Cutover:
                                  fix="rolled back: writes go on where they were; run `cdc migrate verify` for the report")
         self._step("verify", "done", note=summary["text"], verify=summary)
 
-    def _close(self, migration: Migration) -> None:
-        self._progress(migration, closed=True)
+    def _close_writes(self) -> list[str]:
+        """Close the old primary to application writes; the SQL run."""
         conn = self.old_engine.connect(self.old_url)
         try:
-            sql = self.old_engine.close_writes(conn, self.old_url)
+            return self.old_engine.close_writes(conn, self.old_url)
         finally:
             conn.close()
-        self._step("close", "done", note=f"{self.old_url.redacted()} closed to application writes", sql=sql)
 
-    def _counters(self) -> None:
+    def _sync_counters(self) -> tuple[dict[str, int], list[str]]:
+        """Sequences / AUTO_INCREMENT of the new primary past the old one's; (next values, SQL run)."""
         old_conn = self.old_engine.connect(self.old_url)
         new_conn = self.new_engine.connect(self.new_url)
         try:
             wanted = self.old_engine.counters(old_conn, self.tables)
-            sql = self.new_engine.set_counters(new_conn, self.tables, wanted)
+            return wanted, self.new_engine.set_counters(new_conn, self.tables, wanted)
         finally:
             old_conn.close()
             new_conn.close()
-        self._step("counters", "done", note=f"next values {wanted}", sql=sql)
+
+    def _prepare(self) -> tuple[str, list[str]]:
+        """The other direction's capture set to start at the new primary's position; (what was done, topics made)."""
+        started_at = self.new_engine.start_capture_here(
+            self.new_url, self.workflow.kafka, self.workflow.prefix(self.kind.new_direction), self.tables)
+        return started_at, self._create_topics()
 
     def _create_topics(self) -> list[str]:
         """The new direction's table topics, made now (partitions as the old ones) so its apply subscribes at once."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +29,8 @@ def workflow_world(request, sandbox, tmp_path: Path) -> Iterator:
 
     source = database(source_engine, "mig_src")
     target = database(target_engine, "mig_tgt")
-    name = "m_" + request.node.name.split("[")[-1].rstrip("]").replace("-", "_").lower()[:20]
+    # a name of its own: topics and consumer groups outlive a test on the session's broker
+    name = "m_" + request.node.name.split("[")[-1].rstrip("]").replace("-", "_").lower()[:20] + "_" + uuid.uuid4().hex[:6]
     cli = MigrateCli(name, source, target, sandbox.kafka_bootstrap, tmp_path)
     primary_file = tmp_path / "primary"
     primary_file.write_text(source)

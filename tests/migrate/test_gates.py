@@ -58,6 +58,9 @@ def test_gates_lock_and_dry_run(workflow_world):
     app_write(source, "probe", 1)
     with pytest.raises(Exception):
         app_write(target, "probe", 1)  # the target takes no application writes before a switch
+    # a second workflow of that name would apply the first one's events: refused
+    again = cli.run("create", cli.name, "--tables", "ledger", check=False)
+    assert again.returncode == 2 and "Kafka already has topics of a workflow named" in again.stderr
     # no runner: the runner gate names itself and what it saw
     cli.stop_runner()
     failed = cli.run("switch", cli.name, check=False)

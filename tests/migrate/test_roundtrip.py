@@ -22,8 +22,8 @@ def _seconds(start: str, end: str) -> float:
     return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
 
 
-def _cutover(cli, app, kind: str, hook: str, old: str) -> float:
-    """One switch/reverse while the app writes; asserts the old side refuses the app; returns the pause."""
+def _cutover(cli, app, kind: str, hook: str, old: str) -> tuple[float, float, float]:
+    """One switch/reverse while the app writes; the old side refuses the app; (pause, closed at, opened at)."""
     before = time.time()
     result = cli.json(kind, cli.name, "--on-switch", hook, "--max-lag", "30s")
     after = time.time()
@@ -36,8 +36,8 @@ def _cutover(cli, app, kind: str, hook: str, old: str) -> float:
     assert result["runner_started"]
     with pytest.raises(Exception):
         app_write(old, "probe", 1)
-    done_at = max(t for t in [time.time()] if t)  # every ack from `old` after now would be a closed side's
-    return pause, primary_key(old), done_at
+    at = {s["step"].split(".", 1)[1]: datetime.fromisoformat(s["at"]).timestamp() for s in steps}
+    return pause, at["close"], at["open"]
 
 
 @pytest.mark.parametrize("workflow_world", PAIRS, ids=IDS, indirect=True)
@@ -49,14 +49,18 @@ def test_switch_reverse_switch_complete_loses_no_acknowledged_write(workflow_wor
     cli.wait_state(RUNNING)
     with app.paused():  # verify compares tables that stand still (writes go on through every cutover)
         cli.run("verify", cli.name, "--wait-for-lag", "20", "--recheck-delay", "2")
-    closed_since = {}
+    closed: list[list] = []  # [side, closed at, reopened at or None]: no acknowledgement from a side in between
     pauses = []
     for kind, old in (("switch", source), ("reverse", target), ("switch", source)):
-        pause, old_key, done_at = _cutover(cli, app, kind, hook, old)
+        new = target if old == source else source
+        pause, closed_at, opened_at = _cutover(cli, app, kind, hook, old)
         pauses.append(pause)
-        closed_since[old_key] = done_at
-        closed_since.pop(primary_key(target if old == source else source), None)
-        time.sleep(1.5)  # the application writes on the new primary
+        for interval in closed:
+            if interval[0] == primary_key(new) and interval[2] is None:
+                interval[2] = opened_at
+        closed.append([primary_key(old), closed_at, None])
+        time.sleep(1.5)  # the application writes on the new primary (its sequence moved past the old one's)
+        assert sum(1 for _, side, at in app.acks if side == primary_key(new) and at > opened_at) > 100, app.errors
         with app.paused():
             cli.run("verify", cli.name, "--wait-for-lag", "20", "--recheck-delay", "2")
     app.stop()
@@ -67,7 +71,8 @@ def test_switch_reverse_switch_complete_loses_no_acknowledged_write(workflow_wor
     missing_source = acked - ledger_seqs(source, "app")
     missing_target = acked - ledger_seqs(target, "app")
     assert not missing_source and not missing_target, (len(missing_source), len(missing_target))
-    late = [(seq, side) for seq, side, at in app.acks if side in closed_since and at > closed_since[side]]
+    late = [(seq, side) for seq, side, at in app.acks for key, start, end in closed
+            if side == key and start < at and (end is None or at < end)]
     assert not late, f"{len(late)} write(s) acknowledged by a closed side, e.g. {late[:3]}"
     steps = [entry["step"] for entry in cli.journal()]
     assert steps.count("switch.done") == 2 and steps.count("reverse.done") == 1 and "complete" in steps
