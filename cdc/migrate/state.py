@@ -108,11 +108,8 @@ class MigrationStore:
         return self.engine.execute(self.conn, statement, params)
 
     def _count(self, statement: str, params: tuple) -> int:
-        """Rows an UPDATE changed (drivers differ: read it back through the cursor)."""
-        if hasattr(self.conn, "cursor") and not hasattr(self.conn, "pgconn"):
-            with self.conn.cursor() as cursor:
-                return cursor.execute(statement, params)
-        return self.conn.execute(statement, params).rowcount
+        """Rows an UPDATE changed."""
+        return self.engine.update(self.conn, statement, params)
 
     def create(self, name: str, record: dict[str, Any]) -> None:
         """Record a new workflow (MigrationError when the name is taken)."""
@@ -182,11 +179,6 @@ class MigrationStore:
         rows = self._run("SELECT at_text, step, status, detail FROM cdc_migration_journal WHERE migration = %s"
                          " ORDER BY id", (name,))
         return [{"at": at, "step": step, "status": status, **json.loads(detail)} for at, step, status, detail in rows]
-
-    def delete(self, name: str) -> None:
-        """Forget a workflow (tests and `create --replace` only)."""
-        self._run("DELETE FROM cdc_migration_journal WHERE migration = %s", (name,))
-        self._run("DELETE FROM cdc_migrations WHERE name = %s", (name,))
 
 
 def require(migration: Migration, *states: str, command: str) -> None:

@@ -42,6 +42,12 @@ def execute(conn, statement: str, params: tuple = ()) -> list[tuple]:
         return list(cursor.fetchall()) if cursor.description else []
 
 
+def update(conn, statement: str, params: tuple = ()) -> int:
+    """Run one UPDATE/DELETE; the rows it changed."""
+    with conn.cursor() as cursor:
+        return cursor.execute(statement, params or None)
+
+
 def child_env() -> dict[str, str]:
     """Nothing: the workflow's user writes through read_only with its privilege."""
     return {}

@@ -42,6 +42,11 @@ def execute(conn: psycopg.Connection, statement: str, params: tuple = ()) -> lis
     return cursor.fetchall() if cursor.description else []
 
 
+def update(conn: psycopg.Connection, statement: str, params: tuple = ()) -> int:
+    """Run one UPDATE/DELETE; the rows it changed."""
+    return conn.execute(statement, params).rowcount
+
+
 def child_env() -> dict[str, str]:
     """Environment of cdc's own children: their sessions write even when the database is closed."""
     return {"PGOPTIONS": "-c default_transaction_read_only=off"}
