@@ -107,6 +107,8 @@ def current_position(url_text: str) -> str:
     engine = migrate_module(url.engine)
     conn = engine.connect(url)
     try:
-        return engine.current_position(conn)
+        position = engine.current_position(conn)
+        engine.nudge(conn)
+        return position
     finally:
         conn.close()

@@ -183,6 +183,7 @@ class Cutover:
             conn = self.old_engine.connect(self.old_url)
             try:
                 position = self.old_engine.current_position(conn)
+                self.old_engine.nudge(conn)
             finally:
                 conn.close()
             caught = probe.wait(position, self.options.max_lag)
@@ -234,6 +235,7 @@ class Cutover:
             conn = self.old_engine.connect(self.old_url)
             try:
                 position = self.old_engine.current_position(conn)
+                self.old_engine.nudge(conn)
             finally:
                 conn.close()
             self._progress(migration, final_position=position)
