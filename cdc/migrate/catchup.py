@@ -30,6 +30,7 @@ class CatchUp:
     events_behind: int | None = None
     partitions: dict[str, int] = field(default_factory=dict)  # "topic/partition" -> events not applied
     trouble: str | None = None  # the broker's last refusal, when it did not answer
+    captured_seconds: float | None = None  # when capture had acknowledged the position (the rest: apply)
 
     def figure(self) -> str:
         """The figure a gate names: what was still missing."""
@@ -82,11 +83,12 @@ class CatchUpProbe:
         """Wait up to `timeout` seconds until capture acknowledged `position` and apply wrote every event."""
         started = time.monotonic()
         deadline = started + max(0.0, timeout)
-        captured, ends, partitions, trouble = False, None, {}, None
+        captured, ends, partitions, trouble, captured_at = False, None, {}, None, None
         while True:
             try:
                 if not captured:
                     captured = self.engine.capture_reached(self.reading, self.workflow.kafka, self.prefix, position)
+                    captured_at = round(time.monotonic() - started, 3) if captured else None
                 if captured and ends is None:  # everything up to the position is below these offsets
                     ends = self.end_offsets()
                 partitions = self.behind(ends) if captured else {}
@@ -94,7 +96,7 @@ class CatchUpProbe:
             except KafkaError as exc:  # a broker slow to answer: ask again until the deadline
                 trouble = str(exc)
             if captured and ends is not None and not partitions and trouble is None:
-                return CatchUp(True, round(time.monotonic() - started, 3), True, 0)
+                return CatchUp(True, round(time.monotonic() - started, 3), True, 0, captured_seconds=captured_at)
             if time.monotonic() >= deadline:
                 return CatchUp(False, round(time.monotonic() - started, 3), captured,
                                sum(partitions.values()) if captured else None, partitions, trouble)

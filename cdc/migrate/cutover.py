@@ -297,7 +297,9 @@ class Cutover:
             raise MigrationError(f"apply did not reach the final position {position} within "
                                  f"--timeout {self.options.timeout:g}s ({caught.figure()})",
                                  fix="rolled back: writes go on where they were; look at the runner's log")
-        self._step("catch-up", "done", note=f"apply reached {position} in {caught.seconds:.2f}s", seconds=caught.seconds)
+        self._step("catch-up", "done", note=f"apply reached {position} in {caught.seconds:.2f}s (capture had "
+                   f"acknowledged it after {caught.captured_seconds:.2f}s)", seconds=caught.seconds,
+                   capture_seconds=caught.captured_seconds)
 
     def _final_verify_report(self):
         """The parity report of the frozen tables (checksums inside both databases, no re-check: nothing moves)."""

@@ -32,6 +32,7 @@ def _cutover(cli, app, kind: str, hook: str, old: str) -> tuple[float, float, fl
     steps = result["steps"]
     frozen = next(s["at"] for s in steps if s["step"].endswith(".freeze"))
     print("  " + ", ".join(f"{s['step'].split('.', 1)[1]} {_seconds(frozen, s['at']):+.2f}" for s in steps))
+    print("  " + next(s["note"] for s in steps if s["step"].endswith(".catch-up")))
     print(f"\n{cli.name} {kind}: write pause {pause:.3f}s (freeze -> hook returned); the app saw a {seen:.3f}s gap")
     assert result["runner_started"]
     with pytest.raises(Exception):
