@@ -344,13 +344,17 @@ class Cutover:
         return started_at, self._create_topics()
 
     def _create_topics(self) -> list[str]:
-        """The new direction's table topics, made now (partitions as the old ones) so its apply subscribes at once."""
+        """The new direction's topics, made now (table topics with the old ones' partitions, and the capture's own),
+        so its apply's first group assignment holds them all (a topic created later costs a rebalance)."""
+        from cdc.envelope import Envelope
         from cdc.kafka import make_admin
         from cdc.kafka.base import TopicSpec
+        from cdc.pipeline import ensure_topics
 
         old_prefix, new_prefix = (self.workflow.prefix(d) for d in (self.kind.old_direction, self.kind.new_direction))
         namespace = self.new_engine.topic_namespace(self.new_url)
         with make_admin(self.workflow.kafka, backend=self.workflow.kafka_backend) as admin:
+            ensure_topics(admin, Envelope(new_prefix))
             existing = admin.list_topics()
             partitions = {t.rsplit(".", 1)[1]: n for t, n in existing.items()
                           if t.startswith(old_prefix + ".") and t.count(".") == 2}
