@@ -91,12 +91,24 @@ class VerifyConfig:
 
 
 @dataclass(slots=True, frozen=True)
+class MigrationConfig:
+    """One [[migration]] entry: a `cdc migrate` workflow (cdc/migrate/); `cdc run` runs its runner."""
+
+    name: str
+    source: str  # the URL as written (after ${VAR} expansion): it may hold a password, never log it
+    target: str
+    tables: tuple[str, ...] = ()
+    create_tables: bool = False
+
+
+@dataclass(slots=True, frozen=True)
 class Config:
     path: Path
     kafka: KafkaConfig
     sources: tuple[SourceConfig, ...] = ()
     targets: tuple[TargetConfig, ...] = ()
     verifies: tuple[VerifyConfig, ...] = ()
+    migrations: tuple[MigrationConfig, ...] = ()
     metrics_listen: str | None = "127.0.0.1:9187"
     log_format: str = "human"
     log_level: str = "info"
@@ -213,6 +225,7 @@ def load_config(path: str | Path) -> Config:
     sources = tuple(_source(path, i, data) for i, data in enumerate(root.get("source", list, [])))
     targets = tuple(_target(path, i, data) for i, data in enumerate(root.get("target", list, [])))
     verifies = tuple(_verify(path, i, data, sources) for i, data in enumerate(root.get("verify", list, [])))
+    migrations = tuple(_migration(path, i, data) for i, data in enumerate(root.get("migration", list, [])))
     names = [v.pipeline for v in verifies]
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: two [[verify]] entries share the name {sorted(n for n in names if names.count(n) > 1)[0]!r}",
@@ -225,9 +238,10 @@ def load_config(path: str | Path) -> Config:
     log_level = logging_section.get("level", str, "info", ("debug", "info", "warning", "error"))
     logging_section.finish()
     root.finish()
-    if not sources and not targets and not verifies:
-        raise ConfigError(f"{path}: no [[source]], [[target]] or [[verify]] entries", fix="add at least one of them")
-    return Config(path, kafka_config, sources, targets, verifies, metrics_listen, log_format, log_level)
+    if not sources and not targets and not verifies and not migrations:
+        raise ConfigError(f"{path}: no [[source]], [[target]], [[verify]] or [[migration]] entries",
+                          fix="add at least one of them")
+    return Config(path, kafka_config, sources, targets, verifies, migrations, metrics_listen, log_format, log_level)
 
 
 def _kafka_security(path: Path, kafka: _Section) -> KafkaSecurity:
@@ -344,6 +358,18 @@ def _verify(path: Path, index: int, data: Any, sources: tuple[SourceConfig, ...]
         raise section._fail("workers", f"must be at least 1, got {config.workers}")
     if config.full_every_seconds < config.every_seconds:
         raise section._fail("full_every", "must be at least `every` (a full pass takes one check or more)")
+    section.finish()
+    return config
+
+
+def _migration(path: Path, index: int, data: Any) -> MigrationConfig:
+    section = _Section(path, f"migration[{index}]", data)
+    name = section.get("name", str)
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,40}", name):
+        raise section._fail("name", f"{name!r} is not a valid workflow name (lower-case letters, digits, '_')")
+    section.url("source"), section.url("target")
+    config = MigrationConfig(name=name, source=section.get("source", str), target=section.get("target", str),
+                             tables=section.tables(), create_tables=section.get("create_tables", bool, False))
     section.finish()
     return config
 

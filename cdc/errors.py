@@ -66,3 +66,13 @@ class UnsupportedError(CdcError):
 
 class VerifyError(CdcError):
     """A parity check could not run (exit code 2)."""
+
+
+class MigrationError(CdcError):
+    """A `cdc migrate` step the workflow's state does not allow, or a step that failed and was rolled back."""
+
+
+class GateError(MigrationError):
+    """A switch gate failed; the message names the gate and the figure (nothing was changed)."""
+
+    exit_code = 3

@@ -10,6 +10,7 @@ Each connector package under `connectors/` fills the same roles, each in a modul
     debezium.py  DEBEZIUM: a `cdc.compat.DebeziumProfile`, what Debezium's connector does differently
     source_info.py  event_position(value) -> the source position of a change event, comparable   (apply)
     bulk.py      BulkSource(url), BulkTarget(url): snapshot reads and bulk writes     (`cdc copy`)
+    migrate.py   freeze/close/open writes, positions, capture start, counters     (`cdc migrate`)
 
 Adding an engine = adding its package under `connectors/` and one line in ENGINES.
 """
@@ -29,12 +30,12 @@ ENGINES = {
     "mysql": "connectors.mysql",
 }
 
-ROLES = ("source", "target", "checksum", "status", "typemap", "debezium", "source_info", "bulk")
+ROLES = ("source", "target", "checksum", "status", "typemap", "debezium", "source_info", "bulk", "migrate")
 
 # What a role is called in messages ("no <what> for sqlite").
 _ROLE_NAMES = {"source": "source connector", "target": "target writer", "checksum": "verify dialect",
                "status": "status module", "typemap": "type map", "debezium": "Debezium profile",
-               "source_info": "source block reader", "bulk": "bulk copy module"}
+               "source_info": "source block reader", "bulk": "bulk copy module", "migrate": "migration module"}
 
 
 @functools.cache
@@ -95,3 +96,8 @@ def event_position_reader(engine: str):
 def bulk_module(url: DatabaseUrl) -> ModuleType:
     """The bulk copy module (BulkSource, BulkTarget) for a parsed database URL."""
     return connector_module(url.engine, "bulk")
+
+
+def migrate_module(engine: str) -> ModuleType:
+    """The engine's side of `cdc migrate` (freeze, positions, capture start, counters, state DDL)."""
+    return connector_module(engine, "migrate")

@@ -108,10 +108,12 @@ def components_for(config: Config, *, child_metrics: bool = True) -> list[Compon
         for t in config.targets
     ]
     components += [(Component(f"verify:{v.pipeline}", verify_args(config, v), env=env), 1) for v in config.verifies]
+    migrations = [Component(f"migrate:{m.name}", ["migrate", "run", m.name, "--config", str(config.path.resolve())],
+                            env=env) for m in config.migrations]  # each runs its own children, no /metrics
     if not child_metrics:
-        return [component for component, _ in components]
+        return [component for component, _ in components] + migrations
     taken: set[int] = set()
-    return [_with_metrics(component, count, taken) for component, count in components]
+    return [_with_metrics(component, count, taken) for component, count in components] + migrations
 
 
 def merged_registry(supervisor: Supervisor):
@@ -128,8 +130,8 @@ def merged_registry(supervisor: Supervisor):
 @click.command("run")
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False), help="The cdc.toml file.")
 def command(config_path: str) -> None:
-    """Run every [[source]] (capture), [[target]] (apply) and [[verify]] (scheduled parity checks) of a
-    config until SIGTERM/SIGINT.
+    """Run every [[source]] (capture), [[target]] (apply), [[verify]] (scheduled parity checks) and
+    [[migration]] (`cdc migrate run`) of a config until SIGTERM/SIGINT.
 
     Children are restarted with back-off when they exit; /metrics (every child's metrics merged) and
     /healthz are served on [metrics] listen (default 127.0.0.1:9187). See docs/configuration.md and

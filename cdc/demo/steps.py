@@ -84,11 +84,19 @@ def replicate_both_ways(endpoints: Endpoints) -> str:
     return run_chain(endpoints, console)
 
 
+def switch_and_back(endpoints: Endpoints) -> str:
+    """`cdc migrate`: switch the PostgreSQL shop to MariaDB, write there, roll back, write the journal page."""
+    from cdc.demo.switchover import run_switchover
+
+    return run_switchover(endpoints, console)
+
+
 STEPS: list[Step] = [
     Step("PostgreSQL answers", check_postgres),
     Step("MariaDB answers", check_mariadb),
     Step("Kafka round trip", check_kafka),
     Step("Replication both ways, then parity", replicate_both_ways),
+    Step("Switch PostgreSQL -> MariaDB and back (cdc migrate)", switch_and_back),
 ]
 
 NEXT = [

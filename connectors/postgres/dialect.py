@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import psycopg
 
 from cdc.errors import CdcError, SourceError
@@ -31,7 +33,8 @@ def conninfo(url: DatabaseUrl | str, **extra: str) -> str:
         "port": str(url.port),
         "user": url.user,
         "dbname": url.database,
-        "options": SESSION_OPTIONS,
+        # PGOPTIONS is kept, as libpq would (`cdc migrate` children write through a read-only default)
+        "options": f"{SESSION_OPTIONS} {os.environ.get('PGOPTIONS', '')}".strip(),
         "application_name": "cdc",
         "connect_timeout": "10",
         **url.options,
