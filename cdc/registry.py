@@ -8,6 +8,7 @@ Each connector package under `connectors/` fills the same roles, each in a modul
     status.py    source_status, target_offsets                                       (`cdc status`)
     typemap.py   column_type(column, source_engine) -> this engine's column type     (apply, create tables)
     debezium.py  DEBEZIUM: a `cdc.compat.DebeziumProfile`, what Debezium's connector does differently
+    incremental.py  send_signal(url, signal), default_namespace(url): incremental snapshots (`cdc snapshot`)
 
 Adding an engine = adding its package under `connectors/` and one line in ENGINES.
 """
@@ -27,11 +28,12 @@ ENGINES = {
     "mysql": "connectors.mysql",
 }
 
-ROLES = ("source", "target", "checksum", "status", "typemap", "debezium")
+ROLES = ("source", "target", "checksum", "status", "typemap", "debezium", "incremental")
 
 # What a role is called in messages ("no <what> for sqlite").
 _ROLE_NAMES = {"source": "source connector", "target": "target writer", "checksum": "verify dialect",
-               "status": "status module", "typemap": "type map", "debezium": "Debezium profile"}
+               "status": "status module", "typemap": "type map", "debezium": "Debezium profile",
+               "incremental": "incremental snapshot support"}
 
 
 @functools.cache
@@ -81,3 +83,8 @@ def type_map(engine: str) -> ModuleType:
 def debezium_profile(engine: str):
     """What Debezium's connector for `engine` writes differently (`cdc.compat.DebeziumProfile`)."""
     return connector_module(engine, "debezium").DEBEZIUM
+
+
+def incremental_module(url: str) -> ModuleType:
+    """The incremental-snapshot module (send_signal, default_namespace) for a database URL."""
+    return connector_module(parse_url(url, what="--source").engine, "incremental")

@@ -11,11 +11,13 @@ import logging
 import os
 
 from cdc.envelope import Envelope
+from cdc.incremental import start_incremental
 from cdc.kafka import make_admin, make_capture_producer
 from cdc.pipeline import CaptureOptions, CapturePipeline, StopSignal, ensure_topics, load_schemas
 from cdc.tables import TableFilter
 from cdc.urls import parse_url
 from connectors.postgres.dialect import connect
+from connectors.postgres.incremental import PostgresChunks
 from connectors.postgres.offsets import lsn_to_int, lsn_to_text
 from connectors.postgres.replication import ReplicationConnection
 from connectors.postgres.setup import (
@@ -92,6 +94,9 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
             log.info("resuming from the slot's confirmed position", extra={"slot": slot, "start": lsn_to_text(start)})
         stream = PostgresStream(url, options, pipeline, table_filter, slot=slot, publication=publication,
                                 database=database)
+        chunks = PostgresChunks(url, pipeline, prefix=options.prefix, database=database, publication=publication,
+                                table_filter=table_filter)
+        stream.incremental = start_incremental(options, pipeline, chunks)
         tune_gc_for_streaming()
         stream.run(stop, start, replication)
         replication = None
@@ -100,4 +105,6 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
             replication.close()
         if stream is not None:
             stream.close()
+            if stream.incremental is not None:
+                stream.incremental.close()
         producer.close(10.0)
