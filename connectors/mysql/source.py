@@ -12,6 +12,7 @@ import logging
 
 from cdc.envelope import Envelope
 from cdc.errors import SourceError
+from cdc.incremental import start_incremental
 from cdc.kafka import make_capture_producer
 from cdc.offsets import OffsetStore
 from cdc.pipeline import CaptureOptions, CapturePipeline, StopSignal
@@ -19,6 +20,7 @@ from cdc.tables import TableFilter
 from cdc.urls import DatabaseUrl, parse_url
 from connectors.mysql.binlog import current_position
 from connectors.mysql.dialect import connect
+from connectors.mysql.incremental import MysqlChunks
 from connectors.mysql.offsets import BinlogPosition, position_from_value
 from connectors.mysql.setup import ServerInfo, check_source, default_server_id
 from connectors.mysql.snapshot import run_snapshot
@@ -44,6 +46,8 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
     producer = make_capture_producer(options.kafka, backend=options.kafka_backend)
     pipeline = CapturePipeline(producer, Envelope(options.prefix, compat=options.compat))
     stream = MysqlStream(url, options, pipeline, table_filter, info, offsets, server_id)
+    stream.chunks = MysqlChunks(url, pipeline, prefix=options.prefix, server_id=server_id, table_filter=table_filter,
+                                schemas=stream.schemas)
     log.info("capture starting", extra={"source": url.redacted(), "server_id": server_id, "snapshot": options.snapshot,
                                         "stored_position": str(stored) if stored else None})
     try:
@@ -54,6 +58,7 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
                 return
         elif start is None:
             start = current_position(url)
+        stream.incremental = start_incremental(options, pipeline, stream.chunks)
         try:
             stream.run(stop, start)
         except SourceError as exc:
@@ -65,6 +70,10 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
             if start is not None:
                 stream.run(stop, start)
     finally:
+        if stream.incremental is not None:
+            stream.incremental.close()
+        else:
+            stream.chunks.close()
         producer.close(10.0)
 
 
