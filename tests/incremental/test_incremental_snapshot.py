@@ -107,3 +107,38 @@ def test_snapshot_under_load_with_sigkill_resumes_and_target_equals_source(engin
             if process is not None:
                 stop(process)
         conn.close()
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "mysql"])
+def test_signal_via_kafka_snapshots_the_table_with_debezium_shaped_read_events(engine, databases, kafka_bootstrap):
+    source, _ = databases
+    namespace = "public" if engine == "postgresql" else database_of(source)
+    conn, execute = (_pg_executor if engine == "postgresql" else _mysql_executor)(source)
+    prefix = unique_prefix("inck")
+    capture = None
+    try:
+        execute("CREATE TABLE words (word varchar(64) PRIMARY KEY, freq int)")
+        execute("INSERT INTO words VALUES " + ",".join(f"('w{i:05d}', {i})" for i in range(SMALL)))
+        capture = start("capture", "--source", source, "--kafka", kafka_bootstrap, "--prefix", prefix,
+                        "--tables", "words", "--snapshot", "never")
+        time.sleep(2)
+        cdc("snapshot", "--kafka", kafka_bootstrap, "--via", "kafka", "--prefix", prefix,
+            "--tables", f"{namespace}.words", "--chunk-rows", "500")
+        done = wait_for(lambda: (p := progress(kafka_bootstrap, prefix)) and p["status"] == "done" and p, 60,
+                        "the snapshot signalled through Kafka to finish")
+        assert done["rows"] == SMALL
+        reads = events(kafka_bootstrap, f"{prefix}.{namespace}.words")
+        assert len(reads) == SMALL
+        first = next(r for r in reads if r["after"]["word"] == "w00000")
+        assert first["op"] == "r" and first["before"] is None and first["after"] == {"word": "w00000", "freq": 0}
+        assert first["source"]["snapshot"] == "incremental"
+        assert (first["source"]["table"], first["source"]["name"]) == ("words", prefix)
+        assert {r["after"]["word"] for r in reads} == {f"w{i:05d}" for i in range(SMALL)}
+        # watermarks and signals are never events
+        assert not events(kafka_bootstrap, f"{prefix}.message")
+        assert cdc("snapshot", "--kafka", kafka_bootstrap, "--via", "kafka", "--prefix", prefix, "--tables",
+                   f"{namespace}.words", "--where", "1=1", check=False).returncode != 0
+    finally:
+        if capture is not None:
+            stop(capture)
+        conn.close()
