@@ -14,7 +14,7 @@ from cdc.commands.options import HIDDEN_ALIASES, split_names
 from cdc.commands.run import apply_args, capture_args
 from cdc.config import load_config
 
-BUILT = ("run", "capture", "apply", "verify", "verify-schedule", "status", "tail", "sandbox")
+BUILT = ("run", "capture", "apply", "verify", "verify-schedule", "status", "tail", "sandbox", "snapshot")
 NOT_BUILT = ("cutover",)
 TABLE_COMMANDS = ("capture", "apply", "verify", "tail")
 KAFKA_COMMANDS = ("capture", "apply", "status", "tail")

@@ -35,7 +35,7 @@ def command(source_url: str | None, kafka: str | None, prefix: str, tables: tupl
     """Ask the capture named --prefix for an incremental snapshot of --tables while it keeps streaming.
 
     \b
-    Examples:
+    Example:
       cdc snapshot --source postgresql://cdc@127.0.0.1/shop --prefix shop --tables public.orders
       cdc snapshot --kafka 127.0.0.1:9092 --via kafka --prefix shop --tables public.orders
       cdc snapshot --kafka 127.0.0.1:9092 --prefix shop --status
