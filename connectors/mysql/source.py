@@ -48,6 +48,7 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
     stream = MysqlStream(url, options, pipeline, table_filter, info, offsets, server_id)
     stream.chunks = MysqlChunks(url, pipeline, prefix=options.prefix, server_id=server_id, table_filter=table_filter,
                                 schemas=stream.schemas)
+    stream.incremental = start_incremental(options, pipeline, stream.chunks)
     log.info("capture starting", extra={"source": url.redacted(), "server_id": server_id, "snapshot": options.snapshot,
                                         "stored_position": str(stored) if stored else None})
     try:
@@ -58,7 +59,6 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
                 return
         elif start is None:
             start = current_position(url)
-        stream.incremental = start_incremental(options, pipeline, stream.chunks)
         try:
             stream.run(stop, start)
         except SourceError as exc:
@@ -70,10 +70,7 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
             if start is not None:
                 stream.run(stop, start)
     finally:
-        if stream.incremental is not None:
-            stream.incremental.close()
-        else:
-            stream.chunks.close()
+        stream.incremental.close()
         producer.close(10.0)
 
 

@@ -10,6 +10,7 @@ in PG's text form and turned into values by the same pgoutput decoder as the reg
 
 from __future__ import annotations
 
+import struct
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -26,12 +27,14 @@ from cdc.urls import DatabaseUrl
 from connectors.postgres.dialect import connect, qualified, quote_ident
 from connectors.postgres.offsets import lsn_to_int
 from connectors.postgres.schema import CatalogTable, read_table, table_oid, table_schema, type_codec
-from connectors.postgres.snapshot import insert_message, relation_message
+from connectors.postgres.snapshot import relation_message
 from connectors.postgres.source_info import source_block
 from connectors.postgres.types import is_builtin
 
 PgoutputDecoder = twin("connectors.postgres.decode").PgoutputDecoder
 
+_INSERT_HEAD = struct.Struct("!cIch")
+_TEXT_VALUE = struct.Struct("!ci")
 WATERMARK_PREFIX = "cdc-watermark"
 SIGNAL_PREFIX = "cdc-signal"
 
@@ -142,9 +145,18 @@ class PostgresChunks:
         records: list = []
         extend = records.extend
         columns = range(ncols)
+        head = _INSERT_HEAD.pack(b"I", relid, b"N", ncols)  # a pgoutput Insert, as insert_message builds it
+        text = _TEXT_VALUE.pack
         for index in range(count):
-            values = [get(index, column) for column in columns]
-            row = decode(insert_message(relid, values), lsn)[3]
+            parts = [head]
+            for column in columns:
+                value = get(index, column)
+                if value is None:
+                    parts.append(b"n")
+                else:
+                    parts.append(text(b"t", len(value)))
+                    parts.append(value)
+            row = decode(b"".join(parts), lsn)[3]
             extend(row_records(schema, READ, None, row, template, (), None))
         last = [get(count - 1, position).decode() for position in plan.key_positions]
         return Chunk(plan.name, topic, records, last, count, False)

@@ -55,6 +55,9 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
                                         "tables": len(captured) or "all", "snapshot": options.snapshot})
     replication: ReplicationConnection | None = None
     stream: PostgresStream | None = None
+    # before the slot: its start-up (stored progress, signal topic) never delays streaming
+    incremental = start_incremental(options, pipeline, PostgresChunks(
+        url, pipeline, prefix=options.prefix, database=database, publication=publication, table_filter=table_filter))
     try:
         if options.snapshot == "initial_only":
             replication = ReplicationConnection(url)
@@ -94,9 +97,8 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
             log.info("resuming from the slot's confirmed position", extra={"slot": slot, "start": lsn_to_text(start)})
         stream = PostgresStream(url, options, pipeline, table_filter, slot=slot, publication=publication,
                                 database=database)
-        chunks = PostgresChunks(url, pipeline, prefix=options.prefix, database=database, publication=publication,
-                                table_filter=table_filter)
-        stream.incremental = start_incremental(options, pipeline, chunks)
+        stream.incremental = incremental
+        incremental = None
         tune_gc_for_streaming()
         stream.run(stop, start, replication)
         replication = None
@@ -107,4 +109,6 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
             stream.close()
             if stream.incremental is not None:
                 stream.incremental.close()
+        if incremental is not None:
+            incremental.close()
         producer.close(10.0)
