@@ -24,12 +24,13 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from cdc.errors import CdcError, ConfigError
-from cdc.incremental.progress import DONE, RUNNING, SEEN_SIGNALS, STOPPED, ProgressStore, SnapshotProgress
-from cdc.incremental.signals import EXECUTE, SnapshotSignal
+from cdc.incremental.progress import DONE, IDLE, RUNNING, SEEN_SIGNALS, STOPPED, ProgressStore, SnapshotProgress
+from cdc.incremental.signals import EXECUTE, SnapshotSignal, new_signal
 
 log = logging.getLogger("cdc.incremental")
 
 LOW, HIGH = "low", "high"
+TABLES_CHECK_INTERVAL = 5.0  # seconds between looks for tables added to the capture
 WATERMARK_KINDS = (LOW, HIGH)
 
 
@@ -58,6 +59,9 @@ class ChunkSource(Protocol):
     def captures(self, table: str) -> bool:
         """True when `table` (namespace.table) is one the capture streams."""
 
+    def captured_tables(self) -> list[str]:
+        """Every table (namespace.table) the capture streams now (PG: of the publication)."""
+
 
 @dataclass(slots=True)
 class _InFlight:
@@ -81,6 +85,8 @@ class IncrementalSnapshot:
         self._pending: deque[tuple[int, SnapshotProgress]] = deque()  # (ticket, progress) waiting for Kafka
         self._not_before = 0.0  # the rows/s limit: no chunk starts before this (monotonic)
         self.signal_consumer = None  # a cdc.incremental.kafka_signals.SignalConsumer, polled by tick
+        self.known_tables: set[str] | None = None  # None: not looked yet
+        self._next_tables_check = 0.0
         self.chunks = 0
         self.rows_emitted = 0
         self.rows_dropped = 0
@@ -92,6 +98,8 @@ class IncrementalSnapshot:
         if self.store is None:
             return
         self.progress = self.store.load()
+        if self.progress is not None and self.progress.known_tables:
+            self.known_tables = set(self.progress.known_tables)
         if self.progress is not None and self.progress.status == RUNNING:
             log.info("incremental snapshot resumes", extra={"signal": self.progress.signal_id,
                                                             "table": self.progress.table, "rows": self.progress.rows})
@@ -158,13 +166,39 @@ class IncrementalSnapshot:
         if self.signal_consumer is not None:
             for signal in self.signal_consumer.poll():
                 self.signal(signal)
+        if time.monotonic() >= self._next_tables_check:
+            self._next_tables_check = time.monotonic() + TABLES_CHECK_INTERVAL
+            self.check_added_tables()
         if self.in_flight is not None or not self.running or time.monotonic() < self._not_before:
             if not self.running and self.queued and self.in_flight is None:
                 self._start(self.queued.popleft())
             return
         self._read_next_chunk()
 
+    def check_added_tables(self) -> None:
+        """Snapshot the tables the capture streams now but did not before (added to the publication or
+        to --tables / --include since the last look, even across restarts); the first look only records."""
+        current = set(self.source.captured_tables())
+        known = self.known_tables
+        self.known_tables = current
+        if known is None:
+            self._remember_tables()
+            return
+        added = sorted(current - known)
+        if added:
+            log.info("tables added to the capture: snapshotting them incrementally", extra={"tables": added})
+            self.signal(new_signal(EXECUTE, self.prefix, tuple(added)))
+        if current != known:
+            self._remember_tables()
+
     # -- inside ----------------------------------------------------------------------------------
+
+    def _remember_tables(self) -> None:
+        if self.progress is None:
+            self.progress = SnapshotProgress("", (), status=IDLE)
+        self.progress = replace(self.progress, known_tables=tuple(sorted(self.known_tables or ())))
+        if not self._pending:
+            self._store_now()
 
     def _start(self, signal: SnapshotSignal) -> None:
         ranges_by_table = dict(signal.key_ranges)
@@ -173,7 +207,8 @@ class IncrementalSnapshot:
         seen = (self.progress.seen if self.progress is not None else ())
         self.progress = SnapshotProgress(signal.id, signal.tables, signal.where, signal.chunk_rows,
                                          signal.max_rows_per_second, ranges, after=after,
-                                         seen=(*seen, signal.id)[-SEEN_SIGNALS:])
+                                         seen=(*seen, signal.id)[-SEEN_SIGNALS:],
+                                         known_tables=tuple(sorted(self.known_tables or ())))
         self._not_before = 0.0
         log.info("incremental snapshot starts", extra={"signal": signal.id, "tables": list(signal.tables),
                                                        "chunk_rows": signal.chunk_rows})
@@ -181,7 +216,7 @@ class IncrementalSnapshot:
 
     def _remember(self, signal_id: str) -> None:
         if self.progress is None:
-            self.progress = SnapshotProgress(signal_id, (), status=STOPPED)
+            self.progress = SnapshotProgress(signal_id, (), status=IDLE)
         self.progress = replace(self.progress, seen=(*self.progress.seen, signal_id)[-SEEN_SIGNALS:])
         self._store_now()
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from cdc.offsets import OffsetStore
 
-RUNNING, DONE, STOPPED = "running", "done", "stopped"
+RUNNING, DONE, STOPPED, IDLE = "running", "done", "stopped", "idle"
 SEEN_SIGNALS = 32  # signal ids remembered, so a signal read again after a restart is not run twice
 
 
@@ -35,6 +35,7 @@ class SnapshotProgress:
     started_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
     seen: tuple[str, ...] = ()
+    known_tables: tuple[str, ...] = ()  # the captured tables last seen: one added later is snapshotted
 
     @property
     def table(self) -> str | None:
@@ -75,6 +76,7 @@ class SnapshotProgress:
         known = {name: value[name] for name in cls.__dataclass_fields__ if name in value}
         known["tables"] = tuple(known.get("tables", ()))
         known["seen"] = tuple(known.get("seen", ()))
+        known["known_tables"] = tuple(known.get("known_tables", ()))
         known["ranges"] = tuple(tuple(tuple(pair) for pair in table) for table in known.get("ranges", ()))
         return cls(**known)
 

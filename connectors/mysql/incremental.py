@@ -24,7 +24,7 @@ from cdc.incremental.signals import SnapshotSignal
 from cdc.tables import TableFilter
 from cdc.urls import DatabaseUrl
 from connectors.mysql.dialect import connect, qualified, quote_ident
-from connectors.mysql.snapshot import SnapshotTable, describe_table, snapshot_connection_kwargs
+from connectors.mysql.snapshot import SnapshotTable, captured_tables, describe_table, snapshot_connection_kwargs
 from connectors.mysql.source_info import source_block
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,10 @@ class MysqlChunks:
     def captures(self, table: str) -> bool:
         database, _, name = table.partition(".")
         return self.table_filter(database, name)
+
+    def captured_tables(self) -> list[str]:
+        return [f"{database}.{name}" for database, name in captured_tables(self.conn, self.table_filter)
+                if not self.is_signal_table(database, name)]
 
     def read_chunk(self, table: str, after: list[Any] | None, upto: list[Any] | None, where: str | None,
                    limit: int) -> Chunk:

@@ -99,6 +99,11 @@ class PostgresChunks:
                                 "AND tablename = %s", (self.publication, namespace, name)).fetchone()
         return row is not None
 
+    def captured_tables(self) -> list[str]:
+        rows = self.conn.execute("SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = %s",
+                                 (self.publication,)).fetchall()
+        return sorted(f"{namespace}.{name}" for namespace, name in rows if self.table_filter(namespace, name))
+
     def read_chunk(self, table: str, after: list[Any] | None, upto: list[Any] | None, where: str | None,
                    limit: int) -> Chunk:
         plan = self.tables.get(table) or self._prepare(table)

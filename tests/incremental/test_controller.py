@@ -32,12 +32,16 @@ class Chunks:
         self.pipeline = pipeline
         self.keys = keys
         self.watermarks = []
+        self.tables = {"public.orders"}
 
     def write_watermark(self, chunk_id, kind):
         self.watermarks.append((chunk_id, kind))
 
     def captures(self, table):
-        return table == "public.orders"
+        return table in self.tables
+
+    def captured_tables(self):
+        return sorted(self.tables)
 
     def read_chunk(self, table, after, upto, where, limit):
         keys = [k for k in self.keys if after is None or k > after[0]][:limit]
@@ -52,6 +56,7 @@ def _setup(keys=range(1, 8)):
     pipeline = CapturePipeline(producer, Envelope("shop"))
     chunks = Chunks(pipeline, list(keys))
     controller = IncrementalSnapshot(pipeline, chunks, Store(), "shop")
+    controller._next_tables_check = float("inf")  # the added-tables look has its own test
     return producer, pipeline, chunks, controller
 
 
@@ -114,3 +119,16 @@ def test_stop_signal_ends_the_snapshot_and_a_repeated_signal_is_ignored():
     assert not controller.running
     controller.signal(new_signal(EXECUTE, "shop", ("public.missing",)))
     assert not controller.running
+
+
+def test_a_table_added_to_the_capture_is_snapshotted_and_the_first_look_only_records():
+    producer, pipeline, chunks, controller = _setup()
+    chunks.tables = {"public.other"}
+    controller._next_tables_check = 0
+    controller.tick()  # first look: the tables captured at start are known, not snapshotted
+    assert not controller.running and controller.known_tables == {"public.other"}
+    chunks.tables = {"public.other", "public.orders"}
+    controller._next_tables_check = 0
+    controller.tick()
+    assert controller.running and controller.progress.tables == ("public.orders",)
+    assert controller.progress.known_tables == ("public.orders", "public.other")

@@ -142,3 +142,33 @@ def test_signal_via_kafka_snapshots_the_table_with_debezium_shaped_read_events(e
         if capture is not None:
             stop(capture)
         conn.close()
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "mysql"])
+def test_a_table_added_to_the_capture_is_snapshotted_and_created_by_apply(engine, databases, kafka_bootstrap):
+    source, target = databases
+    namespace = "public" if engine == "postgresql" else database_of(source)
+    conn, execute = (_pg_executor if engine == "postgresql" else _mysql_executor)(source)
+    prefix = unique_prefix("inca")
+    capture = apply = None
+    args = ("capture", "--source", source, "--kafka", kafka_bootstrap, "--prefix", prefix, "--snapshot", "never")
+    try:
+        execute("CREATE TABLE words (word varchar(64) PRIMARY KEY, freq int)")
+        execute("CREATE TABLE extra (id int PRIMARY KEY, label varchar(20))")
+        execute("INSERT INTO extra VALUES " + ",".join(f"({i}, 'e{i}')" for i in range(1, SMALL + 1)))
+        capture = start(*args, "--tables", "words")
+        wait_for(lambda: (p := progress(kafka_bootstrap, prefix)) and p["known_tables"], 60,
+                 "the capture to record its tables")
+        stop(capture)
+        capture = start(*args, "--tables", "words,extra")  # extra added: PG adds it to the publication
+        apply = start("apply", "--kafka", kafka_bootstrap, "--prefix", prefix, "--target", target, "--create-tables")
+        done = wait_for(lambda: (p := progress(kafka_bootstrap, prefix)) and p["status"] == "done" and p, 60,
+                        "the added table's snapshot")
+        assert done["tables"] == [f"{namespace}.extra"] and done["rows"] == SMALL
+        verify = ("verify", "--source", source, "--target", target, "--tables", "extra")
+        wait_for(lambda: cdc(*verify, check=False).returncode == 0, 90, "the added table to reach the target", every=2)
+    finally:
+        for process in (capture, apply):
+            if process is not None:
+                stop(process)
+        conn.close()
