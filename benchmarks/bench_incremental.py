@@ -9,8 +9,8 @@ Per engine, a fresh database with a `--rows`-row table (8 columns) and one `cdc 
 
 1. idle: `cdc snapshot` of the table; rows/s = rows / (last chunk stored - signal handled), the
    times the capture writes into its progress record (`cdc snapshot --status`);
-2. under load: the same again while a writer updates random rows at `--rate` changes/s (transactions
-   of 10, paced on a fixed schedule); each update writes the client's clock (ms) into `note` just
+2. under load: the same again while a writer updates random rows at `--rate` changes/s (one UPDATE of 10
+   random rows per transaction, paced on a fixed schedule); each update writes the client's clock (ms) into `note` just
    before its COMMIT. Streaming lag of an update = the Kafka record's timestamp (set by the capture's
    producer) - that clock; p50/p99/max over the updates produced while the snapshot ran.
 
@@ -78,7 +78,7 @@ class Source:
 
         return connect(url)
 
-    def execute(self, sql: str, params=(), admin: bool = False) -> None:
+    def execute(self, sql: str, params=None, admin: bool = False) -> None:
         conn = self._connect(self.admin_url) if admin else self.conn
         try:
             if self.engine == "pg":
@@ -137,19 +137,15 @@ class Writer(threading.Thread):
             delay = due - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
+            keys = [rng.randint(1, self.rows) for _ in range(10)]
             stamp = str(time.time_ns() // 1_000_000)
             if pg:
-                with self.conn.transaction():
-                    for _ in range(10):
-                        self.conn.execute("UPDATE bench_items SET account = account + 1, note = %s WHERE id = %s",
-                                          (stamp, rng.randint(1, self.rows)))
+                self.conn.execute("UPDATE bench_items SET account = account + 1, note = %s WHERE id = ANY(%s)",
+                                  (stamp, keys))
             else:
                 with self.conn.cursor() as cursor:
-                    cursor.execute("BEGIN")
-                    for _ in range(10):
-                        cursor.execute("UPDATE bench_items SET account = account + 1, note = %s WHERE id = %s",
-                                       (stamp, rng.randint(1, self.rows)))
-                    cursor.execute("COMMIT")
+                    cursor.execute("UPDATE bench_items SET account = account + 1, note = %s WHERE id IN ("
+                                   + ",".join(map(str, keys)) + ")", (stamp,))
             self.changes += 10
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, replace
@@ -49,8 +50,12 @@ class Chunk:
 class ChunkSource(Protocol):
     """What a connector supplies: watermarks into its change stream, chunks by primary-key range."""
 
+    def topic_of(self, table: str) -> str:
+        """The topic of `table`'s events (its schema published first); called on the stream's thread."""
+
     def write_watermark(self, chunk_id: str, kind: str) -> None:
-        """Write the `kind` (low/high) watermark of `chunk_id` where the capture's stream will read it."""
+        """Write the `kind` (low/high) watermark of `chunk_id` where the capture's stream will read it
+        (on the chunk reader's thread, like `read_chunk`)."""
 
     def read_chunk(self, table: str, after: list[Any] | None, upto: list[Any] | None, where: str | None,
                    limit: int) -> Chunk:
@@ -65,10 +70,14 @@ class ChunkSource(Protocol):
 
 @dataclass(slots=True)
 class _InFlight:
+    """The chunk between its watermarks: read on a thread while the stream goes on."""
+
     chunk_id: str
-    chunk: Chunk
+    topic: str
+    chunk: Chunk | None = None  # set before the high watermark is written
     opened: bool = False
-    written_at: float = 0.0
+    error: BaseException | None = None
+    thread: threading.Thread | None = None
 
 
 class IncrementalSnapshot:
@@ -154,7 +163,7 @@ class IncrementalSnapshot:
             return  # an earlier run's or a stopped snapshot's watermark
         if kind == LOW:
             flight.opened = True
-            self.pipeline.open_window(flight.chunk.topic)
+            self.pipeline.open_window(flight.topic)
         elif kind == HIGH and flight.opened:
             changed = self.pipeline.close_window()
             self._emit(flight, changed)
@@ -163,6 +172,8 @@ class IncrementalSnapshot:
         """Between stream batches: store acknowledged progress, read signals, start the next chunk."""
         if self._pending:
             self._store_acknowledged()
+        if self.in_flight is not None and self.in_flight.error is not None:
+            self._reader_failed(self.in_flight)
         if self.signal_consumer is not None:
             for signal in self.signal_consumer.poll():
                 self.signal(signal)
@@ -221,19 +232,42 @@ class IncrementalSnapshot:
         self._store_now()
 
     def _read_next_chunk(self) -> None:
+        """Start the next chunk: its watermarks and SELECT on a thread, so the stream never waits for them."""
         progress = self.progress
-        after, upto = progress.current_range()
         chunk_id = f"{progress.signal_id}-{secrets.token_hex(4)}"
         try:
-            self.source.write_watermark(chunk_id, LOW)
-            chunk = self.source.read_chunk(progress.table, after, upto, progress.where, progress.chunk_rows)
-            self.source.write_watermark(chunk_id, HIGH)
+            topic = self.source.topic_of(progress.table)
         except ConfigError as exc:
-            log.error("incremental snapshot stopped: %s", exc.message, extra={"signal": progress.signal_id})
-            self.progress = replace(progress, status=STOPPED, updated_at=time.time())
-            self._store_now()
+            self._stop_on(exc)
             return
-        self.in_flight = _InFlight(chunk_id, chunk, written_at=time.monotonic())
+        flight = _InFlight(chunk_id, topic)
+        self.in_flight = flight
+        flight.thread = threading.Thread(target=self._read, args=(flight, progress), name="cdc-incremental-chunk",
+                                         daemon=True)
+        flight.thread.start()
+
+    def _read(self, flight: _InFlight, progress: SnapshotProgress) -> None:
+        """The chunk reader's thread: low watermark, SELECT and records, high watermark."""
+        try:
+            after, upto = progress.current_range()
+            self.source.write_watermark(flight.chunk_id, LOW)
+            flight.chunk = self.source.read_chunk(progress.table, after, upto, progress.where, progress.chunk_rows)
+            self.source.write_watermark(flight.chunk_id, HIGH)
+        except BaseException as exc:  # noqa: BLE001 - handed to the stream's thread by tick()
+            flight.error = exc
+
+    def _reader_failed(self, flight: _InFlight) -> None:
+        """The chunk reader failed: a bad table or condition stops the snapshot; anything else stops the capture."""
+        self._abandon_chunk()
+        if isinstance(flight.error, ConfigError):
+            self._stop_on(flight.error)
+            return
+        raise flight.error
+
+    def _stop_on(self, error: ConfigError) -> None:
+        log.error("incremental snapshot stopped: %s", error.message, extra={"signal": self.progress.signal_id})
+        self.progress = replace(self.progress, status=STOPPED, updated_at=time.time())
+        self._store_now()
 
     def _emit(self, flight: _InFlight, changed: set[bytes]) -> None:
         chunk = flight.chunk
@@ -283,7 +317,9 @@ class IncrementalSnapshot:
             self.pipeline.produce(self.store.record(newest))
 
     def close(self) -> None:
-        """Close the signal channel and the chunk source's connections."""
+        """Close the signal channel and the chunk source's connections (after the chunk reader stopped)."""
+        if self.in_flight is not None and self.in_flight.thread is not None:
+            self.in_flight.thread.join(30)
         if self.signal_consumer is not None:
             self.signal_consumer.close()
         close = getattr(self.source, "close", None)

@@ -79,7 +79,8 @@ class MysqlChunks:
         self.server_id = server_id
         self.table_filter = table_filter
         self.schemas = schemas  # the stream's db.table -> TableSchema
-        self.conn = connect(url, autocommit=True, **snapshot_connection_kwargs())
+        self.conn = connect(url, autocommit=True, **snapshot_connection_kwargs())  # the stream's thread
+        self.read_conn = connect(url, autocommit=True, **snapshot_connection_kwargs())  # the chunk reader's
         self.signal_table = qualified(url.database, SIGNAL_TABLE)
         try:
             ensure_signal_table(self.conn, url.database)
@@ -91,6 +92,12 @@ class MysqlChunks:
 
     def close(self) -> None:
         self.conn.close()
+        self.read_conn.close()
+
+    def topic_of(self, table: str) -> str:
+        plan = self.tables.get(table) or self._prepare(table)
+        self.pipeline.publish_schema(plan.described.schema)
+        return self.pipeline.envelope.topic(plan.described.schema)
 
     def is_signal_table(self, database: str, table: str) -> bool:
         """True for the signal table of this capture's database."""
@@ -98,7 +105,7 @@ class MysqlChunks:
 
     def write_watermark(self, chunk_id: str, kind: str) -> None:
         row_id = f"{chunk_id}-{kind}"
-        with self.conn.cursor() as cursor:
+        with self.read_conn.cursor() as cursor:
             cursor.execute(f"INSERT INTO {self.signal_table} (id, type, data) VALUES (%s, %s, %s)",
                            (row_id, WATERMARK_TYPE, watermark_payload(self.prefix, chunk_id, kind)))
             if kind == "high":
@@ -114,7 +121,7 @@ class MysqlChunks:
 
     def read_chunk(self, table: str, after: list[Any] | None, upto: list[Any] | None, where: str | None,
                    limit: int) -> Chunk:
-        plan = self.tables.get(table) or self._prepare(table)
+        plan = self.tables[table]  # prepared by topic_of
         conditions, params = [], []
         if after is not None:
             conditions.append(f"({plan.key_list}) > ({plan.key_marks})")
@@ -127,7 +134,7 @@ class MysqlChunks:
         sql = plan.select + (" WHERE " + " AND ".join(conditions) if conditions else "") + \
             f" ORDER BY {plan.key_list} LIMIT {int(limit)}"
         try:
-            with self.conn.cursor() as cursor:
+            with self.read_conn.cursor() as cursor:
                 cursor.execute(sql, params)
                 rows = cursor.fetchall()
         except pymysql.err.ProgrammingError as exc:
@@ -137,7 +144,6 @@ class MysqlChunks:
     def _records(self, plan: _ChunkTable, rows) -> Chunk:
         described = plan.described
         schema = described.schema
-        self.pipeline.publish_schema(schema)
         topic = self.pipeline.envelope.topic(schema)
         if not rows:
             return Chunk(plan.name, topic, [], None, 0, True)

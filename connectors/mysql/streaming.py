@@ -264,6 +264,8 @@ class MysqlStream:
                 return previous
             schema = table_map_schema(table, version=previous.version + 1)
             log.info("table schema changed", extra={"table": name, "version": schema.version})
+            if self.chunks is not None:
+                self.chunks.forget(name)  # its next incremental chunk reads the new definition
         self.schemas[name] = schema
         return schema
 

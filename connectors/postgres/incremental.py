@@ -76,17 +76,24 @@ class PostgresChunks:
         self.database = database
         self.publication = publication
         self.table_filter = table_filter
-        self.conn = connect(url)
+        self.conn = connect(url)  # the stream's thread: catalog, tables
+        self.read_conn = connect(url)  # the chunk reader's thread: watermarks and chunks
         self.decoder = PgoutputDecoder()
         self.tables: dict[str, _ChunkTable] = {}
         self.low_lsn = 0
 
     def close(self) -> None:
         self.conn.close()
+        self.read_conn.close()
+
+    def topic_of(self, table: str) -> str:
+        plan = self.tables.get(table) or self._prepare(table)
+        self.pipeline.publish_schema(plan.schema)
+        return self.pipeline.envelope.topic(plan.schema)
 
     def write_watermark(self, chunk_id: str, kind: str) -> None:
         """A non-transactional logical message: decoded where it is in the WAL."""
-        row = self.conn.execute("SELECT pg_logical_emit_message(false, %s, %s)",
+        row = self.read_conn.execute("SELECT pg_logical_emit_message(false, %s, %s)",
                                 (WATERMARK_PREFIX, watermark_payload(self.prefix, chunk_id, kind))).fetchone()
         if kind == "low":
             self.low_lsn = lsn_to_int(str(row[0]))
@@ -106,7 +113,7 @@ class PostgresChunks:
 
     def read_chunk(self, table: str, after: list[Any] | None, upto: list[Any] | None, where: str | None,
                    limit: int) -> Chunk:
-        plan = self.tables.get(table) or self._prepare(table)
+        plan = self.tables[table]  # prepared by topic_of
         conditions, params = [], []
         if after is not None:
             conditions.append(f"({plan.key_list}) > ({plan.key_bound})")
@@ -119,21 +126,19 @@ class PostgresChunks:
         sql = plan.select + (" WHERE " + " AND ".join(conditions) if conditions else "") + \
             f" ORDER BY {plan.key_list} LIMIT {int(limit)}"
         try:
-            with self.conn.transaction():
-                self.conn.execute("SET TRANSACTION READ ONLY")
-                cursor = self.conn.execute(sql, params)
+            with self.read_conn.transaction():
+                self.read_conn.execute("SET TRANSACTION READ ONLY")
+                cursor = self.read_conn.execute(sql, params)
                 result = cursor.pgresult
         except psycopg.errors.SyntaxError as exc:
             raise ConfigError(f"the snapshot condition of {table} is not valid SQL: {str(exc).strip()}") from None
         except psycopg.errors.UndefinedTable:
-            self.tables.pop(table, None)
             raise ConfigError(f"table {table} no longer exists") from None
         return self._records(plan, result)
 
     def _records(self, plan: _ChunkTable, result) -> Chunk:
         """The chunk's `r` records, built by the regular snapshot's decoder and the envelope's row path."""
         schema = plan.schema
-        self.pipeline.publish_schema(schema)
         count = result.ntuples if result is not None else 0
         topic = self.pipeline.envelope.topic(schema)
         if not count:

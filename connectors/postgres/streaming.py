@@ -359,6 +359,8 @@ class PostgresStream:
             return
         log.info("table schema changed", extra={"table": schema.qualified_name, "version": schema.version})
         self.pipeline.publish_schema(schema)
+        if self.incremental is not None:
+            self.incremental.source.forget(schema.qualified_name)  # its next chunk reads the new definition
         if self.pipeline.envelope.compat == "debezium":
             return  # Debezium's PG connector writes no schema-change topic
         xid, commit_lsn, commit_ts_us = self.transaction or (None, None, time.time_ns() // 1000)

@@ -34,6 +34,9 @@ class Chunks:
         self.watermarks = []
         self.tables = {"public.orders"}
 
+    def topic_of(self, table):
+        return TOPIC
+
     def write_watermark(self, chunk_id, kind):
         self.watermarks.append((chunk_id, kind))
 
@@ -60,6 +63,12 @@ def _setup(keys=range(1, 8)):
     return producer, pipeline, chunks, controller
 
 
+def _read(controller):
+    """Wait for the chunk reader's thread (watermarks written, chunk read)."""
+    if controller.in_flight is not None and controller.in_flight.thread is not None:
+        controller.in_flight.thread.join(10)
+
+
 def _values(producer, topic=TOPIC):
     return [orjson.loads(value) for t, _, value, _ in producer.sent if t == topic and value]
 
@@ -68,6 +77,7 @@ def test_keys_changed_between_the_watermarks_are_dropped_from_the_chunk():
     producer, pipeline, chunks, controller = _setup()
     controller.signal(new_signal(EXECUTE, "shop", ("public.orders",), chunk_rows=4))
     controller.tick()
+    _read(controller)
     chunk_id = chunks.watermarks[0][0]
     pipeline.emit(Change(CREATE, TABLE, None, {"id": 1, "v": "before low"}, {}, ()))  # before the window
     controller.watermark(chunk_id, "low")
@@ -77,6 +87,7 @@ def test_keys_changed_between_the_watermarks_are_dropped_from_the_chunk():
     reads = [v["after"]["id"] for v in _values(producer) if v["op"] == "r"]
     assert reads == [1, 3, 4]
     assert controller.rows_dropped == 1
+    _read(controller)
     assert len(chunks.watermarks) == 4  # the next chunk started at once
 
 
@@ -84,6 +95,7 @@ def test_a_watermark_of_another_chunk_or_prefix_changes_nothing():
     producer, pipeline, chunks, controller = _setup()
     controller.signal(new_signal(EXECUTE, "shop", ("public.orders",), chunk_rows=4))
     controller.tick()
+    _read(controller)
     controller.watermark_read("watermark other " + chunks.watermarks[0][0] + " low")
     controller.watermark("stale-chunk", "low")
     assert pipeline.window_topic is None
@@ -96,6 +108,7 @@ def test_progress_is_stored_after_kafka_acknowledged_the_chunk_and_done_at_the_e
     producer, pipeline, chunks, controller = _setup(range(1, 4))
     controller.signal(new_signal(EXECUTE, "shop", ("public.orders",), chunk_rows=5))
     controller.tick()
+    _read(controller)
     chunk_id = chunks.watermarks[0][0]
     controller.watermark(chunk_id, "low")
     controller.watermark(chunk_id, "high")
@@ -104,6 +117,7 @@ def test_progress_is_stored_after_kafka_acknowledged_the_chunk_and_done_at_the_e
     assert [p["status"] for p in stored()] == ["running"]  # the start only: the chunk is not acknowledged yet
     pipeline.poll()
     controller.tick()
+    _read(controller)
     assert [(p["status"], p["rows"]) for p in stored()][-1] == ("done", 3)
 
 
@@ -112,6 +126,7 @@ def test_stop_signal_ends_the_snapshot_and_a_repeated_signal_is_ignored():
     execute = new_signal(EXECUTE, "shop", ("public.orders",), chunk_rows=2)
     controller.signal(execute)
     controller.tick()
+    _read(controller)
     controller.watermark(chunks.watermarks[0][0], "low")
     controller.signal(new_signal(STOP, "shop"))
     assert not controller.running and pipeline.window_topic is None
@@ -130,5 +145,6 @@ def test_a_table_added_to_the_capture_is_snapshotted_and_the_first_look_only_rec
     chunks.tables = {"public.other", "public.orders"}
     controller._next_tables_check = 0
     controller.tick()
+    _read(controller)
     assert controller.running and controller.progress.tables == ("public.orders",)
     assert controller.progress.known_tables == ("public.orders", "public.other")
