@@ -182,7 +182,7 @@ def run(engine: str, admin_url: str, kafka: str, args: argparse.Namespace) -> di
         started = time.monotonic()
         source.fill(args.rows)
         print(f"{engine}: {args.rows} rows in {time.monotonic() - started:.1f}s", flush=True)
-        log = open(RESULTS / f"incremental-{engine}-capture.log", "w")
+        log = open(f"/tmp/cdc-bench-incremental-{engine}-capture.log", "w")
         capture = subprocess.Popen([PYTHON, "-m", "cdc.cli", "--log-level", "info", "capture", "--source", source.url,
                                     "--kafka", kafka, "--prefix", prefix, "--tables", "bench_items",
                                     "--snapshot", "never"], stdout=log, stderr=log,
