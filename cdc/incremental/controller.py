@@ -57,9 +57,9 @@ class ChunkSource(Protocol):
         """Write the `kind` (low/high) watermark of `chunk_id` where the capture's stream will read it
         (on the chunk reader's thread, like `read_chunk`)."""
 
-    def read_chunk(self, table: str, after: list[Any] | None, upto: list[Any] | None, where: str | None,
-                   limit: int) -> Chunk:
-        """Up to `limit` rows of `table` with key > `after` and <= `upto` (None: open), in key order."""
+    def read_chunk(self, table: str, after: list[Any] | None, low: list[Any] | None, high: list[Any] | None,
+                   where: str | None, limit: int) -> Chunk:
+        """Up to `limit` rows of `table` with key > `after`, >= `low` and <= `high` (None: no bound), in key order."""
 
     def captures(self, table: str) -> bool:
         """True when `table` (namespace.table) is one the capture streams."""
@@ -214,10 +214,9 @@ class IncrementalSnapshot:
     def _start(self, signal: SnapshotSignal) -> None:
         ranges_by_table = dict(signal.key_ranges)
         ranges = tuple(tuple(ranges_by_table.get(t, ())) for t in signal.tables)
-        after = ranges[0][0][0] if ranges and ranges[0] else None
         seen = (self.progress.seen if self.progress is not None else ())
         self.progress = SnapshotProgress(signal.id, signal.tables, signal.where, signal.chunk_rows,
-                                         signal.max_rows_per_second, ranges, after=after,
+                                         signal.max_rows_per_second, ranges,
                                          seen=(*seen, signal.id)[-SEEN_SIGNALS:],
                                          known_tables=tuple(sorted(self.known_tables or ())))
         self._not_before = 0.0
@@ -249,9 +248,10 @@ class IncrementalSnapshot:
     def _read(self, flight: _InFlight, progress: SnapshotProgress) -> None:
         """The chunk reader's thread: low watermark, SELECT and records, high watermark."""
         try:
-            after, upto = progress.current_range()
+            after, low, high = progress.current_range()
             self.source.write_watermark(flight.chunk_id, LOW)
-            flight.chunk = self.source.read_chunk(progress.table, after, upto, progress.where, progress.chunk_rows)
+            flight.chunk = self.source.read_chunk(progress.table, after, low, high, progress.where,
+                                                  progress.chunk_rows)
             self.source.write_watermark(flight.chunk_id, HIGH)
         except BaseException as exc:  # noqa: BLE001 - handed to the stream's thread by tick()
             flight.error = exc

@@ -25,7 +25,7 @@ class SnapshotProgress:
     where: str | None = None
     chunk_rows: int = 20_000
     max_rows_per_second: float = 0.0
-    # per table index: the key ranges (after, upto) to read, keys > after and <= upto (None: open)
+    # per table index: the key ranges (low, high) to read, keys >= low and <= high (None: open); () the whole table
     ranges: tuple[tuple[tuple[Any, Any], ...], ...] = ()
     table_index: int = 0
     range_index: int = 0
@@ -42,11 +42,12 @@ class SnapshotProgress:
         """The table being read, None when every table is done."""
         return self.tables[self.table_index] if self.table_index < len(self.tables) else None
 
-    def current_range(self) -> tuple[Any, Any]:
-        """(after, upto) of the range being read: the stored `after` moves as chunks are emitted."""
+    def current_range(self) -> tuple[Any, Any, Any]:
+        """(after, low, high) of the next chunk: keys > after (the last key emitted, None at the range's
+        start), >= low and <= high (the range's ends, None: open)."""
         ranges = self.ranges[self.table_index] if self.table_index < len(self.ranges) else ()
-        upto = ranges[self.range_index][1] if ranges else None
-        return self.after, upto
+        low, high = ranges[self.range_index] if ranges else (None, None)
+        return self.after, low, high
 
     def advanced(self, last_key: Any, rows: int, exhausted: bool) -> SnapshotProgress:
         """After one chunk: its last key, or the next range/table when the range is exhausted."""
@@ -56,12 +57,9 @@ class SnapshotProgress:
         ranges = self.ranges[self.table_index] if self.table_index < len(self.ranges) else ()
         if self.range_index + 1 < len(ranges):
             index = self.range_index + 1
-            return replace(self, range_index=index, after=ranges[index][0], rows=self.rows + rows, updated_at=now)
+            return replace(self, range_index=index, after=None, rows=self.rows + rows, updated_at=now)
         table_index = self.table_index + 1
         after = None
-        next_ranges = self.ranges[table_index] if table_index < len(self.ranges) else ()
-        if next_ranges:
-            after = next_ranges[0][0]
         status = DONE if table_index >= len(self.tables) else RUNNING
         return replace(self, table_index=table_index, range_index=0, after=after, rows=self.rows + rows,
                        status=status, updated_at=now)

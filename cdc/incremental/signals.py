@@ -38,7 +38,7 @@ class SnapshotSignal:
     where: str | None = None
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     max_rows_per_second: float = 0.0
-    # per table: [(low key, high key)] JSON lists, both ends inclusive, None for open (`cdc verify --resync`)
+    # per table: [(low key, high key)], keys as lists of values, both ends inclusive, None: open (`cdc verify --resync`)
     key_ranges: tuple[tuple[str, tuple[tuple[Any, Any], ...]], ...] = ()
 
     def to_json(self) -> bytes:

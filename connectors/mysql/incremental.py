@@ -119,16 +119,19 @@ class MysqlChunks:
         return [f"{database}.{name}" for database, name in captured_tables(self.conn, self.table_filter)
                 if not self.is_signal_table(database, name)]
 
-    def read_chunk(self, table: str, after: list[Any] | None, upto: list[Any] | None, where: str | None,
-                   limit: int) -> Chunk:
+    def read_chunk(self, table: str, after: list[Any] | None, low: list[Any] | None, high: list[Any] | None,
+                   where: str | None, limit: int) -> Chunk:
         plan = self.tables[table]  # prepared by topic_of
         conditions, params = [], []
         if after is not None:
             conditions.append(f"({plan.key_list}) > ({plan.key_marks})")
             params += after
-        if upto is not None:
+        elif low is not None:
+            conditions.append(f"({plan.key_list}) >= ({plan.key_marks})")
+            params += low
+        if high is not None:
             conditions.append(f"({plan.key_list}) <= ({plan.key_marks})")
-            params += upto
+            params += high
         if where:
             conditions.append(f"({where})")
         sql = plan.select + (" WHERE " + " AND ".join(conditions) if conditions else "") + \

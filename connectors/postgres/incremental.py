@@ -111,16 +111,19 @@ class PostgresChunks:
                                  (self.publication,)).fetchall()
         return sorted(f"{namespace}.{name}" for namespace, name in rows if self.table_filter(namespace, name))
 
-    def read_chunk(self, table: str, after: list[Any] | None, upto: list[Any] | None, where: str | None,
-                   limit: int) -> Chunk:
+    def read_chunk(self, table: str, after: list[Any] | None, low: list[Any] | None, high: list[Any] | None,
+                   where: str | None, limit: int) -> Chunk:
         plan = self.tables[table]  # prepared by topic_of
         conditions, params = [], []
         if after is not None:
             conditions.append(f"({plan.key_list}) > ({plan.key_bound})")
             params += after
-        if upto is not None:
+        elif low is not None:
+            conditions.append(f"({plan.key_list}) >= ({plan.key_bound})")
+            params += low
+        if high is not None:
             conditions.append(f"({plan.key_list}) <= ({plan.key_bound})")
-            params += upto
+            params += high
         if where:
             conditions.append(f"({where})")
         sql = plan.select + (" WHERE " + " AND ".join(conditions) if conditions else "") + \

@@ -46,8 +46,10 @@ class Chunks:
     def captured_tables(self):
         return sorted(self.tables)
 
-    def read_chunk(self, table, after, upto, where, limit):
-        keys = [k for k in self.keys if after is None or k > after[0]][:limit]
+    def read_chunk(self, table, after, low, high, where, limit):
+        keys = [k for k in self.keys if (after is None or k > after[0]) and (after is not None or low is None
+                                                                             or k >= low[0])
+                and (high is None or k <= high[0])][:limit]
         envelope = self.pipeline.envelope
         records = [r for k in keys for r in envelope.records(Change(READ, TABLE, None, {"id": k, "v": "old"},
                                                                     {"snapshot": "incremental"}, ()))]
@@ -148,3 +150,17 @@ def test_a_table_added_to_the_capture_is_snapshotted_and_the_first_look_only_rec
     _read(controller)
     assert controller.running and controller.progress.tables == ("public.orders",)
     assert controller.progress.known_tables == ("public.orders", "public.other")
+
+
+def test_key_ranges_read_only_those_keys_low_and_high_included():
+    producer, pipeline, chunks, controller = _setup(range(1, 20))
+    controller.signal(new_signal(EXECUTE, "shop", ("public.orders",), chunk_rows=2,
+                                 key_ranges={"public.orders": [([3], [5]), ([9], [9])]}))
+    while controller.running:
+        controller.tick()
+        _read(controller)
+        controller.watermark(chunks.watermarks[-1][0], "low")
+        controller.watermark(chunks.watermarks[-1][0], "high")
+        _read(controller)
+    pipeline.flush()
+    assert sorted(v["after"]["id"] for v in _values(producer) if v["op"] == "r") == [3, 4, 5, 9]

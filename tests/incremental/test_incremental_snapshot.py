@@ -172,3 +172,35 @@ def test_a_table_added_to_the_capture_is_snapshotted_and_created_by_apply(engine
             if process is not None:
                 stop(process)
         conn.close()
+
+
+def test_verify_resync_snapshots_exactly_the_differing_keys(pg_url, kafka_bootstrap):
+    source, target = create_pg_database(pg_url, "inc_rs_src"), create_pg_database(pg_url, "inc_rs_tgt")
+    conn, execute = _pg_executor(source)
+    target_conn, target_execute = _pg_executor(target)
+    prefix = unique_prefix("incr")
+    capture = apply = None
+    try:
+        execute("CREATE TABLE items (id int PRIMARY KEY, name text)")
+        execute("INSERT INTO items SELECT g, 'n' || g FROM generate_series(1, 500) g")
+        capture = start("capture", "--source", source, "--kafka", kafka_bootstrap, "--prefix", prefix,
+                        "--tables", "items")
+        apply = start("apply", "--kafka", kafka_bootstrap, "--prefix", prefix, "--target", target, "--create-tables")
+        verify = ("verify", "--source", source, "--target", target, "--tables", "items")
+        wait_for(lambda: cdc(*verify, check=False).returncode == 0, 90, "the initial snapshot in the target", every=2)
+        target_execute("UPDATE items SET name = 'drifted' WHERE id IN (7, 300)")
+        target_execute("DELETE FROM items WHERE id = 42")
+        result = cdc(*verify, "--resync", "--prefix", prefix, check=False)
+        assert result.returncode == 1 and "resync: incremental snapshot" in result.stderr, result.stderr
+        done = wait_for(lambda: (p := progress(kafka_bootstrap, prefix)) and p["status"] == "done" and p, 60,
+                        "the resync snapshot")
+        assert done["rows"] == 3 and done["ranges"] == [[[[7], [7]], [[42], [42]], [[300], [300]]]]
+        wait_for(lambda: cdc(*verify, check=False).returncode == 0, 60, "parity after the resync", every=2)
+    finally:
+        for process in (capture, apply):
+            if process is not None:
+                stop(process)
+        conn.close()
+        target_conn.close()
+        drop_pg_database(pg_url, source)
+        drop_pg_database(pg_url, target)

@@ -54,9 +54,9 @@ def test_progress_moves_through_chunks_ranges_and_tables():
     progress = progress.advanced(["10"], 100, exhausted=False)
     assert (progress.table, progress.after, progress.rows) == ("a.t1", ["10"], 100)
     progress = progress.advanced(None, 0, exhausted=True)
-    assert (progress.table, progress.current_range(), progress.status) == ("a.t2", ([1], [5]), RUNNING)
+    assert (progress.table, progress.current_range(), progress.status) == ("a.t2", (None, [1], [5]), RUNNING)
     progress = progress.advanced([5], 4, exhausted=True)
-    assert progress.current_range() == ([9], None)
+    assert progress.current_range() == (None, [9], None)
     progress = progress.advanced(None, 0, exhausted=True)
     assert progress.status == DONE and progress.table is None and progress.rows == 104
     assert SnapshotProgress.from_dict(orjson.loads(orjson.dumps(progress.to_dict()))) == progress
