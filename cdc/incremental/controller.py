@@ -21,7 +21,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from cdc.errors import CdcError, ConfigError
@@ -78,6 +78,7 @@ class _InFlight:
     opened: bool = False
     error: BaseException | None = None
     thread: threading.Thread | None = None
+    times: list[float] = field(default_factory=list)  # monotonic: started, low written, read, high written
 
 
 class IncrementalSnapshot:
@@ -247,12 +248,17 @@ class IncrementalSnapshot:
 
     def _read(self, flight: _InFlight, progress: SnapshotProgress) -> None:
         """The chunk reader's thread: low watermark, SELECT and records, high watermark."""
+        times = flight.times
         try:
+            times.append(time.monotonic())
             after, low, high = progress.current_range()
             self.source.write_watermark(flight.chunk_id, LOW)
+            times.append(time.monotonic())
             flight.chunk = self.source.read_chunk(progress.table, after, low, high, progress.where,
                                                   progress.chunk_rows)
+            times.append(time.monotonic())
             self.source.write_watermark(flight.chunk_id, HIGH)
+            times.append(time.monotonic())
         except BaseException as exc:  # noqa: BLE001 - handed to the stream's thread by tick()
             flight.error = exc
 
@@ -280,6 +286,12 @@ class IncrementalSnapshot:
             pipeline.count_snapshot_rows(chunk.table, len(records))
         self.rows_emitted += len(records)
         self.rows_dropped += chunk.rows - len(records)
+        if log.isEnabledFor(logging.DEBUG) and len(flight.times) == 4:
+            started, low, read, high = flight.times
+            log.debug("chunk emitted", extra={"rows": chunk.rows, "dropped": chunk.rows - len(records),
+                                              "low_s": round(low - started, 3), "read_s": round(read - low, 3),
+                                              "high_s": round(high - read, 3),
+                                              "to_emitted_s": round(time.monotonic() - high, 3)})
         self.chunks += 1
         self.in_flight = None
         progress = self.progress.advanced(chunk.last_key, len(records), chunk.exhausted)
