@@ -95,6 +95,7 @@ class IncrementalSnapshot:
         self._pending: deque[tuple[int, SnapshotProgress]] = deque()  # (ticket, progress) waiting for Kafka
         self._not_before = 0.0  # the rows/s limit: no chunk starts before this (monotonic)
         self.signal_consumer = None  # a cdc.incremental.kafka_signals.SignalConsumer, polled by tick
+        self._reader: threading.Thread | None = None  # the newest chunk reader's thread
         self.known_tables: set[str] | None = None  # None: not looked yet
         self._next_tables_check = 0.0
         self.chunks = 0
@@ -240,9 +241,12 @@ class IncrementalSnapshot:
         except ConfigError as exc:
             self._stop_on(exc)
             return
+        if self._reader is not None:
+            # the stream may read a high watermark before its writer returned: one reader at a time
+            self._reader.join()
         flight = _InFlight(chunk_id, topic)
         self.in_flight = flight
-        flight.thread = threading.Thread(target=self._read, args=(flight, progress), name="cdc-incremental-chunk",
+        self._reader = flight.thread = threading.Thread(target=self._read, args=(flight, progress), name="cdc-incremental-chunk",
                                          daemon=True)
         flight.thread.start()
 
@@ -330,8 +334,8 @@ class IncrementalSnapshot:
 
     def close(self) -> None:
         """Close the signal channel and the chunk source's connections (after the chunk reader stopped)."""
-        if self.in_flight is not None and self.in_flight.thread is not None:
-            self.in_flight.thread.join(30)
+        if self._reader is not None:
+            self._reader.join(30)
         if self.signal_consumer is not None:
             self.signal_consumer.close()
         close = getattr(self.source, "close", None)

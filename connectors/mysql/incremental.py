@@ -63,9 +63,10 @@ class _ChunkTable:
     described: SnapshotTable
     select: str
     key_list: str
-    key_marks: str
+    key_columns: list[str]  # quoted
     key_positions: list[int]
     names: list[str]
+    key_is_integer: list[bool]  # an integer key compared with a string would not use the primary key's index
 
 
 class MysqlChunks:
@@ -123,15 +124,11 @@ class MysqlChunks:
                    where: str | None, limit: int) -> Chunk:
         plan = self.tables[table]  # prepared by topic_of
         conditions, params = [], []
-        if after is not None:
-            conditions.append(f"({plan.key_list}) > ({plan.key_marks})")
-            params += after
-        elif low is not None:
-            conditions.append(f"({plan.key_list}) >= ({plan.key_marks})")
-            params += low
-        if high is not None:
-            conditions.append(f"({plan.key_list}) <= ({plan.key_marks})")
-            params += high
+        for bound, operator in ((after, ">"), (None if after is not None else low, ">="), (high, "<=")):
+            if bound is not None:
+                condition, values = keyset_condition(plan.key_columns, operator, bound)
+                conditions.append(condition)
+                params += values
         if where:
             conditions.append(f"({where})")
         sql = plan.select + (" WHERE " + " AND ".join(conditions) if conditions else "") + \
@@ -164,7 +161,7 @@ class MysqlChunks:
             row = {name: (None if value is None else convert(value))
                    for name, value, convert in zip(names, raw, converters)}
             extend(row_records(schema, READ, None, row, template, (), None))
-        last = [_json_key(rows[-1][i]) for i in plan.key_positions]
+        last = [_json_key(rows[-1][i], integer) for i, integer in zip(plan.key_positions, plan.key_is_integer)]
         return Chunk(plan.name, topic, records, last, len(rows), False)
 
     def _prepare(self, table: str) -> _ChunkTable:
@@ -182,11 +179,13 @@ class MysqlChunks:
             raise ConfigError(f"table {table} has no primary key: an incremental snapshot reads by key range",
                               fix="add a primary key, or snapshot it with a new capture (--snapshot initial)")
         names = [column.name for column in described.schema.columns]
+        kinds = {column.name: column.kind for column in described.schema.columns}
         key_list = ", ".join(quote_ident(key) for key in described.key)
         plan = _ChunkTable(table, described,
                            f"SELECT {', '.join(described.expressions)} FROM {qualified(database, name)}",
-                           key_list, ", ".join(["%s"] * len(described.key)),
-                           [names.index(key) for key in described.key], names)
+                           key_list, [quote_ident(key) for key in described.key],
+                           [names.index(key) for key in described.key], names,
+                           [kinds[key] == "int" for key in described.key])
         self.tables[table] = plan
         return plan
 
@@ -195,8 +194,24 @@ class MysqlChunks:
         self.tables.pop(table, None)
 
 
-def _json_key(value: Any) -> Any:
-    """A key value as the progress record stores it (the driver returns text as bytes)."""
+def keyset_condition(columns: list[str], operator: str, values: list[Any]) -> tuple[str, list[Any]]:
+    """`(k1, k2, ...) <op> (v1, v2, ...)` spelled so MariaDB reads it as a range of the primary key
+    (it scans the whole table for a row-constructor comparison): `k1 >= v1 AND (k1 > v1 OR ...)`."""
+    strict = {">": ">", ">=": ">", "<=": "<"}[operator]
+    loose = {">": ">=", ">=": ">=", "<=": "<="}[operator]
+    last = len(columns) - 1
+    condition = f"{columns[last]} {operator} %s"
+    params: list[Any] = [values[last]]
+    for index in range(last - 1, -1, -1):
+        column = columns[index]
+        condition = f"{column} {loose} %s AND ({column} {strict} %s OR {condition})"
+        params = [values[index], values[index], *params]
+    return f"({condition})", params
+
+
+def _json_key(value: Any, integer: bool) -> Any:
+    """A key value as the progress record stores it and the next chunk's query compares it: an int for
+    an integer column, else text (the driver returns every value as bytes)."""
     if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("utf-8")
-    return value
+        value = bytes(value).decode("utf-8")
+    return int(value) if integer else value

@@ -119,11 +119,11 @@ def test_signal_via_kafka_snapshots_the_table_with_debezium_shaped_read_events(e
     try:
         execute("CREATE TABLE words (word varchar(64) PRIMARY KEY, freq int)")
         execute("INSERT INTO words VALUES " + ",".join(f"('w{i:05d}', {i})" for i in range(SMALL)))
-        capture = start("capture", "--source", source, "--kafka", kafka_bootstrap, "--prefix", prefix,
-                        "--tables", "words", "--snapshot", "never")
-        time.sleep(2)
+        # sent first: the capture finds the signal topic at its first look (then every 10 s) and reads it
         cdc("snapshot", "--kafka", kafka_bootstrap, "--via", "kafka", "--prefix", prefix,
             "--tables", f"{namespace}.words", "--chunk-rows", "500")
+        capture = start("capture", "--source", source, "--kafka", kafka_bootstrap, "--prefix", prefix,
+                        "--tables", "words", "--snapshot", "never")
         done = wait_for(lambda: (p := progress(kafka_bootstrap, prefix)) and p["status"] == "done" and p, 60,
                         "the snapshot signalled through Kafka to finish")
         assert done["rows"] == SMALL
