@@ -1,7 +1,7 @@
 """Incremental snapshot throughput and streaming lag during it (issue 18), PostgreSQL and MariaDB sources.
 
     .venv/bin/python benchmarks/bench_incremental.py [--engines pg,mysql] [--rows 1000000] [--rate 2000]
-                                                     [--chunk-rows 20000]
+                                                     [--chunk-rows 50000]
 
 Servers: CDC_PG_URL / CDC_MYSQL_URL / CDC_KAFKA_BOOTSTRAP when set, else a sandbox in
 /tmp/cdc-bench-incremental (left running; `cdc sandbox down --dir /tmp/cdc-bench-incremental` stops it).
@@ -222,7 +222,7 @@ def main() -> None:
     parser.add_argument("--engines", default="pg,mysql")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rate", type=int, default=2000, help="changes/s of the concurrent writer")
-    parser.add_argument("--chunk-rows", type=int, default=20_000)
+    parser.add_argument("--chunk-rows", type=int, default=50_000)
     parser.add_argument("--sandbox-dir", default=SANDBOX_DIR)
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)

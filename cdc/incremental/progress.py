@@ -23,7 +23,7 @@ class SnapshotProgress:
     signal_id: str
     tables: tuple[str, ...]
     where: str | None = None
-    chunk_rows: int = 20_000
+    chunk_rows: int = 50_000
     max_rows_per_second: float = 0.0
     # per table index: the key ranges (low, high) to read, keys >= low and <= high (None: open); () the whole table
     ranges: tuple[tuple[tuple[Any, Any], ...], ...] = ()

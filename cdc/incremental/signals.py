@@ -20,7 +20,7 @@ from cdc.errors import ConfigError
 EXECUTE = "execute-snapshot"
 STOP = "stop-snapshot"
 SIGNAL_TYPES = (EXECUTE, STOP)
-DEFAULT_CHUNK_ROWS = 20_000
+DEFAULT_CHUNK_ROWS = 50_000
 MAX_CHUNK_ROWS = 1_000_000
 _TABLE = re.compile(r"[^.\s]+\.[^.\s]+")
 _ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
