@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "verify": ("cdc.commands.verify", "Compare source and target tables and write a parity report.", "issue 7 (verify)"),
     "verify-schedule": ("cdc.commands.verify_schedule", "Repeat a [[verify]] parity check of a config on its schedule.",
                         "issue 17 (monitoring)"),
+    "snapshot": ("cdc.commands.snapshot", "Ask a running capture for an incremental snapshot (stop it, show it).",
+                 "issue 18 (incremental snapshots)"),
     "status": ("cdc.commands.status", "Show slots, positions, lag and consumer offsets.", "issues 4-6"),
     "cutover": ("cdc.commands.cutover", "Drain, verify and switch writers to the target (and back).",
                 "`cdc migrate switch` / `reverse` instead (docs/migration.md)"),

@@ -11,6 +11,7 @@ Each connector package under `connectors/` fills the same roles, each in a modul
     source_info.py  event_position(value) -> the source position of a change event, comparable   (apply)
     bulk.py      BulkSource(url), BulkTarget(url): snapshot reads and bulk writes     (`cdc copy`)
     migrate.py   freeze/close/open writes, positions, capture start, counters     (`cdc migrate`)
+    incremental.py  send_signal(url, signal), default_namespace(url): incremental snapshots (`cdc snapshot`)
 
 Adding an engine = adding its package under `connectors/` and one line in ENGINES.
 """
@@ -30,12 +31,14 @@ ENGINES = {
     "mysql": "connectors.mysql",
 }
 
-ROLES = ("source", "target", "checksum", "status", "typemap", "debezium", "source_info", "bulk", "migrate")
+ROLES = ("source", "target", "checksum", "status", "typemap", "debezium", "source_info", "bulk", "migrate",
+         "incremental")
 
 # What a role is called in messages ("no <what> for sqlite").
 _ROLE_NAMES = {"source": "source connector", "target": "target writer", "checksum": "verify dialect",
                "status": "status module", "typemap": "type map", "debezium": "Debezium profile",
-               "source_info": "source block reader", "bulk": "bulk copy module", "migrate": "migration module"}
+               "source_info": "source block reader", "bulk": "bulk copy module", "migrate": "migration module",
+               "incremental": "incremental snapshot support"}
 
 
 @functools.cache
@@ -101,3 +104,8 @@ def bulk_module(url: DatabaseUrl) -> ModuleType:
 def migrate_module(engine: str) -> ModuleType:
     """The engine's side of `cdc migrate` (freeze, positions, capture start, counters, state DDL)."""
     return connector_module(engine, "migrate")
+
+
+def incremental_module(url: str) -> ModuleType:
+    """The incremental-snapshot module (send_signal, default_namespace) for a database URL."""
+    return connector_module(parse_url(url, what="--source").engine, "incremental")

@@ -15,7 +15,7 @@ from cdc.commands.run import apply_args, apply_env, capture_args, capture_env
 from cdc.config import load_config
 
 BUILT = ("run", "capture", "apply", "copy", "verify", "verify-schedule", "status", "migrate", "tail", "sandbox",
-         "drill")
+         "drill", "snapshot")
 NOT_BUILT = ("cutover",)
 TABLE_COMMANDS = ("capture", "apply", "verify", "tail")
 KAFKA_COMMANDS = ("capture", "apply", "status", "tail")

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 ROW_OPS = frozenset((CREATE, UPDATE, READ))
 _loads = orjson.loads
 # Topics under the prefix that carry no table changes.
-INTERNAL_SUFFIXES = ("schemas", "transaction", "dlq", "schema-changes", "message")
+INTERNAL_SUFFIXES = ("schemas", "transaction", "dlq", "schema-changes", "message", "signals")
 
 
 class MalformedEvent(ValueError):

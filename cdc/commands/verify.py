@@ -35,9 +35,14 @@ from cdc.errors import CdcError
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, allow_dash=True),
               help="Write the JSON report here (mode 0600; `-`: to stdout, the summary then goes to stderr).")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Write the HTML report here (mode 0600).")
+@click.option("--resync", is_flag=True,
+              help="When rows differ: ask the capture --prefix for an incremental snapshot of exactly the differing "
+                   "keys (the whole table when not every difference is listed); the signal goes through --source.")
+@click.option("--prefix", default=None, metavar="NAME", help="With --resync: the running capture's topic prefix.")
 @click.option("--quiet", is_flag=True, help="No terminal summary or progress (exit code and files only).")
 def command(source_url, target_url, tables, where, columns, exclude_columns, float_tolerance, workers, threshold,
-            segment_rows, max_diffs, wait_for_lag, recheck_delay, json_path, html_path, quiet) -> None:
+            segment_rows, max_diffs, wait_for_lag, recheck_delay, json_path, html_path, quiet, resync=False,
+            prefix=None) -> None:
     """Compare source and target tables; exit 0 parity, 1 differences, 2 could not check.
 
     Counts and checksums of key ranges are computed inside each database over a canonical row text
@@ -49,6 +54,8 @@ def command(source_url, target_url, tables, where, columns, exclude_columns, flo
       export CDC_SOURCE="postgresql://app:$PW@pg1/shop" CDC_TARGET="mysql://app:$PW@db2/shop"
       cdc verify --tables orders,customers --wait-for-lag 60 --json parity.json --html parity.html
     """
+    if resync and not prefix:
+        raise CdcError("--resync needs the capture's --prefix", fix="give --prefix NAME")
     from cdc.verify.parity import failed_report, verify
     from cdc.verify.plan import VerifyOptions
     from cdc.verify.report import json_bytes, print_summary, report_dict, write_html, write_json
@@ -94,4 +101,11 @@ def command(source_url, target_url, tables, where, columns, exclude_columns, flo
         print_summary(data, console)
     if report.error and quiet:
         click.echo(f"error: {report.error}", err=True)
+    if resync and report.exit_code == 1:
+        from cdc.verify.resync import request_resync
+
+        signal = request_resync(data, source_url, prefix)
+        if signal is not None:
+            click.echo(f"resync: incremental snapshot {signal.id} of {', '.join(signal.tables)} asked of capture "
+                       f"{prefix}", err=True)
     sys.exit(report.exit_code)

@@ -103,6 +103,9 @@ class CapturePipeline:
         self.offsets = AcknowledgedOffsets()
         self._end_offsets = end_offsets
         self._next_lost_check = time.monotonic() + LOST_DATA_CHECK_SECONDS
+        # an incremental snapshot's window (cdc/incremental): the keys produced on this topic since it opened
+        self.window_topic: str | None = None
+        self.window_keys: set[bytes | None] = set()
 
     # -- what sources call ----------------------------------------------------------------------
 
@@ -276,6 +279,30 @@ class CapturePipeline:
         self.send_many(records)
         return True
 
+    def open_window(self, topic: str) -> None:
+        """From now on note the key of every record produced on `topic` (an incremental snapshot's low watermark)."""
+        self.window_topic = topic
+        self.window_keys = set()
+
+    def close_window(self) -> set[bytes | None]:
+        """Stop noting keys (the high watermark); the keys produced on the window's topic since it opened."""
+        keys = self.window_keys
+        self.window_topic = None
+        self.window_keys = set()
+        return keys
+
+    def count_snapshot_rows(self, table: str, count: int) -> None:
+        """Count `count` incremental-snapshot rows of `table` (namespace.table) produced outside `emit`."""
+        self.events += count
+        self._count(table, READ, count)
+
+    def sealed_ticket(self) -> int:
+        """Seal, then the ticket past every record produced so far: once `tracker._head` reaches it,
+        Kafka acknowledged all of them."""
+        if self._held:
+            self.seal()
+        return self.tracker._next
+
     def _count(self, table: str, op: str, count: int) -> None:
         counts = self._counts
         counts[table] = counts.get(table, 0) + count
@@ -416,9 +443,17 @@ class CapturePipeline:
 
         Sparse: each record is held as the newest of its partition and the one it replaces is
         produced without a report (`hold_newest`; the producer's queue limit is then the back-pressure);
-        a record of a topic whose partitions are not known yet is tracked one by one."""
-        if self.sparse and type(records) is not list:
+        a record of a topic whose partitions are not known yet is tracked one by one.
+
+        While an incremental snapshot's window is open, the keys of records on its topic are noted."""
+        if (self.sparse or self.window_topic is not None) and type(records) is not list:
             records = list(records)
+        if self.window_topic is not None:
+            window_topic = self.window_topic
+            note = self.window_keys.add
+            for record in records:
+                if record[0] == window_topic:
+                    note(record[1])
         try:
             self._send_many(records)
         except Exception as exc:

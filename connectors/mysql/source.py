@@ -13,6 +13,7 @@ import logging
 from cdc.envelope import Envelope
 from cdc.envelope.topics import check_distinct_topics
 from cdc.errors import SourceError
+from cdc.incremental import start_incremental
 from cdc.kafka import make_capture_producer
 from cdc.offsets import OffsetStore
 from cdc.pipeline import CaptureOptions, CapturePipeline, StopSignal
@@ -20,6 +21,7 @@ from cdc.tables import TableFilter
 from cdc.urls import DatabaseUrl, parse_url
 from connectors.mysql.binlog import current_position
 from connectors.mysql.dialect import connect
+from connectors.mysql.incremental import MysqlChunks
 from connectors.mysql.offsets import BinlogPosition, position_from_value
 from connectors.mysql.setup import ServerInfo, check_source, default_server_id, resolve_tables
 from connectors.mysql.snapshot import run_snapshot
@@ -47,6 +49,9 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
                                      max_message_bytes=options.max_message_bytes)
     pipeline = CapturePipeline(producer, Envelope(options.prefix, compat=options.compat))
     stream = MysqlStream(url, options, pipeline, table_filter, info, offsets, server_id)
+    stream.chunks = MysqlChunks(url, pipeline, prefix=options.prefix, server_id=server_id, table_filter=table_filter,
+                                schemas=stream.schemas)
+    stream.incremental = start_incremental(options, pipeline, stream.chunks)
     log.info("capture starting", extra={"source": url.redacted(), "server_id": server_id, "snapshot": options.snapshot,
                                         "stored_position": str(stored) if stored else None})
     try:
@@ -68,6 +73,7 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
             if start is not None:
                 stream.run(stop, start)
     finally:
+        stream.incremental.close()
         producer.close(10.0)
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from cdc.errors import DecodeError, SourceError
+from cdc.errors import ConfigError, DecodeError, SourceError
 from cdc.events import CREATE, DELETE, UPDATE, TableSchema
+from cdc.incremental import IncrementalSnapshot, parse_signal
 from cdc.offsets import OffsetStore
 from cdc.pipeline import CaptureOptions, CapturePipeline, Every, StopSignal
 from cdc.tables import TableFilter
@@ -23,6 +24,7 @@ from connectors.mysql.binlog import BinlogEvent, BinlogReader
 from connectors.mysql.ddl import ddl_target
 from connectors.mysql.decoder import RowDecoder, plain_rows_type
 from connectors.mysql.dialect import connect
+from connectors.mysql.incremental import WATERMARK_TYPE, MysqlChunks
 from connectors.mysql.offsets import BinlogPosition, format_gtid_state, parse_gtid_state, position_value
 from connectors.mysql.schema import describe_current, table_map_schema
 from connectors.mysql.setup import ServerInfo
@@ -71,6 +73,9 @@ class MysqlStream:
         # only with the compiled decoder: the twin's rows_json goes through dicts itself
         self._json_keys: dict[int, tuple[TableSchema, tuple | None]] = {}
         self._json_rows = self.decoder.impl.IMPLEMENTATION == "cython"
+        self.incremental: IncrementalSnapshot | None = None  # incremental snapshots (cdc.incremental), when on
+        self.chunks: MysqlChunks | None = None
+        self._signal_table_ids: set[int] = set()
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -92,6 +97,10 @@ class MysqlStream:
                 count += 1
                 if count % 256 == 0 or event.type in (binlog.IDLE, binlog.HEARTBEAT_EVENT):
                     pipeline.poll()
+                    if self.incremental is not None:
+                        if self.chunks is not None:
+                            self.chunks.position = (event.file, event.next_position)
+                        self.incremental.tick()
                     if stop.requested:
                         break
                     if heartbeat.due():
@@ -235,6 +244,11 @@ class MysqlStream:
 
     def _table_map(self, event: BinlogEvent) -> None:
         table = self.decoder.table_map(event.body, event.where)
+        if self.chunks is not None and self.chunks.is_signal_table(table.database, table.table):
+            self._signal_table_ids.add(table.table_id)
+            self.by_table_id[table.table_id] = None
+            return
+        self._signal_table_ids.discard(table.table_id)
         if not self.table_filter(table.database, table.table):
             self.by_table_id[table.table_id] = None
             return
@@ -250,6 +264,8 @@ class MysqlStream:
                 return previous
             schema = table_map_schema(table, version=previous.version + 1)
             log.info("table schema changed", extra={"table": name, "version": schema.version})
+            if self.chunks is not None:
+                self.chunks.forget(name)  # its next incremental chunk reads the new definition
         self.schemas[name] = schema
         return schema
 
@@ -260,6 +276,8 @@ class MysqlStream:
         table_id = int.from_bytes(body[:6], "little")
         schema = self.by_table_id.get(table_id, False)
         if schema is None:
+            if table_id in self._signal_table_ids:
+                self._signal_rows(event)
             return  # a table we do not capture: not even decoded
         keys = None
         if schema is not False and self._json_rows:
@@ -287,6 +305,23 @@ class MysqlStream:
                 return
             rows = self.decoder.rows(body, event.type, event.where)[1]  # a key changed: as dicts
         self.pipeline.emit_rows(schema, op, rows, hot[3], event.position)
+
+
+    def _signal_rows(self, event: BinlogEvent) -> None:
+        """Rows inserted into the signal table: watermarks and signals of incremental snapshots, never events."""
+        if ROW_OPS[plain_rows_type(event.type)] != CREATE or self.incremental is None:
+            return
+        self.chunks.position = (event.file, event.position)
+        for _, after in self.decoder.rows(event.body, event.type, event.where)[1]:
+            if after.get("type") == WATERMARK_TYPE:
+                self.incremental.watermark_read(after.get("data") or "")
+                continue
+            try:
+                signal = parse_signal(after.get("data") or "", allow_where=True)
+            except ConfigError as exc:
+                log.error("signal ignored: %s", exc.message, extra={"id": after.get("id")})
+                continue
+            self.incremental.signal(signal)
 
 
 def query_parts(event: BinlogEvent) -> tuple[int, str, str]:

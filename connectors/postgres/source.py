@@ -12,11 +12,13 @@ import os
 
 from cdc.envelope import Envelope
 from cdc.envelope.topics import check_distinct_topics
+from cdc.incremental import start_incremental
 from cdc.kafka import make_admin, make_capture_producer
 from cdc.pipeline import CaptureOptions, CapturePipeline, StopSignal, ensure_topics, load_schemas
 from cdc.tables import TableFilter
 from cdc.urls import parse_url
 from connectors.postgres.dialect import connect
+from connectors.postgres.incremental import PostgresChunks
 from connectors.postgres.offsets import lsn_to_int, lsn_to_text
 from connectors.postgres.replication import ReplicationConnection
 from connectors.postgres.setup import (
@@ -59,6 +61,9 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
                                         "tables": len(captured) or "all", "snapshot": options.snapshot})
     replication: ReplicationConnection | None = None
     stream: PostgresStream | None = None
+    # before the slot: its start-up (stored progress, signal topic) never delays streaming
+    incremental = start_incremental(options, pipeline, PostgresChunks(
+        url, pipeline, prefix=options.prefix, database=database, publication=publication, table_filter=table_filter))
     try:
         if options.snapshot == "initial_only":
             replication = ReplicationConnection(url)
@@ -98,6 +103,8 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
             log.info("resuming from the slot's confirmed position", extra={"slot": slot, "start": lsn_to_text(start)})
         stream = PostgresStream(url, options, pipeline, table_filter, slot=slot, publication=publications,
                                 database=database)
+        stream.incremental = incremental
+        incremental = None
         tune_gc_for_streaming()
         stream.run(stop, start, replication)
         replication = None
@@ -106,4 +113,8 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
             replication.close()
         if stream is not None:
             stream.close()
+            if stream.incremental is not None:
+                stream.incremental.close()
+        if incremental is not None:
+            incremental.close()
         producer.close(10.0)

@@ -27,14 +27,16 @@ from typing import Any
 
 import psycopg
 
-from cdc.errors import SourceError
+from cdc.errors import ConfigError, SourceError
 from cdc.impl import twin
 from cdc.events import CREATE, DELETE, MESSAGE, TRUNCATE, UPDATE, Change, TableSchema
+from cdc.incremental import IncrementalSnapshot, parse_signal
 from cdc.pipeline import CaptureOptions, CapturePipeline, Every, StopSignal
 from cdc.tables import TableFilter
 from cdc.urls import DatabaseUrl
 from connectors.postgres.decode import RelationInfo
 from connectors.postgres.dialect import connect
+from connectors.postgres.incremental import SIGNAL_PREFIX, WATERMARK_PREFIX
 from connectors.postgres.offsets import lsn_to_text
 from connectors.postgres.replication import ReplicationConnection, StreamLost
 from connectors.postgres.schema import SchemaRegistry, describe_change
@@ -94,6 +96,7 @@ class PostgresStream:
         self._hot: dict[int, tuple[TableSchema | None, Any]] = {}
         self._sequence_head = '[null,"'  # `sequence` up to the event's LSN: ["<last commit lsn>","
         self._txn_values: tuple = (0, 0, 0, 0)  # ts_ms, ts_us, ts_ns, txId of the open transaction
+        self.incremental: IncrementalSnapshot | None = None  # incremental snapshots (cdc.incremental), when on
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -175,6 +178,8 @@ class PostgresStream:
                 self.received += len(frames)
                 written = max(written, wal_end)
             pipeline.poll()
+            if self.incremental is not None:
+                self.incremental.tick()
             if heartbeat.due():
                 self._emit_heartbeat()
             if status.due() or (not frames and pipeline.acknowledged != confirmed):
@@ -363,6 +368,8 @@ class PostgresStream:
             return
         log.info("table schema changed", extra={"table": schema.qualified_name, "version": schema.version})
         self.pipeline.publish_schema(schema)
+        if self.incremental is not None:
+            self.incremental.source.forget(schema.qualified_name)  # its next chunk reads the new definition
         if self.pipeline.envelope.compat == "debezium":
             return  # Debezium's PG connector writes no schema-change topic
         xid, commit_lsn, commit_ts_us = self.transaction or (None, None, time.time_ns() // 1000)
@@ -426,6 +433,12 @@ class PostgresStream:
 
     def _message(self, message: tuple, lsn: int) -> None:
         _, _, transactional, message_lsn, prefix, content = message
+        if prefix in (WATERMARK_PREFIX, SIGNAL_PREFIX):
+            self._incremental_message(prefix, content)
+            if not transactional and self.transaction is None and not self.spools and message_lsn > self.last_checkpoint:
+                self.last_checkpoint = message_lsn
+                self.pipeline.checkpoint(message_lsn)
+            return
         if prefix == HEARTBEAT_PREFIX:
             if not transactional:
                 self.pipeline.heartbeat()
@@ -440,6 +453,20 @@ class PostgresStream:
         if not transactional and self.transaction is None and message_lsn > self.last_checkpoint:
             self.last_checkpoint = message_lsn
             self.pipeline.checkpoint(message_lsn)
+
+    def _incremental_message(self, prefix: str, content: bytes) -> None:
+        """A watermark or a signal of an incremental snapshot (cdc.incremental); never an event."""
+        if self.incremental is None:
+            return
+        if prefix == WATERMARK_PREFIX:
+            self.incremental.watermark_read(content)
+            return
+        try:
+            signal = parse_signal(content, allow_where=True)
+        except ConfigError as exc:
+            log.error("signal ignored: %s", exc.message)
+            return
+        self.incremental.signal(signal)
 
     def close(self) -> None:
         for spool in self.spools.values():
