@@ -157,7 +157,10 @@ def restart(directory: str | Path, name: str, *, sig: int | None = None) -> Serv
         if pid:
             processes.stop(pid, server.program, server.marker, sig=sig or SERVER_MODULES[name].STOP_SIGNAL)
         Path(server.pid_file).unlink(missing_ok=True)
-        started = SERVER_MODULES[name].start(directory, server.port)
+        options = {"password": state.password}
+        if state.tls and name in ("postgres", "mariadb"):
+            options["tls"] = _tls_files(directory, new=False)
+        started = SERVER_MODULES[name].start(directory, server.port, **options)
         save_state(replace(state, servers={**state.servers, name: started}))
         return started
 
