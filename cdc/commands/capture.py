@@ -22,6 +22,9 @@ from cdc.registry import source_module
                    "when_needed: snapshot when no usable position exists.")
 @click.option("--slot", default=None, help="PG replication slot name [default: cdc_<prefix>].")
 @click.option("--publication", default=None, help="PG publication name [default: cdc_<prefix>].")
+@click.option("--failover-slot/--no-failover-slot", "failover_slot", default=None,
+              help="PG: make the slot a failover slot, which standbys with sync_replication_slots = on copy, so "
+                   "capture resumes on a promoted standby [default: on for PostgreSQL 17+].")
 @click.option("--compat", type=click.Choice(["none", "debezium"]), default="none", show_default=True,
               help="Value encodings: readable (none) or exactly Debezium 3.6's (debezium).")
 @click.option("--heartbeat-interval", type=float, default=10.0, show_default=True,
@@ -38,7 +41,8 @@ from cdc.registry import source_module
 def command(source_url: str, kafka: str, prefix: str, tables: tuple[str, ...], include: str | None, snapshot: str,
             slot: str | None, publication: str | None, compat: str, heartbeat_interval: float,
             snapshot_workers: int, snapshot_chunk: int, kafka_backend: str | None,
-            server_id: int | None = None, status_interval: float = 1.0, metrics: str = "") -> None:
+            server_id: int | None = None, status_interval: float = 1.0, metrics: str = "",
+            failover_slot: bool | None = None) -> None:
     """Stream a source database's changes into Kafka (Debezium-compatible events) until stopped.
 
     Runs until SIGINT/SIGTERM, then flushes Kafka, acknowledges the source position and exits 0.
@@ -65,7 +69,8 @@ def command(source_url: str, kafka: str, prefix: str, tables: tuple[str, ...], i
         snapshot_chunk=max(1, snapshot_chunk),
         status_interval=status_interval,
         kafka_backend=kafka_backend,
-        extra={"server_id": server_id} if server_id is not None else {},
+        extra={key: value for key, value in (("server_id", server_id), ("failover_slot", failover_slot))
+               if value is not None},
     )
     connector = source_module(source_url)
     server = watch = None

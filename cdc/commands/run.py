@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from urllib.parse import urlencode
 
 import click
 
@@ -19,7 +20,8 @@ log = logging.getLogger("cdc.run")
 
 def _url_text(url) -> str:
     auth = url.user + (f":{url.password}" if url.password is not None else "")
-    return f"{url.engine}://{auth}@{url.host}:{url.port}/{url.database}"
+    query = "?" + urlencode(url.options) if url.options else ""
+    return f"{url.engine}://{auth}@{url.host_list()}/{url.database}{query}"
 
 
 def capture_args(config: Config, source: SourceConfig) -> list[str]:

@@ -22,8 +22,10 @@ from cdc.sandbox.ports import pick_free_port, port_is_free
 from cdc.sandbox.state import SERVERS, Endpoints, SandboxState, ServerState, load_state, save_state
 
 DEFAULT_DIR = ".cdc-sandbox"
-SERVER_MODULES: dict[str, ModuleType] = {"postgres": postgres, "mariadb": mariadb, "kafka": kafka}
+SERVER_MODULES: dict[str, ModuleType] = {"postgres": postgres, "mariadb": mariadb, "kafka": kafka,
+                                         postgres.STANDBY_NAME: postgres, mariadb.REPLICA_NAME: mariadb}
 PORT_OPTIONS = {"postgres": "--pg-port", "mariadb": "--mysql-port", "kafka": "--kafka-port"}
+REPLICAS = (postgres.STANDBY_NAME, mariadb.REPLICA_NAME)  # optional second servers, started after their primary
 
 __all__ = ["DEFAULT_DIR", "Endpoints", "SandboxState", "ServerStatus", "down", "endpoints", "status", "up"]
 
@@ -48,8 +50,13 @@ class UpResult:
     notes: tuple[str, ...] = ()
 
 
-def up(directory: str | Path = DEFAULT_DIR, ports: dict[str, int] | None = None) -> UpResult:
-    """Start the three servers under directory (a no-op when they already run); ports 0/absent = pick free."""
+def up(directory: str | Path = DEFAULT_DIR, ports: dict[str, int] | None = None, *, pg_version: int | None = None,
+       pg_standby: bool = False, mariadb_replica: bool = False) -> UpResult:
+    """Start the three servers under directory (a no-op when they already run); ports 0/absent = pick free.
+
+    `pg_version`: PostgreSQL major version (None: the system's). `pg_standby`: also a physical streaming
+    standby of PostgreSQL; `mariadb_replica`: also a MariaDB GTID replica (both started after the rest).
+    """
     directory = Path(directory).absolute()
     if directory.exists() and not directory.is_dir():
         raise SandboxError(f"{directory} is not a directory", fix="pass another path with --dir")
@@ -72,7 +79,8 @@ def up(directory: str | Path = DEFAULT_DIR, ports: dict[str, int] | None = None)
         errors: list[BaseException] = []
         with ThreadPoolExecutor(max_workers=len(SERVERS)) as pool:
             futures = {
-                name: pool.submit(_start, name, directory, chosen[name], set(chosen.values()), name in requested)
+                name: pool.submit(_start, name, directory, chosen[name], set(chosen.values()), name in requested,
+                                  pg_version)
                 for name in SERVERS
             }
             for name, future in futures.items():
@@ -80,6 +88,15 @@ def up(directory: str | Path = DEFAULT_DIR, ports: dict[str, int] | None = None)
                     started[name] = future.result()
                 except BaseException as exc:  # collect every failure; the first one is raised below
                     errors.append(exc)
+        if not errors:
+            wanted = [name for name, on in ((postgres.STANDBY_NAME, pg_standby), (mariadb.REPLICA_NAME, mariadb_replica))
+                      if on or (previous is not None and name in previous.servers)]
+            for name in wanted:
+                try:
+                    started[name] = _start_replica(name, directory, started, previous)
+                except BaseException as exc:
+                    errors.append(exc)
+                    break
         if errors:
             for server in started.values():
                 _stop_server(server)
@@ -98,8 +115,11 @@ def down(directory: str | Path = DEFAULT_DIR, *, purge: bool = False) -> list[Se
     if state is not None:
         with _locked(directory):
             before = status(directory)
+            replicas = [server for name, server in state.servers.items() if name in REPLICAS]
+            for server in replicas:
+                _stop_server(server)
             with ThreadPoolExecutor(max_workers=len(SERVERS)) as pool:
-                list(pool.map(_stop_server, state.servers.values()))
+                list(pool.map(_stop_server, [s for s in state.servers.values() if s.name not in REPLICAS]))
             stopped = {name: replace(server, pid=None) for name, server in state.servers.items()}
             save_state(replace(state, servers=stopped))
     if purge:
@@ -109,9 +129,11 @@ def down(directory: str | Path = DEFAULT_DIR, *, purge: bool = False) -> list[Se
 
 def _purge(directory: Path, state: SandboxState | None) -> None:
     """Delete the sandbox dir and PostgreSQL's data dir when it had to live elsewhere."""
-    homes = {postgres.home_for(directory, postgres.run_as_user())}
-    if state is not None and "postgres" in state.servers:
-        homes.add(Path(state.servers["postgres"].data_dir).parent)
+    user = postgres.run_as_user()
+    homes = {postgres.home_for(directory, user), postgres.home_for(directory, user, postgres.STANDBY_NAME)}
+    for name in ("postgres", postgres.STANDBY_NAME):
+        if state is not None and name in state.servers:
+            homes.add(Path(state.servers[name].data_dir).parent)
     for home in homes:
         if not home.is_relative_to(directory):
             shutil.rmtree(home, ignore_errors=True)
@@ -125,7 +147,7 @@ def status(directory: str | Path = DEFAULT_DIR) -> list[ServerStatus]:
     if state is None:
         raise SandboxError(f"no sandbox in {directory}", fix=f"start one with `cdc sandbox up --dir {directory}`")
     rows = []
-    for name in SERVERS:
+    for name in (*SERVERS, *REPLICAS):
         server = state.servers.get(name)
         if server is None:
             continue
@@ -190,14 +212,27 @@ def _choose_ports(requested: dict[str, int], previous: SandboxState | None) -> d
     return chosen
 
 
-def _start(name: str, directory: Path, port: int, promised: set[int], pinned: bool) -> ServerState:
+def _start(name: str, directory: Path, port: int, promised: set[int], pinned: bool,
+           pg_version: int | None = None) -> ServerState:
     """Start one server; when another program grabbed its free port meanwhile, try once more on a new port."""
+    options = {"version": pg_version} if name == "postgres" else {}
     try:
-        return SERVER_MODULES[name].start(directory, port)
+        return SERVER_MODULES[name].start(directory, port, **options)
     except SandboxError:
         if pinned or port_is_free(port):
             raise
-    return SERVER_MODULES[name].start(directory, pick_free_port(avoid=promised))
+    return SERVER_MODULES[name].start(directory, pick_free_port(avoid=promised), **options)
+
+
+def _start_replica(name: str, directory: Path, started: dict[str, ServerState],
+                   previous: SandboxState | None) -> ServerState:
+    """Start the PostgreSQL standby or MariaDB replica of the server started as its primary."""
+    old = previous.servers[name].port if previous is not None and name in previous.servers else 0
+    taken = {server.port for server in started.values()}
+    port = old if old and old not in taken and port_is_free(old) else pick_free_port(avoid=taken)
+    if name == postgres.STANDBY_NAME:
+        return postgres.start_standby(directory, port, started["postgres"].port)
+    return mariadb.start_replica(directory, port, started["mariadb"].port)
 
 
 def _stop_server(server: ServerState) -> None:

