@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pymysql
+import pymysql.cursors
 
 from cdc.errors import SandboxError
 from cdc.sandbox import processes
@@ -114,10 +115,49 @@ def start(directory: Path, port: int, timeout: float = 90.0, *, name: str = NAME
 
 
 def start_replica(directory: Path, port: int, primary_port: int, timeout: float = 90.0) -> ServerState:
-    """A second MariaDB replicating from the sandbox's by GTID; it has caught up when this returns."""
+    """A second MariaDB replicating from the sandbox's by GTID, semi-synchronously (a commit returns once
+    the replica has it, so an acknowledged write survives a failover); it has caught up when this returns."""
     server = start(directory, port, timeout, name=REPLICA_NAME, primary_port=primary_port)
+    _semi_sync(primary_port, port)
     wait_caught_up(primary_port, port, timeout)
     return server
+
+
+def _semi_sync(primary_port: int, replica_port: int) -> None:
+    """Semi-synchronous replication from the primary to the replica (MariaDB has it built in since 10.3)."""
+    for port, statements in (
+        (primary_port, ["SET GLOBAL rpl_semi_sync_master_enabled = ON", "SET GLOBAL rpl_semi_sync_master_timeout = 10000"]),
+        (replica_port, ["SET GLOBAL rpl_semi_sync_slave_enabled = ON", "STOP SLAVE IO_THREAD", "START SLAVE IO_THREAD"]),
+    ):
+        conn = pymysql.connect(host="127.0.0.1", port=port, user="root", password="", autocommit=True)
+        try:
+            with conn.cursor() as cursor:
+                for statement in statements:
+                    cursor.execute(statement)
+        finally:
+            conn.close()
+
+
+def promote_replica(port: int, timeout: float = 60.0) -> None:
+    """Make the replica a primary: let it apply what it received, then STOP SLAVE and RESET SLAVE ALL."""
+    conn = pymysql.connect(host="127.0.0.1", port=port, user="root", password="", autocommit=True)
+    try:
+        with conn.cursor(pymysql.cursors.DictCursor) as cursor:
+            cursor.execute("STOP SLAVE IO_THREAD")
+            deadline = time.monotonic() + timeout
+            while True:
+                cursor.execute("SHOW SLAVE STATUS")
+                status = cursor.fetchone() or {}
+                applied = (status.get("Relay_Master_Log_File") == status.get("Master_Log_File")
+                           and status.get("Exec_Master_Log_Pos") == status.get("Read_Master_Log_Pos"))
+                if applied or not status or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            cursor.execute("STOP SLAVE")
+            cursor.execute("RESET SLAVE ALL")
+            cursor.execute("SET GLOBAL read_only = OFF")
+    finally:
+        conn.close()
 
 
 def _replicate_from(socket: Path, primary_port: int) -> None:

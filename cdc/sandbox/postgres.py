@@ -225,6 +225,14 @@ def start_standby(directory: Path, port: int, primary_port: int, timeout: float 
     return server
 
 
+def promote_standby(port: int, timeout: int = 60) -> None:
+    """Promote the standby on `port` to a primary (pg_promote, waiting until it accepts writes)."""
+    with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT pg_promote(true, %s)", (timeout,)).fetchone()[0]:
+            raise SandboxError(f"the standby on port {port} was not promoted within {timeout}s",
+                               fix="see its log in the sandbox dir")
+
+
 def _make_home(directory: Path, user: str | None, name: str) -> Path:
     """The server's home (data dir and socket), created and owned by `user`."""
     home = home_for(directory, user, name)

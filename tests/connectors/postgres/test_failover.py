@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from cdc.errors import SourceError
+from cdc.sandbox.postgres import promote_standby
 from connectors.postgres.dialect import conninfo, connect
 from connectors.postgres.setup import default_name, wants_failover_slot
 from cdc.urls import parse_url
@@ -67,7 +68,12 @@ class Ledger(threading.Thread):
             conn.close()
 
 
-def _synced_on_standby(standby_url: str, slot: str) -> bool:
+def _synced_on_standby(standby_url: str, slot: str, primary_url: str) -> bool:
+    """True once the standby holds a persistent synced copy of the slot. The standby's slot sync worker
+    naps up to 30 s while nothing changes, and persists a copy only once the primary's slot moved past
+    the standby's oldest WAL: a running-transactions record (pg_log_standby_snapshot) helps the slot move."""
+    with connect(primary_url) as conn:
+        conn.execute("SELECT pg_log_standby_snapshot()")
     with connect(standby_url) as conn:
         row = conn.execute("SELECT synced AND NOT temporary FROM pg_replication_slots WHERE slot_name = %s",
                            (slot,)).fetchone()
@@ -96,13 +102,20 @@ def test_capture_resumes_on_the_promoted_standby_from_the_synced_slot(failover_s
             assert conn.execute("SELECT failover FROM pg_replication_slots WHERE slot_name = %s",
                                 (slot,)).fetchone() == (True,)
         ledger.start()
-        wait_for(lambda: _synced_on_standby(standby_url, slot), 60, "the slot synchronised to the standby")
+        try:
+            wait_for(lambda: _synced_on_standby(standby_url, slot, primary_url), 120,
+                     "the slot synchronised to the standby", interval=1)
+        except AssertionError:
+            with connect(standby_url) as conn:
+                slots = conn.execute("SELECT slot_name, synced, temporary, confirmed_flush_lsn::text, "
+                                     "restart_lsn::text FROM pg_replication_slots").fetchall()
+            log = open(standby.log_file, errors="replace").read()[-3000:]
+            raise AssertionError(f"slot not synced; standby slots: {slots}\n{log}") from None
         wait_for(lambda: len(ledger.acknowledged) >= 300, 60, "300 acknowledged writes on the primary")
         before_failover = len(ledger.acknowledged)
         os.kill(primary.pid, signal.SIGKILL)  # the postmaster: kill -9 of the primary, under load
         time.sleep(1)
-        with connect(standby_url) as conn:
-            assert conn.execute("SELECT pg_promote(true, 60)").fetchone() == (True,)
+        promote_standby(standby.port)
         wait_for(lambda: len(ledger.acknowledged) >= before_failover + 300, 60, "300 writes on the new primary")
         ledger.stopping.set()
         ledger.join(30)
