@@ -76,10 +76,11 @@ class TransactionsLost(SourceError):
     def __init__(self, server: str, missing: list[str], position: str) -> None:
         super().__init__(
             f"{server} does not have GTID {', '.join(missing)}, which capture already read (and sent to Kafka) "
-            f"at position {position}: this server is not a continuation of the one capture read from; after a "
-            "failover, the new primary lost transactions the old one had committed",
-            fix="recover the lost transactions onto the new primary (from the old primary's binlog), or accept the "
-                "loss: delete the stored offsets and restart with --snapshot initial (docs/operations.md, Failover)",
+            f"at position {position}: this server is not a continuation of the one capture read from (after a "
+            "failover: the new primary lost transactions the old one had committed); a new snapshot is needed",
+            fix="recover the lost transactions onto the new primary (from the old primary's binlog) and restart, or "
+                "accept the loss: restart with --snapshot when_needed, which takes a new snapshot (the target keeps "
+                "the rows the new primary lost: cdc verify shows them); docs/operations.md, Failover",
         )
         self.missing = missing
 
