@@ -49,6 +49,7 @@ class SourceConfig:
     server_id: int | None = None
     compat: str = "none"
     heartbeat_interval: float = 10.0
+    failover_slot: bool | None = None  # PostgreSQL: None = on for 17+
 
 
 @dataclass(slots=True, frozen=True)
@@ -235,6 +236,7 @@ def _source(path: Path, index: int, data: Any) -> SourceConfig:
         server_id=section.get("server_id", int, None),
         compat=section.get("compat", str, "none", COMPAT_MODES),
         heartbeat_interval=float(section.get("heartbeat_interval", (int, float), 10.0)),
+        failover_slot=section.get("failover_slot", bool, None),
     )
     if config.tables and config.include:
         raise ConfigError(f"{path}: source[{index}]: set either tables or include, not both")

@@ -190,6 +190,22 @@ def test_run_passes_the_configured_heartbeat_to_the_capture(tmp_path, monkeypatc
     assert connector.options.source == "postgresql://u:p@127.0.0.1:5433/shop"
 
 
+@pytest.mark.parametrize(("setting", "expected"), [("", None), ("failover_slot = true", True),
+                                                   ("failover_slot = false", False)])
+def test_run_passes_failover_slot_and_every_host_of_the_url_to_the_capture(tmp_path, monkeypatch, setting, expected):
+    path = tmp_path / "cdc.toml"
+    path.write_text('[kafka]\nbootstrap = "127.0.0.1:9092"\n[[source]]\n'
+                    'url = "postgresql://u@h1:5433,h2:5434/shop?target_session_attrs=read-write"\n'
+                    f'prefix = "shop"\n{setting}\n')
+    config = load_config(path)
+    connector = RecordingConnector()
+    monkeypatch.setattr(capture_command, "source_module", lambda url: connector)
+    result = CliRunner().invoke(cli, capture_args(config, config.sources[0]))
+    assert result.exit_code == 0, result.output
+    assert connector.options.extra.get("failover_slot") is expected
+    assert connector.options.source == "postgresql://u@h1:5433,h2:5434/shop?target_session_attrs=read-write"
+
+
 def test_run_passes_the_default_heartbeat_when_none_is_configured(tmp_path):
     config = _config(tmp_path)
     args = capture_args(config, config.sources[0])

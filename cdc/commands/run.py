@@ -36,6 +36,8 @@ def capture_args(config: Config, source: SourceConfig) -> list[str]:
     for option, value in (("--slot", source.slot), ("--publication", source.publication), ("--server-id", source.server_id)):
         if value is not None:
             args += [option, str(value)]
+    if source.failover_slot is not None:
+        args.append("--failover-slot" if source.failover_slot else "--no-failover-slot")
     return args
 
 

@@ -60,3 +60,23 @@ def test_protocol_v4_is_negotiated_on_16_and_later(pg_database, pg_major):
     finally:
         replication.close()
     assert (options["proto_version"], options["streaming"]) == ("4", "parallel")
+
+
+def test_an_existing_slot_becomes_a_failover_slot_on_17_and_later(pg_database, pg_major, kafka_bootstrap, tmp_path):
+    _need(pg_major, 17)
+    prefix = "t" + uuid.uuid4().hex[:10]
+    slot = default_name(prefix)
+    with connect(pg_database) as conn:
+        conn.execute("CREATE TABLE t (id int PRIMARY KEY)")
+
+        def failover_of_active_slot():
+            return conn.execute("SELECT failover FROM pg_replication_slots WHERE slot_name = %s AND active",
+                                (slot,)).fetchone()
+
+        for options, expected in ((["--no-failover-slot"], False), ([], True)):
+            process = start_capture(pg_database, kafka_bootstrap, prefix, "--tables", "public.t", *options,
+                                    log_path=str(tmp_path / "capture.log"))
+            try:
+                assert wait_for(failover_of_active_slot, 60, "capture streaming") == (expected,)
+            finally:
+                assert stop_capture(process) == 0
