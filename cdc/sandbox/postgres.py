@@ -275,24 +275,24 @@ def _base_backup(binaries: Path, data: Path, primary_port: int, log_file: Path, 
     """pg_basebackup of the primary into `data`, creating the standby's physical slot there, standby.signal written."""
     argv = [str(binaries / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary_port), "-U", "postgres",
             "-D", str(data), "-X", "stream", "-R", "-C", "-S", STANDBY_SLOT, "--no-sync", "-c", "fast"]
-    with open(log_file, "ab") as log:
-        result = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, user=user,
-                                group=processes.group_of(user), extra_groups=[] if user else None, env=env,
-                                cwd=data.parent, check=False)
-    if result.returncode != 0:
-        raise processes.failed_to_start(STANDBY_NAME, log_file, f"pg_basebackup exited with {result.returncode}")
+    _run_tool(argv, STANDBY_NAME, data, log_file, user, env)
 
 
 def _initdb(binaries: Path, data: Path, log_file: Path, user: str | None, env: dict) -> None:
     """Run initdb: superuser `postgres`, trust auth (the server listens on 127.0.0.1 only), UTF-8."""
     argv = [str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
             "--no-locale", "--no-sync"]
+    _run_tool(argv, NAME, data, log_file, user, env)
+
+
+def _run_tool(argv: list[str], name: str, data: Path, log_file: Path, user: str | None, env: dict) -> None:
+    """Run a PostgreSQL tool (initdb, pg_basebackup) as `user`, output into the log; a failure fails the start."""
     with open(log_file, "ab") as log:
         result = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, user=user,
                                 group=processes.group_of(user), extra_groups=[] if user else None, env=env,
                                 cwd=data.parent, check=False)
     if result.returncode != 0:
-        raise processes.failed_to_start(NAME, log_file, f"initdb exited with {result.returncode}")
+        raise processes.failed_to_start(name, log_file, f"{Path(argv[0]).name} exited with {result.returncode}")
 
 
 def _wait_ready(process: subprocess.Popen, port: int, log_file: Path, timeout: float, name: str = NAME) -> None:
