@@ -118,9 +118,21 @@ def start_replica(directory: Path, port: int, primary_port: int, timeout: float 
     """A second MariaDB replicating from the sandbox's by GTID, semi-synchronously (a commit returns once
     the replica has it, so an acknowledged write survives a failover); it has caught up when this returns."""
     server = start(directory, port, timeout, name=REPLICA_NAME, primary_port=primary_port)
-    _semi_sync(primary_port, port)
-    wait_caught_up(primary_port, port, timeout)
+    if _is_replica(port):  # not when a drill promoted it and the sandbox restarts
+        _semi_sync(primary_port, port)
+        wait_caught_up(primary_port, port, timeout)
     return server
+
+
+def _is_replica(port: int) -> bool:
+    """True when the server on `port` replicates from a primary (SHOW SLAVE STATUS has a row)."""
+    conn = pymysql.connect(host="127.0.0.1", port=port, user="root", password="")
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SHOW SLAVE STATUS")
+            return cursor.fetchone() is not None
+    finally:
+        conn.close()
 
 
 def _semi_sync(primary_port: int, replica_port: int) -> None:

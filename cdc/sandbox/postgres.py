@@ -179,24 +179,32 @@ def start(directory: Path, port: int, timeout: float = 60.0, *, version: int | N
     log_file = directory / "postgres.log"
     binaries = bindir(data_version(data) or version)
     env = _server_env()
-    if not (data / "PG_VERSION").is_file():
+    fresh = not (data / "PG_VERSION").is_file()
+    if fresh:
         _initdb(binaries, data, log_file, user, env)
-    return _launch(NAME, directory, binaries, home, port, log_file, user, env, {**SETTINGS, **(settings or {})},
-                   timeout, create_database=True)
+    server = _launch(NAME, directory, binaries, home, port, log_file, user, env, {**SETTINGS, **(settings or {})},
+                     timeout, create_database=True)
+    if not fresh:
+        wait_for_standby(port, data_version(data) or 0, waiting=False)  # start_standby sets it again if it has one
+    return server
 
 
-def wait_for_standby(primary_port: int, version: int) -> None:
+def wait_for_standby(primary_port: int, version: int, *, waiting: bool = True) -> None:
     """Make the primary wait for its standby: commits are synchronous (for sessions that ask for it with
     synchronous_commit = on) and, on 17+, logical walsenders of failover slots send nothing the standby
-    has not flushed (synchronized_standby_slots). Set after the standby started (ALTER SYSTEM, reload)."""
-    settings = {"synchronous_standby_names": STANDBY_SLOT}
+    has not flushed (synchronized_standby_slots). Set after the standby started (ALTER SYSTEM, reload);
+    `waiting=False` resets both (a restarted primary whose standby is gone must not wait for it)."""
+    names = ["synchronous_standby_names"]
     if version >= FAILOVER_SLOTS_VERSION:
-        settings["synchronized_standby_slots"] = STANDBY_SLOT
+        names.append("synchronized_standby_slots")
     with psycopg.connect(host="127.0.0.1", port=primary_port, user="postgres", dbname="postgres",
                          autocommit=True) as conn:
-        for key, value in settings.items():
-            conn.execute(psycopg.sql.SQL("ALTER SYSTEM SET {} = {}").format(psycopg.sql.Identifier(key),
-                                                                            psycopg.sql.Literal(value)))
+        for key in names:
+            if waiting:
+                conn.execute(psycopg.sql.SQL("ALTER SYSTEM SET {} = {}").format(psycopg.sql.Identifier(key),
+                                                                                psycopg.sql.Literal(STANDBY_SLOT)))
+            else:
+                conn.execute(psycopg.sql.SQL("ALTER SYSTEM RESET {}").format(psycopg.sql.Identifier(key)))
         conn.execute("SELECT pg_reload_conf()")
 
 
@@ -221,7 +229,10 @@ def start_standby(directory: Path, port: int, primary_port: int, timeout: float 
         settings["sync_replication_slots"] = "on"
     server = _launch(STANDBY_NAME, directory, binaries, home, port, log_file, user, env, settings, timeout,
                      create_database=False)
-    wait_for_standby(primary_port, version)
+    with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres") as conn:
+        in_recovery = conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]
+    if in_recovery:  # not when a drill promoted it and the sandbox restarts: the primary would wait for nobody
+        wait_for_standby(primary_port, version)
     return server
 
 
