@@ -306,3 +306,17 @@ def test_endpoints_export_the_standby_and_replica_only_when_there_are_some():
                      "mysql://r@h:5/cdc")
     assert both.env_lines()[3:] == ["export CDC_PG_STANDBY_URL=postgresql://p@h:4/cdc",
                                     "export CDC_MYSQL_REPLICA_URL=mysql://r@h:5/cdc"]
+
+
+def test_a_data_dir_of_another_postgres_version_is_refused(tmp_path):
+    import shutil
+
+    home = postgres.home_for(tmp_path, postgres.run_as_user())
+    try:
+        (home / "data").mkdir(parents=True)
+        (home / "data" / "PG_VERSION").write_text("15\n")
+        with pytest.raises(SandboxError, match="is of version 15, not 18") as caught:
+            postgres.start(tmp_path, pick_free_port(), version=18)
+        assert "--purge" in caught.value.fix
+    finally:
+        shutil.rmtree(home, ignore_errors=True)

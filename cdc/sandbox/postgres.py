@@ -177,7 +177,11 @@ def start(directory: Path, port: int, timeout: float = 60.0, *, version: int | N
     home = _make_home(directory, user, NAME)
     data = home / "data"
     log_file = directory / "postgres.log"
-    binaries = bindir(data_version(data) or version)
+    existing = data_version(data)
+    if existing and version and existing != version:
+        raise SandboxError(f"the sandbox's PostgreSQL data dir {data} is of version {existing}, not {version}",
+                           fix=f"remove it with `cdc sandbox down --purge --dir {directory}`, or use another --dir")
+    binaries = bindir(existing or version)
     env = _server_env()
     fresh = not (data / "PG_VERSION").is_file()
     if fresh:
