@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                         "issue 17 (monitoring)"),
     "status": ("cdc.commands.status", "Show slots, positions, lag and consumer offsets.", "issues 4-6"),
     "cutover": ("cdc.commands.cutover", "Drain, verify and switch writers to the target (and back).", "a later cutover issue"),
+    "drill": ("cdc.commands.drill", "Inject faults under a ledger load; prove nothing is lost.", "issue 16 (drills)"),
     "tail": ("cdc.commands.tail", "Print change events from Kafka as they arrive.", "issues 4 and 5 (sources)"),
     "sandbox": ("cdc.commands.sandbox", "Start/stop throwaway PostgreSQL, MariaDB and Kafka servers.", "issue 3 (foundation)"),
 }
@@ -72,7 +73,7 @@ def cli(log_format: str, log_level: str) -> None:
     \b
     Example:
       cdc sandbox up && eval "$(cdc sandbox env)"
-      cdc capture --source "$CDC_PG_URL" --kafka "$CDC_KAFKA_BOOTSTRAP" --prefix shop
+      CDC_SOURCE="$CDC_PG_URL" cdc capture --kafka "$CDC_KAFKA_BOOTSTRAP" --prefix shop --tables public.orders
     """
     setup_logging(log_format, log_level)
 

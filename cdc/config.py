@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from cdc.errors import ConfigError
+from cdc.kafka.security import MECHANISMS, PROTOCOLS, SECRETS, KafkaSecurity
 from cdc.urls import DatabaseUrl, parse_url
 
 SNAPSHOT_MODES = ("initial", "never", "initial_only", "when_needed")
 COMPAT_MODES = ("none", "debezium")
-ON_ERROR = ("stop", "dlq")
+KEYLESS_POLICIES = ("refuse", "insert-only")
+ON_ERROR = ("stop", "dlq", "skip-table")
 CONSISTENCY = ("batch", "transaction")
 KAFKA_BACKENDS = ("confluent", "kafka-python")
 DROP_COLUMNS = ("keep", "drop")
@@ -35,6 +37,7 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 class KafkaConfig:
     bootstrap: str
     backend: str = "confluent"
+    security: KafkaSecurity = KafkaSecurity()
 
 
 @dataclass(slots=True, frozen=True)
@@ -50,6 +53,9 @@ class SourceConfig:
     compat: str = "none"
     heartbeat_interval: float = 10.0
     failover_slot: bool | None = None  # PostgreSQL: None = on for 17+
+    max_message_bytes: int | None = None
+    max_spool_bytes: int | None = None
+    keyless: str = "refuse"
 
 
 @dataclass(slots=True, frozen=True)
@@ -64,6 +70,7 @@ class TargetConfig:
     consistency: str = "batch"
     drop_columns: str = "keep"
     max_poll_interval_ms: int | None = None
+    max_transaction_bytes: int | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -200,7 +207,8 @@ def load_config(path: str | Path) -> Config:
     root = _Section(path, "(top level)", raw)
     kafka = _Section(path, "kafka", root.get("kafka", dict))
     kafka_config = KafkaConfig(
-        bootstrap=kafka.get("bootstrap", str), backend=kafka.get("backend", str, "confluent", KAFKA_BACKENDS)
+        bootstrap=kafka.get("bootstrap", str), backend=kafka.get("backend", str, "confluent", KAFKA_BACKENDS),
+        security=_kafka_security(path, kafka),
     )
     kafka.finish()
     sources = tuple(_source(path, i, data) for i, data in enumerate(root.get("source", list, [])))
@@ -223,6 +231,44 @@ def load_config(path: str | Path) -> Config:
     return Config(path, kafka_config, sources, targets, verifies, metrics_listen, log_format, log_level)
 
 
+def _kafka_security(path: Path, kafka: _Section) -> KafkaSecurity:
+    """[kafka] TLS/SASL keys; the passwords from `secrets_file` (a 0600 TOML file) or ${VAR} expansion."""
+    values = {
+        "security_protocol": kafka.get("security_protocol", str, "PLAINTEXT", PROTOCOLS),
+        "sasl_mechanism": kafka.get("sasl_mechanism", str, None, MECHANISMS),
+        **{key: kafka.get(key, str, None) for key in ("sasl_username", "ssl_ca", "ssl_cert", "ssl_key", *SECRETS)},
+    }
+    secrets_file = kafka.get("secrets_file", str, None)
+    if secrets_file is not None:
+        secrets_path = Path(secrets_file) if Path(secrets_file).is_absolute() else path.parent / secrets_file
+        for key, value in read_secrets_file(secrets_path, allowed=SECRETS).items():
+            if values[key] is not None:
+                raise ConfigError(f"{path}: kafka.{key} is set both here and in {secrets_path}", fix="keep one")
+            values[key] = value
+    return KafkaSecurity(**values).check(f"{path}: kafka")
+
+
+def read_secrets_file(path: Path, *, allowed: tuple[str, ...]) -> dict[str, str]:
+    """The `key = "value"` pairs of a secrets file, which only its owner may read (mode 0600 or 0400)."""
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"secrets file {path} does not exist", fix="create it (mode 0600) or fix the path") from None
+    if mode & 0o077:
+        raise ConfigError(f"secrets file {path} can be read by other users (mode {mode & 0o777:o})",
+                          fix=f"chmod 600 {path}")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        raise ConfigError(f"secrets file {path} is not valid TOML", fix='write lines like sasl_password = "..."') from None
+    unknown = sorted(set(data) - set(allowed))
+    if unknown or not all(isinstance(value, str) for value in data.values()):
+        raise ConfigError(f"secrets file {path}: only string keys {', '.join(allowed)} are allowed",
+                          fix=f"remove {', '.join(unknown) or 'the non-string values'}")
+    return data
+
+
 def _source(path: Path, index: int, data: Any) -> SourceConfig:
     section = _Section(path, f"source[{index}]", data)
     config = SourceConfig(
@@ -237,6 +283,9 @@ def _source(path: Path, index: int, data: Any) -> SourceConfig:
         compat=section.get("compat", str, "none", COMPAT_MODES),
         heartbeat_interval=float(section.get("heartbeat_interval", (int, float), 10.0)),
         failover_slot=section.get("failover_slot", bool, None),
+        max_message_bytes=section.get("max_message_bytes", int, None),
+        max_spool_bytes=section.get("max_spool_bytes", int, None),
+        keyless=section.get("keyless", str, "refuse", KEYLESS_POLICIES),
     )
     if config.tables and config.include:
         raise ConfigError(f"{path}: source[{index}]: set either tables or include, not both")
@@ -262,6 +311,7 @@ def _target(path: Path, index: int, data: Any) -> TargetConfig:
         consistency=section.get("consistency", str, "batch", CONSISTENCY),
         drop_columns=_drop_columns(section),
         max_poll_interval_ms=section.get("max_poll_interval_ms", int, None),
+        max_transaction_bytes=section.get("max_transaction_bytes", int, None),
     )
     if config.workers < 1:
         raise ConfigError(f"{path}: target[{index}].workers: must be at least 1, got {config.workers}")

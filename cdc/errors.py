@@ -34,6 +34,23 @@ class KafkaError(CdcError):
     """The Kafka broker is unreachable or refused a request."""
 
 
+# A child exiting with this code failed on something a restart cannot fix (an event too large for
+# Kafka at the same source position): `cdc run` does not restart it (cdc/supervisor.py).
+PERMANENT_EXIT_CODE = 65  # EX_DATAERR
+
+
+class ResourceLimitError(CdcError):
+    """A configured bound on memory or disk was reached (docs/security.md); raise it or change the mode."""
+
+    exit_code = PERMANENT_EXIT_CODE
+
+
+class OversizedEventError(KafkaError):
+    """An event is larger than the Kafka message limit (`--max-message-bytes`); capture stops for good."""
+
+    exit_code = PERMANENT_EXIT_CODE
+
+
 class DecodeError(CdcError):
     """A replication frame is truncated or corrupted; `position` says where in the stream it was."""
 

@@ -145,7 +145,10 @@ class TableSchema:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TableSchema:
-        """Inverse of `to_dict`."""
+        """Inverse of `to_dict`; InvalidSchemaRecord (a ValueError) when a field is outside its closed set."""
+        from cdc.schema_checks import check_table_record
+
+        check_table_record(data, KINDS)
         return cls(
             engine=data["engine"],
             database=data.get("database", ""),

@@ -5,10 +5,25 @@ from __future__ import annotations
 import logging
 import sys
 import time
+import unicodedata
 
 import orjson
 
 _RESERVED = set(vars(logging.makeLogRecord({})))
+# control characters, line/paragraph separators and invisible format characters (e.g. a right-to-left override)
+_ESCAPED_CATEGORIES = ("Cc", "Zl", "Zp", "Cf")
+
+
+def escape_control(text: str) -> str:
+    """`text` on one line: newlines and other control or invisible characters as `\\n`, `\\x1b`, `\\u202e`.
+
+    Identifiers come from the source database and event values from Kafka: a table named "t\\nERROR ..."
+    must not forge a second log line, nor an ANSI sequence recolour a terminal.
+    """
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) in _ESCAPED_CATEGORIES
+                   else ch for ch in text)
 
 
 class JsonFormatter(logging.Formatter):
@@ -34,9 +49,11 @@ class HumanFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         extras = " ".join(
-            f"{key}={value}" for key, value in vars(record).items() if key not in _RESERVED and not key.startswith("_")
+            f"{key}={escape_control(str(value))}" for key, value in vars(record).items()
+            if key not in _RESERVED and not key.startswith("_")
         )
-        line = f"{time.strftime('%H:%M:%S', time.localtime(record.created))} {record.levelname.lower():7} {record.name}: {record.getMessage()}"
+        message = escape_control(record.getMessage())
+        line = f"{time.strftime('%H:%M:%S', time.localtime(record.created))} {record.levelname.lower():7} {record.name}: {message}"
         if extras:
             line = f"{line} {extras}"
         if record.exc_info:

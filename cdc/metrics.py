@@ -43,6 +43,8 @@ SOURCE_RETAINED_BYTES = Gauge(
 
 # apply --------------------------------------------------------------------------------------------
 EVENTS_APPLIED = Counter("cdc_events_applied_total", "Change events written to a target", ["pipeline", "table"])
+TABLE_PARKED = Gauge("cdc_apply_table_parked", "1 for a table apply parked (--on-error skip-table) and no longer writes",
+                     ["pipeline", "table"])
 EVENTS_DEAD_LETTERED = Counter("cdc_events_dead_lettered_total", "Events sent to the DLQ", ["pipeline"])
 APPLY_LAG_SECONDS = Histogram(
     "cdc_apply_lag_seconds", "Source commit to target commit", ["pipeline"], buckets=LAG_BUCKETS)

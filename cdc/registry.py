@@ -8,6 +8,7 @@ Each connector package under `connectors/` fills the same roles, each in a modul
     status.py    source_status, target_offsets                                       (`cdc status`)
     typemap.py   column_type(column, source_engine) -> this engine's column type     (apply, create tables)
     debezium.py  DEBEZIUM: a `cdc.compat.DebeziumProfile`, what Debezium's connector does differently
+    source_info.py  event_position(value) -> the source position of a change event, comparable   (apply)
 
 Adding an engine = adding its package under `connectors/` and one line in ENGINES.
 """
@@ -27,11 +28,12 @@ ENGINES = {
     "mysql": "connectors.mysql",
 }
 
-ROLES = ("source", "target", "checksum", "status", "typemap", "debezium")
+ROLES = ("source", "target", "checksum", "status", "typemap", "debezium", "source_info")
 
 # What a role is called in messages ("no <what> for sqlite").
 _ROLE_NAMES = {"source": "source connector", "target": "target writer", "checksum": "verify dialect",
-               "status": "status module", "typemap": "type map", "debezium": "Debezium profile"}
+               "status": "status module", "typemap": "type map", "debezium": "Debezium profile",
+               "source_info": "source block reader"}
 
 
 @functools.cache
@@ -81,3 +83,9 @@ def type_map(engine: str) -> ModuleType:
 def debezium_profile(engine: str):
     """What Debezium's connector for `engine` writes differently (`cdc.compat.DebeziumProfile`)."""
     return connector_module(engine, "debezium").DEBEZIUM
+
+
+def event_position_reader(engine: str):
+    """`event_position(value)` of the source connector for `engine`: a change event's position, a tuple
+    that orders events of one source (None for snapshot reads)."""
+    return connector_module(engine, "source_info").event_position

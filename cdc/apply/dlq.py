@@ -17,7 +17,7 @@ from cdc.kafka.headers import DLQ_OFFSET, DLQ_PARTITION, DLQ_REASON, DLQ_TOPIC
 
 log = logging.getLogger(__name__)
 
-POLICIES = ("stop", "dlq")
+POLICIES = ("stop", "dlq", "skip-table")
 
 
 @dataclass(slots=True, frozen=True)
@@ -26,6 +26,7 @@ class BadEvent:
 
     record: Record
     reason: str
+    table: str | None = None  # the source table, when the event got far enough to name it
 
     @property
     def where(self) -> str:
@@ -37,10 +38,12 @@ class BadEventError(TargetError):
 
     def __init__(self, bad: BadEvent) -> None:
         self.bad = bad
+        table = f" of table {bad.table}" if bad.table else ""
         super().__init__(
-            f"bad event at topic {bad.record.topic} partition {bad.record.partition} offset {bad.record.offset}:"
+            f"bad event{table} at topic {bad.record.topic} partition {bad.record.partition} offset {bad.record.offset}:"
             f" {bad.reason}",
-            fix="fix the target table or the event, or run with --on-error dlq to park bad events on <prefix>.dlq",
+            fix="fix the target table or the event, or run with --on-error dlq to park bad events on <prefix>.dlq"
+                " (--on-error skip-table: park the whole table and keep the others flowing)",
         )
 
 
@@ -52,6 +55,21 @@ class StopPolicy:
     def handle(self, bad: list[BadEvent]) -> None:
         if bad:
             raise BadEventError(bad[0])
+
+    def close(self) -> None:
+        pass
+
+
+class SkipTablePolicy:
+    """`--on-error skip-table`: a table with a bad event is parked (the applier records it and skips its
+    events from then on); a bad event that names no table stops apply, as under `stop`."""
+
+    name = "skip-table"
+
+    def handle(self, bad: list[BadEvent]) -> None:
+        for event in bad:
+            if event.table is None:
+                raise BadEventError(event)
 
     def close(self) -> None:
         pass

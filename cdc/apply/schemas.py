@@ -34,6 +34,7 @@ class SchemaCatalog:
         self._refresh = refresh
         self._latest: dict[str, TableSchema] = {}
         self._missing_since: dict[str, float] = {}
+        self._refused: dict[str, str] = {}  # namespace.table -> why its newest schema record was refused
 
     def add(self, schema: TableSchema) -> None:
         """Remember a schema (a newer version replaces an older one, never the other way round)."""
@@ -42,14 +43,25 @@ class SchemaCatalog:
             self._latest[schema.qualified_name] = schema
 
     def add_record(self, record: Record) -> None:
-        """Take one record of the schemas topic (tombstones and malformed records are logged and skipped)."""
+        """Take one record of the schemas topic (tombstones skipped; a refused record is remembered by its key).
+
+        A record that is not a valid schema (docs/security.md, "Input from Kafka") never becomes a
+        TableSchema: the events of its table then fail with its reason, as bad events.
+        """
         if record.value is None:
             return
         try:
-            self.add(TableSchema.from_dict(orjson.loads(record.value)))
+            schema = TableSchema.from_dict(orjson.loads(record.value))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            log.warning("skipping malformed schema record", extra={"topic": record.topic, "partition": record.partition,
-                                                                   "offset": record.offset, "reason": str(exc)})
+            key = _table_of_key(record.key)
+            reason = f"schema record at {record.topic}[{record.partition}]@{record.offset} refused: {exc}"
+            self._refused[key] = reason
+            log.warning("refusing an invalid schema record",
+                        extra={"topic": record.topic, "partition": record.partition, "offset": record.offset,
+                               "reason": str(exc)})
+            return
+        self._refused.pop(schema.qualified_name, None)
+        self.add(schema)
 
     def get(self, table: str, version: int | None) -> TableSchema:
         """The schema of `table` at `version` or newer; reads the topic again once when it is not known yet."""
@@ -61,6 +73,9 @@ class SchemaCatalog:
                     self.add_record(record)
                 self._missing_since[table] = time.monotonic()
             schema = self._latest.get(table)
+        refused = self._refused.get(table)
+        if refused is not None and (schema is None or version is None or schema.version < version):
+            raise UnknownSchema(f"no valid schema for table {table}: {refused}")
         if schema is None:
             raise UnknownSchema(f"no schema for table {table} on the schemas topic")
         if version is not None and schema.version < version:
@@ -71,3 +86,16 @@ class SchemaCatalog:
     def tables(self) -> list[str]:
         return sorted(self._latest)
 
+    def latest(self) -> list[TableSchema]:
+        """The newest valid schema of every known table."""
+        return [self._latest[name] for name in sorted(self._latest)]
+
+
+
+def _table_of_key(key: bytes | None) -> str:
+    """The `namespace.table` a schemas-topic key names (the key is a JSON string)."""
+    try:
+        table = orjson.loads(key) if key is not None else None
+    except orjson.JSONDecodeError:
+        table = None
+    return table if type(table) is str else ""

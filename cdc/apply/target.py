@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import logging
 import operator
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 OFFSETS_TABLE = "cdc_offsets"
 TRANSACTIONS_TABLE = "cdc_transactions"  # --consistency transaction: applied source transactions
+TABLE_STATE_TABLE = "cdc_table_state"  # per table: last applied source position (keyless), parked reason
+TABLE_STATE_COLUMNS = ("source_position", "parked")
 DROP_POLICIES = ("keep", "drop")
 
 TopicPartition = tuple[str, int]
@@ -121,6 +124,9 @@ class TargetWriter(abc.ABC):
     """One connection to a target database, writing batches and offsets in transactions."""
 
     engine: str = ""
+    # Target tables kept per (table, schema version); the least recently used beyond this are forgotten
+    # (a DDL flood on the source makes a version per ALTER: docs/security.md, "Resource bounds").
+    MAX_CACHED_TABLES = 256
 
     def __init__(self, url: DatabaseUrl, *, create_tables: bool = False, drop_columns: str = "keep",
                  namespace: str | None = None) -> None:
@@ -130,7 +136,8 @@ class TargetWriter(abc.ABC):
         self.create_tables = create_tables
         self.drop_columns = drop_columns
         self.namespace = namespace
-        self._tables: dict[tuple[str, int], TargetTable] = {}
+        self._tables: OrderedDict[tuple[str, int], TargetTable] = OrderedDict()
+        self._claims: dict[tuple[str, str], str] = {}  # target (namespace, table) -> the source table written there
 
     # --- engine hooks ---
 
@@ -238,6 +245,28 @@ class TargetWriter(abc.ABC):
         """(quoted name, CREATE TABLE IF NOT EXISTS statement) of `cdc_transactions`."""
 
     @abc.abstractmethod
+    def table_state_sql(self) -> tuple[str, str]:
+        """(quoted name, CREATE TABLE IF NOT EXISTS statement) of `cdc_table_state`
+        (group_id, table_name, source_position, parked)."""
+
+    @abc.abstractmethod
+    def store_table_state(self, group: str, table: str, column: str, value: str | None) -> None:
+        """Set one column (one of TABLE_STATE_COLUMNS) of a table's state row, inside the open transaction."""
+
+    @abc.abstractmethod
+    def insert_rows(self, table: TargetTable, columns: tuple[str, ...], rows: list[list[Any]]) -> None:
+        """Plain bulk insert (no upsert) into a table without a primary key."""
+
+    @abc.abstractmethod
+    def delete_one(self, table: TargetTable, columns: tuple[str, ...], values: list[Any]) -> bool:
+        """Delete exactly one row whose columns equal `values` (NULL matches NULL); False when none does."""
+
+    @abc.abstractmethod
+    def update_one(self, table: TargetTable, columns: tuple[str, ...], values: list[Any],
+                   set_columns: tuple[str, ...], set_values: list[Any]) -> bool:
+        """Update exactly one row whose columns equal `values` (NULL matches NULL); False when none does."""
+
+    @abc.abstractmethod
     def is_data_error(self, exc: BaseException) -> bool:
         """True when exc is about the data of a row (bad value, constraint), not the connection."""
 
@@ -253,6 +282,17 @@ class TargetWriter(abc.ABC):
     def ensure_transactions_table(self) -> None:
         """Create `cdc_transactions` (group_id, txn_id, positions) unless it exists."""
         self.execute_ddl(self.transactions_table_sql()[1])
+
+    def ensure_table_state_table(self) -> None:
+        """Create `cdc_table_state` unless it exists."""
+        self.execute_ddl(self.table_state_sql()[1])
+
+    def load_parked_tables(self, group: str) -> dict[str, str]:
+        """Tables parked by `--on-error skip-table`: source table -> reason."""
+        rows = self.query(f"SELECT table_name, parked FROM {self.table_state_sql()[0]}"
+                          " WHERE group_id = %s AND parked IS NOT NULL", (group,))
+        self.rollback()
+        return dict(rows)
 
     def load_applied_transactions(self, group: str) -> dict[str, str]:
         """Applied source transactions whose events may still be read again: txn id -> positions JSON."""
@@ -273,14 +313,40 @@ class TargetWriter(abc.ABC):
             marks = ", ".join(["%s"] * len(txn_ids))
             self.query(f"DELETE FROM {name} WHERE group_id = %s AND txn_id IN ({marks})", (group, *txn_ids))
 
+    def claim(self, schema: TableSchema) -> tuple[str, str]:
+        """The target (namespace, table) of a source table; TargetError when another source table maps there.
+
+        The mapping rule is the engine's `location` (docs/security.md, "Names and topics"): a MySQL
+        target puts every source schema's tables in the URL's database, so `public.orders` and
+        `archive.orders` would fold into one table; that is refused, never merged.
+        """
+        location = self.location(schema)
+        owner = self._claims.setdefault(location, schema.qualified_name)
+        if owner != schema.qualified_name:
+            raise TargetError(
+                f"source tables {owner} and {schema.qualified_name} both map to target table"
+                f" {location[0]}.{location[1]}",
+                fix="apply them to different target databases (one `cdc apply` per source schema, with --tables),"
+                    " or rename one at the source")
+        return location
+
     def table_for(self, schema: TableSchema) -> TargetTable:
-        """The target table for a schema version: checked, created or evolved once per version."""
+        """The target table for a schema version: checked, created or evolved once per version (LRU-bounded)."""
         cache_key = (schema.qualified_name, schema.version)
-        table = self._tables.get(cache_key)
+        tables = self._tables
+        table = tables.get(cache_key)
         if table is None:
+            self.claim(schema)
             table = self._prepare(schema)
-            self._tables[cache_key] = table
+            tables[cache_key] = table
+            while len(tables) > self.MAX_CACHED_TABLES:
+                self.forget_table(tables.popitem(last=False)[1])
+        else:
+            tables.move_to_end(cache_key)
         return table
+
+    def forget_table(self, table: TargetTable) -> None:
+        """Drop what the writer keeps for a target table it no longer caches (engine hook; nothing by default)."""
 
     def knows(self, schema: TableSchema) -> bool:
         """True when the target table for this schema version was checked already (no DDL needed)."""
@@ -288,6 +354,8 @@ class TargetWriter(abc.ABC):
 
     def forget_tables(self) -> None:
         """Forget what is known about target tables (after an error or outside DDL)."""
+        for table in self._tables.values():
+            self.forget_table(table)
         self._tables.clear()
 
     def _prepare(self, schema: TableSchema) -> TargetTable:

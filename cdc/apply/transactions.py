@@ -11,6 +11,11 @@ sit after a held one); `cdc_transactions` records each applied transaction, in t
 transaction, with the positions of its records, and is pruned once none of them can be read again.
 Events without transaction metadata (snapshot reads) are applied as they come, as in batch mode.
 One worker only: a transaction's events span partitions that a group would split between members.
+
+Memory is bounded: the held events may total at most `max_held_bytes` (their Kafka record sizes,
+`--max-transaction-bytes`); a transaction that needs more stops apply with an error naming it (it
+is not spilled to disk: run it with `--consistency batch`, or raise the bound). Nothing of it was
+written, and a restart reads it again from the stored offsets.
 """
 
 from __future__ import annotations
@@ -24,11 +29,14 @@ import orjson
 from cdc.apply.batch import BatchApplier, ChangeEvent
 from cdc.apply.dlq import BadEvent
 from cdc.apply.offsets import next_offsets
+from cdc.errors import ResourceLimitError
 from cdc.kafka import Record
 
 log = logging.getLogger(__name__)
 
 TopicPartition = tuple[str, int]
+
+DEFAULT_MAX_HELD_BYTES = 256 * 1024 * 1024  # of Kafka record values; the decoded events take a few times that
 
 
 def _positions_key(tp: TopicPartition) -> str:
@@ -43,8 +51,9 @@ def _positions_tp(key: str) -> TopicPartition:
 class TransactionApplier:
     """Wraps a BatchApplier; `apply(records)` returns the offsets it stored (the low watermark)."""
 
-    def __init__(self, batch: BatchApplier, prefix: str) -> None:
+    def __init__(self, batch: BatchApplier, prefix: str, max_held_bytes: int = DEFAULT_MAX_HELD_BYTES) -> None:
         self.batch = batch
+        self.max_held_bytes = max_held_bytes
         self.writer = batch.writer
         self.group = batch.group
         self.topic = f"{prefix}.transaction"
@@ -62,6 +71,7 @@ class TransactionApplier:
     def reset(self) -> None:
         """Forget everything held (after a rebalance the partitions are read again from the stored offsets)."""
         self.held: dict[str, list[ChangeEvent]] = {}
+        self.held_bytes: dict[str, int] = {}
         self.received: dict[str, int] = {}
         self.ends: deque[tuple[str, int, Record]] = deque()
         self.consumed: dict[TopicPartition, int] = {}
@@ -89,6 +99,8 @@ class TransactionApplier:
             elif txn not in self.applied:
                 self.held.setdefault(txn, []).append(event)
                 self.received[txn] = self.received.get(txn, 0) + 1
+                self.held_bytes[txn] = self.held_bytes.get(txn, 0) + len(event.record.value or b"")
+        self._check_bound()
         if loose or bad:
             self._commit(loose, bad, None)
         while self.ends:
@@ -96,17 +108,31 @@ class TransactionApplier:
             if txn in self.applied:
                 self.ends.popleft()
                 self.held.pop(txn, None)
+                self.held_bytes.pop(txn, None)
                 self.received.pop(txn, None)
                 continue
             if self.received.get(txn, 0) < expected:
                 break  # the rest of this transaction is still on its way: later ones wait (commit order)
             self.ends.popleft()
             self.received.pop(txn, None)
+            self.held_bytes.pop(txn, None)
             events = sorted(self.held.pop(txn, []), key=lambda e: e.transaction_order)
             self._commit(events, [], (txn, end))
         if not self.ends and not self.held:
             self._commit([], [], None)  # only markers, tombstones or other topics: move the offsets on
         return self.watermark()
+
+    def _check_bound(self) -> None:
+        """TargetError when the held events total more than `max_held_bytes` (naming the largest transaction)."""
+        total = sum(self.held_bytes.values())
+        if total <= self.max_held_bytes:
+            return
+        txn, size = max(self.held_bytes.items(), key=lambda item: item[1])
+        raise ResourceLimitError(
+            f"--consistency transaction holds {total} bytes of events waiting for their transactions to end, over"
+            f" --max-transaction-bytes {self.max_held_bytes}; the largest, transaction {txn}, has"
+            f" {len(self.held.get(txn, ()))} events ({size} bytes) so far; nothing of them was written",
+            fix="raise --max-transaction-bytes (apply's memory grows with it), or apply with --consistency batch")
 
     def _take_marker(self, record: Record) -> None:
         try:

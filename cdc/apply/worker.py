@@ -30,12 +30,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cdc.apply.batch import BatchApplier, OverlappedApplier
-from cdc.apply.dlq import POLICIES, DeadLetterPolicy, StopPolicy
+from cdc.apply.dlq import POLICIES, DeadLetterPolicy, SkipTablePolicy, StopPolicy
 from cdc.apply.offsets import start_offsets
 from cdc.apply.schemas import SchemaCatalog
 from cdc.apply.target import TargetWriter, open_writer
 from cdc.errors import CdcError, ConfigError, KafkaError, TargetError
 from cdc.kafka import Consumer, Record, make_consumer, make_producer, read_topic
+from cdc.tables import QUOTES, split_table_entry
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class ApplyOptions:
     session_timeout_ms: int = 6000
     max_poll_interval_ms: int = 60000
     metrics: str = ""  # HOST:PORT (or PORT) to serve /metrics and /healthz on; worker n of N uses PORT+n
+    max_transaction_bytes: int = 256 * 1024 * 1024  # --consistency transaction: bound of the held events
     idle_exit_s: float | None = None  # stop after this long without records (tests, one-shot catch-up)
     consumer_options: dict[str, Any] = field(default_factory=dict)
 
@@ -85,12 +87,21 @@ class ApplyOptions:
 
 
 def table_filter(patterns: tuple[str, ...]) -> Callable[[str], bool] | None:
-    """A predicate on `namespace.table` for --tables (each pattern: `table`, `ns.table`, globs allowed)."""
+    """A predicate on `namespace.table` for --tables (each pattern: `table`, `ns.table`, globs allowed; an
+    entry with quoted parts, `public."order items"` or ``db.`order items` ``, names one table exactly)."""
     if not patterns:
         return None
+    exact = set()
+    for pattern in patterns:
+        if any(quote in pattern for quote in QUOTES):
+            namespace, table = split_table_entry(pattern)
+            exact.add(f"{namespace}.{table}" if namespace else table)
+    patterns = tuple(p for p in patterns if not any(quote in p for quote in QUOTES))
 
     def wanted(qualified: str) -> bool:
         bare = qualified.rsplit(".", 1)[-1]
+        if qualified in exact or bare in exact:
+            return True
         return any(fnmatch.fnmatchcase(qualified, p) or fnmatch.fnmatchcase(bare, p) for p in patterns)
 
     return wanted
@@ -172,7 +183,7 @@ class ApplyWorker:
         self.writer = open_writer(options.target, create_tables=options.create_tables,
                                   drop_columns=options.drop_columns)
         policy = (DeadLetterPolicy(make_producer(options.kafka), options.prefix) if options.on_error == "dlq"
-                  else StopPolicy())
+                  else SkipTablePolicy() if options.on_error == "skip-table" else StopPolicy())
         try:
             # Subscribe first: librdkafka joins the group in the background (seconds on tansu) while the
             # offsets table and the schemas are read; the assignment is served by the first consume().
@@ -181,16 +192,19 @@ class ApplyWorker:
                                           on_assign=self._assigned, on_revoke=self._revoked,
                                           **self._consumer_options())
             self.writer.ensure_offsets_table()
+            self.writer.ensure_table_state_table()
             schemas = SchemaCatalog(refresh=self._read_schemas)
             for record in self._read_schemas():
                 schemas.add_record(record)
+            self._claim_targets(schemas)
             applier = BatchApplier(self.writer, schemas, group=self.group, prefix=options.prefix, policy=policy,
                                    tables=table_filter(options.tables),
                                    metrics_prefix=options.prefix if options.metrics else None)
+            applier.load_parked()
             if options.consistency == "transaction":
                 from cdc.apply.transactions import TransactionApplier
 
-                applier = TransactionApplier(applier, options.prefix)
+                applier = TransactionApplier(applier, options.prefix, options.max_transaction_bytes)
             else:
                 applier = OverlappedApplier(applier)
             self.applier = applier
@@ -204,6 +218,13 @@ class ApplyWorker:
                 self.consumer.close()
             policy.close()
             self.writer.close()
+
+    def _claim_targets(self, schemas: SchemaCatalog) -> None:
+        """Refuse at start two wanted source tables that the target's mapping rule folds into one table."""
+        wanted = table_filter(self.options.tables)
+        for schema in schemas.latest():
+            if wanted is None or wanted(schema.qualified_name):
+                self.writer.claim(schema)
 
     def _drain(self) -> None:
         """Wait for a write in flight and report its offsets to Kafka."""

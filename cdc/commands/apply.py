@@ -11,7 +11,8 @@ import click
 from cdc.apply.dlq import POLICIES
 from cdc.apply.target import DROP_POLICIES
 from cdc.apply.worker import CONSISTENCY_MODES, ApplyOptions, run_workers
-from cdc.commands.options import kafka_backend_option, kafka_option, prefix_option, tables_option, target_option
+from cdc.commands.options import (kafka_backend_option, kafka_option, kafka_security_options, prefix_option,
+                                  tables_option, target_option)
 
 
 @click.command(name="apply")
@@ -27,9 +28,13 @@ from cdc.commands.options import kafka_backend_option, kafka_option, prefix_opti
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Worker processes sharing the partitions.")
 @click.option("--on-error", type=click.Choice(POLICIES), default="stop", show_default=True,
-              help="Bad event: stop with its position and reason, or send it to <prefix>.dlq and go on.")
+              help="Bad event or unwritable table: stop with its position, table and reason; send the event to "
+                   "<prefix>.dlq and go on; or (skip-table) park its table and keep the others flowing.")
 @click.option("--consistency", type=click.Choice(CONSISTENCY_MODES), default="batch", show_default=True,
               help="batch: rows in batches per table; transaction: each source transaction atomically.")
+@click.option("--max-transaction-bytes", type=click.IntRange(1024), default=256 * 1024 * 1024, show_default=True,
+              help="--consistency transaction: most bytes of events held while their transactions are open; a"
+                   " larger transaction stops apply with an error (docs/security.md).")
 @click.option("--batch-size", type=click.IntRange(1, 1_000_000), default=10000, show_default=True,
               help="Records per target transaction (at most).")
 @click.option("--linger-ms", type=click.IntRange(0, 60_000), default=200, show_default=True,
@@ -45,11 +50,12 @@ from cdc.commands.options import kafka_backend_option, kafka_option, prefix_opti
 @click.option("--idle-exit", type=float, default=None, metavar="SECONDS",
               help="Stop after this many seconds without records (one-shot catch-up).")
 @kafka_backend_option()
+@kafka_security_options()
 @click.pass_context
 def command(ctx: click.Context, kafka: str, prefix: str, target_url: str, tables: tuple[str, ...], create_tables: bool,
             drop_columns: str, group: str, workers: int, on_error: str, consistency: str, batch_size: int,
             linger_ms: int, session_timeout_ms: int, max_poll_interval_ms: int, metrics: str,
-            idle_exit: float | None, kafka_backend: str | None) -> None:
+            idle_exit: float | None, kafka_backend: str | None, max_transaction_bytes: int = 256 * 1024 * 1024) -> None:
     """Apply a Kafka change stream to a target database, exactly once in effect.
 
     Each batch of rows and its Kafka offsets (table cdc_offsets in the target) commit in one target
@@ -67,6 +73,7 @@ def command(ctx: click.Context, kafka: str, prefix: str, target_url: str, tables
         drop_columns=drop_columns, on_error=on_error, consistency=consistency, workers=workers,
         batch_size=batch_size, linger_ms=linger_ms, session_timeout_ms=session_timeout_ms,
         max_poll_interval_ms=max_poll_interval_ms, idle_exit_s=idle_exit, metrics=metrics,
+        max_transaction_bytes=max_transaction_bytes,
     )
     options.check()
     root = ctx.find_root().params

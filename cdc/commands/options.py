@@ -8,6 +8,7 @@ shows only the current one. docs/configuration.md has the table of options, conf
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -45,7 +46,22 @@ def split_names(values: Sequence[str] | str | None) -> tuple[str, ...]:
         return ()
     if isinstance(values, str):
         values = (values,)
-    return tuple(name.strip() for value in values for name in value.split(",") if name.strip())
+    return tuple(name.strip() for value in values for name in _split_commas(value) if name.strip())
+
+
+def _split_commas(value: str) -> list[str]:
+    """Split at commas outside "..." and `...` quotes (a quoted table name may hold a comma)."""
+    parts, current, quote = [], [], None
+    for ch in value:
+        if quote is None and ch == ",":
+            parts.append("".join(current))
+            current = []
+            continue
+        if ch in ('"', "`") and quote in (None, ch):
+            quote = None if quote == ch else ch  # a doubled quote closes and reopens: still inside
+        current.append(ch)
+    parts.append("".join(current))
+    return parts
 
 
 def _split_callback(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
@@ -71,6 +87,41 @@ def kafka_backend_option() -> Callable[[F], F]:
                         aliases=HIDDEN_ALIASES["--kafka-backend"], type=click.Choice(KAFKA_BACKENDS), default=None,
                         envvar="CDC_KAFKA_BACKEND",
                         help="Kafka client library [default: confluent; env CDC_KAFKA_BACKEND].")
+
+
+def _export(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """Put a given Kafka security option into CDC_KAFKA_*, where every Kafka client (and child) reads it."""
+    if value is not None and param.envvar:
+        os.environ[str(param.envvar)] = value
+
+
+def kafka_security_options() -> Callable[[F], F]:
+    """`--kafka-security-protocol`, `--kafka-sasl-mechanism`, `--kafka-sasl-username`, `--kafka-ssl-ca/-cert/-key`.
+
+    They set the CDC_KAFKA_* variables (cdc/kafka/security.py) instead of reaching the command's
+    function; the SASL password has no option (it would show in `ps`): CDC_KAFKA_SASL_PASSWORD.
+    """
+    from cdc.kafka.security import ENVIRONMENT, MECHANISMS, PROTOCOLS
+
+    specs = [
+        ("--kafka-security-protocol", "security_protocol", click.Choice(PROTOCOLS, case_sensitive=False),
+         "PLAINTEXT, SSL, SASL_SSL or SASL_PLAINTEXT"),
+        ("--kafka-sasl-mechanism", "sasl_mechanism", click.Choice(MECHANISMS, case_sensitive=False),
+         "SASL mechanism; the password comes from CDC_KAFKA_SASL_PASSWORD"),
+        ("--kafka-sasl-username", "sasl_username", None, "SASL username"),
+        ("--kafka-ssl-ca", "ssl_ca", click.Path(dir_okay=False), "CA certificate (PEM) that signed the brokers'"),
+        ("--kafka-ssl-cert", "ssl_cert", click.Path(dir_okay=False), "client certificate (PEM)"),
+        ("--kafka-ssl-key", "ssl_key", click.Path(dir_okay=False),
+         "client key (PEM; its password from CDC_KAFKA_SSL_KEY_PASSWORD)"),
+    ]
+
+    def decorate(function: F) -> F:
+        for flag, name, kind, text in reversed(specs):
+            function = click.option(flag, type=kind, envvar=ENVIRONMENT[name], expose_value=False, callback=_export,
+                                    help=f"Kafka: {text} [env {ENVIRONMENT[name]}].")(function)
+        return function
+
+    return decorate
 
 
 SOURCE_HELP = "Source database URL: postgresql://user:pass@host:port/db or mysql://..."
@@ -113,9 +164,11 @@ def json_option(help: str) -> Callable[[F], F]:
 
 
 def write_json_text(text: str, path: str) -> None:
-    """Write a JSON document to `path`, or to stdout when `path` is `-`."""
+    """Write a JSON document to `path` (mode 0600), or to stdout when `path` is `-`."""
     if path == "-":
         click.echo(text)
         return
-    with open(path, "w", encoding="utf-8") as out:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # its owner's only, like the reports
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(text + "\n")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from urllib.parse import urlencode
 
 import click
 
@@ -18,22 +17,35 @@ from cdc.supervisor import Component, Supervisor
 log = logging.getLogger("cdc.run")
 
 
-def _url_text(url) -> str:
-    auth = url.user + (f":{url.password}" if url.password is not None else "")
-    query = "?" + urlencode(url.options) if url.options else ""
-    return f"{url.engine}://{auth}@{url.host_list()}/{url.database}{query}"
+def kafka_env(config: Config) -> dict[str, str]:
+    """The environment every child gets: the Kafka backend and its TLS/SASL settings (secrets included)."""
+    return {"CDC_KAFKA_BACKEND": config.kafka.backend, **config.kafka.security.environment()}
+
+
+def capture_env(config: Config, source: SourceConfig) -> dict[str, str]:
+    """The environment of one [[source]]'s `cdc capture`: its URL (password, options) never goes on argv."""
+    return {**kafka_env(config), "CDC_SOURCE": source.url.secret_text()}
+
+
+def apply_env(config: Config, target: TargetConfig) -> dict[str, str]:
+    """The environment of one [[target]]'s `cdc apply`: its URL (password, options) never goes on argv."""
+    return {**kafka_env(config), "CDC_TARGET": target.url.secret_text()}
 
 
 def capture_args(config: Config, source: SourceConfig) -> list[str]:
-    """The `cdc capture` arguments of one [[source]] entry."""
-    args = ["capture", "--source", _url_text(source.url), "--kafka", config.kafka.bootstrap,
+    """The `cdc capture` arguments of one [[source]] entry (the URL travels in `capture_env`)."""
+    args = ["capture", "--kafka", config.kafka.bootstrap,
             "--prefix", source.prefix, "--snapshot", source.snapshot, "--compat", source.compat,
             "--heartbeat-interval", str(source.heartbeat_interval), "--kafka-backend", config.kafka.backend]
     if source.tables:
         args += ["--tables", ",".join(source.tables)]
     if source.include:
         args += ["--include", source.include]
-    for option, value in (("--slot", source.slot), ("--publication", source.publication), ("--server-id", source.server_id)):
+    if source.keyless != "refuse":
+        args += ["--keyless", source.keyless]
+    for option, value in (("--slot", source.slot), ("--publication", source.publication),
+                          ("--server-id", source.server_id), ("--max-message-bytes", source.max_message_bytes),
+                          ("--max-spool-bytes", source.max_spool_bytes)):
         if value is not None:
             args += [option, str(value)]
     if source.failover_slot is not None:
@@ -42,8 +54,8 @@ def capture_args(config: Config, source: SourceConfig) -> list[str]:
 
 
 def apply_args(config: Config, target: TargetConfig) -> list[str]:
-    """The `cdc apply` arguments of one [[target]] entry."""
-    args = ["apply", "--kafka", config.kafka.bootstrap, "--prefix", target.prefix, "--target", _url_text(target.url),
+    """The `cdc apply` arguments of one [[target]] entry (the URL travels in `apply_env`)."""
+    args = ["apply", "--kafka", config.kafka.bootstrap, "--prefix", target.prefix,
             "--workers", str(target.workers), "--on-error", target.on_error, "--consistency", target.consistency,
             "--drop-columns", target.drop_columns, "--kafka-backend", config.kafka.backend]
     if target.tables:
@@ -54,6 +66,8 @@ def apply_args(config: Config, target: TargetConfig) -> list[str]:
         args += ["--group", target.group]
     if target.max_poll_interval_ms is not None:
         args += ["--max-poll-interval-ms", str(target.max_poll_interval_ms)]
+    if target.max_transaction_bytes is not None:
+        args += ["--max-transaction-bytes", str(target.max_transaction_bytes)]
     return args
 
 
@@ -83,13 +97,15 @@ def _with_metrics(component: Component, count: int, taken: set[int]) -> Componen
 
 def components_for(config: Config, *, child_metrics: bool = True) -> list[Component]:
     """One supervised component per [[source]], [[target]] and [[verify]], each serving its own /metrics."""
-    env = {"CDC_KAFKA_BACKEND": config.kafka.backend}
+    env = kafka_env(config)
     components = [
-        (Component(f"capture:{s.prefix}:{s.url.engine}@{s.url.host}:{s.url.port}/{s.url.database}", capture_args(config, s), env=env), 1)
+        (Component(f"capture:{s.prefix}:{s.url.engine}@{s.url.host}:{s.url.port}/{s.url.database}",
+                   capture_args(config, s), env=capture_env(config, s)), 1)
         for s in config.sources
     ]
     components += [
-        (Component(f"apply:{t.prefix}->{t.url.engine}@{t.url.host}:{t.url.port}/{t.url.database}", apply_args(config, t), env=env),
+        (Component(f"apply:{t.prefix}->{t.url.engine}@{t.url.host}:{t.url.port}/{t.url.database}",
+                   apply_args(config, t), env=apply_env(config, t)),
          t.workers)
         for t in config.targets
     ]

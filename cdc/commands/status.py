@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from cdc.commands.options import (
-    json_option, kafka_backend_option, kafka_option, prefix_option, source_option, target_option, write_json_text,
+    json_option, kafka_backend_option, kafka_option, kafka_security_options, prefix_option, source_option,
+    target_option, write_json_text,
 )
 from cdc.registry import status_module
 from cdc.urls import parse_url
@@ -56,6 +57,7 @@ def _table(title: str, rows: list[dict[str, Any]]) -> Table:
 @prefix_option(required=False, help="Topic prefix (with --kafka: list its topics and how far apply is behind).")
 @json_option("Write one JSON document instead of printing tables.")
 @kafka_backend_option()
+@kafka_security_options()
 @click.option("--run", "run", metavar="HOST:PORT", envvar="CDC_RUN",
               help="A running `cdc run`'s [metrics] listen address: per pipeline state, position, lag, events/s, "
                    "last parity check. [env CDC_RUN]")
@@ -76,13 +78,14 @@ def command(sources: tuple[str, ...], targets: tuple[str, ...], kafka: str | Non
     if run:
         show_run(run, watch=watch, json_path=json_path)
         return
-    report: dict[str, Any] = {"sources": {}, "kafka": [], "targets": {}}
+    report: dict[str, Any] = {"sources": {}, "kafka": [], "targets": {}, "target_tables": {}}
     for url in sources:
         report["sources"][parse_url(url).redacted()] = status_module(url).source_status(url)
     ends = kafka_topics(kafka, prefix, kafka_backend) if kafka and prefix else {}
     report["kafka"] = [{"topic": t, "partition": p, "end_offset": o} for (t, p), o in sorted(ends.items())]
     for url in targets:
         report["targets"][parse_url(url).redacted()] = apply_lag(status_module(url).target_offsets(url), ends)
+        report["target_tables"][parse_url(url).redacted()] = status_module(url).target_table_states(url)
     if json_path is not None:
         write_json_text(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode(), json_path)
         return
@@ -93,6 +96,9 @@ def command(sources: tuple[str, ...], targets: tuple[str, ...], kafka: str | Non
         console.print(_table(f"kafka topics of {prefix}", report["kafka"]))
     for name, rows in report["targets"].items():
         console.print(_table(f"apply progress into {name}", rows))
+    for name, rows in report["target_tables"].items():
+        if rows:
+            console.print(_table(f"keyless positions and parked tables in {name}", rows))
 
 
 def show_run(run: str, *, watch: bool, json_path: str | None) -> None:

@@ -10,8 +10,11 @@ import uuid
 import click
 import orjson
 
-from cdc.commands.options import kafka_backend_option, kafka_option, prefix_option, tables_option
+from cdc.commands.options import (kafka_backend_option, kafka_option, kafka_security_options, prefix_option,
+                                  tables_option)
+from cdc.envelope.topics import table_topic
 from cdc.kafka import make_consumer
+from cdc.tables import split_table_entry
 
 
 def format_record(record, *, summary: bool) -> str:
@@ -40,6 +43,7 @@ def format_record(record, *, summary: bool) -> str:
 @click.option("--summary", is_flag=True, help="One short line per event instead of the full JSON.")
 @click.option("--max-events", type=int, default=0, help="Stop after this many events (0 = run until Ctrl-C).")
 @kafka_backend_option()
+@kafka_security_options()
 def command(kafka: str, prefix: str, tables: tuple[str, ...], from_beginning: bool, summary: bool,
             max_events: int, kafka_backend: str | None) -> None:
     """Print the change events of a prefix as they arrive. Commits nothing (a throwaway group).
@@ -49,7 +53,8 @@ def command(kafka: str, prefix: str, tables: tuple[str, ...], from_beginning: bo
       cdc tail --kafka 127.0.0.1:9092 --prefix shop --tables public.orders --summary
     """
     if tables:
-        pattern = "^(" + "|".join(re.escape(f"{prefix}.{table}") for table in tables) + ")$"
+        topics = [table_topic(prefix, *split_table_entry(table)) for table in tables]
+        pattern = "^(" + "|".join(re.escape(topic) for topic in topics) + ")$"
     else:
         pattern = "^" + re.escape(prefix) + r"\..*"
     consumer = make_consumer(

@@ -46,8 +46,8 @@ def command(source_url, target_url, tables, where, columns, exclude_columns, flo
 
     \b
     Example:
-      cdc verify --source postgresql://app:$PW@pg1/shop --target mysql://app:$PW@db2/shop \\
-                 --tables orders,customers --wait-for-lag 60 --json parity.json --html parity.html
+      export CDC_SOURCE="postgresql://app:$PW@pg1/shop" CDC_TARGET="mysql://app:$PW@db2/shop"
+      cdc verify --tables orders,customers --wait-for-lag 60 --json parity.json --html parity.html
     """
     from cdc.verify.parity import failed_report, verify
     from cdc.verify.plan import VerifyOptions

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cdc.demo import drill_act
 from cdc.demo.workload import run_load, seed_mariadb, seed_postgres
 from cdc.errors import CdcError
 from cdc.sandbox import Endpoints
@@ -69,7 +70,11 @@ def recreate_mariadb_database(url: str, name: str) -> None:
 
 
 def write_config(path: Path, endpoints: Endpoints, urls: dict[str, str], prefixes: dict[str, str], metrics: str) -> None:
-    """The `cdc run` config of the demo: two sources, two targets, a scheduled parity check per direction."""
+    """The `cdc run` config of the demo: two sources, two targets, a scheduled parity check per direction.
+
+    It holds the sandbox's password, so only its owner may read it (0600)."""
+    path.touch(mode=0o600)
+    path.chmod(0o600)
     path.write_text(f"""# written by the cdc demo
 [kafka]
 bootstrap = "{endpoints.kafka_bootstrap}"
@@ -185,10 +190,11 @@ def run_verify(name: str, source: str, target: str, tables: str, report_dir: Pat
     """Run `cdc verify` for one direction, showing its summary; its exit code."""
     html = report_dir / f"parity-{name}.html"
     json_path = report_dir / f"parity-{name}.json"
-    command = [sys.executable, "-m", "cdc.cli", "verify", "--source", source, "--target", target, "--tables", tables,
+    command = [sys.executable, "-m", "cdc.cli", "verify", "--tables", tables,
                "--wait-for-lag", "30", "--json", str(json_path), "--html", str(html)]
     console.print(f"[bold]cdc verify[/bold] {name}")
-    return subprocess.run(command).returncode
+    # the URLs hold the sandbox's password: through the environment, never on the command line
+    return subprocess.run(command, env={**os.environ, "CDC_SOURCE": source, "CDC_TARGET": target}).returncode
 
 
 def run_chain(endpoints: Endpoints, console: Console) -> str:
@@ -225,14 +231,17 @@ def run_chain(endpoints: Endpoints, console: Console) -> str:
         runner = subprocess.Popen([sys.executable, "-m", "cdc.cli", "run", "--config", str(config)],
                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
+        act_thread, act = drill_act.schedule(runner.pid, LOAD_SECONDS / 2, console)
         with Progress(TextColumn("  mixed write load on both sources"), BarColumn(), TextColumn("{task.fields[tx]}"),
                       TimeElapsedColumn(), console=console, transient=True) as progress:
             task = progress.add_task("load", total=LOAD_SECONDS, tx="")
             pg_load, my_load = run_load(
                 pg_conn, my_conn, LOAD_SECONDS, LOAD_RATE, pg_counts=pg_seed, my_counts=my_seed,
                 tick=lambda elapsed: progress.update(task, completed=elapsed, tx=f"{pg_seed.transactions + my_seed.transactions} transactions"))
+        act_thread.join(drill_act.RESUME_TIMEOUT)
         if runner.poll() is not None:
             raise CdcError(f"cdc run exited with {runner.returncode} during the load; see {log_path}")
+        console.print(f"  {act.summary()}")
         table = Table(title="write load (seed + live changes)")
         for column in ("source", "transactions", "inserts", "updates", "deletes"):
             table.add_column(column)
@@ -258,6 +267,9 @@ def run_chain(endpoints: Endpoints, console: Console) -> str:
     for name in codes:
         console.print(f"  parity report: {report_dir / f'parity-{name}.html'}")
     failed = {name: code for name, code in codes.items() if code != 0}
+    if act.error:
+        raise CdcError(act.summary())
     if failed:
         raise CdcError(f"verify found differences or could not check: {failed} (exit 1 = differences, 2 = could not check)")
-    return f"both directions replicated and verified equal; HTML reports in {report_dir}"
+    return (f"both directions replicated and verified equal, nothing lost to the capture SIGKILLed mid-load; "
+            f"HTML reports in {report_dir}")

@@ -46,6 +46,7 @@ class Envelope(Topics, ControlRecords):
         "message_topic",
         "_plans",
         "_by_name",
+        "_topic_owners",
         "_debezium",
         "row_records",
         "rows_records",
@@ -67,6 +68,7 @@ class Envelope(Topics, ControlRecords):
         self._name_topics(prefix, self._debezium)
         self._plans: dict[int, _TablePlan] = {}
         self._by_name: dict[tuple[str, str], _TablePlan] = {}
+        self._topic_owners: dict[str, tuple[str, str]] = {}
         # The hot paths, bound once (no Python frame per event with the compiled RowEncoder).
         encoder = ENCODERS.RowEncoder(self, _time_ns)
         self.row_records = encoder.records

@@ -35,6 +35,7 @@ Common options (keyword arguments, same names on both backends):
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 
@@ -42,6 +43,7 @@ from cdc.errors import ConfigError
 from cdc.kafka.backends import backend_module, choose_backend
 from cdc.kafka.base import (
     BACKENDS,
+    DEFAULT_MAX_MESSAGE_BYTES,
     Admin,
     Consumer,
     DeliveryCallback,
@@ -56,8 +58,11 @@ from cdc.kafka.base import (
 from cdc.kafka.partitioner import murmur2, partition_for
 from cdc.kafka.reader import has_records, latest_by_key, read_topic
 
+log = logging.getLogger("cdc.kafka")
+
 __all__ = [
     "BACKENDS",
+    "DEFAULT_MAX_MESSAGE_BYTES",
     "Admin",
     "Consumer",
     "DeliveryCallback",
@@ -69,6 +74,7 @@ __all__ = [
     "TopicPartition",
     "TopicSpec",
     "check_broker",
+    "check_message_limit",
     "choose_backend",
     "has_records",
     "latest_by_key",
@@ -95,11 +101,32 @@ def make_producer(
     )
 
 
-def make_capture_producer(bootstrap: str | Sequence[str], *, backend: str | None = None) -> Producer:
+def make_capture_producer(bootstrap: str | Sequence[str], *, backend: str | None = None,
+                          max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> Producer:
     """The capture pipeline's producer: idempotent, with sparse delivery reports where the backend can
-    (see `cdc.pipeline`); `CDC_DELIVERY_REPORTS=every` asks for a report per record instead."""
+    (see `cdc.pipeline`); `CDC_DELIVERY_REPORTS=every` asks for a report per record instead.
+
+    `max_message_bytes` is the largest record it sends; ConfigError when the broker reports a smaller
+    `message.max.bytes` (the broker would refuse what the client lets through)."""
+    check_message_limit(bootstrap, max_message_bytes, backend=backend)
     every = os.environ.get("CDC_DELIVERY_REPORTS", "sparse").strip().lower() == "every"
-    return make_producer(bootstrap, backend=backend, sparse_reports=not every)
+    return make_producer(bootstrap, backend=backend, sparse_reports=not every, max_message_bytes=max_message_bytes)
+
+
+def check_message_limit(bootstrap: str | Sequence[str], max_message_bytes: int, *, backend: str | None = None) -> None:
+    """ConfigError when `max_message_bytes` is out of range or over the broker's `message.max.bytes`."""
+    if not 1000 <= max_message_bytes <= 1_000_000_000:
+        raise ConfigError(f"--max-message-bytes {max_message_bytes} is not between 1000 and 1000000000")
+    with make_admin(bootstrap, backend=backend) as admin:
+        broker_limit = admin.message_size_limit()
+    if broker_limit is None:
+        log.info("the broker does not report message.max.bytes; using --max-message-bytes as given",
+                 extra={"max_message_bytes": max_message_bytes})
+    elif max_message_bytes > broker_limit:
+        raise ConfigError(
+            f"--max-message-bytes {max_message_bytes} is over the broker's message.max.bytes ({broker_limit})",
+            fix=f"lower --max-message-bytes to at most {broker_limit}, or raise message.max.bytes on the broker"
+                " (and max.message.bytes of the topics, replica.fetch.max.bytes)")
 
 
 def make_consumer(

@@ -19,6 +19,9 @@ DEFAULT_BACKEND = "confluent"
 
 # How long a client waits for a broker before it reports KafkaError (seconds).
 DEFAULT_CONNECT_TIMEOUT = 5.0
+# The largest record a producer sends (librdkafka `message.max.bytes`, kafka-python `max_request_size`);
+# 1,000,000 is both clients' default and under a Kafka broker's default limit (1,048,588).
+DEFAULT_MAX_MESSAGE_BYTES = 1_000_000
 
 BOOTSTRAP_FIX = "check --kafka / CDC_KAFKA_BOOTSTRAP"
 
@@ -230,6 +233,10 @@ class Admin(abc.ABC):
     @abc.abstractmethod
     def end_offsets(self, topic: str) -> dict[int, int]:
         """High watermark (next offset to be written) per partition of `topic`."""
+
+    def message_size_limit(self) -> int | None:
+        """The broker's `message.max.bytes` (DescribeConfigs), or None when the broker does not say."""
+        return None
 
     def ensure_topic(
         self, name: str, partitions: int = 1, *, compacted: bool = False, config: dict[str, str] | None = None

@@ -24,6 +24,7 @@ from kafka.structs import TopicPartition as KafkaTopicPartition
 from cdc.errors import KafkaError
 from cdc.kafka.base import (
     DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_MESSAGE_BYTES,
     Admin,
     Consumer,
     DeliveryCallback,
@@ -37,6 +38,7 @@ from cdc.kafka.base import (
 )
 from cdc.kafka.compression import default_compression
 from cdc.kafka.connection import bootstrap_servers, unreachable
+from cdc.kafka.security import security_from_environment
 from cdc.kafka.partitioner import partition_for
 
 log = logging.getLogger("cdc.kafka")
@@ -55,6 +57,7 @@ _PRODUCER_OPTIONS = {
     "request_timeout_ms",
     "delivery_timeout_ms",
     "transaction_timeout_ms",
+    "max_message_bytes",
 }
 _CONSUMER_OPTIONS = {
     "client_id",
@@ -115,10 +118,12 @@ class KafkaPythonProducer(Producer):
         compression = options.pop("compression", None) or default_compression()
         # kafka-python's record accumulator is unbounded: bound the records in flight here instead.
         self._queue_max = int(options.pop("queue_max_messages", 100_000))
+        self.max_message_bytes = int(options.pop("max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES))
         self._produced = 0  # written by the caller's thread only
         self._settled_count = 0  # written by the I/O thread only
         config = {
             "bootstrap_servers": self._bootstrap.split(","),
+            **security_from_environment().kafka_python_kwargs(),
             "acks": "all",
             "enable_idempotence": idempotent,
             "compression_type": None if compression == "none" else compression,
@@ -127,6 +132,7 @@ class KafkaPythonProducer(Producer):
             "max_block_ms": 10000,
             "bootstrap_timeout_ms": int(connect_timeout * 1000),
             "transactional_id": transactional_id,
+            "max_request_size": self.max_message_bytes,
         }
         config.update(options)
         self._transactional = transactional_id is not None
@@ -335,6 +341,7 @@ class KafkaPythonConsumer(Consumer):
         self._positions: dict[TopicPartition, int] = {}
         config = {
             "bootstrap_servers": self._bootstrap.split(","),
+            **security_from_environment().kafka_python_kwargs(),
             "group_id": group_id,
             "enable_auto_commit": False,
             "auto_offset_reset": auto_offset_reset,
@@ -471,6 +478,7 @@ class KafkaPythonAdmin(Admin):
         try:
             self._admin = KafkaAdminClient(
                 bootstrap_servers=self._bootstrap.split(","),
+                **security_from_environment().kafka_python_kwargs(),
                 bootstrap_timeout_ms=int(connect_timeout * 1000),
                 **options,
             )
@@ -556,6 +564,7 @@ def _fetch_high_watermarks(bootstrap: str, topic: str, hints: dict[int, int], ti
         return result
     consumer = kafka.KafkaConsumer(
         bootstrap_servers=bootstrap.split(","),
+        **security_from_environment().kafka_python_kwargs(),
         enable_auto_commit=False,
         isolation_level="read_uncommitted",
         fetch_max_wait_ms=10,
@@ -585,6 +594,7 @@ def read_topic(bootstrap: str | Sequence[str], topic: str, *, timeout: float = 3
     try:
         consumer = kafka.KafkaConsumer(
             bootstrap_servers=servers.split(","),
+            **security_from_environment().kafka_python_kwargs(),
             enable_auto_commit=False,
             isolation_level="read_committed",
             fetch_max_wait_ms=10,

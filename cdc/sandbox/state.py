@@ -1,9 +1,13 @@
-"""The sandbox's state file, DIR/sandbox.json: which servers run where, with which pid."""
+"""The sandbox's state file, DIR/sandbox.json (mode 0600): which servers run where, with which pid, and the
+sandbox's password (PostgreSQL `postgres` and MariaDB `root` log in with it over TCP)."""
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
+import shlex
+from urllib.parse import quote
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -38,17 +42,24 @@ class Endpoints:
     pg_standby_url: str = ""  # the PostgreSQL standby, when the sandbox has one
     mysql_replica_url: str = ""  # the MariaDB replica, when the sandbox has one
 
+    def __repr__(self) -> str:
+        from cdc.urls import mask_password
+
+        return mask_password(f"Endpoints(pg_url={self.pg_url!r}, mysql_url={self.mysql_url!r}, "
+                             f"kafka_bootstrap={self.kafka_bootstrap!r}, pg_standby_url={self.pg_standby_url!r}, "
+                             f"mysql_replica_url={self.mysql_replica_url!r})")
+
     def env_lines(self) -> list[str]:
-        """Shell lines that export the endpoints (for `eval "$(cdc sandbox env)"`)."""
+        """Shell lines that export the endpoints (for `eval "$(cdc sandbox env)"`); the URLs hold the password."""
         lines = [
-            f"export CDC_PG_URL={self.pg_url}",
-            f"export CDC_MYSQL_URL={self.mysql_url}",
-            f"export CDC_KAFKA_BOOTSTRAP={self.kafka_bootstrap}",
+            f"export CDC_PG_URL={shlex.quote(self.pg_url)}",
+            f"export CDC_MYSQL_URL={shlex.quote(self.mysql_url)}",
+            f"export CDC_KAFKA_BOOTSTRAP={shlex.quote(self.kafka_bootstrap)}",
         ]
         if self.pg_standby_url:
-            lines.append(f"export CDC_PG_STANDBY_URL={self.pg_standby_url}")
+            lines.append(f"export CDC_PG_STANDBY_URL={shlex.quote(self.pg_standby_url)}")
         if self.mysql_replica_url:
-            lines.append(f"export CDC_MYSQL_REPLICA_URL={self.mysql_replica_url}")
+            lines.append(f"export CDC_MYSQL_REPLICA_URL={shlex.quote(self.mysql_replica_url)}")
         return lines
 
 
@@ -58,6 +69,12 @@ class SandboxState:
 
     dir: str
     servers: dict[str, ServerState] = field(default_factory=dict)
+    password: str | None = None  # None: a sandbox made before passwords (trust auth, root without one)
+    tls: bool = False  # `up --tls`: servers take TLS only on TCP, with the CA in DIR/tls/ca.pem
+
+    def __repr__(self) -> str:
+        return (f"SandboxState(dir={self.dir!r}, servers={self.servers!r}, "
+                f"password={'***' if self.password else None}, tls={self.tls})")
 
     def endpoints(self) -> Endpoints:
         """The URLs of the sandbox's servers (database `cdc` on each)."""
@@ -69,13 +86,23 @@ class SandboxState:
             )
         standby = self.servers.get("postgres-standby")
         replica = self.servers.get("mariadb-replica")
+        auth = f":{self.password}" if self.password else ""
+        pg_options = mysql_options = ""
+        if self.tls:  # verify the chain and the name (the server certificate names 127.0.0.1)
+            ca = quote(str(Path(self.dir) / "tls" / "ca.pem"), safe="/")
+            pg_options, mysql_options = f"?sslmode=verify-full&sslrootcert={ca}", f"?ssl_ca={ca}&ssl_verify_identity=true"
         return Endpoints(
-            pg_url=f"postgresql://postgres@127.0.0.1:{self.servers['postgres'].port}/cdc",
-            mysql_url=f"mysql://root@127.0.0.1:{self.servers['mariadb'].port}/cdc",
+            pg_url=f"postgresql://postgres{auth}@127.0.0.1:{self.servers['postgres'].port}/cdc{pg_options}",
+            mysql_url=f"mysql://root{auth}@127.0.0.1:{self.servers['mariadb'].port}/cdc{mysql_options}",
             kafka_bootstrap=f"127.0.0.1:{self.servers['kafka'].port}",
-            pg_standby_url=f"postgresql://postgres@127.0.0.1:{standby.port}/cdc" if standby else "",
-            mysql_replica_url=f"mysql://root@127.0.0.1:{replica.port}/cdc" if replica else "",
+            pg_standby_url=f"postgresql://postgres{auth}@127.0.0.1:{standby.port}/cdc{pg_options}" if standby else "",
+            mysql_replica_url=f"mysql://root{auth}@127.0.0.1:{replica.port}/cdc{mysql_options}" if replica else "",
         )
+
+
+def new_password() -> str:
+    """A random password for a new sandbox (URL-safe: it needs no quoting in a URL or a shell)."""
+    return secrets.token_urlsafe(18)
 
 
 def state_path(directory: Path) -> Path:
@@ -90,7 +117,10 @@ def parse_state(text: str, *, source: str = STATE_FILE) -> SandboxState:
         if data.get("version") != STATE_VERSION:
             raise ValueError(f"version {data.get('version')!r}, expected {STATE_VERSION}")
         servers = {name: ServerState(**server) for name, server in data["servers"].items()}
-        return SandboxState(dir=data["dir"], servers=servers)
+        password = data.get("password")
+        if password is not None and not isinstance(password, str):
+            raise ValueError("password is not a string")
+        return SandboxState(dir=data["dir"], servers=servers, password=password, tls=bool(data.get("tls", False)))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise SandboxError(
             f"{source} is not a sandbox state file ({exc})",
@@ -104,6 +134,8 @@ def format_state(state: SandboxState) -> str:
         "version": STATE_VERSION,
         "dir": state.dir,
         "servers": {name: asdict(server) for name, server in state.servers.items()},
+        "password": state.password,
+        "tls": state.tls,
     }
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
@@ -119,8 +151,10 @@ def load_state(directory: Path) -> SandboxState | None:
 
 
 def save_state(state: SandboxState) -> None:
-    """Write the state file atomically (a crash never leaves half a file)."""
+    """Write the state file atomically (a crash never leaves half a file), readable by its owner only."""
     path = state_path(Path(state.dir))
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(format_state(state))
+    tmp.unlink(missing_ok=True)
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+        out.write(format_state(state))
     os.replace(tmp, path)

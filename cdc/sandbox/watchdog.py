@@ -51,9 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     while owner_alive(args.owner, args.owner_start):
         time.sleep(args.interval)
-    from cdc.sandbox import down
+    from cdc.sandbox import down, holds_sandbox
 
-    down(args.dir, purge=True)
+    if holds_sandbox(args.dir):  # never purge a dir that holds no sandbox
+        down(args.dir, purge=True)
     return 0
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from cdc.errors import CdcError, VerifyError
 from cdc.registry import checksum_dialect
 from cdc.urls import DatabaseUrl, parse_url
+from cdc.verify.apply_state import parked_note, parked_tables
 from cdc.verify.bisect import Session, TableBisector, wait
 from cdc.verify.diff import DIFFERENT, EXTRA, IN_FLIGHT, MISSING, CHANGED, RowDiff
 from cdc.verify.plan import INTERNAL_TABLES, TablePlan, VerifyOptions, build_table_plan
@@ -163,6 +164,7 @@ def verify(source_url: str, target_url: str, options: VerifyOptions,
             source_list = source_dialect.list_tables(source_conn)
             target_list = target_dialect.list_tables(target_conn)
             names = _resolve_tables(options, source_list)
+            parked = parked_tables(target_dialect, target_conn)
             plans: list[tuple[str, TablePlan | None, TableReport | None]] = []
             for name in names:
                 source_name, target_name = _find(name, source_list), _find(name, target_list)
@@ -178,6 +180,9 @@ def verify(source_url: str, target_url: str, options: VerifyOptions,
                 source_shape = source_dialect.read_table(source_conn, source_name)
                 target_shape = target_dialect.read_table(target_conn, target_name)
                 plan = build_table_plan(name, source_shape, target_shape, same_engine=same_engine, options=options)
+                note = parked_note(name, parked)
+                if note:
+                    plan.notes.append(note)
                 plans.append((name, plan, None))
         except CdcError as exc:
             report.error = str(exc)

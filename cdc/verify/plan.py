@@ -148,7 +148,7 @@ class VerifyOptions:
     slicing: Slicing | None = None  # None: whole tables
 
 
-INTERNAL_TABLES = frozenset({"cdc_offsets"})
+INTERNAL_TABLES = frozenset({"cdc_offsets", "cdc_transactions", "cdc_table_state"})
 
 
 def _column_filter(name: str, options: VerifyOptions, table: str) -> bool:

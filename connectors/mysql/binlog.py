@@ -379,6 +379,25 @@ class BinlogReader:
         return format_gtid_state(self._gtid_state)
 
 
+# MariaDB's max_allowed_packet cannot exceed 1 GiB, so no event inflates beyond it: a compressed event
+# that claims or produces more is corrupt or hostile (a zlib bomb), and is refused before it is inflated.
+MAX_INFLATED_BYTES = 1024 * 1024 * 1024
+
+
+def inflate(data: bytes, limit: int, what: str, position: object = None) -> bytes:
+    """zlib-inflate at most `limit` bytes; DecodeError when the stream is invalid or inflates to more."""
+    inflater = zlib.decompressobj()
+    try:
+        out = inflater.decompress(data, limit)
+    except zlib.error as exc:
+        raise DecodeError(f"{what} does not inflate ({exc})", position=position) from None
+    if inflater.unconsumed_tail:
+        raise DecodeError(f"{what} inflates to more than {limit} bytes", position=position)
+    if not inflater.eof:
+        raise DecodeError(f"{what} does not inflate (truncated stream)", position=position)
+    return out
+
+
 def _is_commit_or_ddl(body: bytes) -> bool:
     """True for a QUERY event that ends a transaction or is a standalone statement (not BEGIN)."""
     return query_parts(body)[2].strip().upper() != "BEGIN"
@@ -394,10 +413,7 @@ def query_parts(body: bytes, *, compressed: bool = False) -> tuple[int, str, str
     sql = body[start + db_length + 1:]
     if compressed:
         size_bytes = sql[0] & 0x07 if sql else 0
-        try:
-            sql = zlib.decompress(sql[1 + size_bytes:])
-        except zlib.error as exc:
-            raise DecodeError(f"compressed query event does not inflate ({exc})") from None
+        sql = inflate(sql[1 + size_bytes:], MAX_INFLATED_BYTES, "compressed query event")
     return thread_id, database, sql.decode("utf-8", "replace")
 
 

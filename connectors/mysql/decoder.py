@@ -8,7 +8,6 @@ the compiled plan) and turns ROWS events into `(TableMap, [(before, after), ...]
 
 from __future__ import annotations
 
-import zlib
 from types import ModuleType
 from typing import Any, Callable
 
@@ -18,8 +17,10 @@ from connectors.mysql.binlog import (
     DELETE_ROWS_V1,
     MARIADB_ROWS_COMPRESSED_V1,
     MARIADB_ROWS_COMPRESSED_V2,
+    MAX_INFLATED_BYTES,
     UPDATE_ROWS_V1,
     WRITE_ROWS_V1,
+    inflate,
 )
 from connectors.mysql.table_map import TableMap, parse_table_map
 
@@ -62,10 +63,10 @@ def decompress_rows_body(body: bytes, event_type: int, position: object = None) 
     if not flag & 0x80 or not 1 <= size_bytes <= 4 or len(body) < at + 1 + size_bytes:
         raise DecodeError("compressed rows event has an invalid compression header", position=position)
     expected = int.from_bytes(body[at + 1:at + 1 + size_bytes], "big")
-    try:
-        rows = zlib.decompress(body[at + 1 + size_bytes:])
-    except zlib.error as exc:
-        raise DecodeError(f"compressed rows event does not inflate ({exc})", position=position) from None
+    if expected > MAX_INFLATED_BYTES:
+        raise DecodeError(f"compressed rows event claims {expected} bytes, over {MAX_INFLATED_BYTES}",
+                          position=position)
+    rows = inflate(body[at + 1 + size_bytes:], expected, "compressed rows event", position)
     if len(rows) != expected:
         raise DecodeError(f"compressed rows event inflates to {len(rows)} bytes, not {expected}", position=position)
     return body[:at] + rows, plain_type

@@ -6,6 +6,7 @@ import pymysql
 
 from cdc.errors import CdcError, SourceError
 from cdc.urls import DatabaseUrl, parse_url
+from connectors.mysql.tls import tls_kwargs
 
 
 def quote_ident(name: str) -> str:
@@ -21,7 +22,7 @@ def qualified(database: str, table: str) -> str:
 
 
 def connection_kwargs(url: DatabaseUrl | str) -> dict:
-    """pymysql.connect keyword arguments for the URL (UTC session, utf8mb4, no implicit conversions)."""
+    """pymysql.connect keyword arguments for the URL (UTC session, utf8mb4, TLS from the URL's options)."""
     url = parse_url(url) if isinstance(url, str) else url
     return {
         "host": url.host,
@@ -32,6 +33,7 @@ def connection_kwargs(url: DatabaseUrl | str) -> dict:
         "charset": "utf8mb4",
         "connect_timeout": 10,
         "init_command": "SET time_zone = '+00:00'",
+        **tls_kwargs(url.options),
     }
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import pymysql
 
 from cdc.errors import SourceError
+from cdc.tables import TableFilter
+from connectors.mysql.dialect import qualified
 
 DEFAULT_SERVER_ID_BASE = 5400  # default server ids start here, away from the small ids servers usually have
 RESTART_HINT = "set it in the server's configuration ([mysqld] section) and restart the server"
@@ -78,6 +80,52 @@ def parse_grants(lines: list[str]) -> dict[str, set[str]]:
     return grants
 
 
+_ROLE_GRANT = re.compile(r"^GRANT (?P<roles>(?:(?!\bON\b).)+?) TO ", re.IGNORECASE)
+_QUOTED_ROLE = re.compile(r"`((?:[^`]|``)+)`(?:@`((?:[^`]|``)*)`)?|'([^']+)'(?:@'([^']*)')?|([^\s,`'@]+)")
+
+
+def parse_roles(text: str) -> list[str]:
+    """Role names in `r1`, 'r2'@'%', r3 (a GRANT ... TO line's left side, or CURRENT_ROLE()'s answer) as
+    SHOW GRANTS FOR accepts them."""
+    roles = []
+    for match in _QUOTED_ROLE.finditer(text or ""):
+        name = match.group(1) or match.group(3) or match.group(5)
+        host = match.group(2) if match.group(1) else match.group(4)
+        if not name or name.upper() == "NONE":
+            continue
+        name = name.replace("``", "`")
+        roles.append(f"`{name.replace('`', '``')}`" + (f"@`{host}`" if host is not None else ""))
+    return roles
+
+
+def granted_roles(lines: list[str]) -> list[str]:
+    """The roles a SHOW GRANTS answer grants (`GRANT role TO user` lines, which have no ON clause)."""
+    roles = []
+    for line in lines:
+        match = _ROLE_GRANT.match(line.strip())
+        if match is not None:
+            roles += parse_roles(match.group("roles"))
+    return roles
+
+
+def grants_with_roles(cursor, lines: list[str], active: list[str]) -> dict[str, set[str]]:
+    """The privileges of the account and of its active roles (and of the roles those are granted), merged."""
+    grants = parse_grants(lines)
+    seen: set[str] = set()
+    todo = list(active)
+    while todo:
+        role = todo.pop()
+        if role in seen or len(seen) > 50:
+            continue
+        seen.add(role)
+        cursor.execute(f"SHOW GRANTS FOR {role}")
+        role_lines = [row[0] for row in cursor.fetchall()]
+        for target, privileges in parse_grants(role_lines).items():
+            grants.setdefault(target, set()).update(privileges)
+        todo += granted_roles(role_lines)
+    return grants
+
+
 def check_privileges(grants: dict[str, set[str]], user: str, database: str) -> None:
     """SourceError naming the missing privilege and the GRANT that adds it."""
     global_privileges = grants.get("*.*", set())
@@ -111,7 +159,9 @@ def check_source(conn, *, database: str, server_id: int | None = None) -> Server
                                         "binlog_checksum", "log_bin_compress"))
         check_binlog_settings(variables, mariadb)
         cursor.execute("SHOW GRANTS FOR CURRENT_USER()")
-        grants = parse_grants([row[0] for row in cursor.fetchall()])
+        lines = [row[0] for row in cursor.fetchall()]
+        cursor.execute("SELECT CURRENT_ROLE()")  # the default role (SET DEFAULT ROLE) is active at login
+        grants = grants_with_roles(cursor, lines, parse_roles(cursor.fetchone()[0] or ""))
         account = "'{}'@'{}'".format(*str(user).split("@", 1)) if "@" in str(user) else str(user)
         check_privileges(grants, account, database)
         if server_id is not None:
@@ -155,3 +205,18 @@ def check_server_id_free(cursor, server_id: int, wait: float = 5.0) -> None:
 def default_server_id(prefix: str) -> int:
     """A stable server id per prefix (from DEFAULT_SERVER_ID_BASE on)."""
     return DEFAULT_SERVER_ID_BASE + zlib.crc32(prefix.encode()) % 1_000_000
+
+
+def resolve_tables(conn, table_filter: TableFilter) -> list[tuple[str, str]]:
+    """The captured base tables as (db, table); SourceError naming a `--tables` entry that matches none."""
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE'"
+                       " AND TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')"
+                       " ORDER BY 1, 2")
+        existing = [(str(db), str(name)) for db, name in cursor.fetchall()]
+    missing = table_filter.missing(existing)
+    if missing:
+        names = ", ".join(qualified(db, name) for db, name in missing)
+        raise SourceError(f"--tables names {names}, which does not exist as a base table",
+                          fix="create it, or fix the entry: quote names as MySQL does, e.g. shop.`order items`")
+    return [(db, name) for db, name in existing if table_filter(db, name)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from cdc.envelope import Envelope
+from cdc.envelope.topics import check_distinct_topics
 from cdc.errors import SourceError
 from cdc.kafka import make_capture_producer
 from cdc.offsets import OffsetStore
@@ -20,7 +21,7 @@ from cdc.urls import DatabaseUrl, parse_url
 from connectors.mysql.binlog import current_position
 from connectors.mysql.dialect import connect
 from connectors.mysql.offsets import BinlogPosition, position_from_value
-from connectors.mysql.setup import ServerInfo, check_source, default_server_id
+from connectors.mysql.setup import ServerInfo, check_source, default_server_id, resolve_tables
 from connectors.mysql.snapshot import run_snapshot
 from connectors.mysql.source_info import CONNECTOR
 from connectors.mysql.streaming import MysqlStream
@@ -32,16 +33,18 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
     """`cdc capture` for MySQL/MariaDB: checks, snapshot when asked, then stream until stopped."""
     url = parse_url(options.source, what="--source")
     server_id = int(options.extra.get("server_id") or default_server_id(options.prefix))
+    table_filter = TableFilter(options.tables, options.include, default_namespace=url.database, scope=url.database)
     conn = connect(url)
     try:
         info = check_source(conn, database=url.database, server_id=server_id)
+        check_distinct_topics(options.prefix, resolve_tables(conn, table_filter))
     finally:
         conn.close()
-    table_filter = TableFilter(options.tables, options.include, default_namespace=url.database, scope=url.database)
     offsets = OffsetStore(options.kafka, options.prefix, CONNECTOR, options.kafka_backend)
     offsets.ensure_topic()
     stored = position_from_value(offsets.load())
-    producer = make_capture_producer(options.kafka, backend=options.kafka_backend)
+    producer = make_capture_producer(options.kafka, backend=options.kafka_backend,
+                                     max_message_bytes=options.max_message_bytes)
     pipeline = CapturePipeline(producer, Envelope(options.prefix, compat=options.compat))
     stream = MysqlStream(url, options, pipeline, table_filter, info, offsets, server_id)
     log.info("capture starting", extra={"source": url.redacted(), "server_id": server_id, "snapshot": options.snapshot,

@@ -32,3 +32,13 @@ def source_block(prefix: str, *, ts_ms: int, snapshot: str, db: str, table: str 
         "thread": thread,
         "query": query,
     }
+
+
+def event_position(value: dict[str, Any]) -> tuple[int, int, int] | None:
+    """(binlog file number, position, row) of a streamed change event: increasing in binlog order, and the
+    same when a restarted capture reads the event again; None for snapshot reads."""
+    source = value.get("source") or {}
+    if source.get("snapshot") not in (None, "false") or not source.get("file"):
+        return None
+    number = source["file"].rpartition(".")[2]
+    return int(number) if number.isdigit() else 0, int(source.get("pos") or 0), int(source.get("row") or 0)

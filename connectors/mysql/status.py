@@ -75,3 +75,18 @@ def target_offsets(url: str) -> list[tuple[str, str, int, int]]:
             return [tuple(row) for row in cursor.fetchall()]
     finally:
         conn.close()
+
+
+def target_table_states(url: str) -> list[dict[str, Any]]:
+    """Rows of `cdc_table_state`: per (group, table) the last applied source position (keyless tables) and
+    the reason a table is parked (--on-error skip-table); empty when apply never wrote one."""
+    conn = connect(url, error=CdcError)
+    try:
+        with conn.cursor() as cursor:
+            try:
+                cursor.execute("SELECT group_id, table_name, source_position, parked FROM cdc_table_state ORDER BY 1, 2")
+            except pymysql.err.ProgrammingError:
+                return []
+            return [{"group": g, "table": t, "keyless_position": p, "parked": r} for g, t, p, r in cursor.fetchall()]
+    finally:
+        conn.close()

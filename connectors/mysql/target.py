@@ -23,13 +23,15 @@ import orjson
 import pymysql
 
 from cdc.apply.fold import FoldedBatch
-from cdc.apply.target import OFFSETS_TABLE, TRANSACTIONS_TABLE, TargetColumn, TargetTable, TargetWriter, TopicPartition
+from cdc.apply.target import OFFSETS_TABLE, TABLE_STATE_COLUMNS, TABLE_STATE_TABLE, TRANSACTIONS_TABLE, TargetColumn, TargetTable, TargetWriter, TopicPartition
 from connectors.mysql.typemap import column_type as mysql_type
 from cdc.apply.values import Converter, converter
 from cdc.errors import TargetError
 from cdc.events import Column, TableSchema
 from cdc.urls import DatabaseUrl
 from connectors.mysql.dialect import connect, qualified, quote_ident
+
+DENIED_CODES = (1044, 1142, 1143)  # access denied to a database, a table command, a column
 
 SESSION_INIT = ("SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,"
                 "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'")
@@ -96,7 +98,13 @@ class Writer(TargetWriter):
         return list(keys.values())
 
     def execute_ddl(self, statement: str) -> None:
-        self._execute(statement)
+        try:
+            self._execute(statement)
+        except (pymysql.err.OperationalError, pymysql.err.ProgrammingError) as exc:
+            if exc.args[0] not in DENIED_CODES:
+                raise
+            raise TargetError(f"user {self.url.user!r} may not create or change tables in {self.url.redacted()}: "
+                              f"{exc.args[-1]}", fix="grant what apply needs (docs/security.md, Grants)") from exc
         self.conn.commit()
 
     def create_table_sql(self, namespace: str, name: str, schema: TableSchema) -> str:
@@ -194,7 +202,8 @@ class Writer(TargetWriter):
         render = _LITERALS.get(type(value))
         return render(value) if render is not None else self.conn.escape(value)
 
-    def _insert_statements(self, table: TargetTable, columns: tuple[str, ...], rows: list[list[Any]]) -> list[str]:
+    def _insert_statements(self, table: TargetTable, columns: tuple[str, ...], rows: list[list[Any]],
+                           upsert: bool = True) -> list[str]:
         literals = _LITERALS
         escape = self.conn.escape
         texts = []
@@ -204,7 +213,8 @@ class Writer(TargetWriter):
                 render = literals.get(type(value))
                 parts.append(render(value) if render is not None else escape(value))
             texts.append("(" + ",".join(parts) + ")")
-        return self._chunked(f"{self._insert_head(table, columns)} VALUES ", texts, self._on_duplicate(table, columns))
+        return self._chunked(f"{self._insert_head(table, columns)} VALUES ", texts,
+                             self._on_duplicate(table, columns) if upsert else "")
 
     def _delete_statements(self, table: TargetTable, keys: list[tuple]) -> list[str]:
         literal = self._literal
@@ -255,6 +265,32 @@ class Writer(TargetWriter):
     def truncate(self, table: TargetTable) -> None:
         self._execute(f"DELETE FROM {qualified(table.namespace, table.name)}")
 
+    # --- tables without a primary key ---
+
+    def insert_rows(self, table: TargetTable, columns: tuple[str, ...], rows: list[list[Any]]) -> None:
+        """Multi-row INSERTs, chunked like the upserts."""
+        execute = self.conn.cursor().execute
+        for statement in self._insert_statements(table, columns, rows, upsert=False):
+            execute(statement)
+
+    @staticmethod
+    def _match(columns: tuple[str, ...]) -> str:
+        """The whole image, NULL-safe (`<=>`), one row (`LIMIT 1`)."""
+        return " AND ".join(f"{quote_ident(c)} <=> %s" for c in columns) + " LIMIT 1"
+
+    def delete_one(self, table: TargetTable, columns: tuple[str, ...], values: list[Any]) -> bool:
+        return self._execute(f"DELETE FROM {qualified(table.namespace, table.name)} WHERE {self._match(columns)}",
+                             values).rowcount == 1
+
+    def update_one(self, table: TargetTable, columns: tuple[str, ...], values: list[Any],
+                   set_columns: tuple[str, ...], set_values: list[Any]) -> bool:
+        assignments = ", ".join(f"{quote_ident(c)} = %s" for c in set_columns)
+        cursor = self._execute(
+            f"UPDATE {qualified(table.namespace, table.name)} SET {assignments} WHERE {self._match(columns)}",
+            [*set_values, *values])
+        # rowcount counts changed rows: an update to the same values matches a row but changes none
+        return cursor.rowcount == 1 or set_values == values
+
     # --- offsets ---
 
     def ensure_offsets_table(self) -> None:
@@ -297,6 +333,19 @@ class Writer(TargetWriter):
         return name, (f"CREATE TABLE IF NOT EXISTS {name} (group_id varchar(255) NOT NULL,"
                       " txn_id varchar(255) NOT NULL, positions text NOT NULL, PRIMARY KEY (group_id, txn_id))"
                       " DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin")
+
+    def table_state_sql(self) -> tuple[str, str]:
+        name = qualified(self.url.database, TABLE_STATE_TABLE)
+        return name, (f"CREATE TABLE IF NOT EXISTS {name} (group_id varchar(255) NOT NULL,"
+                      " table_name varchar(255) NOT NULL, source_position text, parked text,"
+                      " updated_at timestamp(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),"
+                      " PRIMARY KEY (group_id, table_name)) DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin")
+
+    def store_table_state(self, group: str, table: str, column: str, value: str | None) -> None:
+        if column not in TABLE_STATE_COLUMNS:
+            raise ValueError(f"not a cdc_table_state column: {column!r}")
+        self._execute(f"INSERT INTO {self.table_state_sql()[0]} (group_id, table_name, {column}) VALUES (%s, %s, %s)"
+                      f" ON DUPLICATE KEY UPDATE {column} = VALUES({column})", (group, table, value))
 
     def is_data_error(self, exc: BaseException) -> bool:
         if isinstance(exc, (ValueError, TypeError, pymysql.err.DataError, pymysql.err.IntegrityError)):

@@ -144,7 +144,7 @@ class ReplicationConnection:
         """ALTER_REPLICATION_SLOT name (FAILOVER true): an existing slot becomes a failover slot (PostgreSQL 17+)."""
         self.command(f"ALTER_REPLICATION_SLOT {quote_ident(name)} (FAILOVER true)")
 
-    def start_replication(self, slot: str, publication: str, start: int = 0, *, messages: bool = True,
+    def start_replication(self, slot: str, publication: str | tuple[str, ...], start: int = 0, *, messages: bool = True,
                           streaming: bool = True, binary: bool = False) -> dict[str, str]:
         """START_REPLICATION ... LOGICAL start with pgoutput options fit for this server; returns them."""
         options = self.plugin_options(publication, messages=messages, streaming=streaming, binary=binary)
@@ -166,10 +166,11 @@ class ReplicationConnection:
         log.info("replication started", extra={"slot": slot, "start": lsn_to_text(start), **options})
         return options
 
-    def plugin_options(self, publication: str, *, messages: bool, streaming: bool, binary: bool) -> dict[str, str]:
+    def plugin_options(self, publication: str | tuple[str, ...], *, messages: bool, streaming: bool, binary: bool) -> dict[str, str]:
         """pgoutput options: streaming of in-progress transactions (proto v4 `parallel` on PG 16+, v2 `on` on
         PG 14/15), messages and binary on PG 14+; proto v1 otherwise."""
-        publication_names = quote_ident(publication).replace("'", "''")
+        names = (publication,) if isinstance(publication, str) else publication
+        publication_names = ",".join(quote_ident(name) for name in names).replace("'", "''")
         options = {"proto_version": "1", "publication_names": publication_names}
         if self.server_version >= 140000:
             if streaming and self.server_version >= 160000:

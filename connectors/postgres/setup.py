@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import psycopg
 
 from cdc.errors import ConfigError, SourceError, UnsupportedError
+from cdc.tables import split_table_entry
 from cdc.urls import DatabaseUrl
 from connectors.postgres.dialect import connect, qualified, quote_ident
 from connectors.postgres.schema import PUBLISHED_GENERATED_VERSION
@@ -83,8 +84,9 @@ def resolve_tables(conn: psycopg.Connection, tables: list[str] | None, include: 
             ).fetchone()
             if row is None:
                 raise SourceError(
-                    f"table {schema}.{table} does not exist in database {conn.info.dbname!r}",
-                    fix="create it, or remove it from --tables",
+                    f"table {qualified(schema, table)} (from --tables {name!r}) does not exist in database"
+                    f" {conn.info.dbname!r}",
+                    fix='create it, or fix the entry: quote names as PostgreSQL does, e.g. public."order items"',
                 )
             found.append((row[0], row[1]))
         return found
@@ -104,13 +106,8 @@ def resolve_tables(conn: psycopg.Connection, tables: list[str] | None, include: 
 
 
 def split_table_name(name: str) -> tuple[str, str]:
-    """`schema.table` -> (schema, table); a bare name is in `public`."""
-    schema, dot, table = name.strip().partition(".")
-    if not dot:
-        return "public", schema
-    if not schema or not table:
-        raise ConfigError(f"table name {name!r} is not of the form schema.table")
-    return schema, table
+    """`schema.table` -> (schema, table), parts quoted as PostgreSQL quotes them; a bare name is in `public`."""
+    return split_table_entry(name, "public")
 
 
 def check_select_privilege(conn: psycopg.Connection, tables: list[tuple[str, str]]) -> None:
@@ -125,20 +122,108 @@ def check_select_privilege(conn: psycopg.Connection, tables: list[tuple[str, str
         raise SourceError(f"user {user!r} lacks SELECT on {', '.join(denied)}", fix=f"run {grants}")
 
 
-def warn_missing_replica_identity(conn: psycopg.Connection, tables: list[tuple[str, str]]) -> None:
-    """Log tables whose UPDATE/DELETE the server will refuse once published (no key, identity DEFAULT)."""
-    for schema, table in tables:
-        row = conn.execute(
-            "SELECT c.relreplident, EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) "
-            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
-            (schema, table),
-        ).fetchone()
-        if row and row[0] == "d" and not row[1]:
-            log.warning(
-                "table has no primary key and REPLICA IDENTITY DEFAULT: the server refuses its UPDATE/DELETE "
-                "while it is published; set ALTER TABLE ... REPLICA IDENTITY FULL",
-                extra={"table": f"{schema}.{table}"},
-            )
+KEYLESS_POLICIES = ("refuse", "insert-only")
+
+
+@dataclass(slots=True, frozen=True)
+class Identity:
+    """A table's replica identity (`d` default, `n` nothing, `f` full, `i` index) and whether it has a primary key."""
+
+    schema: str
+    table: str
+    replica_identity: str
+    has_primary_key: bool
+
+    @property
+    def name(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+    @property
+    def updates_refused(self) -> bool:
+        """True when the server would refuse this table's UPDATE/DELETE in a publication that publishes them."""
+        return self.replica_identity == "n" or (self.replica_identity == "d" and not self.has_primary_key)
+
+
+def table_identities(conn: psycopg.Connection, tables: list[tuple[str, str]] | None) -> list[Identity]:
+    """Replica identity of the listed tables, or (None) of every table of the database outside the system schemas."""
+    query = ("SELECT n.nspname, c.relname, c.relreplident,"
+             " EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)"
+             " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+             " WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition"
+             " AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%%'")
+    rows = conn.execute(query + " ORDER BY 1, 2").fetchall()
+    wanted = set(tables) if tables is not None else None
+    return [Identity(*row) for row in rows if wanted is None or (row[0], row[1]) in wanted]
+
+
+def check_replica_identities(identities: list[Identity], keyless: str) -> list[Identity]:
+    """SourceError for a table whose UPDATE/DELETE the server would refuse once published; returns the keyless
+    tables to publish insert-only (`--keyless insert-only`).
+
+    Publishing such a table for updates makes the source refuse the application's UPDATE and DELETE on it,
+    so capture never does: a keyless table needs REPLICA IDENTITY FULL, insert-only capture, or leaving out;
+    a keyed table with REPLICA IDENTITY NOTHING needs its identity back.
+    """
+    if keyless not in KEYLESS_POLICIES:
+        raise ConfigError(f"--keyless {keyless!r} is not one of {', '.join(KEYLESS_POLICIES)}")
+    refused = [i for i in identities if i.updates_refused]
+    keyed = [i for i in refused if i.has_primary_key]
+    if keyed:
+        names = ", ".join(i.name for i in keyed)
+        raise SourceError(
+            f"table(s) {names} have REPLICA IDENTITY NOTHING: the server would refuse their UPDATE and DELETE "
+            "once they are published",
+            fix="; ".join(f"ALTER TABLE {qualified(i.schema, i.table)} REPLICA IDENTITY DEFAULT" for i in keyed)
+                + ", or leave them out of --tables/--include")
+    keyless_tables = [i for i in refused if not i.has_primary_key]
+    if keyless_tables and keyless == "refuse":
+        names = ", ".join(i.name for i in keyless_tables)
+        raise SourceError(
+            f"table(s) {names} have no primary key and REPLICA IDENTITY "
+            f"{'NOTHING' if keyless_tables[0].replica_identity == 'n' else 'DEFAULT'}: publishing them for updates "
+            "would make the server refuse their UPDATE and DELETE",
+            fix="; ".join(f"ALTER TABLE {qualified(i.schema, i.table)} REPLICA IDENTITY FULL" for i in keyless_tables)
+                + " (then updates and deletes are captured too), or leave them out of --tables/--include, "
+                  "or capture their inserts only with --keyless insert-only")
+    return keyless_tables
+
+
+def insert_only_name(publication: str) -> str:
+    """The publication of the tables captured insert-only (`--keyless insert-only`)."""
+    return f"{publication[:50]}_insert_only"
+
+
+def ensure_insert_only_publication(conn: psycopg.Connection, publication: str, tables: list[Identity]) -> None:
+    """The insert-only publication (`publish = 'insert, truncate'`: neither needs a replica identity) holds
+    exactly `tables`; they leave the main publication when it had them. Dropped when there are none."""
+    name = insert_only_name(publication)
+    exists = conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (name,)).fetchone() is not None
+    if not tables:
+        if exists:
+            conn.execute(f"DROP PUBLICATION {quote_ident(name)}")
+        return
+    listed = ", ".join(qualified(i.schema, i.table) for i in tables)
+    if not exists:
+        conn.execute(f"CREATE PUBLICATION {quote_ident(name)} FOR TABLE {listed} WITH (publish = 'insert, truncate')")
+    else:
+        conn.execute(f"ALTER PUBLICATION {quote_ident(name)} SET TABLE {listed}")
+        conn.execute(f"ALTER PUBLICATION {quote_ident(name)} SET (publish = 'insert, truncate')")
+    in_main = set(conn.execute("SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = %s",
+                               (publication,)).fetchall())
+    leaving = [i for i in tables if (i.schema, i.table) in in_main]
+    if leaving:
+        conn.execute(f"ALTER PUBLICATION {quote_ident(publication)} DROP TABLE "
+                     + ", ".join(qualified(i.schema, i.table) for i in leaving))
+    log.warning("tables without a primary key are captured insert-only (their UPDATE/DELETE are not captured)",
+                extra={"tables": ", ".join(i.name for i in tables), "publication": name})
+
+
+def published(conn: psycopg.Connection, publication: str) -> tuple[str, ...]:
+    """The publications the stream reads: the main one, and the insert-only one when it exists."""
+    name = insert_only_name(publication)
+    if conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (name,)).fetchone() is None:
+        return (publication,)
+    return publication, name
 
 
 def slot_state(conn: psycopg.Connection, slot: str) -> SlotState | None:
@@ -197,18 +282,37 @@ def check_slot(conn: psycopg.Connection, slot: str, *, wait: float = 0.0) -> Slo
     return state
 
 
-def ensure_publication(conn: psycopg.Connection, publication: str, tables: list[tuple[str, str]]) -> None:
+def check_may_publish_all_tables(conn: psycopg.Connection, publication: str) -> None:
+    """Capturing every table needs a FOR ALL TABLES publication, which only a superuser may create: say so
+    before trying, rather than let a capture without a table list quietly depend on a superuser."""
+    user, superuser = conn.execute("SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+    if not superuser:
+        raise SourceError(
+            f"no table list was given, so every table would be captured through a FOR ALL TABLES publication, "
+            f"which only a superuser may create (user {user!r} is not one)",
+            fix=f"pass --tables schema.table,... (or --include REGEX), or have a superuser run "
+                f"CREATE PUBLICATION {quote_ident(publication)} FOR ALL TABLES first",
+        )
+
+
+def ensure_publication(conn: psycopg.Connection, publication: str, tables: list[tuple[str, str]],
+                       *, all_tables: bool | None = None) -> None:
     """Create the publication when missing (FOR TABLE list, or FOR ALL TABLES); add listed tables it lacks.
 
+    `all_tables` (default: when no table is listed) False with no tables creates an empty publication.
     On PostgreSQL 18+ it publishes stored generated columns (`publish_generated_columns = stored`), so
     events carry them as they carry any column; an existing publication is switched to that.
     """
+    all_tables = not tables if all_tables is None else all_tables
     row = conn.execute("SELECT puballtables FROM pg_publication WHERE pubname = %s", (publication,)).fetchone()
     publishes_generated = conn.info.server_version >= PUBLISHED_GENERATED_VERSION
     if row is None:
-        target = "FOR ALL TABLES" if not tables else "FOR TABLE " + ", ".join(qualified(s, t) for s, t in tables)
+        target = ("FOR ALL TABLES" if all_tables else
+                  "FOR TABLE " + ", ".join(qualified(s, t) for s, t in tables) if tables else "")
         if publishes_generated:
             target += " WITH (publish_generated_columns = stored)"
+        if all_tables:
+            check_may_publish_all_tables(conn, publication)
         try:
             conn.execute(f"CREATE PUBLICATION {quote_ident(publication)} {target}")
         except psycopg.errors.InsufficientPrivilege as exc:
@@ -216,7 +320,7 @@ def ensure_publication(conn: psycopg.Connection, publication: str, tables: list[
                 f"cannot create publication {publication!r}: {str(exc).strip()}",
                 fix=f"create it as a superuser or table owner: CREATE PUBLICATION {quote_ident(publication)} {target}",
             ) from exc
-        log.info("created publication", extra={"publication": publication, "tables": len(tables) or "all"})
+        log.info("created publication", extra={"publication": publication, "tables": "all" if all_tables else len(tables)})
         return
     if publishes_generated and conn.execute("SELECT pubgencols <> 's' FROM pg_publication WHERE pubname = %s",
                                             (publication,)).fetchone()[0]:
@@ -235,8 +339,13 @@ def ensure_publication(conn: psycopg.Connection, publication: str, tables: list[
 
 
 def prepare_source(conn: psycopg.Connection, *, slot: str, publication: str, tables: list[str] | None,
-                   include: str | None, slot_wait: float = 15.0) -> tuple[list[tuple[str, str]], SlotState | None]:
-    """Run every check and create the publication; returns (captured tables, existing slot or None)."""
+                   include: str | None, slot_wait: float = 15.0,
+                   keyless: str = "refuse") -> tuple[list[tuple[str, str]], SlotState | None]:
+    """Run every check and create the publication(s); returns (captured tables, existing slot or None).
+
+    `keyless`: `refuse` (a table whose updates the server would refuse once published stops the start) or
+    `insert-only` (keyless ones go to a second publication that publishes inserts and truncates only).
+    """
     check_server_version(conn.info.server_version)
     check_wal_level(conn.execute("SHOW wal_level").fetchone()[0])
     check_replication_role(conn)
@@ -245,9 +354,16 @@ def prepare_source(conn: psycopg.Connection, *, slot: str, publication: str, tab
         log.warning("--include matches no table yet; tables created later are captured when they match",
                     extra={"include": include})
     check_select_privilege(conn, captured)
-    warn_missing_replica_identity(conn, captured)
+    listed = bool(tables or include)
+    insert_only = check_replica_identities(table_identities(conn, captured if listed else None), keyless)
+    if insert_only and not listed:
+        raise ConfigError("--keyless insert-only needs --tables or --include",
+                          fix="list the captured tables: a FOR ALL TABLES publication publishes every table's updates")
     state = check_slot(conn, slot, wait=slot_wait)
-    ensure_publication(conn, publication, captured if (tables or include) else [])
+    skipped = {(i.schema, i.table) for i in insert_only}
+    ensure_publication(conn, publication, [t for t in captured if t not in skipped] if listed else [],
+                       all_tables=not listed)
+    ensure_insert_only_publication(conn, publication, insert_only)
     return captured, state
 
 

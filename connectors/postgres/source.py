@@ -11,6 +11,7 @@ import logging
 import os
 
 from cdc.envelope import Envelope
+from cdc.envelope.topics import check_distinct_topics
 from cdc.kafka import make_admin, make_capture_producer
 from cdc.pipeline import CaptureOptions, CapturePipeline, StopSignal, ensure_topics, load_schemas
 from cdc.tables import TableFilter
@@ -24,6 +25,7 @@ from connectors.postgres.setup import (
     drop_slots,
     pending_marker,
     prepare_source,
+    published,
     snapshot_unfinished,
     wants_failover_slot,
 )
@@ -40,18 +42,22 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
     publication = options.publication or default_name(options.prefix)
     with connect(url) as conn:
         captured, slot_state = prepare_source(conn, slot=slot, publication=publication,
-                                              tables=list(options.tables) or None, include=options.include)
+                                              tables=list(options.tables) or None, include=options.include,
+                                              keyless=options.extra.get("keyless", "refuse"))
+        publications = published(conn, publication)
         database = conn.info.dbname
         failover = wants_failover_slot(options.extra.get("failover_slot"), conn.info.server_version)
+    check_distinct_topics(options.prefix, captured)
     table_filter = TableFilter(captured if options.tables else (), options.include, default_namespace="public")
     envelope = Envelope(options.prefix, compat=options.compat)
     with make_admin(options.kafka, backend=options.kafka_backend) as admin:
         ensure_topics(admin, envelope)
         schemas = load_schemas(options.kafka, envelope.schemas_topic, backend=options.kafka_backend, admin=admin)
-    producer = make_capture_producer(options.kafka, backend=options.kafka_backend)
+    producer = make_capture_producer(options.kafka, backend=options.kafka_backend,
+                                     max_message_bytes=options.max_message_bytes)
     pipeline = CapturePipeline(producer, envelope)
     pipeline.seed_schemas(schemas)
-    log.info("capture starting", extra={"source": url.redacted(), "slot": slot, "publication": publication,
+    log.info("capture starting", extra={"source": url.redacted(), "slot": slot, "publication": ",".join(publications),
                                         "tables": len(captured) or "all", "snapshot": options.snapshot})
     replication: ReplicationConnection | None = None
     stream: PostgresStream | None = None
@@ -97,7 +103,7 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
                 replication = ReplicationConnection(url)
                 replication.enable_failover(slot)
                 log.info("the slot is now a failover slot", extra={"slot": slot})
-        stream = PostgresStream(url, options, pipeline, table_filter, slot=slot, publication=publication,
+        stream = PostgresStream(url, options, pipeline, table_filter, slot=slot, publication=publications,
                                 database=database)
         tune_gc_for_streaming()
         stream.run(stop, start, replication)

@@ -38,3 +38,20 @@ def source_block(prefix: str, database: str, ts_us: int, snapshot: str, schema: 
         "origin": None,
         "origin_lsn": None,
     }
+
+
+def event_position(value: dict[str, Any]) -> tuple[int, int] | None:
+    """(commit LSN, LSN) of a streamed change event: strictly increasing in commit order, and the same
+    when a restarted capture sends the event again; None for snapshot reads (no position of their own).
+
+    The commit LSN comes from the transaction id (`"<txId>:<commit LSN>"`); without transaction
+    metadata, from `sequence` (the previous commit's LSN, which orders transactions the same way).
+    """
+    source = value.get("source") or {}
+    if source.get("snapshot") not in (None, "false") or source.get("lsn") is None:
+        return None
+    transaction = value.get("transaction")
+    if isinstance(transaction, dict) and isinstance(transaction.get("id"), str) and ":" in transaction["id"]:
+        return int(transaction["id"].rpartition(":")[2]), int(source["lsn"])
+    last_commit = orjson.loads(source.get("sequence") or "[null]")[0]
+    return int(last_commit or 0), int(source["lsn"])

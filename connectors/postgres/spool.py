@@ -7,13 +7,20 @@ file) and produced at Stream Commit (`connectors.postgres.streaming`), or droppe
 
 from __future__ import annotations
 
+import errno
 import struct
 import tempfile
 from collections.abc import Iterable
 from typing import Any
 
-from cdc.errors import SourceError
+from cdc.errors import ResourceLimitError, SourceError
 from cdc.events import TableSchema
+
+_FULL = frozenset((errno.ENOSPC, errno.EFBIG, errno.EDQUOT))
+
+
+class SpoolFull(SourceError):
+    """The spool's filesystem is full (or the file size limit is reached): the transaction does not fit."""
 
 
 class TransactionSpool:
@@ -36,9 +43,11 @@ class TransactionSpool:
     _NO_KEY = 0xFFFFFFFF
     MEMORY_LIMIT = 8 * 1024 * 1024
     CHUNK = 1024 * 1024
+    DEFAULT_MAX_SIZE = 16 * 1024 * 1024 * 1024  # bytes of one transaction's spool (memory + file)
 
-    def __init__(self, xid: int) -> None:
+    def __init__(self, xid: int, max_size: int = DEFAULT_MAX_SIZE) -> None:
         self.xid = xid
+        self.max_size = max_size
         self.buffer = bytearray()
         self.file: Any = None
         self.aborted: set[int] = set()
@@ -97,12 +106,32 @@ class TransactionSpool:
             self._spill()
 
     def _spill(self) -> None:
-        """Past `MEMORY_LIMIT` (and then every `CHUNK`), move the buffer to the temporary file."""
+        """Past `MEMORY_LIMIT` (and then every `CHUNK`), move the buffer to the temporary file; ResourceLimitError
+        past `max_size` (checked per CHUNK, so the spool ends at most a CHUNK over it)."""
+        if self.size > self.max_size:
+            self.close()
+            raise ResourceLimitError(
+                f"streamed transaction {self.xid} needs more than {self.max_size} bytes of spool (--max-spool-bytes)",
+                fix="raise --max-spool-bytes (the spool is a temporary file in $TMPDIR), or split the transaction"
+                    " at the source; the server sends it again when capture restarts")
         if self.file is not None or len(self.buffer) >= self.MEMORY_LIMIT:
+            self._write_file()
+
+    def _write_file(self) -> None:
+        """Move the buffer to the temporary file (in TMPDIR); SpoolFull when the disk is full."""
+        try:
             if self.file is None:
                 self.file = tempfile.TemporaryFile(prefix=f"cdc-xid{self.xid}-")
             self.file.write(self.buffer)
-            self.buffer.clear()
+            self.file.flush()
+        except OSError as exc:
+            if exc.errno not in _FULL:
+                raise
+            raise SpoolFull(f"no room to spool streamed transaction {self.xid} ({self.size} bytes so far) in "
+                            f"{tempfile.gettempdir()}: {exc.strerror}",
+                            fix="give TMPDIR more room; meanwhile capture asks the server to keep such "
+                                "transactions until their commit (no streaming)") from exc
+        self.buffer.clear()
 
     def replay(self) -> Iterable[tuple[int, bytes]]:
         """(lsn, payload) of every spooled message whose subtransaction was not aborted, in order."""
@@ -125,8 +154,7 @@ class TransactionSpool:
             yield bytes(self.buffer)
             return
         if self.buffer:
-            self.file.write(self.buffer)
-            self.buffer.clear()
+            self._write_file()
         self.file.seek(0)
         size = self._HEADER.size
         rest = b""

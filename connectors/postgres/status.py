@@ -9,7 +9,7 @@ from psycopg import sql
 
 from cdc.errors import CdcError
 from connectors.postgres.dialect import connect
-from connectors.postgres.setup import default_name
+from connectors.postgres.setup import default_name, insert_only_name
 
 
 def source_status(url: str) -> list[dict[str, Any]]:
@@ -22,8 +22,12 @@ def source_status(url: str) -> list[dict[str, Any]]:
             " FROM pg_replication_slots WHERE plugin = 'pgoutput' AND database = current_database()"
             " ORDER BY slot_name"
         ).fetchall()
+        insert_only = dict(conn.execute(
+            "SELECT pubname, string_agg(schemaname || '.' || tablename, ', ' ORDER BY schemaname, tablename)"
+            " FROM pg_publication_tables WHERE pubname LIKE '%%\\_insert\\_only' GROUP BY pubname").fetchall())
     return [
-        {"slot": name, "active": active, "pid": pid, "confirmed_flush_lsn": lsn, "lag_bytes": lag, "retained_wal_bytes": retained}
+        {"slot": name, "active": active, "pid": pid, "confirmed_flush_lsn": lsn, "lag_bytes": lag, "retained_wal_bytes": retained,
+         "insert_only_tables": insert_only.get(insert_only_name(name))}
         for name, active, pid, lsn, lag, retained in rows
     ]
 
@@ -64,3 +68,15 @@ def target_offsets(url: str) -> list[tuple[str, str, int, int]]:
                 "SELECT group_id, topic, partition, next_offset FROM cdc_offsets ORDER BY 1, 2, 3").fetchall()]
         except psycopg.errors.UndefinedTable:
             return []
+
+
+def target_table_states(url: str) -> list[dict[str, Any]]:
+    """Rows of `cdc_table_state`: per (group, table) the last applied source position (keyless tables) and
+    the reason a table is parked (--on-error skip-table); empty when apply never wrote one."""
+    with connect(url, error=CdcError) as conn:
+        try:
+            rows = conn.execute(
+                "SELECT group_id, table_name, source_position, parked FROM cdc_table_state ORDER BY 1, 2").fetchall()
+        except psycopg.errors.UndefinedTable:
+            return []
+    return [{"group": g, "table": t, "keyless_position": p, "parked": r} for g, t, p, r in rows]

@@ -40,7 +40,7 @@ from connectors.postgres.offsets import lsn_to_text
 from connectors.postgres.replication import ReplicationConnection, StreamLost
 from connectors.postgres.schema import SchemaRegistry, describe_change
 from connectors.postgres.source_info import SOURCE_VARIABLE_FIELDS, source_block
-from connectors.postgres.spool import TransactionSpool
+from connectors.postgres.spool import SpoolFull, TransactionSpool
 
 PgoutputDecoder = twin("connectors.postgres.decode").PgoutputDecoder
 
@@ -68,7 +68,7 @@ class PostgresStream:
     """The streaming role: pgoutput frames -> Change records -> pipeline, with status updates and heartbeats."""
 
     def __init__(self, url: DatabaseUrl, options: CaptureOptions, pipeline: CapturePipeline,
-                 table_filter: TableFilter, *, slot: str, publication: str, database: str) -> None:
+                 table_filter: TableFilter, *, slot: str, publication: str | tuple[str, ...], database: str) -> None:
         self.url = url
         self.options = options
         self.pipeline = pipeline
@@ -77,6 +77,7 @@ class PostgresStream:
         self.publication = publication
         self.database = database
         self.prefix = options.prefix
+        self.max_spool_bytes = int(options.extra.get("max_spool_bytes") or TransactionSpool.DEFAULT_MAX_SIZE)
         self.catalog_conn = connect(url)
         self.decoder = PgoutputDecoder()
         self.schemas = SchemaRegistry(self.catalog_conn, self.decoder, database, pipeline)
@@ -87,6 +88,7 @@ class PostgresStream:
         self.last_checkpoint = 0
         self.received = 0
         self.spools: dict[int, TransactionSpool] = {}
+        self.streaming = os.environ.get("CDC_PG_STREAMING", "on") != "off"
         self.stream_xid: int | None = None
         # hot path: relid -> (table or None when filtered out, its SourceTemplate), until a Relation
         # message; the template's values are the transaction's (below) and the event's `sequence`, `lsn`
@@ -108,6 +110,14 @@ class PostgresStream:
                     replication = ReplicationConnection(self.url)
                 self._stream(replication, stop)
                 return
+            except SpoolFull as exc:
+                if not self.streaming:
+                    raise
+                # the server then keeps a large transaction (in pg_replslot) until its commit
+                log.warning("spool full; reconnecting without streaming of in-progress transactions",
+                            extra={"error": str(exc)})
+                self.streaming = False
+                self._after_disconnect()
             except (SourceError, psycopg.OperationalError) as exc:
                 if not _transient(exc):
                     raise
@@ -133,8 +143,7 @@ class PostgresStream:
     def _stream(self, replication: ReplicationConnection, stop: StopSignal) -> None:
         pipeline = self.pipeline
         start = pipeline.acknowledged
-        replication.start_replication(self.slot, self.publication, start,
-                                      streaming=os.environ.get("CDC_PG_STREAMING", "on") != "off")
+        replication.start_replication(self.slot, self.publication, start, streaming=self.streaming)
         self._reconnect_catalog()
         status = Every(self.options.status_interval)
         heartbeat = Every(self.options.heartbeat_interval)
@@ -256,7 +265,7 @@ class PostgresStream:
         elif tag == "S":
             self.stream_xid = message[1]
             if message[1] not in self.spools:
-                self.spools[message[1]] = TransactionSpool(message[1])
+                self.spools[message[1]] = TransactionSpool(message[1], self.max_spool_bytes)
                 log.info("a large transaction is streamed before its commit: spooling it", extra={"xid": message[1]})
         elif tag == "E":
             self.stream_xid = None

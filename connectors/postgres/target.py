@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 
 from cdc.apply.fold import FoldedBatch
-from cdc.apply.target import OFFSETS_TABLE, TRANSACTIONS_TABLE, TargetColumn, TargetTable, TargetWriter, TopicPartition
+from cdc.apply.target import OFFSETS_TABLE, TABLE_STATE_COLUMNS, TABLE_STATE_TABLE, TRANSACTIONS_TABLE, TargetColumn, TargetTable, TargetWriter, TopicPartition
 from connectors.postgres.typemap import column_type as pg_type
 from cdc.apply.values import Converter, converter
 from cdc.errors import TargetError
@@ -48,6 +48,11 @@ def _parameter_type(type_name: str) -> str:
         "[]" if base.endswith("[]") else "")
 
 
+def _comparable(type_name: str) -> str:
+    """A cast that gives the type an equality operator (json has none): `::jsonb`, else nothing."""
+    return "::jsonb" if _TYPMOD.sub("", type_name) in ("json", "json[]") else ""
+
+
 def _array_type(type_name: str) -> str:
     """The array type a list of key values is cast to for `= ANY(..)`: the column's own base type, so the
     primary-key index serves the comparison (`character(n)` as `bpchar`, not text, which would not)."""
@@ -73,6 +78,8 @@ class Writer(TargetWriter):
         self.conn.commit()
         self._stages: dict[tuple[int, str], str] = {}
         self._new_stages: list[tuple[int, str]] = []
+        self._retired_stages: list[str] = []  # of forgotten tables: dropped in the next write transaction
+        self._dropping: list[str] = []  # retired stages whose DROP is in the open transaction
         self._dirty: set[str] = set()
         self._offsets = qualified(self.namespace or "public", OFFSETS_TABLE)
 
@@ -110,9 +117,14 @@ class Writer(TargetWriter):
 
     def execute_ddl(self, statement: str) -> None:
         """Run DDL, one apply worker at a time (`CREATE .. IF NOT EXISTS` races between sessions)."""
-        with self.conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (DDL_LOCK_KEY,))
-            cur.execute(statement)
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (DDL_LOCK_KEY,))
+                cur.execute(statement)
+        except psycopg.errors.InsufficientPrivilege as exc:
+            self.conn.rollback()
+            raise TargetError(f"user {self.url.user!r} may not create or change tables in {self.url.redacted()}: "
+                              f"{str(exc).strip()}", fix="grant what apply needs (docs/security.md, Grants)") from exc
         self.conn.commit()
 
     def create_table_sql(self, namespace: str, name: str, schema: TableSchema) -> str:
@@ -147,18 +159,33 @@ class Writer(TargetWriter):
     # --- transactions ---
 
     def begin(self) -> None:
-        """psycopg opens the transaction with the first statement."""
+        """psycopg opens the transaction with the first statement (a DROP of retired stages, when any)."""
         self._dirty.clear()
+        if self._retired_stages:
+            self._dropping = self._retired_stages
+            self._retired_stages = []
+            self.conn.execute("DROP TABLE IF EXISTS " + ", ".join(map(quote_ident, self._dropping)))
 
     def commit(self) -> None:
         self.conn.commit()
         self._new_stages.clear()
+        self._dropping = []
+
+    def forget_table(self, table: TargetTable) -> None:
+        """Retire the stage tables of a table version the writer no longer caches (its id may be reused)."""
+        for role in ("keys", "rows"):
+            stage = self._stages.pop((id(table), role), None)
+            if stage is not None:
+                self._retired_stages.append(stage)
+                self._dirty.discard(stage)
 
     def rollback(self) -> None:
         self.conn.rollback()
         for stage in self._new_stages:  # created inside the rolled-back transaction: gone
             self._stages.pop(stage, None)
         self._new_stages.clear()
+        self._retired_stages += self._dropping  # their DROP was rolled back too
+        self._dropping = []
 
     def savepoint(self) -> None:
         self.conn.execute("SAVEPOINT cdc_row")
@@ -189,8 +216,12 @@ class Writer(TargetWriter):
         return stage
 
     def _copy(self, stage: str, columns: tuple[str, ...], rows: Iterable[Iterable[Any]]) -> None:
+        self._copy_into(quote_ident(stage), columns, rows)
+
+    def _copy_into(self, target: str, columns: tuple[str, ...], rows: Iterable[Iterable[Any]]) -> None:
+        """COPY rows into `target` (a quoted name)."""
         with self.conn.cursor() as cur:
-            with cur.copy(f"COPY {quote_ident(stage)} ({', '.join(map(quote_ident, columns))}) FROM STDIN") as copy:
+            with cur.copy(f"COPY {target} ({', '.join(map(quote_ident, columns))}) FROM STDIN") as copy:
                 write_row = copy.write_row
                 for row in rows:
                     write_row(row)
@@ -254,6 +285,38 @@ class Writer(TargetWriter):
     def truncate(self, table: TargetTable) -> None:
         self.conn.execute(f"TRUNCATE {qualified(table.namespace, table.name)}")
 
+    # --- tables without a primary key ---
+
+    def insert_rows(self, table: TargetTable, columns: tuple[str, ...], rows: list[list[Any]]) -> None:
+        """COPY straight into the target table."""
+        self._copy_into(qualified(table.namespace, table.name), columns, rows)
+
+    def _match(self, table: TargetTable, columns: tuple[str, ...], values: list[Any]) -> tuple[str, list[Any]]:
+        """`ctid = (SELECT ctid .. LIMIT 1)` over the whole image: one row, NULLs matched with IS NULL."""
+        conditions, params = [], []
+        for column, value in zip(columns, values):
+            if value is None:
+                conditions.append(f"{quote_ident(column)} IS NULL")
+            else:
+                conditions.append(f"{quote_ident(column)}{_comparable(table.types[column])}"
+                                  f" = %s::{_parameter_type(table.types[column])}{_comparable(table.types[column])}")
+                params.append(value)
+        target = qualified(table.namespace, table.name)
+        where = " AND ".join(conditions) or "true"
+        return f"ctid = (SELECT ctid FROM {target} WHERE {where} LIMIT 1)", params
+
+    def delete_one(self, table: TargetTable, columns: tuple[str, ...], values: list[Any]) -> bool:
+        match, params = self._match(table, columns, values)
+        return self.conn.execute(f"DELETE FROM {qualified(table.namespace, table.name)} WHERE {match}",
+                                 params).rowcount == 1
+
+    def update_one(self, table: TargetTable, columns: tuple[str, ...], values: list[Any],
+                   set_columns: tuple[str, ...], set_values: list[Any]) -> bool:
+        match, params = self._match(table, columns, values)
+        assignments = ", ".join(f"{quote_ident(c)} = %s::{_parameter_type(table.types[c])}" for c in set_columns)
+        return self.conn.execute(f"UPDATE {qualified(table.namespace, table.name)} SET {assignments} WHERE {match}",
+                                 [*set_values, *params]).rowcount == 1
+
     # --- offsets ---
 
     def ensure_offsets_table(self) -> None:
@@ -295,6 +358,20 @@ class Writer(TargetWriter):
         name = qualified(self.namespace or "public", TRANSACTIONS_TABLE)
         return name, (f"CREATE TABLE IF NOT EXISTS {name} (group_id text NOT NULL, txn_id text NOT NULL,"
                       " positions text NOT NULL, PRIMARY KEY (group_id, txn_id))")
+
+    def table_state_sql(self) -> tuple[str, str]:
+        name = qualified(self.namespace or "public", TABLE_STATE_TABLE)
+        return name, (f"CREATE TABLE IF NOT EXISTS {name} (group_id text NOT NULL, table_name text NOT NULL,"
+                      " source_position text, parked text, updated_at timestamptz NOT NULL DEFAULT now(),"
+                      " PRIMARY KEY (group_id, table_name))")
+
+    def store_table_state(self, group: str, table: str, column: str, value: str | None) -> None:
+        if column not in TABLE_STATE_COLUMNS:
+            raise ValueError(f"not a cdc_table_state column: {column!r}")
+        self.conn.execute(
+            f"INSERT INTO {self.table_state_sql()[0]} (group_id, table_name, {column}) VALUES (%s, %s, %s)"
+            f" ON CONFLICT (group_id, table_name) DO UPDATE SET {column} = EXCLUDED.{column}, updated_at = now()",
+            (group, table, value))
 
     def is_data_error(self, exc: BaseException) -> bool:
         if isinstance(exc, (ValueError, TypeError, psycopg.DataError, psycopg.IntegrityError)):

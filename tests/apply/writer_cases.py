@@ -270,3 +270,102 @@ def test_generated_target_columns_are_computed_not_written(target_url, engine):
                 + stream.insert(schema, {"id": 2, "name": "b", "qty": 4, "note": None, "total": 999}))
     apply.apply(stream.update(schema, {"id": 1, "name": "a", "qty": 5, "note": None, "total": 10}))
     assert rows(target_url, f"SELECT id, qty, total FROM {where} ORDER BY id") == [(1, 5, 10), (2, 4, 8)]
+
+
+def keyless_table(engine: str, name: str = "history"):
+    """A history table without a primary key: who, amount, note (nullable)."""
+    from tests.apply.scenario import table
+
+    return table(engine, name, (
+        Column("who", "character varying(20)", "string", length=20),
+        Column("amount", "integer", "int", length=4),
+        Column("note", "text", "string"),
+    ))
+
+
+def _history(engine: str, url: str) -> list[tuple]:
+    return sorted(rows(url, f"SELECT who, amount, note FROM {_where(engine, url, 'history')}"),
+                  key=lambda r: (r[0], r[1], r[2] or ""))
+
+
+def test_keyless_updates_and_deletes_change_exactly_one_row_matching_the_whole_before_image(target_url, engine):
+    schema = keyless_table(engine)
+    stream = Stream()
+    apply = applier(target_url, schema)
+    twin = {"who": "ann", "amount": 5, "note": None}
+    apply.apply(stream.insert(schema, twin) + stream.insert(schema, twin)
+                + stream.insert(schema, {"who": "bob", "amount": 7, "note": "x"}))
+    assert _history(engine, target_url) == [("ann", 5, None), ("ann", 5, None), ("bob", 7, "x")]
+    # one of two identical rows (a NULL in the image) changes, then one of them goes
+    apply.apply(stream.update(schema, {"who": "ann", "amount": 6, "note": None}, before=twin))
+    assert _history(engine, target_url) == [("ann", 5, None), ("ann", 6, None), ("bob", 7, "x")]
+    apply.apply(stream.delete(schema, twin) + stream.delete(schema, {"who": "bob", "amount": 7, "note": "x"}))
+    assert _history(engine, target_url) == [("ann", 6, None)]
+
+
+def test_keyless_events_sent_again_after_a_capture_restart_apply_once(target_url, engine):
+    schema = keyless_table(engine)
+    stream = Stream()
+    apply = applier(target_url, schema)
+    first = stream.insert(schema, {"who": "ann", "amount": 1, "note": None}) \
+        + stream.insert(schema, {"who": "ann", "amount": 1, "note": None})
+    # the originals and their repeats can also arrive in one batch
+    apply.apply(first + stream.again(first))
+    assert _history(engine, target_url) == [("ann", 1, None), ("ann", 1, None)]
+    newer = stream.insert(schema, {"who": "cy", "amount": 3, "note": None})
+    # the restarted capture sends the acknowledged-but-not-confirmed events again, then new ones
+    apply.apply(stream.again(first) + newer)
+    assert _history(engine, target_url) == [("ann", 1, None), ("ann", 1, None), ("cy", 3, None)]
+    # and a later apply process (the position is in the target, not in memory) drops them too
+    applier(target_url, schema).apply(stream.again(first + newer))
+    assert _history(engine, target_url) == [("ann", 1, None), ("ann", 1, None), ("cy", 3, None)]
+
+
+def test_skip_table_parks_a_table_the_target_refuses_and_keeps_the_others_flowing(target_url, engine):
+    from cdc.apply.dlq import SkipTablePolicy, StopPolicy
+
+    schema, other = simple_table(engine), simple_table(engine, name="others")
+    stream = Stream()
+    applier(target_url, schema, other).apply(stream.insert(schema, {"id": 1, "name": "a", "qty": 1, "note": None}))
+    execute(target_url, f"ALTER TABLE {_where(engine, target_url, 'items')} ADD CONSTRAINT small CHECK (qty < 100)")
+    refused = stream.insert(schema, {"id": 2, "name": "b", "qty": 500, "note": None})
+    with pytest.raises(BadEventError, match=r"of table (public|shop)\.items at topic"):
+        applier(target_url, schema, other, policy=StopPolicy()).apply(refused)
+    apply = applier(target_url, schema, other, policy=SkipTablePolicy())
+    apply.metrics_prefix = f"skip-{engine}"
+    apply.apply(refused + stream.insert(other, {"id": 1, "name": "o", "qty": 1, "note": None}))
+    apply.apply(stream.insert(schema, {"id": 3, "name": "c", "qty": 3, "note": None})
+                + stream.insert(other, {"id": 2, "name": "p", "qty": 2, "note": None}))
+    assert _items(engine, target_url) == [(1, "a", 1, None)]
+    assert rows(target_url, f"SELECT id FROM {_where(engine, target_url, 'others')} ORDER BY id") == [(1,), (2,)]
+    assert list(apply.parked) == [schema.qualified_name]
+    # shown by the metrics and by `cdc status`
+    from prometheus_client import REGISTRY
+
+    from cdc.registry import status_module
+
+    assert REGISTRY.get_sample_value("cdc_apply_table_parked",
+                                     {"pipeline": f"skip-{engine}", "table": schema.qualified_name}) == 1
+    [state] = [row for row in status_module(target_url).target_table_states(target_url) if row["parked"]]
+    assert state["table"] == schema.qualified_name
+    assert state["parked"].startswith(f"{refused[0].topic}[0]@{refused[0].offset}: ")  # where, then why
+    # parked for good: a new apply process reads it from cdc_table_state
+    assert list(applier(target_url, schema, other, policy=SkipTablePolicy()).writer.load_parked_tables("g")) \
+        == [schema.qualified_name]
+
+
+def test_skip_table_parks_a_target_table_apply_cannot_write_at_all(target_url, engine):
+    from cdc.apply.dlq import SkipTablePolicy
+
+    schema, other = simple_table(engine), simple_table(engine, name="others")
+    # the target's table lacks the primary key upserts need: no event of it can be written
+    execute(target_url, f"CREATE TABLE {_where(engine, target_url, 'items')} (id int, name varchar(50), qty int, note text)")
+    stream = Stream()
+    batch = stream.insert(schema, {"id": 1, "name": "a", "qty": 1, "note": None}) \
+        + stream.insert(other, {"id": 1, "name": "o", "qty": 1, "note": None})
+    with pytest.raises(TargetError, match=r"items has no primary key or unique index"):
+        applier(target_url, schema, other).apply(batch)
+    apply = applier(target_url, schema, other, policy=SkipTablePolicy())
+    apply.apply(batch)
+    assert rows(target_url, f"SELECT id FROM {_where(engine, target_url, 'others')}") == [(1,)]
+    assert list(apply.parked) == [schema.qualified_name] and "primary key" in apply.parked[schema.qualified_name]

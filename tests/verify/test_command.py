@@ -22,9 +22,9 @@ def make_orders(db) -> None:
     db.run("INSERT INTO orders VALUES (%s, %s, %s)", [(i, f"c{i % 7}", i * 1.25) for i in range(1, 501)], many=True)
 
 
-def with_password(url: str, password: str) -> str:
+def with_password(url: str, password: str, user: str | None = None) -> str:
     parts = urlsplit(url)
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:{password}@{parts.hostname}:{parts.port}"))
+    return urlunsplit(parts._replace(netloc=f"{user or parts.username}:{password}@{parts.hostname}:{parts.port}"))
 
 
 def test_exit_codes_and_reports(extra_database, tmp_path):
@@ -65,7 +65,7 @@ def test_passwords_are_redacted_everywhere(extra_database, tmp_path, pg_url):
     source.run(f"CREATE USER {user} PASSWORD 'Sup3rSecret'")
     source.run(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {user}")
     try:
-        url = with_password(source.url.replace("postgres@", f"{user}@"), "Sup3rSecret")
+        url = with_password(source.url, "Sup3rSecret", user)
         result = run("--source", url, "--target", url, "--json", str(tmp_path / "r.json"),
                      "--html", str(tmp_path / "r.html"))
         assert result.exit_code == 0, result.output  # a SELECT-only user is enough
@@ -130,9 +130,9 @@ def test_a_user_without_select_cannot_check_and_is_told_why(extra_database):
     make_orders(source)
     make_orders(target)
     user = f"nosel_{uuid.uuid4().hex[:8]}"
-    source.run(f"CREATE USER {user}")
+    source.run(f"CREATE USER {user} PASSWORD 'pw'")
     try:
-        url = source.url.replace("postgres@", f"{user}@")
+        url = with_password(source.url, "pw", user)
         report = verify(url, target.url, VerifyOptions(recheck_delay=0))
         [table] = report.tables
         assert table.status == "error" and "permission denied" in table.error

@@ -213,3 +213,18 @@ def test_listing_stops_at_max_diffs_but_the_table_stays_different(pair):
     assert table.status == "different" and report.exit_code == 1
     assert 50 <= len(table.diffs) < 2000 and table.unexamined_segments > 0
     assert (table.source_rows, table.target_rows) == (2000, 0)
+
+
+def test_a_table_apply_parked_is_named_in_the_report(extra_database):
+    source, target = extra_database("pg"), extra_database("my")
+    for db in (source, target):
+        db.run("CREATE TABLE orders (id INT PRIMARY KEY, n INT)")
+        db.run("CREATE TABLE audit (id INT PRIMARY KEY, n INT)")
+    target.run("CREATE TABLE cdc_table_state (group_id VARCHAR(255), table_name VARCHAR(255), source_position TEXT,"
+               " parked TEXT, PRIMARY KEY (group_id, table_name))")
+    target.run("INSERT INTO cdc_table_state VALUES ('g', 'public.orders', NULL, 'value too long')")
+    report = verify(source.url, target.url, VerifyOptions(**OPTIONS))
+    notes = {t.name: t.notes for t in report.tables}
+    assert sorted(notes) == ["audit", "orders"]  # apply's own table is not compared
+    assert any("parked by apply (--on-error skip-table)" in n and "value too long" in n for n in notes["orders"])
+    assert not any("parked" in n for n in notes["audit"])

@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable, Sequence
 
 import confluent_kafka as ck
-from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, OffsetSpec, ResourceType
 
 from cdc.errors import KafkaError
 from cdc.kafka.base import DEFAULT_CONNECT_TIMEOUT, Admin, TopicSpec
@@ -51,6 +51,21 @@ class ConfluentAdmin(Admin):
             if all(name in topics for name in names) or time.monotonic() > deadline:
                 return
             time.sleep(0.05)
+
+    def message_size_limit(self) -> int | None:
+        """The smallest `message.max.bytes` the brokers report (None: none reports it, e.g. tansu)."""
+        try:
+            brokers = self._admin.list_topics(timeout=self._timeout).brokers
+            futures = self._admin.describe_configs([ConfigResource(ResourceType.BROKER, str(b)) for b in brokers],
+                                                   request_timeout=self._timeout)
+            limits = []
+            for future in futures.values():
+                entry = future.result().get("message.max.bytes")
+                if entry is not None and entry.value:
+                    limits.append(int(entry.value))
+        except (ck.KafkaException, ValueError):
+            return None
+        return min(limits) if limits else None
 
     def list_topics(self) -> dict[str, int]:
         try:

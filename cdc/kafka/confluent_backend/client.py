@@ -9,6 +9,7 @@ import confluent_kafka as ck
 
 from cdc.errors import KafkaError
 from cdc.kafka.connection import bootstrap_servers, unreachable
+from cdc.kafka.security import security_from_environment
 
 log = logging.getLogger("cdc.kafka")
 librdkafka_log = logging.getLogger("cdc.kafka.librdkafka")
@@ -36,6 +37,7 @@ PRODUCER_OPTIONS = {
     "request_timeout_ms": "request.timeout.ms",
     "delivery_timeout_ms": "delivery.timeout.ms",
     "transaction_timeout_ms": "transaction.timeout.ms",
+    "max_message_bytes": "message.max.bytes",
 }
 CONSUMER_OPTIONS = {
     "client_id": "client.id",
@@ -67,7 +69,9 @@ def translate_options(options: dict, names: dict[str, str]) -> dict:
 
 
 def common_config(bootstrap: str | Sequence[str]) -> dict:
+    """What every client's configuration starts with: the brokers, logging, and TLS/SASL from CDC_KAFKA_*."""
     return {
+        **security_from_environment().librdkafka_config(),
         "bootstrap.servers": bootstrap_servers(bootstrap),
         "logger": librdkafka_log,
         "error_cb": log_client_error,

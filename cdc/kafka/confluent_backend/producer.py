@@ -9,7 +9,15 @@ from collections.abc import Sequence
 import confluent_kafka as ck
 
 from cdc.errors import KafkaError
-from cdc.kafka.base import DEFAULT_CONNECT_TIMEOUT, DeliveryCallback, DeliveryReport, Headers, Producer, SparseProducer
+from cdc.kafka.base import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_MESSAGE_BYTES,
+    DeliveryCallback,
+    DeliveryReport,
+    Headers,
+    Producer,
+    SparseProducer,
+)
 from cdc.kafka.compression import default_compression
 from cdc.kafka.confluent_backend.client import (
     BACKEND,
@@ -85,6 +93,7 @@ class ConfluentProducer(Producer, SparseProducer):
             config["enable.gapless.guarantee"] = True
             config["delivery.timeout.ms"] = 0  # never time out locally: the pipeline's watchdog does
             del config["on_delivery"]  # untracked records cost no Python call at all
+        self.max_message_bytes = int(config.get("message.max.bytes", DEFAULT_MAX_MESSAGE_BYTES))
         if config.get("compression.type") in (None, "none"):
             config["compression.type"] = "none"
         try:

@@ -13,6 +13,7 @@ import pymysql
 import pytest
 
 from cdc.sandbox.mariadb import promote_replica, wait_caught_up
+from cdc.urls import parse_url
 from connectors.mysql.binlog import BinlogReader, TransactionsLost
 from connectors.mysql.offsets import BinlogPosition, missing_gtids
 from tests.conftest import create_mysql_database, database_of
@@ -32,8 +33,9 @@ class Ledger(threading.Thread):
     """One row per autocommit INSERT; `acknowledged` holds the ids whose commit returned (semi-synchronous:
     the replica has them). After the primary dies it waits for `promoted`, then writes to the replica."""
 
-    def __init__(self, primary_port: int, replica_port: int, database: str) -> None:
+    def __init__(self, primary_port: int, replica_port: int, database: str, password: str = "") -> None:
         super().__init__(daemon=True)
+        self.password = password
         self.ports = [primary_port, replica_port]
         self.database = database
         self.acknowledged: list[int] = []
@@ -46,7 +48,7 @@ class Ledger(threading.Thread):
             try:
                 if conn is None:
                     port = self.ports[1] if self.promoted.is_set() else self.ports[0]
-                    conn = pymysql.connect(host="127.0.0.1", port=port, user="root", password="",
+                    conn = pymysql.connect(host="127.0.0.1", port=port, user="root", password=self.password,
                                            database=self.database, autocommit=True, connect_timeout=2)
                 next_id += 1
                 with conn.cursor() as cursor:
@@ -66,19 +68,21 @@ def _ids(kafka: str, topic: str) -> set[int]:
 def test_capture_continues_on_the_promoted_replica_from_its_gtid(failover_sandbox, tmp_path):
     primary, replica = failover_sandbox.servers["mariadb"], failover_sandbox.servers["mariadb-replica"]
     kafka = f"127.0.0.1:{failover_sandbox.servers['kafka'].port}"
-    database = database_of(create_mysql_database(f"mysql://root@127.0.0.1:{primary.port}/cdc", "failover"))
-    both = f"mysql://root@127.0.0.1:{primary.port},127.0.0.1:{replica.port}/{database}"
-    conn = pymysql.connect(host="127.0.0.1", port=primary.port, user="root", password="", database=database,
+    password = failover_sandbox.password or ""  # the replica's root has the sandbox's password too
+    auth = f"root:{password}" if password else "root"
+    database = database_of(create_mysql_database(f"mysql://{auth}@127.0.0.1:{primary.port}/cdc", "failover"))
+    both = f"mysql://{auth}@127.0.0.1:{primary.port},127.0.0.1:{replica.port}/{database}"
+    conn = pymysql.connect(host="127.0.0.1", port=primary.port, user="root", password=password, database=database,
                            autocommit=True)
     with conn.cursor() as cursor:
         cursor.execute("CREATE TABLE ledger (id int PRIMARY KEY, v varchar(10))")
     conn.close()
-    wait_caught_up(primary.port, replica.port)
+    wait_caught_up(primary.port, replica.port, password=password)
     prefix = "t" + uuid.uuid4().hex[:10]
     topic = f"{prefix}.{database}.ledger"
     capture = start_capture(both, kafka, prefix, "--tables", f"{database}.ledger", "--heartbeat-interval", "1",
                             "--server-id", str(fresh_server_id()), log_path=str(tmp_path / "capture.log"))
-    ledger = Ledger(primary.port, replica.port, database)
+    ledger = Ledger(primary.port, replica.port, database, password)
     try:
         ledger.start()
         log_path = tmp_path / "capture.log"
@@ -88,7 +92,7 @@ def test_capture_continues_on_the_promoted_replica_from_its_gtid(failover_sandbo
         before_failover = len(ledger.acknowledged)
         os.kill(primary.pid, signal.SIGKILL)  # kill -9 of the primary, under load
         time.sleep(1)
-        promote_replica(replica.port)
+        promote_replica(replica.port, password=password)
         ledger.promoted.set()
         wait_for(lambda: len(ledger.acknowledged) >= before_failover + 300, 60, "300 writes on the new primary")
         ledger.stopping.set()
@@ -101,7 +105,7 @@ def test_capture_continues_on_the_promoted_replica_from_its_gtid(failover_sandbo
         if capture.poll() is None:
             capture.kill()
             capture.wait(10)
-    conn = pymysql.connect(host="127.0.0.1", port=replica.port, user="root", password="", database=database)
+    conn = pymysql.connect(host="127.0.0.1", port=replica.port, user="root", password=password, database=database)
     with conn.cursor() as cursor:
         cursor.execute("SELECT id FROM ledger")
         on_new_primary = {row[0] for row in cursor.fetchall()}
@@ -115,8 +119,8 @@ def test_capture_continues_on_the_promoted_replica_from_its_gtid(failover_sandbo
 
 def test_a_server_without_the_stored_gtid_is_refused(mysql_database):
     """A new primary that lacks a transaction capture read: stop, naming the GTID (a lost-transaction failover)."""
-    conn = pymysql.connect(host="127.0.0.1", port=int(mysql_database.rsplit(":", 1)[1].split("/")[0]), user="root",
-                           password="")
+    url = parse_url(mysql_database)
+    conn = pymysql.connect(host=url.host, port=url.port, user=url.user, password=url.password or "")
     with conn.cursor() as cursor:
         cursor.execute("SELECT @@gtid_binlog_pos, @@server_id")
         position, server_id = cursor.fetchone()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -74,7 +75,8 @@ def test_user_without_replication_privileges_is_refused(mysql_database: str) -> 
             for host in ("%", "localhost"):  # a fresh install's anonymous ''@localhost would shadow '%'
                 cursor.execute(f"CREATE USER '{user}'@'{host}' IDENTIFIED BY 'pw'")
                 cursor.execute(f"GRANT SELECT ON `{database}`.* TO '{user}'@'{host}'")
-        limited = connect(mysql_database.replace("://root", f"://{user}:pw", 1).replace("://root:", f"://{user}:", 1))
+        parts = urlsplit(mysql_database)
+        limited = connect(urlunsplit(parts._replace(netloc=f"{user}:pw@{parts.hostname}:{parts.port}")))
         try:
             with pytest.raises(SourceError, match="REPLICATION SLAVE"):
                 check_source(limited, database=database)
@@ -113,3 +115,38 @@ def test_a_replica_that_keeps_our_server_id_is_refused() -> None:
 
     with pytest.raises(SourceError, match="server_id 77"):
         check_server_id_free(FakeCursor([[(77, "replica1", 0, 1)]]), 77, wait=0.6)
+
+
+def test_privileges_granted_through_a_default_role_are_counted(mysql_database: str) -> None:
+    """GRANT role TO user + SET DEFAULT ROLE: the role's privileges satisfy the capture's checks."""
+    suffix = uuid.uuid4().hex[:8]
+    user, role = f"cdc_byrole_{suffix}", f"cdc_capture_{suffix}"
+    database = mysql_database.rsplit("/", 1)[1]
+    parts = urlsplit(mysql_database)
+    admin = connect(mysql_database)
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(f"CREATE ROLE {role}")
+            cursor.execute(f"GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO {role}")
+            cursor.execute(f"GRANT SELECT ON `{database}`.* TO {role}")
+            cursor.execute(f"CREATE USER '{user}'@'{parts.hostname}' IDENTIFIED BY 'pw'")
+            cursor.execute(f"GRANT {role} TO '{user}'@'{parts.hostname}'")
+            cursor.execute(f"SET DEFAULT ROLE {role} FOR '{user}'@'{parts.hostname}'")
+        limited = connect(urlunsplit(parts._replace(netloc=f"{user}:pw@{parts.hostname}:{parts.port}")))
+        try:
+            check_source(limited, database=database)  # raised "lacks the REPLICATION SLAVE privilege" before
+        finally:
+            limited.close()
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP USER IF EXISTS '{user}'@'{parts.hostname}'")
+            cursor.execute(f"DROP ROLE IF EXISTS {role}")
+        admin.close()
+
+
+def test_role_names_are_read_from_grant_lines_and_current_role():
+    from connectors.mysql.setup import granted_roles, parse_roles
+
+    assert granted_roles(["GRANT `cdc_capture` TO `u`@`%`", "GRANT SELECT ON `db`.* TO `u`@`%`",
+                          "GRANT `r1`@`%`,`r2`@`%` TO `u`@`%`"]) == ["`cdc_capture`", "`r1`@`%`", "`r2`@`%`"]
+    assert parse_roles("NONE") == [] and parse_roles("") == [] and parse_roles("cdc_role") == ["`cdc_role`"]

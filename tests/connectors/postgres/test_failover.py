@@ -83,11 +83,13 @@ def _synced_on_standby(standby_url: str, slot: str, primary_url: str) -> bool:
 def test_capture_resumes_on_the_promoted_standby_from_the_synced_slot(failover_sandbox, tmp_path):
     primary, standby = failover_sandbox.servers["postgres"], failover_sandbox.servers["postgres-standby"]
     kafka = f"127.0.0.1:{failover_sandbox.servers['kafka'].port}"
-    primary_url = create_pg_database(f"postgresql://postgres@127.0.0.1:{primary.port}/postgres", "failover")
+    password = failover_sandbox.password  # the standby is a physical copy: same roles, same password
+    auth = f"postgres:{password}" if password else "postgres"
+    primary_url = create_pg_database(f"postgresql://{auth}@127.0.0.1:{primary.port}/postgres", "failover")
     database = database_of(primary_url)
-    both = (f"postgresql://postgres@127.0.0.1:{primary.port},127.0.0.1:{standby.port}/{database}"
+    both = (f"postgresql://{auth}@127.0.0.1:{primary.port},127.0.0.1:{standby.port}/{database}"
             "?target_session_attrs=read-write")
-    standby_url = f"postgresql://postgres@127.0.0.1:{standby.port}/{database}"
+    standby_url = f"postgresql://{auth}@127.0.0.1:{standby.port}/{database}"
     prefix = "t" + uuid.uuid4().hex[:10]
     slot = default_name(prefix)
     with connect(primary_url) as conn:
@@ -115,7 +117,7 @@ def test_capture_resumes_on_the_promoted_standby_from_the_synced_slot(failover_s
         before_failover = len(ledger.acknowledged)
         os.kill(primary.pid, signal.SIGKILL)  # the postmaster: kill -9 of the primary, under load
         time.sleep(1)
-        promote_standby(standby.port)
+        promote_standby(standby.port, password=password)
         wait_for(lambda: len(ledger.acknowledged) >= before_failover + 300, 60, "300 writes on the new primary")
         ledger.stopping.set()
         ledger.join(30)

@@ -1,0 +1,22 @@
+"""What apply recorded about tables in the target (`cdc_table_state`): the tables it parked."""
+
+from __future__ import annotations
+
+TABLE_STATE = "cdc_table_state"
+
+
+def parked_tables(dialect, conn) -> dict[str, str]:
+    """Source table (`namespace.table`) -> reason, for the tables `--on-error skip-table` parked; {} without the table."""
+    if TABLE_STATE not in dialect.list_tables(conn):
+        return {}
+    ref = dialect.table_ref(TABLE_STATE)
+    return {str(table): str(reason) for table, reason in
+            dialect.execute(conn, f"SELECT table_name, parked FROM {ref} WHERE parked IS NOT NULL")}
+
+
+def parked_note(name: str, parked: dict[str, str]) -> str | None:
+    """The report note for a compared table apply parked (matched by its bare name too), else None."""
+    for table, reason in parked.items():
+        if table == name or table.rpartition(".")[2] == name.rpartition(".")[2]:
+            return f"parked by apply (--on-error skip-table) since: {reason}; its changes are not applied"
+    return None
