@@ -361,3 +361,18 @@ def test_a_sandbox_has_its_own_password_in_a_private_state_file(sandbox):
     assert owner != 0 or os.geteuid() != 0, "mariadbd runs as root"
 
 
+
+
+def test_standby_and_replica_urls_carry_the_password_quoted_and_masked(tmp_path):
+    """The standby and the replica are copies with the sandbox's password: their URLs hold it like the others."""
+    import shlex
+
+    servers = {name: server(name, port, tmp_path) for name, port in
+               (("postgres", 1), ("mariadb", 2), ("kafka", 3), ("postgres-standby", 4), ("mariadb-replica", 5))}
+    endpoints = SandboxState(dir=str(tmp_path), servers=servers, password="pw-Secret_1234567890", tls=True).endpoints()
+    assert endpoints.pg_standby_url.startswith("postgresql://postgres:pw-Secret_1234567890@127.0.0.1:4/cdc?sslmode=")
+    assert endpoints.mysql_replica_url.startswith("mysql://root:pw-Secret_1234567890@127.0.0.1:5/cdc?ssl_ca=")
+    assert "pw-Secret" not in repr(endpoints) and "127.0.0.1:4" in repr(endpoints)
+    exported = dict(line.removeprefix("export ").split("=", 1) for line in endpoints.env_lines())
+    assert shlex.split(exported["CDC_PG_STANDBY_URL"]) == [endpoints.pg_standby_url]
+    assert shlex.split(exported["CDC_MYSQL_REPLICA_URL"]) == [endpoints.mysql_replica_url]

@@ -184,6 +184,10 @@ def restart(directory: str | Path, name: str, *, sig: int | None = None) -> Serv
         else:
             extra = {"tls": tls} if tls is not None else {}
             started = SERVER_MODULES[name].start(directory, server.port, password=state.password, **extra)
+            standby = state.servers.get(postgres.STANDBY_NAME)
+            if name == "postgres" and standby is not None and _is_running(standby):
+                # start() stopped the primary waiting for a standby; this one still follows it
+                postgres.wait_for_standby_again(started.port, standby.port, password=state.password)
         save_state(replace(state, servers={**state.servers, name: started}))
         return started
 

@@ -128,6 +128,7 @@ def start(directory: Path, port: int, timeout: float = 90.0, password: str | Non
         _install_db(install_db, data, log_file, user)
     server_id = 1 if primary_port is None else 2
     argv = [str(server_bin), *server_args(data, port, socket, home / "mariadbd.pid", server_id)]
+    ca = None
     if tls is not None:
         from cdc.sandbox.tls import install_server_files
 
@@ -143,7 +144,7 @@ def start(directory: Path, port: int, timeout: float = 90.0, password: str | Non
         _wait_ready(process, socket, log_file, timeout, password)
         _grant_root_over_tcp(socket, password, binlogged=primary_port is None)
         if primary_port is not None and fresh:
-            _replicate_from(socket, primary_port, password, tls)
+            _replicate_from(socket, primary_port, password, ca)
         _connect(port, password, tls, database="cdc").close()
     except BaseException:
         processes.abandon(process, server.pid_file)
@@ -221,18 +222,18 @@ def promote_replica(port: int, timeout: float = 60.0, *, password: str | None = 
         conn.close()
 
 
-def _replicate_from(socket: Path, primary_port: int, password: str | None, tls: TlsFiles | None) -> None:
-    """CHANGE MASTER TO the primary (root with the sandbox's password; TLS verified by the sandbox's CA when
-    it has TLS), by GTID from its first transaction, and START SLAVE."""
+def _replicate_from(socket: Path, primary_port: int, password: str | None, ca: Path | None) -> None:
+    """CHANGE MASTER TO the primary (root with the sandbox's password; TLS verified by the sandbox's CA, the
+    copy `ca` in the replica's home, when it has TLS), by GTID from its first transaction, and START SLAVE."""
     conn = _root_over_socket(socket, password, autocommit=True)
     try:
         with conn.cursor() as cursor:
             cursor.execute("RESET MASTER")
             cursor.execute("SET GLOBAL gtid_slave_pos = ''")
-            ssl = ", MASTER_SSL = 1, MASTER_SSL_CA = %s, MASTER_SSL_VERIFY_SERVER_CERT = 1" if tls is not None else ""
+            ssl = ", MASTER_SSL = 1, MASTER_SSL_CA = %s, MASTER_SSL_VERIFY_SERVER_CERT = 1" if ca is not None else ""
             cursor.execute("CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = %s, MASTER_USER = 'root', "
                            "MASTER_PASSWORD = %s, MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1" + ssl,
-                           (primary_port, password or "", *((str(tls.ca),) if tls is not None else ())))
+                           (primary_port, password or "", *((str(ca),) if ca is not None else ())))
             cursor.execute("START SLAVE")
     finally:
         conn.close()

@@ -216,16 +216,21 @@ def start_standby(directory: Path, port: int, primary_port: int, timeout: float 
     with _connect(primary_port, password) as conn:
         version = conn.info.server_version // 10000
     binaries = bindir(data_version(data) or version)
-    env = _server_env()
+    env = {**_server_env(), "HOME": str(home)}  # libpq looks for client certificates under ~/.postgresql
+    conninfo = (f"host=127.0.0.1 port={primary_port} user=postgres dbname=postgres "
+                f"application_name={STANDBY_SLOT}")
     passfile = _write_passfile(home, user, password)
     if passfile is not None:
         env["PGPASSFILE"] = str(passfile)
+        conninfo += f" passfile={passfile}"
+    if tls is not None:  # the primary takes TLS only; verify it with the sandbox's CA
+        from cdc.sandbox.tls import install_server_files
+
+        ca = install_server_files(tls, home, user)[0]
+        env.update(PGSSLMODE="verify-full", PGSSLROOTCERT=str(ca))
+        conninfo += f" sslmode=verify-full sslrootcert={ca}"
     if not (data / "PG_VERSION").is_file():
         _base_backup(binaries, data, primary_port, log_file, user, env)
-    conninfo = (f"host=127.0.0.1 port={primary_port} user=postgres dbname=postgres "
-                f"application_name={STANDBY_SLOT}")
-    if passfile is not None:
-        conninfo += f" passfile={passfile}"
     settings = {**SETTINGS, "primary_conninfo": conninfo, "primary_slot_name": STANDBY_SLOT,
                 "hot_standby": "on", "hot_standby_feedback": "on"}
     if version >= FAILOVER_SLOTS_VERSION:
@@ -237,6 +242,15 @@ def start_standby(directory: Path, port: int, primary_port: int, timeout: float 
     if in_recovery:  # not when a drill promoted it and the sandbox restarts: the primary would wait for nobody
         wait_for_standby(primary_port, version, password=password)
     return server
+
+
+def wait_for_standby_again(primary_port: int, standby_port: int, *, password: str | None = None) -> None:
+    """After a restart of the primary: make it wait for its standby again, when that one is still a standby."""
+    with _connect(standby_port, password) as conn:
+        if not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
+            return
+        version = conn.info.server_version // 10000
+    wait_for_standby(primary_port, version, password=password)
 
 
 def promote_standby(port: int, timeout: int = 60, *, password: str | None = None) -> None:
