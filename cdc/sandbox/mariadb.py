@@ -160,9 +160,14 @@ def start_replica(directory: Path, port: int, primary_port: int, timeout: float 
     Its root has the sandbox's password, and it logs in to the primary with it (MASTER_PASSWORD), over TLS
     when the sandbox has TLS."""
     server = start(directory, port, timeout, password, tls, name=REPLICA_NAME, primary_port=primary_port)
-    if _is_replica(port, password, tls):  # not when a drill promoted it and the sandbox restarts
-        _semi_sync(primary_port, port, password, tls)
-        wait_caught_up(primary_port, port, timeout, password=password, tls=tls)
+    try:
+        if _is_replica(port, password, tls):  # not when a drill promoted it and the sandbox restarts
+            _semi_sync(primary_port, port, password, tls)
+            wait_caught_up(primary_port, port, timeout, password=password, tls=tls)
+    except BaseException:  # not left running outside the state file
+        processes.stop(server.pid, server.program, server.marker, sig=STOP_SIGNAL)
+        Path(server.pid_file).unlink(missing_ok=True)
+        raise
     return server
 
 

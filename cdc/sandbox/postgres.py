@@ -237,10 +237,15 @@ def start_standby(directory: Path, port: int, primary_port: int, timeout: float 
         settings["sync_replication_slots"] = "on"
     server = _launch(STANDBY_NAME, directory, binaries, home, port, log_file, user, env, settings, timeout,
                      password, tls, create_database=False)
-    with _connect(port, password) as conn:
-        in_recovery = conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]
-    if in_recovery:  # not when a drill promoted it and the sandbox restarts: the primary would wait for nobody
-        wait_for_standby(primary_port, version, password=password)
+    try:
+        with _connect(port, password) as conn:
+            in_recovery = conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]
+        if in_recovery:  # not when a drill promoted it and the sandbox restarts: the primary would wait for nobody
+            wait_for_standby(primary_port, version, password=password)
+    except BaseException:  # not left running outside the state file
+        processes.stop(server.pid, server.program, server.marker, sig=STOP_SIGNAL)
+        Path(server.pid_file).unlink(missing_ok=True)
+        raise
     return server
 
 
