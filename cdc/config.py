@@ -52,6 +52,7 @@ class SourceConfig:
     server_id: int | None = None
     compat: str = "none"
     heartbeat_interval: float = 10.0
+    failover_slot: bool | None = None  # PostgreSQL: None = on for 17+
     max_message_bytes: int | None = None
     max_spool_bytes: int | None = None
     keyless: str = "refuse"
@@ -295,6 +296,7 @@ def _source(path: Path, index: int, data: Any) -> SourceConfig:
         server_id=section.get("server_id", int, None),
         compat=section.get("compat", str, "none", COMPAT_MODES),
         heartbeat_interval=float(section.get("heartbeat_interval", (int, float), 10.0)),
+        failover_slot=section.get("failover_slot", bool, None),
         max_message_bytes=section.get("max_message_bytes", int, None),
         max_spool_bytes=section.get("max_spool_bytes", int, None),
         keyless=section.get("keyless", str, "refuse", KEYLESS_POLICIES),

@@ -1,5 +1,9 @@
 """Database URLs: `postgresql://user:pass@host:port/db?opt=v` and `mysql://user:pass@host:port/db?ssl_ca=...`.
 
+A URL may list several servers, `postgresql://u@h1:5432,h2:5433/db` (libpq's multi-host form; add
+`?target_session_attrs=read-write` to land on the primary) or `mysql://u@h1:3306,h2:3307/db`: the
+primary and the replicas that may replace it. `host`/`port` are the first; `hosts` holds them all, in order.
+
 A password never leaves this module in clear except through `DatabaseUrl.secret_text()`, which `cdc run`
 hands its children in their environment (never on a command line). `repr()`, `redacted()` and every
 error message show `***` instead.
@@ -40,6 +44,16 @@ class DatabaseUrl:
     password: str | None
     database: str
     options: dict[str, str] = field(default_factory=dict)
+    hosts: tuple[tuple[str, int], ...] = ()  # every (host, port) listed; () means just (host, port)
+
+    @property
+    def servers(self) -> tuple[tuple[str, int], ...]:
+        """Every (host, port) of the URL, the first one first."""
+        return self.hosts or ((self.host, self.port),)
+
+    def host_list(self) -> str:
+        """`host:port[,host:port...]` as written in the URL."""
+        return ",".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.servers)
 
     def __repr__(self) -> str:
         return f"DatabaseUrl({self.redacted()!r})"
@@ -49,8 +63,7 @@ class DatabaseUrl:
     def _text(self, password: str | None, options: dict[str, str]) -> str:
         auth = quote(self.user, safe="") + (f":{password}" if password is not None else "")
         query = f"?{urlencode(options, safe='/:*')}" if options else ""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.engine}://{auth}@{host}:{self.port}/{quote(self.database, safe='')}{query}"
+        return f"{self.engine}://{auth}@{self.host_list()}/{quote(self.database, safe='')}{query}"
 
     def redacted(self) -> str:
         """The URL with the password (and secret options) shown as ***, for logs, metrics and messages."""
@@ -72,7 +85,6 @@ def parse_url(url: str, *, what: str = "database URL") -> DatabaseUrl:
     shown = mask_password(url)
     try:
         parts = urlsplit(url)
-        port = parts.port
     except ValueError:
         # the parser's own message may quote part of the password (an unquoted `/` in it looks like a port)
         raise ConfigError(f"{what} {shown!r} is not a valid URL (bad host or port)",
@@ -87,12 +99,46 @@ def parse_url(url: str, *, what: str = "database URL") -> DatabaseUrl:
     database = unquote(parts.path.lstrip("/"))
     if not database:
         raise ConfigError(f"{what} {shown!r} names no database", fix=f"add it as the path, e.g. {example}")
+    userinfo, at, hostinfo = parts.netloc.rpartition("@")
+    if not at:
+        userinfo, hostinfo = "", parts.netloc
+    username, colon, password = userinfo.partition(":")
+    try:
+        servers = parse_hosts(hostinfo, DEFAULT_PORTS[engine], what=what, example=example)
+    except ConfigError:
+        # parse_hosts quotes the bad port text, which may be part of a password with an unquoted `/` or `@`
+        raise ConfigError(f"{what} {shown!r} has an invalid port or host",
+                          fix=f"use the form {example}; percent-quote special characters of the password "
+                              "(`@` as %40, `/` as %2F, `:` as %3A, `%` as %25)") from None
+    host, port = servers[0]
     return DatabaseUrl(
         engine=engine,
-        host=parts.hostname or "127.0.0.1",
-        port=port or DEFAULT_PORTS[engine],
-        user=unquote(parts.username or ("postgres" if engine == "postgresql" else "root")),
-        password=unquote(parts.password) if parts.password is not None else None,
+        host=host,
+        port=port,
+        user=unquote(username or ("postgres" if engine == "postgresql" else "root")),
+        password=unquote(password) if colon else None,
         database=database,
         options=dict(parse_qsl(parts.query)),
+        hosts=servers if len(servers) > 1 else (),
     )
+
+
+def parse_hosts(text: str, default_port: int, *, what: str = "database URL",
+                example: str = "host:port[,host:port]") -> tuple[tuple[str, int], ...]:
+    """`h1:p1,h2,[::1]:p3` -> ((h1, p1), (h2, default_port), (::1, p3)); an empty text is 127.0.0.1."""
+    servers = []
+    for item in (text.split(",") if text else [""]):
+        host, port_text = item, ""
+        if item.startswith("["):
+            host, _, rest = item[1:].partition("]")
+            port_text = rest.removeprefix(":")
+        elif ":" in item:
+            host, _, port_text = item.rpartition(":")
+        try:
+            port = int(port_text) if port_text else default_port
+        except ValueError:
+            port = -1
+        if not 0 < port < 65536:
+            raise ConfigError(f"{what} has an invalid port {port_text!r} in {item!r}", fix=f"use the form {example}")
+        servers.append((unquote(host) or "127.0.0.1", port))
+    return tuple(servers)

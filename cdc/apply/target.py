@@ -42,6 +42,7 @@ class TargetColumn:
     name: str
     type: str
     nullable: bool
+    generated: bool = False  # computed by the target (GENERATED ALWAYS AS ...): never written
 
 
 class TargetTable:
@@ -56,7 +57,8 @@ class TargetTable:
         self.namespace = namespace
         self.name = name
         by_name = {column.name: column for column in schema.columns}
-        self.columns: tuple[str, ...] = tuple(c.name for c in schema.columns if c.name in target_columns)
+        self.columns: tuple[str, ...] = tuple(c.name for c in schema.columns
+                                              if c.name in target_columns and not target_columns[c.name].generated)
         self.key: tuple[str, ...] = tuple(schema.primary_key) or tuple(c.name for c in schema.columns if c.primary_key)
         self.types = {name: target_columns[name].type for name in self.columns}
         self._index = {name: i for i, name in enumerate(self.columns)}
@@ -393,6 +395,8 @@ class TargetWriter(abc.ABC):
             current = existing.get(column.name)
             if current is None:
                 statements.append(self.add_column_sql(namespace, name, column))
+            elif current.generated:
+                continue  # the target computes it (a source's published generated column, PG 18)
             elif is_widening(current.type, wanted.removesuffix(" NULL")):
                 statements.append(self.alter_type_sql(namespace, name, column.name, wanted))
         source_names = set(schema.column_names)

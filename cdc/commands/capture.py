@@ -24,6 +24,9 @@ from cdc.registry import source_module
                    "when_needed: snapshot when no usable position exists.")
 @click.option("--slot", default=None, help="PG replication slot name [default: cdc_<prefix>].")
 @click.option("--publication", default=None, help="PG publication name [default: cdc_<prefix>].")
+@click.option("--failover-slot/--no-failover-slot", "failover_slot", default=None,
+              help="PG: make the slot a failover slot, which standbys with sync_replication_slots = on copy, so "
+                   "capture resumes on a promoted standby [default: on for PostgreSQL 17+].")
 @click.option("--keyless", type=click.Choice(["refuse", "insert-only"]), default="refuse", show_default=True,
               help="PG: a table without a primary key and with REPLICA IDENTITY DEFAULT/NOTHING (whose UPDATE/DELETE "
                    "the server refuses once published): refuse to start, or capture its inserts only "
@@ -53,7 +56,7 @@ def command(source_url: str, kafka: str, prefix: str, tables: tuple[str, ...], i
             snapshot_workers: int, snapshot_chunk: int, kafka_backend: str | None,
             server_id: int | None = None, status_interval: float = 1.0, metrics: str = "",
             max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, max_spool_bytes: int | None = None,
-            keyless: str = "refuse") -> None:
+            keyless: str = "refuse", failover_slot: bool | None = None) -> None:
     """Stream a source database's changes into Kafka (Debezium-compatible events) until stopped.
 
     Runs until SIGINT/SIGTERM, then flushes Kafka, acknowledges the source position and exits 0.
@@ -81,8 +84,10 @@ def command(source_url: str, kafka: str, prefix: str, tables: tuple[str, ...], i
         status_interval=status_interval,
         kafka_backend=kafka_backend,
         max_message_bytes=max_message_bytes,
-        extra={"keyless": keyless, **{name: value for name, value in (("server_id", server_id), ("max_spool_bytes", max_spool_bytes))
-               if value is not None}},
+        extra={"keyless": keyless, **{name: value for name, value in (("server_id", server_id),
+                                                                      ("max_spool_bytes", max_spool_bytes),
+                                                                      ("failover_slot", failover_slot))
+                                      if value is not None}},
     )
     connector = source_module(source_url)
     server = watch = None

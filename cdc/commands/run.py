@@ -48,6 +48,8 @@ def capture_args(config: Config, source: SourceConfig) -> list[str]:
                           ("--max-spool-bytes", source.max_spool_bytes)):
         if value is not None:
             args += [option, str(value)]
+    if source.failover_slot is not None:
+        args.append("--failover-slot" if source.failover_slot else "--no-failover-slot")
     return args
 
 

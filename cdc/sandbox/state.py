@@ -39,20 +39,28 @@ class Endpoints:
     pg_url: str
     mysql_url: str
     kafka_bootstrap: str
+    pg_standby_url: str = ""  # the PostgreSQL standby, when the sandbox has one
+    mysql_replica_url: str = ""  # the MariaDB replica, when the sandbox has one
 
     def __repr__(self) -> str:
         from cdc.urls import mask_password
 
         return mask_password(f"Endpoints(pg_url={self.pg_url!r}, mysql_url={self.mysql_url!r}, "
-                             f"kafka_bootstrap={self.kafka_bootstrap!r})")
+                             f"kafka_bootstrap={self.kafka_bootstrap!r}, pg_standby_url={self.pg_standby_url!r}, "
+                             f"mysql_replica_url={self.mysql_replica_url!r})")
 
     def env_lines(self) -> list[str]:
         """Shell lines that export the endpoints (for `eval "$(cdc sandbox env)"`); the URLs hold the password."""
-        return [
+        lines = [
             f"export CDC_PG_URL={shlex.quote(self.pg_url)}",
             f"export CDC_MYSQL_URL={shlex.quote(self.mysql_url)}",
             f"export CDC_KAFKA_BOOTSTRAP={shlex.quote(self.kafka_bootstrap)}",
         ]
+        if self.pg_standby_url:
+            lines.append(f"export CDC_PG_STANDBY_URL={shlex.quote(self.pg_standby_url)}")
+        if self.mysql_replica_url:
+            lines.append(f"export CDC_MYSQL_REPLICA_URL={shlex.quote(self.mysql_replica_url)}")
+        return lines
 
 
 @dataclass(slots=True, frozen=True)
@@ -76,6 +84,8 @@ class SandboxState:
                 f"the sandbox state in {self.dir} lacks {', '.join(missing)}",
                 fix=f"run `cdc sandbox down --dir {self.dir}` and `cdc sandbox up --dir {self.dir}`",
             )
+        standby = self.servers.get("postgres-standby")
+        replica = self.servers.get("mariadb-replica")
         auth = f":{self.password}" if self.password else ""
         pg_options = mysql_options = ""
         if self.tls:  # verify the chain and the name (the server certificate names 127.0.0.1)
@@ -85,6 +95,8 @@ class SandboxState:
             pg_url=f"postgresql://postgres{auth}@127.0.0.1:{self.servers['postgres'].port}/cdc{pg_options}",
             mysql_url=f"mysql://root{auth}@127.0.0.1:{self.servers['mariadb'].port}/cdc{mysql_options}",
             kafka_bootstrap=f"127.0.0.1:{self.servers['kafka'].port}",
+            pg_standby_url=f"postgresql://postgres{auth}@127.0.0.1:{standby.port}/cdc{pg_options}" if standby else "",
+            mysql_replica_url=f"mysql://root{auth}@127.0.0.1:{replica.port}/cdc{mysql_options}" if replica else "",
         )
 
 

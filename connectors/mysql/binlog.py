@@ -25,7 +25,7 @@ import pymysql
 from cdc.errors import DecodeError, SourceError
 from cdc.urls import DatabaseUrl, parse_url
 from connectors.mysql.dialect import connect
-from connectors.mysql.offsets import BinlogPosition, format_gtid_state, parse_gtid_state
+from connectors.mysql.offsets import BinlogPosition, format_gtid_state, missing_gtids, parse_gtid_state
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,24 @@ ER_MASTER_FATAL_ERROR_READING_BINLOG = 1236
 CONNECTION_LOST = (1053, 1927, 2006, 2013, 2055)
 
 SNAPSHOT_FIX = "start again with a new snapshot (--snapshot when_needed or initial); keep binlogs longer (binlog_expire_logs_seconds)"
+# After a failover, how long a new primary may take to apply what it received before its GTID
+# state is held to contain capture's position (a replica still applying its relay log).
+GTID_CATCH_UP_SECONDS = 15.0
+
+
+class TransactionsLost(SourceError):
+    """The server lacks transactions capture already read from another server: a lost-transaction failover."""
+
+    def __init__(self, server: str, missing: list[str], position: str) -> None:
+        super().__init__(
+            f"{server} does not have GTID {', '.join(missing)}, which capture already read (and sent to Kafka) "
+            f"at position {position}: this server is not a continuation of the one capture read from (after a "
+            "failover: the new primary lost transactions the old one had committed); a new snapshot is needed",
+            fix="recover the lost transactions onto the new primary (from the old primary's binlog) and restart, or "
+                "accept the loss: restart with --snapshot when_needed, which takes a new snapshot (the target keeps "
+                "the rows the new primary lost: cdc verify shows them); docs/operations.md, Failover",
+        )
+        self.missing = missing
 
 
 @dataclass(slots=True)
@@ -173,6 +191,11 @@ class BinlogReader:
                 cur.execute("SELECT VERSION(), @@global.binlog_checksum")
                 version, checksum = cur.fetchone()
                 self.mariadb = "mariadb" in version.lower()
+                if start.gtid and self.mariadb:
+                    cur.execute("SELECT @@global.gtid_binlog_state")
+                    missing = missing_gtids(start.gtid, cur.fetchone()[0])
+                    if missing:
+                        raise TransactionsLost(f"{conn.host}:{conn.port}", missing, start.gtid)
                 self.checksum_size = 0 if (checksum or "NONE").upper() == "NONE" else 4
                 cur.execute("SET @master_binlog_checksum = @@global.binlog_checksum")
                 cur.execute("SET @mariadb_slave_capability = 4")
@@ -257,6 +280,8 @@ class BinlogReader:
             except SourceError as exc:
                 if not reconnected:
                     raise  # the first connection: a wrong URL or a refused login is no reason to wait
+                if isinstance(exc, TransactionsLost) and time.monotonic() - (lost_since or time.monotonic()) > GTID_CATCH_UP_SECONDS:
+                    raise
                 message = exc.message
             except (OSError, ValueError, AttributeError, pymysql.err.InterfaceError):
                 if self._closed:

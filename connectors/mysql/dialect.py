@@ -38,12 +38,22 @@ def connection_kwargs(url: DatabaseUrl | str) -> dict:
 
 
 def connect(url: DatabaseUrl | str, *, error: type[CdcError] = SourceError, autocommit: bool = True, **kwargs):
-    """Open a pymysql connection; an unreachable server or a refused login becomes `error` with the fix."""
+    """Open a pymysql connection; an unreachable server or a refused login becomes `error` with the fix.
+
+    A URL listing several servers (`mysql://u@h1:3306,h2:3307/db`) connects to the first that answers,
+    in the order listed: the primary first, then the replicas that may replace it after a failover.
+    """
     url = parse_url(url) if isinstance(url, str) else url
-    try:
-        return pymysql.connect(autocommit=autocommit, **{**connection_kwargs(url), **kwargs})
-    except pymysql.err.OperationalError as exc:
-        raise error(
-            f"cannot connect to MySQL/MariaDB at {url.redacted()}: {exc.args[-1] if exc.args else exc}",
-            fix="check that the server runs, the host/port/database are right and the user may log in from here",
-        ) from exc
+    failures = []
+    for host, port in url.servers:
+        try:
+            return pymysql.connect(autocommit=autocommit, **{**connection_kwargs(url), "host": host, "port": port,
+                                                             **kwargs})
+        except pymysql.err.OperationalError as exc:
+            failures.append((host, port, exc))
+    host, port, last = failures[-1]
+    tried = "" if len(failures) == 1 else f" (tried {len(failures)} servers; the last, {host}:{port}, said)"
+    raise error(
+        f"cannot connect to MySQL/MariaDB at {url.redacted()}{tried}: {last.args[-1] if last.args else last}",
+        fix="check that the server runs, the host/port/database are right and the user may log in from here",
+    ) from last

@@ -61,3 +61,24 @@ def position_from_value(value: dict[str, Any] | None) -> BinlogPosition | None:
     if value is None:
         return None
     return BinlogPosition(value["file"], int(value["pos"]), value.get("gtid"))
+
+
+def missing_gtids(position: str | None, binlog_state: str | None) -> list[str]:
+    """The GTIDs of a stored position that a server's @@gtid_binlog_state does not contain.
+
+    `binlog_state` holds the last GTID per (domain, server id) of the server's binlog; a stored GTID
+    d-s-n is contained when the server logged d-s-m with m >= n (MariaDB numbers a domain's
+    transactions in order). A missing one means the server never had a transaction capture read
+    elsewhere: after a failover, one the old primary committed and the new one lost.
+    """
+    logged: dict[tuple[int, int], int] = {}
+    for part in (binlog_state or "").split(","):
+        if part.strip():
+            domain, server, sequence = (int(x) for x in part.strip().split("-"))
+            logged[(domain, server)] = max(sequence, logged.get((domain, server), 0))
+    missing = []
+    for gtid in parse_gtid_state(position).values():
+        domain, server, sequence = (int(x) for x in gtid.split("-"))
+        if logged.get((domain, server), -1) < sequence:
+            missing.append(gtid)
+    return missing

@@ -75,14 +75,15 @@ class Writer(TargetWriter):
 
     def describe(self, namespace: str, name: str) -> dict[str, TargetColumn] | None:
         rows = self._execute(
-            "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE = 'YES' FROM information_schema.COLUMNS"
-            " WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
+            "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE = 'YES', EXTRA LIKE '%%GENERATED%%'"
+            " FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
             (namespace, name),
         ).fetchall()
         self.conn.rollback()
         if not rows:
             return None
-        return {name: TargetColumn(name, type_name, bool(nullable)) for name, type_name, nullable in rows}
+        return {name: TargetColumn(name, type_name, bool(nullable), bool(generated))
+                for name, type_name, nullable, generated in rows}
 
     def unique_keys(self, namespace: str, name: str) -> list[set[str]]:
         rows = self._execute(

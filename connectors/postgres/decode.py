@@ -3,7 +3,8 @@
 This module is the readable specification of `cdc._ext.pgoutput` (ext/connectors/postgres/decode.pyx): same API, same
 output, tested on the same cases. `cdc.impl.twin` picks one of the two.
 
-One `PgoutputDecoder` follows one replication stream (protocol versions 1 and 2: streamed
+One `PgoutputDecoder` follows one replication stream (protocol versions 1, 2 (streamed) and 4 (streamed in
+parallel: Stream Abort carries the abort's LSN and time);
 transactions). It caches the Relation messages it sees, chooses one value codec per column at that
 time (`connectors.postgres.types`), and turns each message into a tuple whose first item is the
 message tag (see `PgoutputDecoder.decode`). Row values come out in the readable JSON forms of
@@ -168,7 +169,8 @@ class PgoutputDecoder:
         - `("M", xid, transactional, message_lsn, prefix, content)`: logical decoding message
         - `("S", xid, first_segment)`: Stream Start; `("E",)`: Stream Stop
         - `("c", xid, flags, commit_lsn, end_lsn, commit_ts_us)`: Stream Commit
-        - `("A", xid, subxid)`: Stream Abort
+        - `("A", xid, subxid, abort_lsn, abort_ts_us)`: Stream Abort; the last two are None before protocol
+          version 4 (which PostgreSQL 16+ speaks with `streaming 'parallel'`)
 
         `xid` in R/Y/I/U/D/T/M messages is set inside a streamed block (between Stream Start and
         Stream Stop) and None outside; it is the id of the (sub)transaction that made the change,
@@ -310,10 +312,13 @@ class PgoutputDecoder:
     def _stream_abort(self, r: _Reader) -> tuple:
         xid = r.uint32()
         subxid = r.uint32()
-        # Protocol v4 (parallel apply) appends abort_lsn and abort_ts; they are not reported.
-        if r.remaining() not in (0, 16):
+        if r.remaining() == 0:
+            return ("A", xid, subxid, None, None)
+        if r.remaining() != 16:
             raise r.error(f"{r.remaining()} unexpected bytes after an 'A' message")
-        return ("A", xid, subxid)
+        abort_lsn = r.uint64()  # protocol v4 (streaming 'parallel')
+        abort_ts = r.int64()
+        return ("A", xid, subxid, abort_lsn, _unix_us(abort_ts))
 
     _HANDLERS = {
         "B": _begin, "C": _commit, "O": _origin, "R": _relation_message, "Y": _type,

@@ -29,8 +29,8 @@ def conninfo(url: DatabaseUrl | str, **extra: str) -> str:
     """A libpq conninfo string for the URL, with the session options above and any extra keywords."""
     url = parse_url(url) if isinstance(url, str) else url
     params = {
-        "host": url.host,
-        "port": str(url.port),
+        "host": ",".join(host for host, _ in url.servers),  # libpq tries them in turn
+        "port": ",".join(str(port) for _, port in url.servers),
         "user": url.user,
         "dbname": url.database,
         # PGOPTIONS is kept, as libpq would (`cdc migrate` children write through a read-only default)

@@ -51,6 +51,21 @@ class StreamLost(SourceError):
     """The replication connection broke or the server ended the stream (a restart): reconnect and resume."""
 
 
+class SlotLost(SourceError):
+    """The slot capture streams from is gone: dropped, or the source failed over to a server without it."""
+
+    def __init__(self, slot: str, url: DatabaseUrl) -> None:
+        super().__init__(
+            f"replication slot {slot!r} does not exist on {url.redacted()}: it was dropped, or the source failed "
+            "over to a standby that lacks it (before PostgreSQL 17 logical slots stay on the old primary; on 17+ "
+            "only failover slots synchronised to the standby survive); changes after the last acknowledged "
+            "position may be missing from Kafka",
+            fix="restart capture with --snapshot when_needed: it creates the slot again and takes a new snapshot "
+                "(see docs/operations.md, Failover)",
+        )
+        self.slot = slot
+
+
 @dataclass(slots=True, frozen=True)
 class SystemIdentity:
     """IDENTIFY_SYSTEM's answer."""
@@ -112,13 +127,22 @@ class ReplicationConnection:
         system_id, timeline, position, database = self.command("IDENTIFY_SYSTEM")[0]
         return SystemIdentity(system_id, int(timeline), lsn_to_int(position), database or "")
 
-    def create_slot(self, name: str, *, export_snapshot: bool = True, temporary: bool = False) -> CreatedSlot:
-        """CREATE_REPLICATION_SLOT name LOGICAL pgoutput, exporting a snapshot (or not)."""
+    def create_slot(self, name: str, *, export_snapshot: bool = True, temporary: bool = False,
+                    failover: bool = False) -> CreatedSlot:
+        """CREATE_REPLICATION_SLOT name LOGICAL pgoutput, exporting a snapshot (or not); `failover`
+        (PostgreSQL 17+) makes it a failover slot, which standbys with sync_replication_slots copy."""
         temp = " TEMPORARY" if temporary else ""
-        snapshot = "EXPORT_SNAPSHOT" if export_snapshot else "NOEXPORT_SNAPSHOT"
+        if failover:
+            snapshot = "(SNAPSHOT 'export', FAILOVER true)" if export_snapshot else "(SNAPSHOT 'nothing', FAILOVER true)"
+        else:
+            snapshot = "EXPORT_SNAPSHOT" if export_snapshot else "NOEXPORT_SNAPSHOT"
         rows = self.command(f"CREATE_REPLICATION_SLOT {quote_ident(name)}{temp} LOGICAL pgoutput {snapshot}")
         slot_name, consistent_point, snapshot_name, plugin = rows[0]
         return CreatedSlot(slot_name, lsn_to_int(consistent_point), snapshot_name, plugin or "pgoutput")
+
+    def enable_failover(self, name: str) -> None:
+        """ALTER_REPLICATION_SLOT name (FAILOVER true): an existing slot becomes a failover slot (PostgreSQL 17+)."""
+        self.command(f"ALTER_REPLICATION_SLOT {quote_ident(name)} (FAILOVER true)")
 
     def start_replication(self, slot: str, publication: str | tuple[str, ...], start: int = 0, *, messages: bool = True,
                           streaming: bool = True, binary: bool = False) -> dict[str, str]:
@@ -134,6 +158,8 @@ class ReplicationConnection:
             if "is active for PID" in str(message):
                 raise SourceError(f"replication slot {slot!r} is in use: {str(message).strip()}",
                                   fix="stop the other consumer of this slot, or use another --slot")
+            if "does not exist" in str(message):
+                raise SlotLost(slot, self.url)
             raise SourceError(f"START_REPLICATION on slot {slot!r} failed: {str(message).strip()}")
         self.pgconn.nonblocking = 1
         self.streaming = True
@@ -141,12 +167,16 @@ class ReplicationConnection:
         return options
 
     def plugin_options(self, publication: str | tuple[str, ...], *, messages: bool, streaming: bool, binary: bool) -> dict[str, str]:
-        """pgoutput options: proto v2 + streaming on PG 14+, messages on PG 14+, binary on PG 14+."""
+        """pgoutput options: streaming of in-progress transactions (proto v4 `parallel` on PG 16+, v2 `on` on
+        PG 14/15), messages and binary on PG 14+; proto v1 otherwise."""
         names = (publication,) if isinstance(publication, str) else publication
         publication_names = ",".join(quote_ident(name) for name in names).replace("'", "''")
         options = {"proto_version": "1", "publication_names": publication_names}
         if self.server_version >= 140000:
-            if streaming:
+            if streaming and self.server_version >= 160000:
+                options["proto_version"] = "4"
+                options["streaming"] = "parallel"
+            elif streaming:
                 options["proto_version"] = "2"
                 options["streaming"] = "on"
             if messages:

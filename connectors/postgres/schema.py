@@ -80,9 +80,19 @@ GROUP BY i.indexrelid, i.indisprimary, i.indisreplident
 """
 
 
+PUBLISHED_GENERATED_VERSION = 180000  # publish_generated_columns: stored generated columns in pgoutput
+
+
 def _columns_sql(conn: psycopg.Connection) -> str:
-    """Column query; generated columns (PG 12+) are left out, as pgoutput leaves them out."""
-    generated = "AND a.attgenerated = ''" if conn.info.server_version >= 120000 else ""
+    """Column query: the columns pgoutput sends. Generated columns (PG 12+) are left out before PG 18; from
+    18 stored ones are in, as the publications capture makes publish them (`publish_generated_columns`)."""
+    version = conn.info.server_version
+    if version >= PUBLISHED_GENERATED_VERSION:
+        generated = "AND a.attgenerated IN ('', 's')"
+    elif version >= 120000:
+        generated = "AND a.attgenerated = ''"
+    else:
+        generated = ""
     return _COLUMNS_SQL.replace("{generated}", generated)
 
 

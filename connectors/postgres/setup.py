@@ -20,10 +20,12 @@ from cdc.errors import ConfigError, SourceError, UnsupportedError
 from cdc.tables import split_table_entry
 from cdc.urls import DatabaseUrl
 from connectors.postgres.dialect import connect, qualified, quote_ident
+from connectors.postgres.schema import PUBLISHED_GENERATED_VERSION
 
 log = logging.getLogger(__name__)
 
 OLDEST_SUPPORTED_VERSION = 100000  # PostgreSQL 10: the first release with pgoutput and publications
+FAILOVER_SLOTS_VERSION = 170000  # failover slots: CREATE_REPLICATION_SLOT ... (FAILOVER true)
 
 
 @dataclass(slots=True, frozen=True)
@@ -35,6 +37,7 @@ class SlotState:
     database: str | None
     active_pid: int | None
     confirmed_flush: str | None
+    failover: bool = False  # a failover slot (PostgreSQL 17+), synchronised to standbys that ask for it
 
 
 def check_server_version(version_num: int) -> None:
@@ -225,12 +228,30 @@ def published(conn: psycopg.Connection, publication: str) -> tuple[str, ...]:
 
 def slot_state(conn: psycopg.Connection, slot: str) -> SlotState | None:
     """The slot, or None when it does not exist."""
+    failover = "failover" if conn.info.server_version >= FAILOVER_SLOTS_VERSION else "false"
     row = conn.execute(
-        "SELECT slot_name, plugin, database, active_pid, confirmed_flush_lsn::text FROM pg_replication_slots "
-        "WHERE slot_name = %s",
+        f"SELECT slot_name, plugin, database, active_pid, confirmed_flush_lsn::text, {failover} "
+        "FROM pg_replication_slots WHERE slot_name = %s",
         (slot,),
     ).fetchone()
     return SlotState(*row) if row else None
+
+
+def wants_failover_slot(requested: bool | None, server_version: int) -> bool:
+    """Whether capture's slot is a failover slot: as asked (`--failover-slot`), by default on PostgreSQL 17+.
+
+    SourceError when asked for on an older server, which has no failover slots.
+    """
+    if requested is None:
+        return server_version >= FAILOVER_SLOTS_VERSION
+    if requested and server_version < FAILOVER_SLOTS_VERSION:
+        raise SourceError(
+            f"--failover-slot needs PostgreSQL 17 or later (the source is {server_version // 10000}): older servers "
+            "do not copy logical slots to standbys, so a failover loses the slot",
+            fix="run without --failover-slot (after a failover, restart capture with --snapshot when_needed; "
+                "see docs/operations.md, Failover)",
+        )
+    return requested
 
 
 def check_slot(conn: psycopg.Connection, slot: str, *, wait: float = 0.0) -> SlotState | None:
@@ -279,12 +300,17 @@ def ensure_publication(conn: psycopg.Connection, publication: str, tables: list[
     """Create the publication when missing (FOR TABLE list, or FOR ALL TABLES); add listed tables it lacks.
 
     `all_tables` (default: when no table is listed) False with no tables creates an empty publication.
+    On PostgreSQL 18+ it publishes stored generated columns (`publish_generated_columns = stored`), so
+    events carry them as they carry any column; an existing publication is switched to that.
     """
     all_tables = not tables if all_tables is None else all_tables
     row = conn.execute("SELECT puballtables FROM pg_publication WHERE pubname = %s", (publication,)).fetchone()
+    publishes_generated = conn.info.server_version >= PUBLISHED_GENERATED_VERSION
     if row is None:
         target = ("FOR ALL TABLES" if all_tables else
                   "FOR TABLE " + ", ".join(qualified(s, t) for s, t in tables) if tables else "")
+        if publishes_generated:
+            target += " WITH (publish_generated_columns = stored)"
         if all_tables:
             check_may_publish_all_tables(conn, publication)
         try:
@@ -296,6 +322,10 @@ def ensure_publication(conn: psycopg.Connection, publication: str, tables: list[
             ) from exc
         log.info("created publication", extra={"publication": publication, "tables": "all" if all_tables else len(tables)})
         return
+    if publishes_generated and conn.execute("SELECT pubgencols <> 's' FROM pg_publication WHERE pubname = %s",
+                                            (publication,)).fetchone()[0]:
+        conn.execute(f"ALTER PUBLICATION {quote_ident(publication)} SET (publish_generated_columns = stored)")
+        log.info("publication now publishes stored generated columns", extra={"publication": publication})
     if row[0] or not tables:
         return
     published = set(conn.execute(

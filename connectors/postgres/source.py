@@ -29,6 +29,7 @@ from connectors.postgres.setup import (
     prepare_source,
     published,
     snapshot_unfinished,
+    wants_failover_slot,
 )
 from connectors.postgres.snapshot import read_snapshot, snapshot_tables
 from connectors.postgres.streaming import PostgresStream, tune_gc_for_streaming
@@ -47,6 +48,7 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
                                               keyless=options.extra.get("keyless", "refuse"))
         publications = published(conn, publication)
         database = conn.info.dbname
+        failover = wants_failover_slot(options.extra.get("failover_slot"), conn.info.server_version)
     check_distinct_topics(options.prefix, captured)
     table_filter = TableFilter(captured if options.tables else (), options.include, default_namespace="public")
     envelope = Envelope(options.prefix, compat=options.compat)
@@ -84,9 +86,10 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
             if want_snapshot:
                 create_marker(url, pending_marker(slot))
             replication = ReplicationConnection(url)
-            created = replication.create_slot(slot, export_snapshot=want_snapshot)
+            created = replication.create_slot(slot, export_snapshot=want_snapshot, failover=failover)
             start = created.consistent_point
-            log.info("created replication slot", extra={"slot": slot, "consistent_point": lsn_to_text(start)})
+            log.info("created replication slot", extra={"slot": slot, "consistent_point": lsn_to_text(start),
+                                                        "failover": failover})
             if want_snapshot:
                 read_snapshot(url, created.snapshot_name, start, snapshot_tables(url, captured, publication),
                               pipeline, options, database, stop)
@@ -101,6 +104,10 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
         else:
             start = lsn_to_int(slot_state.confirmed_flush) if slot_state.confirmed_flush else 0
             log.info("resuming from the slot's confirmed position", extra={"slot": slot, "start": lsn_to_text(start)})
+            if failover and not slot_state.failover:
+                replication = ReplicationConnection(url)
+                replication.enable_failover(slot)
+                log.info("the slot is now a failover slot", extra={"slot": slot})
         stream = PostgresStream(url, options, pipeline, table_filter, slot=slot, publication=publications,
                                 database=database)
         stream.incremental = incremental

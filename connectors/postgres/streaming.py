@@ -8,7 +8,8 @@ per-table `SourceTemplate` (only the per-event fields filled in), truncates and 
 end of the last transaction whose events Kafka acknowledged.
 
 Large transactions: with PG 14+ pgoutput streams a transaction larger than logical_decoding_work_mem
-before its commit (proto v2, `streaming 'on'`); its messages are spooled as received
+before its commit (proto v2 `streaming 'on'`; v4 `streaming 'parallel'` on PG 16+, whose Stream Abort also carries the
+abort's LSN and time); its messages are spooled as received
 (`connectors.postgres.spool.TransactionSpool`) and produced at Stream Commit. `CDC_PG_STREAMING=off`
 in the environment asks for proto v1 instead (the server then buffers the transaction in pg_replslot
 and sends it after its commit), for comparisons such as benchmarks/bench_pg_e2e.py's `--compare-v1`.
@@ -277,7 +278,7 @@ class PostgresStream:
             _, xid, _, commit_lsn, end_lsn, commit_ts_us = message
             self._stream_commit(xid, commit_lsn, end_lsn, commit_ts_us)
         elif tag == "A":
-            _, xid, subxid = message
+            xid, subxid = message[1], message[2]
             spool = self.spools.get(xid)
             if spool is not None:
                 if subxid == xid:

@@ -92,8 +92,9 @@ class Writer(TargetWriter):
     def describe(self, namespace: str, name: str) -> dict[str, TargetColumn] | None:
         with self.conn.cursor() as cur:
             cur.execute(
-                "SELECT a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull"
-                " FROM pg_attribute a WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped"
+                "SELECT a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull, "
+                + ("a.attgenerated <> ''" if self.conn.info.server_version >= 120000 else "false")
+                + " FROM pg_attribute a WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped"
                 " ORDER BY a.attnum",
                 (qualified(namespace, name),),
             )
@@ -101,7 +102,8 @@ class Writer(TargetWriter):
         self.conn.rollback()
         if not rows:
             return None
-        return {name: TargetColumn(name, type_name, nullable) for name, type_name, nullable in rows}
+        return {name: TargetColumn(name, type_name, nullable, generated)
+                for name, type_name, nullable, generated in rows}
 
     def unique_keys(self, namespace: str, name: str) -> list[set[str]]:
         rows = self.conn.execute(

@@ -255,6 +255,23 @@ def test_constraint_violation_is_a_bad_event_and_the_rest_apply(target_url, engi
     assert [headers["cdc.dlq.offset"] for _, _, _, headers in producer.sent] == [b"1", b"2"]
 
 
+def test_generated_target_columns_are_computed_not_written(target_url, engine):
+    """A source's published generated column (PostgreSQL 18) lands in a target column the target computes."""
+    total = Column("total", "integer", "int")
+    schema = simple_table(engine, extra=(total,))
+    where = _where(engine, target_url, "items")
+    key = "id integer PRIMARY KEY" if engine == "postgresql" else "id int PRIMARY KEY"
+    generated = ("total integer GENERATED ALWAYS AS (qty * 2) STORED" if engine == "postgresql"
+                 else "total int AS (qty * 2) STORED")
+    execute(target_url, f"CREATE TABLE {where} ({key}, name varchar(100), qty integer, note text, {generated})")
+    stream = Stream()
+    apply = applier(target_url, schema)
+    apply.apply(stream.insert(schema, {"id": 1, "name": "a", "qty": 3, "note": None, "total": 6})
+                + stream.insert(schema, {"id": 2, "name": "b", "qty": 4, "note": None, "total": 999}))
+    apply.apply(stream.update(schema, {"id": 1, "name": "a", "qty": 5, "note": None, "total": 10}))
+    assert rows(target_url, f"SELECT id, qty, total FROM {where} ORDER BY id") == [(1, 5, 10), (2, 4, 8)]
+
+
 def keyless_table(engine: str, name: str = "history"):
     """A history table without a primary key: who, amount, note (nullable)."""
     from tests.apply.scenario import table

@@ -903,9 +903,13 @@ cdef class PgoutputDecoder:
     cdef tuple _stream_abort(self):
         xid = self._u32()
         subxid = self._u32()
-        if self._len - self._pos != 0 and self._len - self._pos != 16:
+        if self._len - self._pos == 0:
+            return ("A", xid, subxid, None, None)
+        if self._len - self._pos != 16:
             raise self._error(f"{self._len - self._pos} unexpected bytes after an 'A' message", 0)
-        return ("A", xid, subxid)
+        abort_lsn = self._u64()  # protocol v4 (streaming 'parallel')
+        abort_ts = self._i64()
+        return ("A", xid, subxid, abort_lsn, abort_ts + _PG_EPOCH_OFFSET)
 
     # -- tuples ------------------------------------------------------------------------------------
 

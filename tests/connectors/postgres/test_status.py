@@ -15,6 +15,9 @@ def test_source_lag_grows_with_wal_written_after_the_slot(pg_database):
     try:
         before, retained_before = source_lag(pg_database, slot=slot)
         with connect(pg_database) as conn:
+            # the lag counts WAL written out; with the sandbox's synchronous_commit = off, PostgreSQL 18 may
+            # still hold these commits in its WAL buffers when the lag is read
+            conn.execute("SET synchronous_commit = on")
             conn.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
             conn.execute("INSERT INTO t SELECT g, repeat('x', 200) FROM generate_series(1, 2000) g")
         after, retained_after = source_lag(pg_database, slot=slot)
