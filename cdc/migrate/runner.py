@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from cdc.commands.run import apply_args, capture_args
+from cdc.commands.run import apply_args, apply_env, capture_args, capture_env
 from cdc.config import Config, KafkaConfig, SourceConfig, TargetConfig
 from cdc.migrate.catchup import CatchUpProbe, current_position
 from cdc.migrate.state import CANCELLED, COMPLETED, COPYING, CREATED, RUNNING, MigrationStore
@@ -48,8 +48,10 @@ def components_for(workflow: Workflow, direction: str, *, create_tables: bool) -
     for url in (workflow.source_url, workflow.target_url):
         env.update(migrate_module(url.engine).child_env())
     # acknowledgements every 0.2 s: a switch waits for capture to acknowledge the final position
-    return [Component(f"capture:{prefix}", capture_args(config, source) + ["--status-interval", "0.2"], env=env),
-            Component(f"apply:{prefix}", apply_args(config, target) + ["--linger-ms", "20"], env=env)]
+    return [Component(f"capture:{prefix}", capture_args(config, source) + ["--status-interval", "0.2"],
+                      env={**env, **capture_env(config, source)}),
+            Component(f"apply:{prefix}", apply_args(config, target) + ["--linger-ms", "20"],
+                      env={**env, **apply_env(config, target)})]
 
 
 class MigrationRunner:
