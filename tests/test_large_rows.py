@@ -87,12 +87,14 @@ def test_max_message_bytes_out_of_range_is_a_config_error(kafka_bootstrap):
         check_message_limit(kafka_bootstrap, 10)
 
 
-def test_cdc_run_passes_the_configured_bounds_to_its_children(tmp_path):
-    from cdc.commands.run import apply_args, capture_args
+def test_cdc_run_passes_the_configured_bounds_to_its_children(tmp_path, monkeypatch):
+    from cdc.commands.run import apply_args, apply_env, capture_args, capture_env
     from tests.test_cli import _config, parse
 
     config = _config(tmp_path, source_extra="max_message_bytes = 500000\nmax_spool_bytes = 2097152",
                      target_extra="max_transaction_bytes = 4096")
+    monkeypatch.setenv("CDC_SOURCE", capture_env(config, config.sources[0])["CDC_SOURCE"])
+    monkeypatch.setenv("CDC_TARGET", apply_env(config, config.targets[0])["CDC_TARGET"])
     capture = parse("capture", capture_args(config, config.sources[0])[1:])
     assert capture["max_message_bytes"] == 500_000 and capture["max_spool_bytes"] == 2_097_152
     assert parse("apply", apply_args(config, config.targets[0])[1:])["max_transaction_bytes"] == 4096

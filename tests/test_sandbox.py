@@ -352,7 +352,7 @@ def test_a_sandbox_has_its_own_password_in_a_private_state_file(sandbox):
     for password in ("", "wrong"):
         with pytest.raises(pymysql.err.OperationalError, match="Access denied"):
             pymysql.connect(host=mysql.host, port=mysql.port, user="root", password=password, connect_timeout=5)
-    state_files = [path for path in Path("/tmp").glob("cdc-test-sandbox-*/sandbox.json")
+    state_files = [path for path in Path("/tmp").glob("cdc-*sandbox-*/sandbox.json")  # tests/conftest.py or scripts/test.sh
                    if f'"port": {pg.port}' in path.read_text()]
     assert state_files, "the session sandbox's state file"
     assert state_files[0].stat().st_mode & 0o777 == 0o600

@@ -150,7 +150,10 @@ class VerifyOptions:
     slicing: Slicing | None = None  # None: whole tables
 
 
-INTERNAL_TABLES = frozenset({"cdc_offsets", "cdc_transactions", "cdc_table_state"})
+# cdc's own tables: apply's (offsets, transactions, table state), the migration workflow's state and
+# journal, and the MySQL/MariaDB source's incremental-snapshot signal table
+INTERNAL_TABLES = frozenset({"cdc_offsets", "cdc_transactions", "cdc_table_state", "cdc_migrations",
+                             "cdc_migration_journal", "cdc_signal"})
 
 
 def _column_filter(name: str, options: VerifyOptions, table: str) -> bool:
