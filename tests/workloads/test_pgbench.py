@@ -5,6 +5,7 @@ PostgreSQL, with the capture and apply each SIGKILLed once in the middle of the 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import uuid
 
@@ -14,10 +15,12 @@ from tests.conftest import create_pg_database, drop_pg_database
 from tests.workloads.chain import CdcProcess, kill_each_during, need, pg_client_args, verify
 
 TABLES = ["pgbench_accounts", "pgbench_branches", "pgbench_tellers", "pgbench_history"]
-LOAD_SECONDS = 15
-# Transactions per second pgbench is held to: the full speed would only measure how long apply takes to
-# catch up on these 2 shared cores (benchmarks/bench_source_cost.py measures the unthrottled source).
-RATE = 250
+# The full-size run is `CDC_PGBENCH_SCALE=5 CDC_PGBENCH_SECONDS=40 CDC_PGBENCH_RATE=0`.
+SCALE = int(os.environ.get("CDC_PGBENCH_SCALE", "1"))
+LOAD_SECONDS = int(os.environ.get("CDC_PGBENCH_SECONDS", "15"))
+# Transactions per second pgbench is held to (0: unthrottled): the full speed would only measure how long
+# apply takes to catch up on these 2 shared cores (benchmarks/bench_source_cost.py measures the source).
+RATE = int(os.environ.get("CDC_PGBENCH_RATE", "250"))
 
 
 def _pgbench(source: str, *args: str, **popen) -> subprocess.Popen:
@@ -40,7 +43,7 @@ def pg_target(pg_url: str, request: pytest.FixtureRequest):
 def test_pgbench_with_history_replicates_to_parity_through_a_capture_and_an_apply_kill(
         target_engine, pg_database, kafka_bootstrap, request, tmp_path):
     target = request.getfixturevalue("mysql_database" if target_engine == "mariadb" else "pg_target")
-    setup = _pgbench(pg_database, "-i", "-s", "1", "-q")
+    setup = _pgbench(pg_database, "-i", "-s", str(SCALE), "-q")
     out, _ = setup.communicate(timeout=120)
     assert setup.returncode == 0, out
     prefix = "pgb" + uuid.uuid4().hex[:8]
@@ -59,7 +62,7 @@ def test_pgbench_with_history_replicates_to_parity_through_a_capture_and_an_appl
     try:
         capture.start().wait_for_log("replication started", 120)
         apply.start().wait_for_log("apply worker started", 60)
-        load = _pgbench(pg_database, "-T", str(LOAD_SECONDS), "-c", "4", "-R", str(RATE), "-n")
+        load = _pgbench(pg_database, "-T", str(LOAD_SECONDS), "-c", "4", *(["-R", str(RATE)] if RATE else []), "-n")
         kill_each_during(load, LOAD_SECONDS, capture, apply, capture_ready="replication started")
         code, report = verify(pg_database, target, TABLES, tmp_path)
         assert code == 0, f"{report[-6000:]}\n--- capture\n{capture.text()[-3000:]}\n--- apply\n{apply.text()[-3000:]}"
