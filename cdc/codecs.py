@@ -54,6 +54,7 @@ TIMESTAMP_INFINITY = 2**63 - 1
 TIMESTAMP_MINUS_INFINITY = -(2**63)
 
 _F32 = struct.Struct("<f")
+_U32 = struct.Struct("<I")
 _INF = float("inf")
 _MINUS_INF = float("-inf")
 _EPOCH_ORDINAL = 719_163  # date(1970, 1, 1).toordinal()
@@ -127,18 +128,30 @@ def encode_float(value: float) -> float | str:
 
 
 def encode_float4(value: float) -> float | str:
-    """A single-precision float (read as a double) as the shortest number that reads back equal."""
+    """A single-precision float (read as a double) as the shortest number that reads back equal.
+
+    A candidate lying exactly halfway to a neighbouring float32 is refused (it reads back equal only by
+    round-half-even): PostgreSQL's float4 output refuses it too, so binary and text decoding agree.
+    """
     if value != value or value in (_INF, _MINUS_INF):
         return encode_float(value)
     target = _F32.unpack(_F32.pack(value))[0]
+    halfway = _float32_midpoints(target)
     for digits in range(1, 10):
         candidate = float(f"{target:.{digits}g}")
         try:
-            if _F32.unpack(_F32.pack(candidate))[0] == target:
+            if _F32.unpack(_F32.pack(candidate))[0] == target and candidate not in halfway:
                 return candidate
         except OverflowError:  # rounded past the largest float32
             continue
     return target
+
+
+def _float32_midpoints(target: float) -> tuple[float, ...]:
+    """The doubles exactly halfway between a finite float32 and its finite neighbours (exact in a double)."""
+    bits = _U32.unpack(_F32.pack(target))[0]
+    finite = [b for b in (bits - 1, bits + 1) if 0 <= b < 0x7F800000 or 0x80000000 <= b < 0xFF800000]
+    return tuple((target + _F32.unpack(_U32.pack(b))[0]) / 2 for b in finite)
 
 
 def encode_decimal(value: str | Decimal | int) -> str:

@@ -13,7 +13,7 @@ a byte is read; a short or corrupted body raises cdc.errors.DecodeError naming p
 from cpython.unicode cimport PyUnicode_DecodeUTF8, PyUnicode_DecodeASCII
 from libc.stdio cimport snprintf
 from libc.stdlib cimport strtod
-from libc.math cimport isnan, isinf
+from libc.math cimport isnan, isinf, nextafterf, INFINITY
 
 from cdc.compat import geometry_value
 from cdc.errors import DecodeError
@@ -197,10 +197,17 @@ cdef object _float4(float value):
         return "NaN"
     if isinf(value):
         return "Infinity" if value > 0 else "-Infinity"
+    # a candidate exactly halfway to a neighbour reads back only by round-half-even: refused, as in
+    # cdc.codecs.encode_float4 (PostgreSQL's float4 output refuses it too)
+    cdef float below = nextafterf(value, -INFINITY)
+    cdef float above = nextafterf(value, INFINITY)
+    cdef double low_half = (<double>value + <double>below) / 2 if not isinf(below) else <double>value
+    cdef double high_half = (<double>value + <double>above) / 2 if not isinf(above) else <double>value
     for digits in range(1, 10):
         snprintf(buf, sizeof(buf), "%.*g", digits, <double>value)
         candidate = strtod(buf, NULL)
-        if <float>candidate == value:
+        if <float>candidate == value and (candidate != low_half or isinf(below)) \
+                and (candidate != high_half or isinf(above)):
             return candidate
     return <double>value
 
