@@ -223,3 +223,34 @@ def test_mariadb_json_hashed_as_stored_still_equal_by_value(pair):
     seed_last_digits(target)
     table = _table(verify(source.url, target.url, VerifyOptions(**OPTIONS)))
     assert {diff.key["id"]: [c.column for c in diff.columns] for diff in table.diffs} == {101: ["ratio"], 444: ["doc"]}
+
+
+@pytest.mark.parametrize("pair", ["pg-pg", "my-my"], indirect=True)
+def test_same_engine_native_hash_finds_last_digit_and_nested_json(pair):
+    source, target = pair
+    for db in (source, target):
+        create_realistic(db, json_text=_jsonb_order)
+    table = _table(verify(source.url, target.url, VerifyOptions(**OPTIONS)))
+    assert (table.checksum, table.status, table.diffs) == ("native", "equal", [])
+    seed_last_digits(target)
+    table = _table(verify(source.url, target.url, VerifyOptions(**OPTIONS)))
+    assert {diff.key["id"]: [c.column for c in diff.columns] for diff in table.diffs} == {101: ["ratio"], 444: ["doc"]}
+
+
+@pytest.mark.parametrize("pair", ["my-my"], indirect=True)
+def test_mariadb_native_hash_sees_one_ulp_in_float_and_double(pair):
+    """The native row text holds a DOUBLE (and a FLOAT widened to DOUBLE) as one exact argument: one ulp counts."""
+    source, target = pair
+    for db in (source, target):
+        db.run("CREATE TABLE f (id INT PRIMARY KEY, d DOUBLE, s FLOAT, n DOUBLE NOT NULL)")
+        db.run("INSERT INTO f VALUES (%s, %s, %s, %s)",
+               [(i, i / 7, i / 3, -i / 11) if i % 4 else (i, None, None, 0.0) for i in range(200)], many=True)
+    table = _table(verify(source.url, target.url, VerifyOptions(**OPTIONS)))
+    assert (table.checksum, table.status) == ("native", "equal")
+    target.run("UPDATE f SET d = %s WHERE id = 50", (math.nextafter(50 / 7, 0),))
+    target.run("UPDATE f SET s = s * (1 + 1e-7) WHERE id = 61")  # the next FLOAT up
+    target.run("UPDATE f SET n = %s WHERE id = 73", (math.nextafter(-73 / 11, 0),))
+    target.run("UPDATE f SET d = 0 WHERE id = 8")  # NULL -> 0
+    table = _table(verify(source.url, target.url, VerifyOptions(**OPTIONS)))
+    assert {diff.key["id"]: [c.column for c in diff.columns] for diff in table.diffs} == {
+        50: ["d"], 61: ["s"], 73: ["n"], 8: ["d"]}
