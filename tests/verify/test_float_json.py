@@ -254,3 +254,27 @@ def test_mariadb_native_hash_sees_one_ulp_in_float_and_double(pair):
     table = _table(verify(source.url, target.url, VerifyOptions(**OPTIONS)))
     assert {diff.key["id"]: [c.column for c in diff.columns] for diff in table.diffs} == {
         50: ["d"], 61: ["s"], 73: ["n"], 8: ["d"]}
+
+
+@pytest.mark.parametrize("engine", ["pg", "my"])
+def test_json_sample_is_the_first_rows_in_key_order_on_both_engines(extra_database, engine):
+    """The sample orders by the key column itself, not by its text (PG names `("id")::text` "id")."""
+    from cdc.verify.bisect import ConnectionPool
+    from cdc.verify.json_forms import SAMPLE_ROWS, _sample
+    from cdc.verify.parity import dialect_for
+    from cdc.verify.plan import build_table_plan
+
+    db = extra_database(engine)
+    db.run(f"CREATE TABLE docs (id INT PRIMARY KEY, doc {'jsonb' if engine == 'pg' else 'JSON'})")
+    db.run("INSERT INTO docs VALUES (%s, %s)", [(i, json.dumps({"i": i})) for i in range(1, 1501)], many=True)
+    dialect = dialect_for(parse_url(db.url))
+    pool = ConnectionPool(dialect, 1)
+    try:
+        conn = pool.acquire()
+        shape = dialect.read_table(conn, "docs")
+        pool.release(conn)
+        plan = build_table_plan("docs", shape, shape, same_engine=False, options=VerifyOptions())
+        sample, _ = _sample(pool, plan, "source", [p for p in plan.pairs if p.name == "doc"], None)
+    finally:
+        pool.close()
+    assert sorted(int(key[0]) for key in sample) == list(range(1, SAMPLE_ROWS + 1))
