@@ -15,8 +15,9 @@ def parked_tables(dialect, conn) -> dict[str, str]:
 
 
 def parked_note(name: str, parked: dict[str, str]) -> str | None:
-    """The report note for a compared table apply parked (matched by its bare name too), else None."""
+    """The report note for compared table `name` if apply parked it (`namespace.table` or bare), else None."""
     for table, reason in parked.items():
-        if table == name or table.rpartition(".")[2] == name.rpartition(".")[2]:
+        # The namespace ends at the first dot: the table part of `shop.a.b` is `a.b`.
+        if table == name or table.partition(".")[2] == name:
             return f"parked by apply (--on-error skip-table) since: {reason}; its changes are not applied"
     return None

@@ -11,6 +11,7 @@ from typing import Any
 
 from cdc.errors import CdcError, VerifyError
 from cdc.registry import checksum_dialect
+from cdc.tables import split_table_entry
 from cdc.urls import DatabaseUrl, parse_url
 from cdc.verify.apply_state import parked_note, parked_tables
 from cdc.verify.bisect import Session, TableBisector, wait
@@ -122,9 +123,9 @@ def failed_report(source_url: str, target_url: str, options: VerifyOptions, erro
 
 
 def _resolve_tables(options: VerifyOptions, source_tables: list[str]) -> list[str]:
-    """The named tables (`schema.table` -> `table`), else every source table but cdc's own."""
+    """The named tables (`schema.table` -> `table`; quoted parts may hold dots), else every source table but cdc's own."""
     if options.tables:
-        return [name.split(".")[-1] for name in options.tables]
+        return [split_table_entry(name)[1] for name in options.tables]
     return [name for name in source_tables if name not in INTERNAL_TABLES]
 
 

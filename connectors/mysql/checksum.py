@@ -202,14 +202,17 @@ class MysqlChecksumDialect(EngineDialect):
         fast = f"((({g} + 1022) << 52) + CAST({m} * 4503599627370496 AS UNSIGNED))"
         e = f"GREATEST({g} + ({m} >= 2) - ({m} < 1), -1022)"
         slow = f"((({e} + 1022) << 52) + CAST({a} * POW(2, -{e}) * 4503599627370496 AS UNSIGNED))"
-        magnitude = f"(CASE WHEN {a} >= 2.2250738585072014e-308 AND {m} >= 1 AND {m} < 2 THEN {fast} ELSE {slow} END)"
+        # MariaDB evaluates each spelled-out copy of LOG2/POW, so the test reads m once: m in [1, 2) also
+        # means `a` is normal (a subnormal's g is clamped to -1022, so its m is below 1).
+        magnitude = f"(CASE WHEN FLOOR({m}) = 1 THEN {fast} ELSE {slow} END)"
         return f"IF({c} = 0, 0, IF({c} < 0, -{magnitude}, {magnitude}))"
 
     def json_text_forms(self, column: ColumnShape) -> list[str]:
         """The texts of a JSON column that another engine's text may equal (class json_text): as stored,
         with PostgreSQL jsonb's spacing (MariaDB JSON_LOOSE), compact."""
         c = quote_ident(column.name)
-        forms = [f"CONVERT({c} USING utf8mb4)"]
+        # Already UTF-8 (MariaDB's JSON is utf8mb4 LONGTEXT): the stored bytes as they are, no conversion copy.
+        forms = [c if (column.charset or "").lower() in UTF8_CHARSETS else f"CONVERT({c} USING utf8mb4)"]
         if self._mariadb:
             forms.append(f"JSON_LOOSE({c})")
         forms.append(f"JSON_COMPACT({c})")
@@ -266,8 +269,9 @@ class MysqlChecksumDialect(EngineDialect):
         """A faster row hash for MySQL<->MySQL with identical column types: SHA2 over the values as stored.
 
         With the same declared types on both sides, the server's own text of a value is already the
-        same on both sides, so the per-type canonical conversions are skipped. FLOAT and BIT keep their
-        canonical form (FLOAT prints only 6 digits; BIT is binary); JSON is hashed as stored (see below).
+        same on both sides, so the per-type canonical conversions are skipped. FLOAT is widened to DOUBLE
+        (as FLOAT it prints only 6 digits) and BIT keeps its canonical form (it is binary); JSON is hashed
+        as stored (see below).
         """
         if not columns:
             return None
@@ -279,9 +283,14 @@ class MysqlChecksumDialect(EngineDialect):
                 # value): equal texts are equal documents, and rows whose texts differ are fetched and
                 # compared on JSON_NORMALIZE, so a spelling difference is never reported.
                 tokens += self._length_and_value(c, column.nullable)
-            elif column.kind in ("float", "bits"):
-                value = self.canonical(column, "float" if column.kind == "float" else column.kind)
-                tokens += self._length_and_value(value, True)
+            elif column.kind == "float":
+                # One argument, no length: a double's text (digits, '.', 'e', '-') holds no separator and
+                # is never 'N', and CONCAT_WS prints it as CAST(.. AS CHAR) does, every bit kept; computing
+                # it once instead of twice (length, value) was a third of a 13-column grid query.
+                value = f"CAST({c} AS DOUBLE)" if column.length == 4 else c
+                tokens.append(f"COALESCE({value}, 'N')" if column.nullable else value)
+            elif column.kind == "bits":
+                tokens += self._length_and_value(self.canonical(column, "bits"), True)
             elif column.kind in ("int", "decimal", "year", "date", "time", "timestamp", "timestamptz"):
                 tokens.append(c if not column.nullable else f"COALESCE({c}, 'N')")
             else:

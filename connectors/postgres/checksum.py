@@ -221,7 +221,14 @@ class PostgresChecksumDialect(EngineDialect):
         return f"coalesce({canonical_sql}, 'N')"
 
     def concat(self, parts: list[str]) -> str:
-        return " || '|' || ".join(parts) if parts else "''"
+        # One concat_ws instead of a `||` chain, which copies the growing text once per token (~4% of a
+        # 13-column grid query); tokens are never NULL (NULL is 'N'), so none is skipped. A function
+        # takes at most 100 arguments: longer rows nest (joining with '|' is associative).
+        if not parts:
+            return "''"
+        while len(parts) > 99:
+            parts = [f"concat_ws('|', {', '.join(parts[i:i + 99])})" for i in range(0, len(parts), 99)]
+        return f"concat_ws('|', {', '.join(parts)})"
 
     def hash60(self, text_sql: str) -> str:
         # First 15 hex digits of SHA-256 of the UTF-8 bytes (the first 8 bytes, cut to 60 bits).

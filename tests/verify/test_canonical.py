@@ -41,6 +41,16 @@ def test_null_and_empty_string_differ_and_separators_cannot_be_faked():
     assert token("é", "text") == "2:é"  # length in UTF-8 bytes, as PG octet_length and MySQL LENGTH
 
 
+def test_json_text_tokens_delimit_themselves():
+    """json_text tokens carry no length: valid JSON cannot fake a separator, a NULL or another split."""
+    documents = [None, '"N"', '"|"', '"a|1:b"', '{"k": "x|y"}', '["|", "N|"]', "1", "12", "null", '" 1|"', "[]"]
+    texts = [None, "", "N", "|", "1|", "1:b", '"']
+    rows = [(d, t, e) for d in documents for t in texts for e in documents]
+    spelled = {row_text(list(row), ["json_text", "text", "json_text"]) for row in rows}
+    assert len(spelled) == len(rows)
+    assert token('{"a": "|"}', "json_text") == '{"a": "|"}' and token(None, "json_text") == "N"
+
+
 def test_json_is_compared_by_value():
     assert canonical_json('{"b": [1, 2.50], "a": {"y": 1, "x": null}}') == canonical_json(
         '{"a":{"x":null,"y":1.0},"b":[1,2.5]}')

@@ -139,3 +139,23 @@ def test_a_user_without_select_cannot_check_and_is_told_why(extra_database):
         assert report.exit_code == 2
     finally:
         source.run(f"DROP USER {user}")
+
+
+def test_tables_named_with_dots_and_quotes(extra_database):
+    """`--tables` takes PG "..." and MySQL `...` quoting (a dot inside quotes is part of the name)."""
+    source, target = extra_database("pg"), extra_database("my")
+    source.run('CREATE TABLE "orders.2024" (id INT PRIMARY KEY, note TEXT)')
+    target.run("CREATE TABLE `orders.2024` (id INT PRIMARY KEY, note TEXT)")
+    for db in (source, target):
+        db.run("CREATE TABLE plain (id INT PRIMARY KEY)")
+        db.run("INSERT INTO plain VALUES (1)")
+    source.run('INSERT INTO "orders.2024" VALUES (1, \'a\'), (2, \'b\')')
+    target.run("INSERT INTO `orders.2024` VALUES (1, 'a'), (2, 'x')")
+    for spelled in ('"orders.2024"', "`orders.2024`", 'public."orders.2024"', '"public"."orders.2024"'):
+        result = run("--source", source.url, "--target", target.url, "--tables", f"{spelled},plain", "--json", "-",
+                     "--quiet")
+        assert result.exit_code == 1, (spelled, result.output)
+        report = json.loads(result.output)
+        assert [(t["name"], t["status"]) for t in report["tables"]] == [("orders.2024", "different"), ("plain", "equal")]
+    unclosed = run("--source", source.url, "--target", target.url, "--tables", '"orders.2024', "--quiet")
+    assert unclosed.exit_code == 2

@@ -223,3 +223,58 @@ def test_mariadb_json_hashed_as_stored_still_equal_by_value(pair):
     seed_last_digits(target)
     table = _table(verify(source.url, target.url, VerifyOptions(**OPTIONS)))
     assert {diff.key["id"]: [c.column for c in diff.columns] for diff in table.diffs} == {101: ["ratio"], 444: ["doc"]}
+
+
+@pytest.mark.parametrize("pair", ["pg-pg", "my-my"], indirect=True)
+def test_same_engine_native_hash_finds_last_digit_and_nested_json(pair):
+    source, target = pair
+    for db in (source, target):
+        create_realistic(db, json_text=_jsonb_order)
+    table = _table(verify(source.url, target.url, VerifyOptions(**OPTIONS)))
+    assert (table.checksum, table.status, table.diffs) == ("native", "equal", [])
+    seed_last_digits(target)
+    table = _table(verify(source.url, target.url, VerifyOptions(**OPTIONS)))
+    assert {diff.key["id"]: [c.column for c in diff.columns] for diff in table.diffs} == {101: ["ratio"], 444: ["doc"]}
+
+
+@pytest.mark.parametrize("pair", ["my-my"], indirect=True)
+def test_mariadb_native_hash_sees_one_ulp_in_float_and_double(pair):
+    """The native row text holds a DOUBLE (and a FLOAT widened to DOUBLE) as one exact argument: one ulp counts."""
+    source, target = pair
+    for db in (source, target):
+        db.run("CREATE TABLE f (id INT PRIMARY KEY, d DOUBLE, s FLOAT, n DOUBLE NOT NULL)")
+        db.run("INSERT INTO f VALUES (%s, %s, %s, %s)",
+               [(i, i / 7, i / 3, -i / 11) if i % 4 else (i, None, None, 0.0) for i in range(200)], many=True)
+    table = _table(verify(source.url, target.url, VerifyOptions(**OPTIONS)))
+    assert (table.checksum, table.status) == ("native", "equal")
+    target.run("UPDATE f SET d = %s WHERE id = 50", (math.nextafter(50 / 7, 0),))
+    target.run("UPDATE f SET s = s * (1 + 1e-7) WHERE id = 61")  # the next FLOAT up
+    target.run("UPDATE f SET n = %s WHERE id = 73", (math.nextafter(-73 / 11, 0),))
+    target.run("UPDATE f SET d = 0 WHERE id = 8")  # NULL -> 0
+    table = _table(verify(source.url, target.url, VerifyOptions(**OPTIONS)))
+    assert {diff.key["id"]: [c.column for c in diff.columns] for diff in table.diffs} == {
+        50: ["d"], 61: ["s"], 73: ["n"], 8: ["d"]}
+
+
+@pytest.mark.parametrize("engine", ["pg", "my"])
+def test_json_sample_is_the_first_rows_in_key_order_on_both_engines(extra_database, engine):
+    """The sample orders by the key column itself, not by its text (PG names `("id")::text` "id")."""
+    from cdc.verify.bisect import ConnectionPool
+    from cdc.verify.json_forms import SAMPLE_ROWS, _sample
+    from cdc.verify.parity import dialect_for
+    from cdc.verify.plan import build_table_plan
+
+    db = extra_database(engine)
+    db.run(f"CREATE TABLE docs (id INT PRIMARY KEY, doc {'jsonb' if engine == 'pg' else 'JSON'})")
+    db.run("INSERT INTO docs VALUES (%s, %s)", [(i, json.dumps({"i": i})) for i in range(1, 1501)], many=True)
+    dialect = dialect_for(parse_url(db.url))
+    pool = ConnectionPool(dialect, 1)
+    try:
+        conn = pool.acquire()
+        shape = dialect.read_table(conn, "docs")
+        pool.release(conn)
+        plan = build_table_plan("docs", shape, shape, same_engine=False, options=VerifyOptions())
+        sample, _ = _sample(pool, plan, "source", [p for p in plan.pairs if p.name == "doc"], None)
+    finally:
+        pool.close()
+    assert sorted(int(key[0]) for key in sample) == list(range(1, SAMPLE_ROWS + 1))
