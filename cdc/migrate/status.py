@@ -70,6 +70,8 @@ def describe(workflow: Workflow, migration: Migration, *, stale_after: float = 8
         out["lag_events"] = lag_events(workflow, direction)
     if migration.state in (SWITCHING, REVERSING):
         out["cutover"] = record.get("cutover")
+    if any(record.get("revoked", {}).values()):  # `--freeze revoke`: what each closed side's roles lost
+        out["revoked"] = {side: grants for side, grants in record["revoked"].items() if grants}
     return out
 
 
@@ -88,6 +90,10 @@ def status_lines(status: dict[str, Any]) -> list[str]:
         lines.append(f"verified  {verify['status']} at {verify['at']}{stale}: {verify['summary']}")
     else:
         lines.append("verified  never")
+    for side, grants in status.get("revoked", {}).items():
+        lines.append(f"revoked   on the {side}: " + "; ".join(
+            f"{', '.join(g['privileges'])} on {g['table']} from {g['role']}" + (f"@{g['host']}" if g.get("host") else "")
+            for g in grants))
     if status.get("lock"):
         lines.append(f"lock      held by {status['lock']}")
     lines.append("next      " + ("\n          ".join(status["next_steps"]) or "nothing: the workflow has ended"))
