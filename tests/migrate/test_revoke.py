@@ -69,6 +69,9 @@ def test_revoke_freeze_refuses_the_application_and_gives_its_writes_back(workflo
     assert any(statement.startswith("GRANT ") for statement in rollback["sql"]), rollback
     _refused_by_privilege(source)
     app_write(target, "probe", 2)
+    status = cli.json("status", cli.name)
+    assert status["state"] == SWITCHED and status["lag_seconds"] is not None and status["lag_events"] is not None
+    assert [g["role"] for g in status["revoked"]["source"]] == ["cdc_app"] and "target" not in status["revoked"]
     time.sleep(1.0)  # the application writes on the target
     assert any(side == primary_key(target) for _, side, _ in app.acks)
     with app.paused():
@@ -81,6 +84,7 @@ def test_revoke_freeze_refuses_the_application_and_gives_its_writes_back(workflo
     assert reversed_["state"] == REVERSED and reversed_["recovered"]
     app_write(source, "probe", 3)
     _refused_by_privilege(target)
+    assert [g["role"] for g in cli.json("status", cli.name)["revoked"]["target"]] == ["cdc_app"]
     time.sleep(1.0)
     app.stop()
     cli.run("verify", cli.name, "--wait-for-lag", "20", "--recheck-delay", "1")
@@ -90,7 +94,8 @@ def test_revoke_freeze_refuses_the_application_and_gives_its_writes_back(workflo
     frozen_from, reopened_at = _at(switched, ".drain"), _at(reversed_, ".open")
     late = [seq for seq, side, at in app.acks if side == primary_key(source) and frozen_from < at < reopened_at]
     assert not late, f"{len(late)} write(s) acknowledged by the revoked source, e.g. {late[:3]}"
-    print(f"\n{cli.name}: {len(acked)} acknowledged writes, 0 lost; pauses {switched['write_pause_seconds']:.3f}s"
+    drain = next(s["note"] for s in switched["steps"] if s["step"] == "switch.drain")
+    print(f"\n{cli.name}: drain {drain}; {len(acked)} acknowledged writes, 0 lost; pauses {switched['write_pause_seconds']:.3f}s"
           f" (switch), {reversed_['write_pause_seconds']} (reverse, recovered after its commit)")
 
 
