@@ -19,6 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from cdc.copy.tables import build_keys, create_tables as create_target_tables, drop_tables, missing_tables
 from cdc.errors import ConfigError
 from cdc.registry import bulk_module
 from cdc.urls import parse_url
@@ -48,6 +49,8 @@ class CopyResult:
     position: str
     rows: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    created: list[str] = field(default_factory=list)  # target tables this copy created
+    skipped_indexes: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # table -> (index, why)
 
 
 def plan_jobs(source, conn, tables: list[str], workers: int) -> list[CopyJob]:
@@ -70,8 +73,12 @@ def plan_jobs(source, conn, tables: list[str], workers: int) -> list[CopyJob]:
 
 
 def copy_tables(source_url: str, target_url: str, tables: list[str], prefix: str, *, workers: int = 4,
-                kafka: str | None = None) -> CopyResult:
-    """Copy `tables` (into existing, empty target tables) and leave the capture of `prefix` ready to stream."""
+                kafka: str | None = None, create_tables: bool = False) -> CopyResult:
+    """Copy `tables` into empty target tables and leave the capture of `prefix` ready to stream.
+
+    create_tables: create missing target tables from the source's schema (cdc/copy/tables.py); their
+    keys and indexes are built after the rows are in. Tables that exist must be empty either way.
+    """
     if not tables:
         raise ConfigError("no tables to copy", fix="name them with --tables")
     source_db, target_db = parse_url(source_url, what="--source"), parse_url(target_url, what="--target")
@@ -81,8 +88,10 @@ def copy_tables(source_url: str, target_url: str, tables: list[str], prefix: str
     started = time.monotonic()
     check = target.connect()
     try:
+        missing = missing_tables(target, check, tables) if create_tables else []
         for table in tables:
-            target.check_empty(check, table)
+            if table not in missing:
+                target.check_empty(check, table)
     finally:
         check.close()
     position = source.start(prefix, tables, kafka)
@@ -91,6 +100,8 @@ def copy_tables(source_url: str, target_url: str, tables: list[str], prefix: str
     try:
         reader = source.open_reader()
         try:
+            plans = create_target_tables(source, reader, target, target_url, missing) if missing else []
+            result.created = list(missing)
             jobs = plan_jobs(source, reader, tables, workers)
         finally:
             if source.parallel:
@@ -100,8 +111,12 @@ def copy_tables(source_url: str, target_url: str, tables: list[str], prefix: str
             _run_sequential(source, target, jobs, workers)
         for job, count in counts:
             result.rows[job.table] = result.rows.get(job.table, 0) + count
+        build_keys(target, plans, workers)
+        result.skipped_indexes = {plan.table: plan.skipped for plan in plans if plan.skipped}
         ok = True
     finally:
+        if not ok and result.created:
+            drop_tables(target, result.created)
         source.finish(ok, kafka, prefix)
     result.seconds = round(time.monotonic() - started, 3)
     return result

@@ -24,12 +24,15 @@ from typing import Any
 import orjson
 import pymysql.cursors
 
+from cdc.copy.tables import KeyPlan, SourceIndex, not_portable
 from cdc.errors import SourceError, TargetError
+from cdc.events import TableSchema
 from cdc.kafka import make_producer
 from cdc.offsets import OffsetStore
 from cdc.urls import DatabaseUrl
 from connectors.mysql.dialect import connect, quote_ident
 from connectors.mysql.offsets import position_value
+from connectors.mysql.schema import read_columns, table_schema
 from connectors.mysql.setup import default_server_id
 from connectors.mysql.snapshot import begin_consistent_snapshot
 from connectors.mysql.source_info import CONNECTOR
@@ -43,6 +46,13 @@ WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION
 """
 INTEGER_TYPES = frozenset({"tinyint", "smallint", "mediumint", "int", "bigint"})
 BINARY_TYPES = frozenset({"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"})
+INDEXES_SQL = """
+SELECT INDEX_NAME, NON_UNIQUE, INDEX_TYPE, COLUMN_NAME, SUB_PART FROM information_schema.STATISTICS
+WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY INDEX_NAME = 'PRIMARY' DESC, INDEX_NAME, SEQ_IN_INDEX
+"""
+# Column types an index cannot cover without a prefix length (MariaDB's JSON is LONGTEXT).
+UNINDEXABLE_TYPES = frozenset({"tinytext", "text", "mediumtext", "longtext", "tinyblob", "blob", "mediumblob",
+                               "longblob", "json", "geometry"})
 TYPES_SQL = "SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s"
 
 
@@ -100,6 +110,29 @@ class BulkSource:
 
     def describe(self, conn, table: str) -> tuple[list[str], list[str], str | None]:
         return describe(conn, self.url.database, table.split(".")[-1])
+
+    def table_schema(self, conn, table: str) -> TableSchema:
+        """The table's engine-neutral schema, as `cdc capture` would publish it."""
+        name = table.split(".")[-1]
+        return table_schema(self.url.database, name, *read_columns(conn, self.url.database, name))
+
+    def indexes(self, conn, table: str) -> list[SourceIndex]:
+        """The table's indexes; `definition` is MySQL DDL: `[UNIQUE|FULLTEXT|SPATIAL] INDEX name (columns)`."""
+        with conn.cursor() as cursor:
+            cursor.execute(INDEXES_SQL, (self.url.database, table.split(".")[-1]))
+            rows = cursor.fetchall()
+        parts: dict[str, list] = {}
+        for name, non_unique, method, column, prefix in rows:
+            parts.setdefault(name, [not non_unique, method.lower(), []])[2].append((column, prefix))
+        found = []
+        for name, (unique, method, columns) in parts.items():
+            listed = ", ".join(quote_ident(c) + (f"({int(p)})" if p else "") for c, p in columns if c is not None)
+            kind = "UNIQUE " if unique else ("FULLTEXT " if method == "fulltext" else
+                                             "SPATIAL " if method == "spatial" else "")
+            plain = all(c is not None and not p for c, p in columns)
+            found.append(SourceIndex(name, tuple(c for c, _ in columns) if plain else (), unique, name == "PRIMARY",
+                                     method, False, f"{kind}INDEX {quote_ident(name)} ({listed})"))
+        return found
 
     def bounds(self, conn, table: str, key: str) -> tuple[int | None, int | None]:
         with conn.cursor() as cursor:
@@ -167,9 +200,12 @@ class BulkSource:
 
 
 class BulkTarget:
-    """Multi-row INSERTs into existing, empty tables."""
+    """LOAD DATA (or multi-row INSERTs) into empty tables; tables it created get their secondary indexes after."""
 
     engine = ENGINE
+    # InnoDB stores rows in primary-key order: a key added after the load rebuilds the whole table, while
+    # ranges loaded in key order append; so a created table has its primary key from the start.
+    defer_primary_key = False
 
     def __init__(self, url: DatabaseUrl) -> None:
         self.url = url
@@ -179,6 +215,51 @@ class BulkTarget:
 
     def target_table(self, table: str) -> str:
         return f"{quote_ident(self.url.database)}.{quote_ident(table.split('.')[-1])}"
+
+    def location(self, table: str) -> tuple[str, str]:
+        return self.url.database, table.split(".")[-1]
+
+    def exists(self, conn, table: str) -> bool:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+                           self.location(table))
+            found = cursor.fetchone() is not None
+        conn.rollback()
+        return found
+
+    def key_plan(self, conn, table: str, indexes: list[SourceIndex], source_engine: str) -> KeyPlan:
+        """One ALTER TABLE adding the source's secondary indexes to the created table (its primary key is
+        there already); indexes whose columns became TEXT/BLOB types here are skipped."""
+        plan = KeyPlan(table)
+        with conn.cursor() as cursor:
+            cursor.execute(TYPES_SQL, self.location(table))
+            types = {name: data_type.lower() for name, data_type in cursor.fetchall()}
+        conn.rollback()
+        clauses = []
+        for index in indexes:
+            if index.primary:
+                continue
+            if source_engine == ENGINE and index.definition:
+                clauses.append(f"ADD {index.definition}")
+                continue
+            why = not_portable(index)
+            if why is None:
+                long = [c for c in index.columns if types.get(c) in UNINDEXABLE_TYPES]
+                why = f"column(s) {', '.join(long)} map to TEXT/BLOB types, which need a prefix length" if long else None
+            if why:
+                plan.skipped.append((index.name, why))
+                continue
+            name = quote_ident(index.name[:64])
+            clauses.append(f"ADD {'UNIQUE ' if index.unique else ''}INDEX {name} ({', '.join(map(quote_ident, index.columns))})")
+        if clauses:
+            plan.indexes.append(f"ALTER TABLE {self.target_table(table)} {', '.join(clauses)}")
+        return plan
+
+    def run_ddl(self, conn, statements: list[str]) -> None:
+        """Run DDL statements in order (each commits by itself)."""
+        with conn.cursor() as cursor:
+            for statement in statements:
+                cursor.execute(statement)
 
     def check_empty(self, conn, table: str) -> None:
         with conn.cursor() as cursor:

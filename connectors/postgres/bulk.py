@@ -13,11 +13,15 @@ passed through untouched (no row is decoded in Python).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+
+from cdc.copy.tables import KeyPlan, SourceIndex, not_portable
 from cdc.errors import SourceError, TargetError
+from cdc.events import TableSchema
 from cdc.urls import DatabaseUrl
 from connectors.postgres.dialect import connect, qualified, quote_ident
 from connectors.postgres.offsets import lsn_to_text
 from connectors.postgres.replication import ReplicationConnection
+from connectors.postgres.schema import read_table, table_oid, table_schema
 from connectors.postgres.setup import default_name, drop_slots, prepare_source
 from connectors.postgres.snapshot import _open_snapshot_connection
 
@@ -30,6 +34,22 @@ SELECT a.attname, t.typname, a.attnum = ANY(i.indkey) AND i.indisprimary, format
 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
 WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
+"""
+
+
+# Every valid index of a table; a constraint's definition when the index backs one (primary key, unique, exclusion).
+INDEXES_SQL = """
+SELECT ic.relname, i.indisunique, i.indisprimary, am.amname, i.indpred IS NOT NULL,
+       CASE WHEN i.indexprs IS NULL THEN ARRAY(
+           SELECT a.attname FROM generate_series(0, i.indnkeyatts - 1) k
+           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[k] ORDER BY k) END,
+       CASE WHEN c.oid IS NOT NULL THEN 'CONSTRAINT ' || quote_ident(c.conname) || ' ' || pg_get_constraintdef(c.oid)
+            ELSE pg_get_indexdef(i.indexrelid) END,
+       c.oid IS NOT NULL, format('%%I.%%I', n.nspname, t.relname)
+FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam
+JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid AND c.contype IN ('p', 'u', 'x')
+WHERE i.indrelid = %s::regclass AND i.indisvalid ORDER BY i.indisprimary DESC, ic.relname
 """
 
 
@@ -89,6 +109,27 @@ class BulkSource:
 
     def describe(self, conn, table: str) -> tuple[list[str], list[str], str | None]:
         return describe(conn, *_split(table, self.namespace))
+
+    def table_schema(self, conn, table: str) -> TableSchema:
+        """The table's engine-neutral schema, as `cdc capture` would publish it."""
+        namespace, name = _split(table, self.namespace)
+        relid = table_oid(conn, namespace, name)
+        catalog = read_table(conn, relid) if relid is not None else None
+        if catalog is None:
+            raise SourceError(f"table {namespace}.{name} does not exist in {conn.info.dbname}")
+        return table_schema(catalog.relation(), catalog, database=conn.info.dbname)
+
+    def indexes(self, conn, table: str) -> list[SourceIndex]:
+        """The table's indexes and key/unique constraints; `definition` is PostgreSQL DDL: a constraint's
+        `CONSTRAINT name ...` clause, or an index's text from `USING` on."""
+        found = []
+        for name, unique, primary, method, partial, columns, ddl, constraint, ref in conn.execute(
+                INDEXES_SQL, (qualified(*_split(table, self.namespace)),)).fetchall():
+            if not constraint:
+                ddl = ddl.partition(f" ON {ref} USING ")[2] or ddl.partition(f" ON ONLY {ref} USING ")[2]
+                ddl = f"USING {ddl}" if ddl else None
+            found.append(SourceIndex(name, tuple(columns or ()), unique, primary, method, partial, ddl))
+        return found
 
     def bounds(self, conn, table: str, key: str) -> tuple[int | None, int | None]:
         ref = qualified(*_split(table, self.namespace))
@@ -154,9 +195,10 @@ class BulkSource:
 
 
 class BulkTarget:
-    """COPY into existing, empty tables."""
+    """COPY into empty tables; tables it created get their keys and indexes after the load."""
 
     engine = ENGINE
+    defer_primary_key = True  # one sorted build after the load beats maintaining the index row by row
 
     def __init__(self, url: DatabaseUrl) -> None:
         self.url = url
@@ -169,6 +211,43 @@ class BulkTarget:
 
     def target_table(self, table: str) -> str:
         return qualified(self.namespace, table.split(".")[-1])
+
+    def location(self, table: str) -> tuple[str, str]:
+        return self.namespace, table.split(".")[-1]
+
+    def exists(self, conn, table: str) -> bool:
+        return conn.execute("SELECT to_regclass(%s)", (self.target_table(table),)).fetchone()[0] is not None
+
+    def key_plan(self, conn, table: str, indexes: list[SourceIndex], source_engine: str) -> KeyPlan:
+        """Statements that build the source's keys and indexes on the created table (none exist yet)."""
+        ref, plan = self.target_table(table), KeyPlan(table)
+        for index in indexes:
+            if source_engine == ENGINE and index.definition:
+                if index.definition.startswith("CONSTRAINT "):
+                    plan.keys.append(f"ALTER TABLE {ref} ADD {index.definition}")
+                else:
+                    unique = "UNIQUE " if index.unique else ""
+                    plan.indexes.append(f"CREATE {unique}INDEX {quote_ident(index.name)} ON {ref} {index.definition}")
+                continue
+            why = not_portable(index)
+            if why:
+                plan.skipped.append((index.name, why))
+                continue
+            columns = ", ".join(map(quote_ident, index.columns))
+            if index.primary:
+                plan.keys.append(f"ALTER TABLE {ref} ADD PRIMARY KEY ({columns})")
+            else:
+                # index names are per schema in PostgreSQL, per table in MySQL: prefix the table's
+                name = quote_ident(f"{self.location(table)[1]}_{index.name}"[:63])
+                plan.indexes.append(f"CREATE {'UNIQUE ' if index.unique else ''}INDEX {name} ON {ref} ({columns})")
+        return plan
+
+    def run_ddl(self, conn, statements: list[str]) -> None:
+        """Run DDL statements in order, each committed."""
+        conn.execute("SET maintenance_work_mem = '256MB'")
+        for statement in statements:
+            with conn.transaction():
+                conn.execute(statement)
 
     def check_empty(self, conn, table: str) -> None:
         ref = self.target_table(table)

@@ -17,6 +17,8 @@ from cdc.verify.parity import verify
 from cdc.verify.plan import VerifyOptions
 from tests.apply.kafka_stream import FAST_GROUP, unique_prefix
 from tests.verify.conftest import Database
+from connectors.mysql import dialect as mysql_dialect
+from connectors.postgres import dialect as pg_dialect
 
 CDC = str(Path(sys.executable).with_name("cdc"))
 ROWS = 30_000
@@ -140,3 +142,50 @@ def test_copy_keeps_awkward_values_exactly(pair, kafka_bootstrap):
     copy_tables(source.url, target.url, [table], unique_prefix("cp"), workers=2, kafka=kafka_bootstrap)
     report = verify(source.url, target.url, VerifyOptions(tables=("items",), recheck_delay=0, workers=2))
     assert report.exit_code == 0, [(d.kind, d.key, d.columns) for t in report.tables for d in t.diffs]
+
+
+INDEXES = {
+    "pg": ["CREATE UNIQUE INDEX items_name ON items (name)", "CREATE INDEX items_qty ON items (qty, price)",
+           "CREATE INDEX items_lower ON items (lower(name))"],
+    "my": ["CREATE UNIQUE INDEX items_name ON items (name)", "CREATE INDEX items_qty ON items (qty, price)",
+           "CREATE INDEX items_lower ON items (name(3))"],
+}
+INDEX_NAMES_SQL = {
+    "pg": "SELECT indexname FROM pg_indexes WHERE tablename = 'items'",
+    "my": "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE()"
+          " AND TABLE_NAME = 'items'",
+}
+
+
+def _index_names(db: Database) -> set[str]:
+    if db.engine == "pg":
+        with pg_dialect.connect(db.url) as conn:
+            return {name for (name,) in conn.execute(INDEX_NAMES_SQL["pg"]).fetchall()}
+    conn = mysql_dialect.connect(db.url)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(INDEX_NAMES_SQL["my"])
+            return {name for (name,) in cursor.fetchall()}
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("pair", ["pg-pg", "pg-my", "my-pg"], indirect=True)
+def test_copy_creates_missing_tables_then_their_keys_and_indexes(pair, kafka_bootstrap):
+    source, target = pair
+    source.run(DDL[source.engine])
+    source.run(FILL[source.engine] % 5000)
+    for statement in INDEXES[source.engine]:
+        source.run(statement)
+    table = "public.items" if source.engine == "pg" else "items"
+    result = copy_tables(source.url, target.url, [table], unique_prefix("cp"), workers=2, kafka=kafka_bootstrap,
+                         create_tables=True)
+    assert result.created == [table] and result.rows == {table: 5000}
+    report = verify(source.url, target.url, VerifyOptions(tables=("items",), recheck_delay=0, workers=2))
+    assert report.exit_code == 0, [(d.kind, d.key, d.columns) for t in report.tables for d in t.diffs][:5]
+    names = _index_names(target)
+    if source.engine == target.engine:
+        assert names == _index_names(source)  # every index, expressions included
+    else:
+        assert len(names) == 3  # primary key, items_name, items_qty
+        assert [index for index, _ in result.skipped_indexes[table]] == ["items_lower"]
