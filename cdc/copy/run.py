@@ -19,6 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from cdc.copy.ranges import integer_ranges, sample_fraction, sampled_ranges
 from cdc.copy.tables import build_keys, create_tables as create_target_tables, drop_tables, missing_tables
 from cdc.errors import ConfigError
 from cdc.registry import bulk_module
@@ -32,14 +33,14 @@ QUEUE_BATCHES = 8     # batches in flight between a sequential reader and the wr
 
 @dataclass(slots=True)
 class CopyJob:
-    """One key range of one table (lo/hi None: the whole table)."""
+    """One key range [lo, hi) of one table, over its primary key columns (None: open-ended)."""
 
     table: str
     columns: list[str]
     json_columns: list[str]
-    key: str | None
-    lo: int | None = None
-    hi: int | None = None
+    key: tuple[str, ...] = ()
+    lo: tuple | None = None
+    hi: tuple | None = None
 
 
 @dataclass(slots=True)
@@ -49,26 +50,31 @@ class CopyResult:
     position: str
     rows: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    ranges: dict[str, int] = field(default_factory=dict)  # key ranges (jobs) per table
     created: list[str] = field(default_factory=list)  # target tables this copy created
     skipped_indexes: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # table -> (index, why)
 
 
 def plan_jobs(source, conn, tables: list[str], workers: int) -> list[CopyJob]:
-    """Jobs for the tables: integer-keyed tables cut into ranges of about RANGE_ROWS rows (at least `workers`)."""
+    """Jobs for the tables: keyed tables cut into ranges of about RANGE_ROWS rows (at least `workers`)
+    when the source reads in parallel; an integer key by arithmetic, any other by sampled boundaries."""
     jobs = []
     for table in tables:
-        columns, json_columns, key = source.describe(conn, table)
-        if key is None:
-            jobs.append(CopyJob(table, columns, json_columns, None))
+        columns, json_columns, key, integer_key = source.describe(conn, table)
+        if not key or not source.parallel:
+            jobs.append(CopyJob(table, columns, json_columns))
             continue
-        low, high = source.bounds(conn, table, key)
-        if low is None:
-            continue
-        low, high = int(low), int(high) + 1
-        parts = max(workers, math.ceil((high - low) / RANGE_ROWS)) if source.parallel else 1
-        width = max(1, math.ceil((high - low) / parts))
-        for start in range(low, high, width):
-            jobs.append(CopyJob(table, columns, json_columns, key, start, min(start + width, high)))
+        if integer_key:
+            low, high = source.bounds(conn, table, key[0])
+            if low is None:
+                continue
+            ranges = integer_ranges(int(low), int(high), max(workers, math.ceil((int(high) - int(low)) / RANGE_ROWS)))
+        else:
+            estimate = source.estimate_rows(conn, table)
+            parts = max(workers, math.ceil(estimate / RANGE_ROWS))
+            sample = source.sample_keys(conn, table, key, sample_fraction(estimate, parts))
+            ranges = sampled_ranges(sample, parts)
+        jobs.extend(CopyJob(table, columns, json_columns, key, lo, hi) for lo, hi in ranges)
     return jobs
 
 
@@ -106,6 +112,8 @@ def copy_tables(source_url: str, target_url: str, tables: list[str], prefix: str
         finally:
             if source.parallel:
                 reader.close()
+        for job in jobs:
+            result.ranges[job.table] = result.ranges.get(job.table, 0) + 1
         log.info("copy starting", extra={"position": position, "tables": len(tables), "jobs": len(jobs)})
         counts = _run_parallel(source, target, jobs, workers) if source.parallel else \
             _run_sequential(source, target, jobs, workers)

@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 import pymysql.cursors
 
+from cdc.copy.ranges import range_condition
 from cdc.copy.tables import KeyPlan, SourceIndex, not_portable
 from cdc.errors import SourceError, TargetError
 from cdc.events import TableSchema
@@ -43,6 +44,10 @@ FETCH_ROWS = 5000
 TABLE_SQL = """
 SELECT COLUMN_NAME, DATA_TYPE, COLUMN_KEY FROM information_schema.COLUMNS
 WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION
+"""
+KEY_SQL = """
+SELECT COLUMN_NAME FROM information_schema.STATISTICS
+WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX
 """
 INTEGER_TYPES = frozenset({"tinyint", "smallint", "mediumint", "int", "bigint"})
 BINARY_TYPES = frozenset({"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"})
@@ -70,17 +75,17 @@ def _interchange(c: str, data_type: str) -> str:
     return f"IFNULL({value}, '\\\\N')"
 
 
-def describe(conn, database: str, table: str) -> tuple[list[str], list[str], str | None]:
-    """(columns, json columns, single integer primary key or None) of a table."""
+def describe(conn, database: str, table: str) -> tuple[list[str], list[str], tuple[str, ...], bool]:
+    """(columns, json columns, primary key columns in key order, whether the key is one integer) of a table."""
     with conn.cursor() as cursor:
         cursor.execute(TABLE_SQL, (database, table))
         rows = cursor.fetchall()
+        cursor.execute(KEY_SQL, (database, table))
+        keys = [name for (name,) in cursor.fetchall()]
     if not rows:
         raise SourceError(f"table {database}.{table} does not exist")
-    columns = [name for name, *_ in rows]
-    keys = [(name, data_type) for name, data_type, key in rows if key == "PRI"]
-    key = keys[0][0] if len(keys) == 1 and keys[0][1].lower() in INTEGER_TYPES else None
-    return columns, [], key
+    types = {name: data_type.lower() for name, data_type, _ in rows}
+    return [name for name, *_ in rows], [], tuple(keys), len(keys) == 1 and types[keys[0]] in INTEGER_TYPES
 
 
 class BulkSource:
@@ -108,7 +113,7 @@ class BulkSource:
     def open_reader(self):
         return self.conn
 
-    def describe(self, conn, table: str) -> tuple[list[str], list[str], str | None]:
+    def describe(self, conn, table: str) -> tuple[list[str], list[str], tuple[str, ...], bool]:
         return describe(conn, self.url.database, table.split(".")[-1])
 
     def table_schema(self, conn, table: str) -> TableSchema:
@@ -139,40 +144,57 @@ class BulkSource:
             cursor.execute(f"SELECT MIN({quote_ident(key)}), MAX({quote_ident(key)}) FROM {self._ref(table)}")
             return cursor.fetchone()
 
+    def estimate_rows(self, conn, table: str) -> float:
+        """InnoDB's row estimate of the table."""
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s"
+                           " AND TABLE_NAME = %s", (self.url.database, table.split(".")[-1]))
+            row = cursor.fetchone()
+        return float(row[0] or 0) if row else 0.0
+
+    def sample_keys(self, conn, table: str, key: tuple[str, ...], fraction: float) -> list[tuple]:
+        """A sorted sample of about `fraction` of the table's keys (one scan keeping each row by chance)."""
+        with conn.cursor() as cursor:
+            listed = ", ".join(map(quote_ident, key))
+            sampled = f" WHERE RAND() < {fraction:.9f}" if fraction < 1 else ""
+            cursor.execute(f"SELECT {listed} FROM {self._ref(table)}{sampled} ORDER BY {listed}")
+            return list(cursor.fetchall())
+
     def _ref(self, table: str) -> str:
         return f"{quote_ident(self.url.database)}.{quote_ident(table.split('.')[-1])}"
 
-    def read(self, conn, table: str, columns: list[str], json_columns: list[str], key: str | None,
-             lo: int | None, hi: int | None) -> Iterator[list[tuple]]:
+    @staticmethod
+    def _where(key: tuple[str, ...], lo: tuple | None, hi: tuple | None) -> tuple[str, list]:
+        condition, params = range_condition(key, lo, hi, quote_ident, row_values=False)
+        return (f" WHERE {condition}", params) if condition else ("", None)
+
+    def read(self, conn, table: str, columns: list[str], json_columns: list[str], key: tuple[str, ...],
+             lo: tuple | None, hi: tuple | None) -> Iterator[list[tuple]]:
         """Batches of rows (Python values) of one key range, through an unbuffered cursor."""
         listed = ", ".join(quote_ident(c) for c in columns)
-        where = ""
-        if key is not None and lo is not None:
-            where = f" WHERE {quote_ident(key)} >= {int(lo)} AND {quote_ident(key)} < {int(hi)}"
+        where, params = self._where(key, lo, hi)
         with conn.cursor(pymysql.cursors.SSCursor) as cursor:
-            cursor.execute(f"SELECT {listed} FROM {self._ref(table)}{where}")
+            cursor.execute(f"SELECT {listed} FROM {self._ref(table)}{where}", params)
             while True:
                 rows = cursor.fetchmany(FETCH_ROWS)
                 if not rows:
                     return
                 yield rows
 
-    def copy_out_text(self, conn, table: str, columns: list[str], key: str | None, lo: int | None,
-                      hi: int | None) -> tuple[list[str], Iterator[bytes]]:
+    def copy_out_text(self, conn, table: str, columns: list[str], key: tuple[str, ...], lo: tuple | None,
+                      hi: tuple | None) -> tuple[list[str], Iterator[bytes]]:
         """(binary columns, the interchange text of one key range), built by the server: one line per row,
         PostgreSQL COPY's text format (tab-separated, `\\N` NULL, backslash escapes, binary as `\\x<hex>`)."""
         with conn.cursor() as cursor:
             cursor.execute(TYPES_SQL, (self.url.database, table.split(".")[-1]))
             types = dict(cursor.fetchall())
         fields = [_interchange(quote_ident(c), types[c].lower()) for c in columns]
-        where = ""
-        if key is not None and lo is not None:
-            where = f" WHERE {quote_ident(key)} >= {int(lo)} AND {quote_ident(key)} < {int(hi)}"
+        where, params = self._where(key, lo, hi)
         sql = f"SELECT CONCAT_WS('\\t', {', '.join(fields)}) FROM {self._ref(table)}{where}"
 
         def blocks() -> Iterator[bytes]:
             with conn.cursor(pymysql.cursors.SSCursor) as cursor:
-                cursor.execute(sql)
+                cursor.execute(sql, params)
                 while True:
                     rows = cursor.fetchmany(FETCH_ROWS)
                     if not rows:
