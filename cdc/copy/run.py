@@ -100,7 +100,7 @@ def copy_tables(source_url: str, target_url: str, tables: list[str], prefix: str
                 target.check_empty(check, table)
     finally:
         check.close()
-    position = source.start(prefix, tables, kafka)
+    position = source.start(prefix, tables, kafka, workers=workers)
     result = CopyResult(position)
     ok = False
     try:
@@ -110,8 +110,7 @@ def copy_tables(source_url: str, target_url: str, tables: list[str], prefix: str
             result.created = list(missing)
             jobs = plan_jobs(source, reader, tables, workers)
         finally:
-            if source.parallel:
-                reader.close()
+            source.close_reader(reader)
         for job in jobs:
             result.ranges[job.table] = result.ranges.get(job.table, 0) + 1
         log.info("copy starting", extra={"position": position, "tables": len(tables), "jobs": len(jobs)})
@@ -149,7 +148,7 @@ def _run_parallel(source, target, jobs: list[CopyJob], workers: int) -> list[tup
                                      source.read(reader, job.table, job.columns, job.json_columns, job.key,
                                                  job.lo, job.hi))
         finally:
-            reader.close()
+            source.close_reader(reader)
             writer.close()
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="copy") as pool:

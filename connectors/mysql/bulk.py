@@ -13,7 +13,9 @@ Target: pymysql's `executemany` sends one multi-row `INSERT` per batch (up to it
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
+import queue
 import tempfile
 import threading
 import uuid
@@ -35,10 +37,11 @@ from connectors.mysql.dialect import connect, quote_ident
 from connectors.mysql.offsets import position_value
 from connectors.mysql.schema import read_columns, table_schema
 from connectors.mysql.setup import default_server_id
-from connectors.mysql.snapshot import begin_consistent_snapshot
+from connectors.mysql.snapshot import LockUnavailable, begin_consistent_snapshot, begin_shared_snapshot
 from connectors.mysql.source_info import CONNECTOR
 
 ENGINE = "mysql"
+log = logging.getLogger(__name__)
 FETCH_ROWS = 5000
 
 TABLE_SQL = """
@@ -89,29 +92,60 @@ def describe(conn, database: str, table: str) -> tuple[list[str], list[str], tup
 
 
 class BulkSource:
-    """One snapshot transaction; its binlog position is stored for the capture once the copy succeeded."""
+    """Snapshot transactions at one binlog position; that position is stored for the capture once the copy succeeded."""
 
     engine = ENGINE
-    parallel = False  # a consistent snapshot belongs to one connection
 
     def __init__(self, url: DatabaseUrl) -> None:
         self.url = url
-        self.conn = None
+        self.readers: queue.Queue = queue.Queue()
+        self.conns: list = []
         self.position = None
+        self.parallel = False  # True once several connections share the snapshot
 
-    def start(self, prefix: str, tables: list[str], kafka: str | None) -> str:
+    def start(self, prefix: str, tables: list[str], kafka: str | None, workers: int = 1) -> str:
+        """Open the snapshot on `workers` connections at one position (one connection without RELOAD)."""
         if not kafka:
             raise SourceError("copying from MySQL/MariaDB needs --kafka: the capture's start position is stored there",
                               fix="pass --kafka HOST:PORT (the broker `cdc capture` will use)")
-        self.conn = connect(self.url, autocommit=False)
-        with self.conn.cursor() as cursor:
+        first = connect(self.url, autocommit=False)
+        self.conns.append(first)
+        with first.cursor() as cursor:
             cursor.execute("SELECT VERSION()")
             mariadb = "mariadb" in cursor.fetchone()[0].lower()
-        self.position = begin_consistent_snapshot(self.conn, mariadb)
+        self.position = self._shared_snapshot(mariadb, workers) if workers > 1 else None
+        if self.position is None:
+            self.position = begin_consistent_snapshot(first, mariadb)
+            del self.conns[1:]
+        for conn in self.conns:
+            self.readers.put(conn)
+        self.parallel = len(self.conns) > 1
         return f"{self.position} gtid {self.position.gtid}" if self.position.gtid else str(self.position)
 
+    def _shared_snapshot(self, mariadb: bool, workers: int):
+        """The position of one snapshot opened on `workers` connections under a brief global read lock;
+        None (after closing the extra connections) when the lock cannot be had."""
+        lock = connect(self.url)
+        try:
+            self.conns.extend(connect(self.url, autocommit=False) for _ in range(workers - 1))
+            return begin_shared_snapshot(lock, self.conns, mariadb)
+        except LockUnavailable as exc:
+            log.warning("copy reads in one connection: FLUSH TABLES WITH READ LOCK unavailable (needs RELOAD)",
+                        extra={"reason": str(exc)})
+            for conn in self.conns:
+                conn.rollback()
+            for conn in self.conns[1:]:
+                conn.close()
+            return None
+        finally:
+            lock.close()
+
     def open_reader(self):
-        return self.conn
+        """A connection in the snapshot (waits for one to be handed back)."""
+        return self.readers.get()
+
+    def close_reader(self, conn) -> None:
+        self.readers.put(conn)
 
     def describe(self, conn, table: str) -> tuple[list[str], list[str], tuple[str, ...], bool]:
         return describe(conn, self.url.database, table.split(".")[-1])
@@ -205,10 +239,12 @@ class BulkSource:
 
     def finish(self, ok: bool, kafka: str | None, prefix: str) -> None:
         """End the snapshot; after a successful copy store its position as the capture's start."""
-        if self.conn is not None:
-            self.conn.rollback()
-            self.conn.close()
-            self.conn = None
+        for conn in self.conns:
+            try:
+                conn.rollback()
+            finally:
+                conn.close()
+        self.conns = []
         if ok and self.position is not None:
             store = OffsetStore(kafka, prefix, CONNECTOR)
             store.ensure_topic()

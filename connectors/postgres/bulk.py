@@ -94,7 +94,7 @@ class BulkSource:
         self.snapshot_name: str | None = None
         self.slot: str | None = None
 
-    def start(self, prefix: str, tables: list[str], kafka: str | None) -> str:
+    def start(self, prefix: str, tables: list[str], kafka: str | None, workers: int = 1) -> str:
         """Create the capture's slot (and publication) for `prefix`, exporting its snapshot; the position."""
         self.slot = default_name(prefix)
         with connect(self.url) as conn:
@@ -110,6 +110,9 @@ class BulkSource:
 
     def open_reader(self):
         return _open_snapshot_connection(self.url, self.snapshot_name)
+
+    def close_reader(self, conn) -> None:
+        conn.close()
 
     def describe(self, conn, table: str) -> tuple[list[str], list[str], tuple[str, ...], bool]:
         return describe(conn, *_split(table, self.namespace))
