@@ -61,7 +61,7 @@ def _resolve(name: str, config_path: str | None, source: str | None, target: str
                               fix=f"add one, or name one of: {', '.join(m.name for m in config.migrations) or 'none'}")
         source, target, kafka = entry.source, entry.target, config.kafka.bootstrap
         backend = backend or config.kafka.backend
-        extra = {"tables": entry.tables, "create_tables": entry.create_tables}
+        extra = {"tables": entry.tables, "create_tables": entry.create_tables, "initial_copy": entry.initial_copy}
     missing = [flag for flag, value in (("--source", source), ("--target", target), ("--kafka", kafka)) if not value]
     if missing:
         raise ConfigError(f"missing {', '.join(missing)}", fix="give --config cdc.toml, or all of --source, --target, --kafka")
@@ -109,7 +109,12 @@ def command() -> None:
 @workflow_options
 @click.option("--tables", "tables", multiple=True, metavar="LIST", help="Tables to migrate (comma-separated/repeated).")
 @click.option("--create-tables", is_flag=True, help="Create missing target tables from the source's schemas.")
-def create(name, config_path, source_url, target_url, kafka, kafka_backend, as_json, tables, create_tables) -> None:
+@click.option("--initial-copy", type=click.Choice(["direct", "kafka"]), default=None,
+              help="How the target gets the rows first: `direct` (default; `cdc copy` from one consistent snapshot "
+                   "straight into the target, then streaming from the snapshot's position) or `kafka` (the "
+                   "capture's snapshot through Kafka and apply).")
+def create(name, config_path, source_url, target_url, kafka, kafka_backend, as_json, tables, create_tables,
+           initial_copy) -> None:
     """Record a new workflow NAME (state `created`); then start `cdc migrate run NAME`."""
     from cdc.migrate.state import CREATED, MigrationStore
     from cdc.registry import migrate_module
@@ -126,10 +131,12 @@ def create(name, config_path, source_url, target_url, kafka, kafka_backend, as_j
     store = MigrationStore(workflow.target_url)
     try:
         record = {"source": workflow.source_url.redacted(), "target": workflow.target_url.redacted(), "tables": names,
-                  "create_tables": bool(create_tables or extra.get("create_tables")), "direction": "forward",
+                  "create_tables": bool(create_tables or extra.get("create_tables")),
+                  "initial_copy": initial_copy or extra.get("initial_copy") or "direct", "direction": "forward",
                   "epoch": 0, "created_at": time.time()}
         store.create(name, record)
-        store.journal(name, "create", "done", note=f"{len(names)} table(s): {', '.join(names)}",
+        store.journal(name, "create", "done", note=f"{len(names)} table(s): {', '.join(names)}; initial copy "
+                      f"{record['initial_copy']}",
                       source=record["source"], target=record["target"])
         engine = migrate_module(workflow.target_url.engine)
         conn = engine.connect(workflow.target_url)

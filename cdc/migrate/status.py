@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from cdc.migrate.catchup import CatchUpProbe, current_position
+from cdc.migrate.initial_copy import DONE, FAILED, initial_copy
 from cdc.migrate.state import (CANCELLED, COMPLETED, COPYING, CREATED, REVERSED, REVERSING, RUNNING, SWITCHED,
                                SWITCHING, Migration)
 from cdc.migrate.workflow import FORWARD, Workflow
@@ -74,6 +75,12 @@ def describe(workflow: Workflow, migration: Migration, *, stale_after: float = 8
     }
     if with_lag and migration.state not in (COMPLETED, CANCELLED, CREATED):
         out["lag_events"], out["lag_seconds"] = measure_lag(workflow, direction)
+    out["initial_copy"] = initial_copy(record)
+    if record.get("copy"):
+        out["copy"] = record["copy"]
+        if migration.state == COPYING and record["copy"].get("status") == FAILED:
+            out["next_steps"] = [f"cdc migrate cancel {migration.name} --drop-tables  (the initial copy failed: fix "
+                                 f"the cause, then create the workflow again)"]
     if migration.state in (SWITCHING, REVERSING):
         out["cutover"] = record.get("cutover")
     if any(record.get("revoked", {}).values()):  # `--freeze revoke`: what each closed side's roles lost
@@ -89,6 +96,14 @@ def status_lines(status: dict[str, Any]) -> list[str]:
              f"source    {status['source']}", f"target    {status['target']}", f"primary   {status['primary']}",
              f"runner    {'alive' if runner['alive'] else 'NOT RUNNING'}"
              + (f", {runner['direction']}, {'healthy' if runner['healthy'] else runner['why']}" if runner["alive"] else "")]
+    copy = status.get("copy")
+    if copy:
+        if copy.get("status") == DONE:
+            lines.append(f"copy      {status['initial_copy']}: {sum(copy['rows'].values())} rows in {copy['seconds']:.2f}s")
+        elif copy.get("status") == FAILED:
+            lines.append(f"copy      {status['initial_copy']}: FAILED after {copy.get('seconds', 0):.1f}s: {copy['error']}")
+        else:
+            lines.append(f"copy      {status['initial_copy']}: running for {time.time() - copy['started_at']:.0f}s")
     if "lag_events" in status:
         seconds = status.get("lag_seconds")
         lines.append(f"lag       {status['lag_events'] if status['lag_events'] is not None else '?'} event(s) not applied; "
