@@ -7,11 +7,13 @@ while it runs and starts streaming (capture with snapshot `never`, and apply) on
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Any
 
 from cdc.migrate.workflow import FORWARD, Workflow, bare_table
+from cdc.registry import migrate_module
 
 DIRECT, KAFKA = "direct", "kafka"
 INITIAL_COPIES = (DIRECT, KAFKA)
@@ -41,6 +43,9 @@ class DirectCopy:
 
     def start(self) -> dict[str, Any]:
         """Start the copy; the record's entry for it."""
+        for url in (self.workflow.source_url, self.workflow.target_url):
+            # the target is closed to application writes; cdc's own sessions write through it (as the children do)
+            os.environ.update(migrate_module(url.engine).child_env())
         self.thread.start()
         return {"status": RUNNING, "started_at": self.started}
 
