@@ -26,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,7 +72,8 @@ def main() -> None:
     primary_file = work / "primary"
     primary_file.write_text(source)
     hook = HOOK.format(path=primary_file)
-    cli = MigrateCli("bench_switch", source, target, kafka, work)
+    # a name per run: a workflow's topics outlive it on the broker, and `create` refuses a name that has some
+    cli = MigrateCli(f"bench_switch_{uuid.uuid4().hex[:6]}", source, target, kafka, work)
     results: dict[str, list[float]] = {}
     loads: list[float] = []  # the 1-minute load average at each cutover (the machine is shared)
     apps: list[Application] = []
