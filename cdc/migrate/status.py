@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from cdc.migrate.catchup import CatchUpProbe, current_position
-from cdc.migrate.initial_copy import DONE, FAILED, initial_copy
+from cdc.migrate.initial_copy import DONE, FAILED, copy_pending, initial_copy
 from cdc.migrate.state import (CANCELLED, COMPLETED, COPYING, CREATED, REVERSED, REVERSING, RUNNING, SWITCHED,
                                SWITCHING, Migration)
 from cdc.migrate.workflow import FORWARD, Workflow
@@ -73,7 +73,7 @@ def describe(workflow: Workflow, migration: Migration, *, stale_after: float = 8
         },
         "next_steps": [step.format(name=migration.name) for step in NEXT_STEPS.get(migration.state, [])],
     }
-    if with_lag and migration.state not in (COMPLETED, CANCELLED, CREATED):
+    if with_lag and migration.state not in (COMPLETED, CANCELLED, CREATED) and not copy_pending(record):
         out["lag_events"], out["lag_seconds"] = measure_lag(workflow, direction)
     out["initial_copy"] = initial_copy(record)
     if record.get("copy"):
