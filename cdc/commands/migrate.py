@@ -285,12 +285,12 @@ def _cutover(kind: str, name, config_path, source_url, target_url, kafka, kafka_
     from cdc.migrate.cutover import Cutover, CutoverOptions
     from cdc.migrate.grants import parse_roles
 
+    if app_roles is not None and freeze != "revoke":
+        raise ConfigError("--app-roles is for --freeze revoke", fix="add --freeze revoke, or drop --app-roles")
     workflow, store, _ = _open(name, config_path, source_url, target_url, kafka, kafka_backend)
     say = (lambda line: click.echo(line, err=True)) if as_json else click.echo
     options = CutoverOptions(max_lag=max_lag, freeze=freeze, on_switch=on_switch, timeout=timeout, dry_run=dry_run,
                              stale_after=stale_after, app_roles=parse_roles(app_roles))
-    if app_roles is not None and freeze != "revoke":
-        raise ConfigError("--app-roles is for --freeze revoke", fix="add --freeze revoke, or drop --app-roles")
     say(f"{kind} {name}{' (dry run: nothing changes)' if dry_run else ''}")
     try:
         result = Cutover(workflow, store, kind, options, say=say).run()

@@ -11,6 +11,7 @@ from datetime import datetime
 import pytest
 
 from cdc.migrate.state import REVERSED, REVERSING, RUNNING, SWITCHED, SWITCHING
+from cdc.urls import parse_url
 from tests.migrate.harness import app_write, ledger_seqs, primary_key
 
 PAIRS = [("postgresql", "postgresql"), ("mysql", "postgresql")]
@@ -60,6 +61,11 @@ def test_revoke_freeze_refuses_the_application_and_gives_its_writes_back(workflo
         cli.run("verify", cli.name, "--wait-for-lag", "20", "--recheck-delay", "1")
     dry = cli.run("switch", cli.name, "--dry-run", "--freeze", "revoke")
     assert "REVOKE DELETE, INSERT" in dry.stdout and "FROM" in dry.stdout and "cdc_app" in dry.stdout, dry.stdout
+    # the workflow's own user cannot be frozen: the freeze gate names why, nothing changes
+    refused = cli.run("switch", cli.name, "--freeze", "revoke", "--app-roles", parse_url(source).user, check=False)
+    assert refused.returncode == 3 and "gate freeze failed" in refused.stderr and "own user" in refused.stderr
+    wrong = cli.run("switch", cli.name, "--app-roles", "cdc_app", check=False)
+    assert wrong.returncode == 2 and "--app-roles is for --freeze revoke" in wrong.stderr
 
     # killed between the revoke and the end: the source refuses the application meanwhile (the target is
     # still closed), and the next run grants back what it took, then switches
@@ -100,7 +106,6 @@ def test_revoke_freeze_refuses_the_application_and_gives_its_writes_back(workflo
 
 
 def test_pg_refuses_a_revoke_that_would_not_stop_every_application_writer(sandbox):
-    from cdc.urls import parse_url
     from connectors.postgres import migrate as engine
     from tests.conftest import create_pg_database, drop_pg_database
 
@@ -143,7 +148,6 @@ def test_pg_refuses_a_revoke_that_would_not_stop_every_application_writer(sandbo
 
 
 def test_mariadb_refuses_a_revoke_that_a_database_or_global_grant_would_outlive(sandbox):
-    from cdc.urls import parse_url
     from connectors.mysql import migrate as engine
     from tests.conftest import create_mysql_database, drop_mysql_database
 
