@@ -8,6 +8,7 @@ pause each command reports is collected; the median of each (command, rate) is p
 every acknowledged write must be in both databases (0 lost).
 
     .venv/bin/python benchmarks/bench_switch.py [--rows 1000000] [--rates 500,2000] [--runs 5] [--pair pg-pg]
+                                                [--freeze lock|read-only|revoke]
 
 Starts a sandbox under --dir (default /tmp/cdc-bench-switch) unless CDC_PG_URL, CDC_MYSQL_URL and
 CDC_KAFKA_BOOTSTRAP are all set. Writes benchmarks/results/switch-<UTC time>.json. Target: a median
@@ -25,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +46,7 @@ def main() -> None:
     parser.add_argument("--rates", default="500,2000")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--pair", choices=sorted(PAIRS), default="pg-pg")
+    parser.add_argument("--freeze", choices=("lock", "read-only", "revoke"), default="lock")
     parser.add_argument("--dir", default="/tmp/cdc-bench-switch")
     args = parser.parse_args()
     own_sandbox = not all(os.environ.get(v) for v in ("CDC_PG_URL", "CDC_MYSQL_URL", "CDC_KAFKA_BOOTSTRAP"))
@@ -69,8 +72,10 @@ def main() -> None:
     primary_file = work / "primary"
     primary_file.write_text(source)
     hook = HOOK.format(path=primary_file)
-    cli = MigrateCli("bench_switch", source, target, kafka, work)
+    # a name per run: a workflow's topics outlive it on the broker, and `create` refuses a name that has some
+    cli = MigrateCli(f"bench_switch_{uuid.uuid4().hex[:6]}", source, target, kafka, work)
     results: dict[str, list[float]] = {}
+    loads: list[float] = []  # the 1-minute load average at each cutover (the machine is shared)
     apps: list[Application] = []
     try:
         cli.run("create", cli.name, "--tables", "ledger")
@@ -89,9 +94,11 @@ def main() -> None:
                         cli.run("verify", cli.name, "--wait-for-lag", "600", "--recheck-delay", "2", timeout=1200)
                     time.sleep(2.0)
                     result = json.loads(cli.run(kind, cli.name, "--on-switch", hook, "--max-lag", "60s", "--timeout",
-                                                "120s", "--json", timeout=600).stdout)
+                                                "120s", "--freeze", args.freeze, "--json", timeout=600).stdout)
                     results.setdefault(f"{kind}@{int(rate)}", []).append(result["write_pause_seconds"])
-                    print(f"{kind} at {int(rate)} writes/s: pause {result['write_pause_seconds']:.3f}s")
+                    loads.append(os.getloadavg()[0])
+                    print(f"{kind} at {int(rate)} writes/s: pause {result['write_pause_seconds']:.3f}s "
+                          f"(load average {loads[-1]:.1f})")
             app.stop()
         lost = 0
         cli.run("verify", cli.name, "--wait-for-lag", "600", timeout=1200)
@@ -107,11 +114,14 @@ def main() -> None:
 
             sandbox.down(Path(args.dir), purge=True)
     summary = {key: {"median": round(statistics.median(values), 3), "runs": values} for key, values in results.items()}
-    print(json.dumps({"pair": args.pair, "rows": args.rows, "lost": lost, "pauses": summary}, indent=2))
+    load = {"min": min(loads, default=None), "max": max(loads, default=None)}
+    print(json.dumps({"pair": args.pair, "rows": args.rows, "freeze": args.freeze, "lost": lost, "pauses": summary,
+                      "load_average": load}, indent=2))
     out = ROOT / "benchmarks" / "results" / f"switch-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"pair": args.pair, "rows": args.rows, "runs": args.runs, "lost": lost,
-                               "pauses": summary, "machine": platform.platform(), "cpus": os.cpu_count()}, indent=2))
+    out.write_text(json.dumps({"pair": args.pair, "rows": args.rows, "runs": args.runs, "freeze": args.freeze,
+                               "lost": lost, "pauses": summary, "load_average": load, "machine": platform.platform(),
+                               "cpus": os.cpu_count()}, indent=2))
     print(f"wrote {out}")
 
 

@@ -100,6 +100,7 @@ class MigrationConfig:
     target: str
     tables: tuple[str, ...] = ()
     create_tables: bool = False
+    initial_copy: str = "direct"  # or "kafka": the forward capture's snapshot through Kafka
 
 
 @dataclass(slots=True, frozen=True)
@@ -371,7 +372,8 @@ def _migration(path: Path, index: int, data: Any) -> MigrationConfig:
         raise section._fail("name", f"{name!r} is not a valid workflow name (lower-case letters, digits, '_')")
     section.url("source"), section.url("target")
     config = MigrationConfig(name=name, source=section.get("source", str), target=section.get("target", str),
-                             tables=section.tables(), create_tables=section.get("create_tables", bool, False))
+                             tables=section.tables(), create_tables=section.get("create_tables", bool, False),
+                             initial_copy=section.get("initial_copy", str, "direct", choices=("direct", "kafka")))
     section.finish()
     return config
 

@@ -61,7 +61,7 @@ def _resolve(name: str, config_path: str | None, source: str | None, target: str
                               fix=f"add one, or name one of: {', '.join(m.name for m in config.migrations) or 'none'}")
         source, target, kafka = entry.source, entry.target, config.kafka.bootstrap
         backend = backend or config.kafka.backend
-        extra = {"tables": entry.tables, "create_tables": entry.create_tables}
+        extra = {"tables": entry.tables, "create_tables": entry.create_tables, "initial_copy": entry.initial_copy}
     missing = [flag for flag, value in (("--source", source), ("--target", target), ("--kafka", kafka)) if not value]
     if missing:
         raise ConfigError(f"missing {', '.join(missing)}", fix="give --config cdc.toml, or all of --source, --target, --kafka")
@@ -109,7 +109,12 @@ def command() -> None:
 @workflow_options
 @click.option("--tables", "tables", multiple=True, metavar="LIST", help="Tables to migrate (comma-separated/repeated).")
 @click.option("--create-tables", is_flag=True, help="Create missing target tables from the source's schemas.")
-def create(name, config_path, source_url, target_url, kafka, kafka_backend, as_json, tables, create_tables) -> None:
+@click.option("--initial-copy", type=click.Choice(["direct", "kafka"]), default=None,
+              help="How the target gets the rows first: `direct` (default; `cdc copy` from one consistent snapshot "
+                   "straight into the target, then streaming from the snapshot's position) or `kafka` (the "
+                   "capture's snapshot through Kafka and apply).")
+def create(name, config_path, source_url, target_url, kafka, kafka_backend, as_json, tables, create_tables,
+           initial_copy) -> None:
     """Record a new workflow NAME (state `created`); then start `cdc migrate run NAME`."""
     from cdc.migrate.state import CREATED, MigrationStore
     from cdc.registry import migrate_module
@@ -126,10 +131,12 @@ def create(name, config_path, source_url, target_url, kafka, kafka_backend, as_j
     store = MigrationStore(workflow.target_url)
     try:
         record = {"source": workflow.source_url.redacted(), "target": workflow.target_url.redacted(), "tables": names,
-                  "create_tables": bool(create_tables or extra.get("create_tables")), "direction": "forward",
+                  "create_tables": bool(create_tables or extra.get("create_tables")),
+                  "initial_copy": initial_copy or extra.get("initial_copy") or "direct", "direction": "forward",
                   "epoch": 0, "created_at": time.time()}
         store.create(name, record)
-        store.journal(name, "create", "done", note=f"{len(names)} table(s): {', '.join(names)}",
+        store.journal(name, "create", "done", note=f"{len(names)} table(s): {', '.join(names)}; initial copy "
+                      f"{record['initial_copy']}",
                       source=record["source"], target=record["target"])
         engine = migrate_module(workflow.target_url.engine)
         conn = engine.connect(workflow.target_url)
@@ -255,8 +262,13 @@ def cutover_options(command: Callable) -> Callable:
         click.option("--dry-run", is_flag=True, help="Print every step with its SQL; change nothing."),
         click.option("--max-lag", default="5s", callback=_duration, show_default=True,
                      help="Gate: replication must catch up with the current position within this long."),
-        click.option("--freeze", type=click.Choice(["lock", "read-only"]), default="lock", show_default=True,
-                     help="How writes stop: a held table lock (writers wait), or read-only (writers fail)."),
+        click.option("--freeze", type=click.Choice(["lock", "read-only", "revoke"]), default="lock", show_default=True,
+                     help="How writes stop: a held table lock (writers wait), read-only (the database refuses writes), "
+                          "or revoke (the application roles lose INSERT/UPDATE/DELETE on the tables)."),
+        click.option("--app-roles", metavar="LIST",
+                     help="--freeze revoke: the application roles/accounts (comma-separated; MariaDB: user or "
+                          "user@host). Default: every one holding a write privilege on the tables, except the "
+                          "workflow's user and superusers."),
         click.option("--on-switch", metavar="CMD",
                      help="Command that repoints applications; gets CDC_PRIMARY_URL (no password), CDC_MIGRATION."),
         click.option("--timeout", default="60s", callback=_duration, show_default=True,
@@ -269,13 +281,16 @@ def cutover_options(command: Callable) -> Callable:
 
 
 def _cutover(kind: str, name, config_path, source_url, target_url, kafka, kafka_backend, as_json, dry_run, max_lag,
-             freeze, on_switch, timeout, stale_after) -> None:
+             freeze, app_roles, on_switch, timeout, stale_after) -> None:
     from cdc.migrate.cutover import Cutover, CutoverOptions
+    from cdc.migrate.grants import parse_roles
 
+    if app_roles is not None and freeze != "revoke":
+        raise ConfigError("--app-roles is for --freeze revoke", fix="add --freeze revoke, or drop --app-roles")
     workflow, store, _ = _open(name, config_path, source_url, target_url, kafka, kafka_backend)
     say = (lambda line: click.echo(line, err=True)) if as_json else click.echo
     options = CutoverOptions(max_lag=max_lag, freeze=freeze, on_switch=on_switch, timeout=timeout, dry_run=dry_run,
-                             stale_after=stale_after)
+                             stale_after=stale_after, app_roles=parse_roles(app_roles))
     say(f"{kind} {name}{' (dry run: nothing changes)' if dry_run else ''}")
     try:
         result = Cutover(workflow, store, kind, options, say=say).run()
@@ -366,12 +381,23 @@ def complete(name, config_path, source_url, target_url, kafka, kafka_backend, as
     try:
         topics = _drop_topics(workflow, workflow.prefix("reverse")) + _drop_topics(workflow, workflow.prefix("forward")) \
             if drop_topics else []
+        reopen = _reopen_sql(workflow, store.load(name).record)
         store.journal(name, "complete", "done", note="reverse replication stopped and dropped; the old source stays "
-                      "closed to application writes", sql=sql, topics_dropped=topics)
+                      "closed to application writes", sql=sql, topics_dropped=topics, reopen_sql=reopen)
     finally:
         store.close()
-    _answer(as_json, {"name": name, "state": "completed", "next_steps": []},
-            [f"workflow {name} completed; the old source stays closed to application writes until you reopen it"])
+    _answer(as_json, {"name": name, "state": "completed", "next_steps": [], "reopen_sql": reopen},
+            [f"workflow {name} completed; the old source stays closed to application writes until you reopen it"]
+            + ([f"  the revoked privileges, should you reopen it: {statement}" for statement in reopen]))
+
+
+def _reopen_sql(workflow: Workflow, record: dict[str, Any]) -> list[str]:
+    """The GRANTs that would give the old source's application roles back what a `--freeze revoke` took."""
+    from cdc.migrate.grants import from_records
+    from cdc.registry import migrate_module
+
+    url = workflow.source_url
+    return migrate_module(url.engine).grant_sql(url, from_records(record.get("revoked", {}).get("source")))
 
 
 @command.command("cancel")

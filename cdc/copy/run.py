@@ -19,6 +19,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from cdc.copy.ranges import integer_ranges, sample_fraction, sampled_ranges
+from cdc.copy.tables import build_keys, create_tables as create_target_tables, drop_tables, missing_tables
 from cdc.errors import ConfigError
 from cdc.registry import bulk_module
 from cdc.urls import parse_url
@@ -31,14 +33,14 @@ QUEUE_BATCHES = 8     # batches in flight between a sequential reader and the wr
 
 @dataclass(slots=True)
 class CopyJob:
-    """One key range of one table (lo/hi None: the whole table)."""
+    """One key range [lo, hi) of one table, over its primary key columns (None: open-ended)."""
 
     table: str
     columns: list[str]
     json_columns: list[str]
-    key: str | None
-    lo: int | None = None
-    hi: int | None = None
+    key: tuple[str, ...] = ()
+    lo: tuple | None = None
+    hi: tuple | None = None
 
 
 @dataclass(slots=True)
@@ -48,30 +50,41 @@ class CopyResult:
     position: str
     rows: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    ranges: dict[str, int] = field(default_factory=dict)  # key ranges (jobs) per table
+    created: list[str] = field(default_factory=list)  # target tables this copy created
+    skipped_indexes: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # table -> (index, why)
 
 
 def plan_jobs(source, conn, tables: list[str], workers: int) -> list[CopyJob]:
-    """Jobs for the tables: integer-keyed tables cut into ranges of about RANGE_ROWS rows (at least `workers`)."""
+    """Jobs for the tables: keyed tables cut into ranges of about RANGE_ROWS rows (at least `workers`)
+    when the source reads in parallel; an integer key by arithmetic, any other by sampled boundaries."""
     jobs = []
     for table in tables:
-        columns, json_columns, key = source.describe(conn, table)
-        if key is None:
-            jobs.append(CopyJob(table, columns, json_columns, None))
+        columns, json_columns, key, integer_key = source.describe(conn, table)
+        if not key or not source.parallel:
+            jobs.append(CopyJob(table, columns, json_columns))
             continue
-        low, high = source.bounds(conn, table, key)
-        if low is None:
-            continue
-        low, high = int(low), int(high) + 1
-        parts = max(workers, math.ceil((high - low) / RANGE_ROWS)) if source.parallel else 1
-        width = max(1, math.ceil((high - low) / parts))
-        for start in range(low, high, width):
-            jobs.append(CopyJob(table, columns, json_columns, key, start, min(start + width, high)))
+        if integer_key:
+            low, high = source.bounds(conn, table, key[0])
+            if low is None:
+                continue
+            ranges = integer_ranges(int(low), int(high), max(workers, math.ceil((int(high) - int(low)) / RANGE_ROWS)))
+        else:
+            estimate = source.estimate_rows(conn, table)
+            parts = max(workers, math.ceil(estimate / RANGE_ROWS))
+            sample = source.sample_keys(conn, table, key, sample_fraction(estimate, parts))
+            ranges = sampled_ranges(sample, parts)
+        jobs.extend(CopyJob(table, columns, json_columns, key, lo, hi) for lo, hi in ranges)
     return jobs
 
 
 def copy_tables(source_url: str, target_url: str, tables: list[str], prefix: str, *, workers: int = 4,
-                kafka: str | None = None) -> CopyResult:
-    """Copy `tables` (into existing, empty target tables) and leave the capture of `prefix` ready to stream."""
+                kafka: str | None = None, create_tables: bool = False) -> CopyResult:
+    """Copy `tables` into empty target tables and leave the capture of `prefix` ready to stream.
+
+    create_tables: create missing target tables from the source's schema (cdc/copy/tables.py); their
+    keys and indexes are built after the rows are in. Tables that exist must be empty either way.
+    """
     if not tables:
         raise ConfigError("no tables to copy", fix="name them with --tables")
     source_db, target_db = parse_url(source_url, what="--source"), parse_url(target_url, what="--target")
@@ -81,27 +94,36 @@ def copy_tables(source_url: str, target_url: str, tables: list[str], prefix: str
     started = time.monotonic()
     check = target.connect()
     try:
+        missing = missing_tables(target, check, tables) if create_tables else []
         for table in tables:
-            target.check_empty(check, table)
+            if table not in missing:
+                target.check_empty(check, table)
     finally:
         check.close()
-    position = source.start(prefix, tables, kafka)
+    position = source.start(prefix, tables, kafka, workers=workers)
     result = CopyResult(position)
     ok = False
     try:
         reader = source.open_reader()
         try:
+            plans = create_target_tables(source, reader, target, target_url, missing) if missing else []
+            result.created = list(missing)
             jobs = plan_jobs(source, reader, tables, workers)
         finally:
-            if source.parallel:
-                reader.close()
+            source.close_reader(reader)
+        for job in jobs:
+            result.ranges[job.table] = result.ranges.get(job.table, 0) + 1
         log.info("copy starting", extra={"position": position, "tables": len(tables), "jobs": len(jobs)})
         counts = _run_parallel(source, target, jobs, workers) if source.parallel else \
             _run_sequential(source, target, jobs, workers)
         for job, count in counts:
             result.rows[job.table] = result.rows.get(job.table, 0) + count
+        build_keys(target, plans, workers)
+        result.skipped_indexes = {plan.table: plan.skipped for plan in plans if plan.skipped}
         ok = True
     finally:
+        if not ok and result.created:
+            drop_tables(target, result.created)
         source.finish(ok, kafka, prefix)
     result.seconds = round(time.monotonic() - started, 3)
     return result
@@ -126,7 +148,7 @@ def _run_parallel(source, target, jobs: list[CopyJob], workers: int) -> list[tup
                                      source.read(reader, job.table, job.columns, job.json_columns, job.key,
                                                  job.lo, job.hi))
         finally:
-            reader.close()
+            source.close_reader(reader)
             writer.close()
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="copy") as pool:

@@ -3,7 +3,9 @@
 The steps, each journaled (time, positions, SQL, verify result):
 
   gates      runner alive and healthy; lag under --max-lag; a parity verification fresh enough
-  freeze     writes stop on the side that is primary now (`lock`: a held table lock; `read-only`: closed)
+  freeze     writes stop on the side that is primary now (`lock`: a held table lock; `read-only`: closed;
+             `revoke`: the application roles' write privileges on the tables taken, recorded first)
+  drain      (`revoke`) a short table lock: writers that passed their privilege check before it have ended
   position   that side's final position
   catch-up   apply has written everything up to it
   verify     final parity check of the workflow's tables (checksums inside the databases), exit 0
@@ -16,8 +18,9 @@ The steps, each journaled (time, positions, SQL, verify result):
   runner     the runner stops the old direction and starts the new one (after the hook: not in the pause)
 
 A crash before `commit` is rolled back by the next run of the command (the old primary reopened, the
-prepared capture dropped, the state as before), which then starts the cutover again; a crash after
-`commit` is finished by it (open, hook, runner). The write pause is freeze -> hook returned.
+revoked privileges granted back, the prepared capture dropped, the state as before), which then starts
+the cutover again; a crash after `commit` is finished by it (open: privileges this side lost to an
+earlier revoke granted back; hook, runner). The write pause is freeze -> hook returned.
 """
 
 from __future__ import annotations
@@ -33,13 +36,14 @@ from typing import Any
 
 from cdc.errors import GateError, MigrationError
 from cdc.migrate.catchup import CatchUpProbe
+from cdc.migrate.grants import SOURCE_SIDE, TARGET_SIDE, WriteGrant, describe, from_records, merged, to_records
 from cdc.migrate.state import (REVERSED, REVERSING, RUNNING, SWITCHED, SWITCHING, Migration, MigrationStore,
                                lock_owner, now_text)
 from cdc.migrate.workflow import FORWARD, REVERSE, Workflow, bare_table, url_without_password
 from cdc.registry import migrate_module
 from cdc.urls import parse_url
 
-FREEZE_MODES = ("lock", "read-only")
+FREEZE_MODES = ("lock", "read-only", "revoke")
 CRASH_VARIABLE = "CDC_MIGRATE_CRASH_AFTER"  # `switch.close`: SIGKILL this process once that step is journaled
 SWITCH, ROLLBACK = "switch", "reverse"
 
@@ -54,6 +58,7 @@ class CutoverOptions:
     timeout: float = 60.0
     dry_run: bool = False
     stale_after: float = 86400.0
+    app_roles: tuple[str, ...] | None = None  # `revoke`: None = every role holding a write privilege on the tables
 
 
 @dataclass(slots=True, frozen=True)
@@ -88,6 +93,9 @@ class Cutover:
         old_primary, new_primary = workflow.sides(self.kind.old_direction)
         self.old_url, self.new_url = parse_url(old_primary), parse_url(new_primary)
         self.old_engine, self.new_engine = migrate_module(self.old_url.engine), migrate_module(self.new_url.engine)
+        self.old_side, self.new_side = ((SOURCE_SIDE, TARGET_SIDE) if self.kind.old_direction == FORWARD
+                                        else (TARGET_SIDE, SOURCE_SIDE))
+        self.to_revoke: list[WriteGrant] = []
         self.tables = [bare_table(t) for t in workflow.tables]
         self.steps: list[dict[str, Any]] = []
         self.freeze_session = None
@@ -141,7 +149,7 @@ class Cutover:
                                      fix=f"see `cdc migrate status {self.workflow.name}` for the next step")
             self._gates(migration)
             if self.options.dry_run:
-                return self._dry_run()
+                return self._dry_run(migration)
             return self._walk(migration)
         finally:
             if self.freeze_session is not None:
@@ -178,6 +186,8 @@ class Cutover:
         if age > self.options.stale_after:
             self._gate_failed("verified", f"last verification {age:.0f}s old > {self.options.stale_after:.0f}s")
         self._step("gate.verified", "passed", note=f"parity {age:.0f}s ago")
+        if self.options.freeze == "revoke":
+            self._gate_revoke()
         probe = CatchUpProbe(self.workflow, self.kind.old_direction)
         try:
             conn = self.old_engine.connect(self.old_url)
@@ -195,12 +205,35 @@ class Cutover:
         self._step("gate.lag", "passed", note=f"caught up with {position} in {caught.seconds:.2f}s "
                                               f"(max {self.options.max_lag:g}s)")
 
+    def _gate_revoke(self) -> None:
+        """The `revoke` freeze would stop every application writer: no owner, superuser or indirect grant in the way."""
+        conn = self.old_engine.connect(self.old_url)
+        try:
+            refusals = self.old_engine.revoke_refusals(conn, self.old_url, self.tables, self.options.app_roles)
+            self.to_revoke = self.old_engine.write_grants(conn, self.old_url, self.tables, self.options.app_roles)
+        finally:
+            conn.close()
+        if refusals:
+            self._gate_failed("freeze", "; ".join(refusals))
+        self._step("gate.freeze", "passed", note=f"revoke {describe(self.to_revoke)}")
+
+    def _regrants(self, migration: Migration) -> list[WriteGrant]:
+        """What an earlier `revoke` took from the new primary: given back when it opens."""
+        return from_records(migration.record.get("revoked", {}).get(self.new_side))
+
     # -- dry run -------------------------------------------------------------------------------------
-    def _dry_run(self) -> dict[str, Any]:
+    def _dry_run(self, migration: Migration) -> dict[str, Any]:
         old, new = self.old_url, self.new_url
-        freeze_sql = (self.old_engine.freeze_sql(self.tables) if self.options.freeze == "lock"
-                      else self.old_engine.close_sql(old.database, old.user))
+        if self.options.freeze == "lock":
+            freeze_sql = self.old_engine.freeze_sql(self.tables)
+        elif self.options.freeze == "revoke":
+            freeze_sql = self.old_engine.revoke_sql(old, self.to_revoke)
+        else:
+            freeze_sql = self.old_engine.close_sql(old.database, old.user)
         self._step("freeze", "done", note=f"stop writes on {old.redacted()} ({self.options.freeze})", sql=freeze_sql)
+        if self.options.freeze == "revoke":
+            self._step("drain", "done", note="wait for the writers that passed their privilege check, then release",
+                       sql=self.old_engine.freeze_sql(self.tables))
         self._step("position", "done", note="record the final position of the frozen side")
         self._step("catch-up", "done", note=f"wait up to {self.options.timeout:g}s for apply to reach it")
         self._step("verify", "done", note=f"final parity check of {', '.join(self.tables)} (exit 0 required)")
@@ -214,7 +247,8 @@ class Cutover:
                                             f"{new.redacted()}'s current position, no snapshot")
         self._step("commit", "done", note=f"record state {self.kind.after}, direction {self.kind.new_direction}")
         self._step("open", "done", note=f"open {new.redacted()} to application writes",
-                   sql=self.new_engine.open_sql(new.database))
+                   sql=self.new_engine.open_sql(new.database)
+                   + self.new_engine.grant_sql(new, self._regrants(migration)))
         self._step("hook", "done", note=f"run {self.options.on_switch!r} with CDC_PRIMARY_URL="
                                         f"{url_without_password(new)}" if self.options.on_switch else "no --on-switch")
         self._step("runner", "done", note=f"the runner stops {self.kind.old_direction}, starts {self.kind.new_direction}")
@@ -268,11 +302,17 @@ class Cutover:
         record["epoch"] = int(record.get("epoch", 0)) + 1
         record["last_cutover_at"] = time.time()
         record["cutover"] = {**record["cutover"], "committed": True, "frozen_at_wall": time.time()}
+        if record["cutover"].get("revoked"):  # kept until this side is primary again (reverse), or for good (complete)
+            revoked = dict(record.get("revoked", {}))
+            revoked[self.old_side] = merged(revoked.get(self.old_side), record["cutover"]["revoked"])
+            record["revoked"] = revoked
         self.store.save(name, self.kind.during, self.kind.during, record)
         self._step("commit", "done", note=f"direction {self.kind.new_direction}, epoch {record['epoch']}")
         return self._finish(self.store.load(name), recovered=False)
 
     def _freeze(self, migration: Migration) -> None:
+        if self.options.freeze == "revoke":
+            return self._revoke(migration)
         if self.options.freeze == "lock":
             self.freeze_session, sql = self.old_engine.freeze(self.old_url, self.tables)
         else:
@@ -284,6 +324,30 @@ class Cutover:
                 conn.close()
         self.frozen_at = time.monotonic()
         self._step("freeze", "done", note=f"{self.options.freeze} on {self.old_url.redacted()}", sql=sql)
+
+    def _revoke(self, migration: Migration) -> None:
+        """Take the application roles' write privileges (recorded first), then drain the writers already past
+        their privilege check: a short table lock waits for their transactions, and is let go at once."""
+        grants = self.to_revoke
+        self._progress(migration, revoked=to_records(grants))
+        conn = self.old_engine.connect(self.old_url)
+        try:
+            sql = self.old_engine.revoke_writes(conn, self.old_url, grants)
+            left = self.old_engine.write_grants(conn, self.old_url, self.tables,
+                                                tuple(sorted({g.account for g in grants})))
+        finally:
+            conn.close()
+        self.frozen_at = time.monotonic()
+        if left:
+            self._step("freeze", "failed", note=f"still held after the REVOKE: {describe(left)}", sql=sql)
+            raise MigrationError(f"the REVOKE left write privileges in place ({describe(left)}): granted by another "
+                                 f"role than the table's owner?", fix="rolled back; use --freeze lock or read-only")
+        self._step("freeze", "done", note=f"revoke on {self.old_url.redacted()}: {describe(grants)}", sql=sql,
+                   revoked=to_records(grants))
+        started = time.monotonic()
+        session, drain_sql = self.old_engine.freeze(self.old_url, self.tables)
+        self.old_engine.release(session)
+        self._step("drain", "done", note=f"in-flight writers ended ({time.monotonic() - started:.3f}s)", sql=drain_sql)
 
     def _catch_up(self, position: str) -> None:
         probe = CatchUpProbe(self.workflow, self.kind.old_direction)
@@ -383,6 +447,12 @@ class Cutover:
                 sql += self.old_engine.open_writes(conn, self.old_url)
             finally:
                 conn.close()
+        if progress.get("revoked"):
+            conn = self.old_engine.connect(self.old_url)
+            try:
+                sql += self.old_engine.grant_writes(conn, self.old_url, from_records(progress["revoked"]))
+            finally:
+                conn.close()
         if progress.get("prepared"):
             sql += self.new_engine.drop_capture(self.new_url, self.workflow.kafka,
                                                 self.workflow.prefix(self.kind.new_direction))
@@ -395,11 +465,14 @@ class Cutover:
         """After the commit: open the new primary, run the hook, see the runner take the new direction."""
         name = self.workflow.name
         conn = self.new_engine.connect(self.new_url)
+        regrants = self._regrants(migration)
         try:
             sql = self.new_engine.open_writes(conn, self.new_url)
+            sql += self.new_engine.grant_writes(conn, self.new_url, regrants)
         finally:
             conn.close()
-        self._step("open", "done", note=f"{self.new_url.redacted()} takes application writes", sql=sql)
+        self._step("open", "done", note=f"{self.new_url.redacted()} takes application writes"
+                   + (f" (granted back: {describe(regrants)})" if regrants else ""), sql=sql)
         if self.freeze_session is not None:
             self._release()
         if self.options.on_switch:
@@ -407,6 +480,7 @@ class Cutover:
         pause = None if self.frozen_at is None else round(time.monotonic() - self.frozen_at, 3)
         record = dict(migration.record)
         record.pop("cutover", None)
+        record["revoked"] = {side: grants for side, grants in record.get("revoked", {}).items() if side != self.new_side}
         self.store.save(name, self.kind.during, self.kind.after, record)
         self._step("done", "done", note=f"write pause {pause:.3f}s" if pause is not None else "recovered after a crash",
                    write_pause_seconds=pause, recovered=recovered)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from cdc.migrate.catchup import CatchUpProbe
+from cdc.migrate.catchup import CatchUpProbe, current_position
+from cdc.migrate.initial_copy import DONE, FAILED, copy_pending, initial_copy
 from cdc.migrate.state import (CANCELLED, COMPLETED, COPYING, CREATED, REVERSED, REVERSING, RUNNING, SWITCHED,
                                SWITCHING, Migration)
 from cdc.migrate.workflow import FORWARD, Workflow
@@ -24,16 +25,22 @@ NEXT_STEPS = {
 }
 
 
-def lag_events(workflow: Workflow, direction: str) -> int | None:
-    """Events Kafka holds that the direction's apply has not written (None when it cannot be read)."""
+LAG_WAIT_SECONDS = 5.0
+
+
+def measure_lag(workflow: Workflow, direction: str) -> tuple[int | None, float | None]:
+    """(events Kafka holds that the direction's apply has not written, seconds replication took to reach the
+    primary's position read now, None beyond LAG_WAIT_SECONDS): the figures the switch's lag gate checks."""
     try:
         probe = CatchUpProbe(workflow, direction)
     except Exception:  # noqa: BLE001 - status shows what it can; a dead broker is said elsewhere
-        return None
+        return None, None
     try:
-        return sum(probe.behind().values())
+        events = sum(probe.behind().values())
+        caught = probe.wait(current_position(workflow.sides(direction)[0]), LAG_WAIT_SECONDS)
+        return events, caught.seconds if caught.reached else None
     except Exception:  # noqa: BLE001
-        return None
+        return None, None
     finally:
         probe.close()
 
@@ -66,10 +73,18 @@ def describe(workflow: Workflow, migration: Migration, *, stale_after: float = 8
         },
         "next_steps": [step.format(name=migration.name) for step in NEXT_STEPS.get(migration.state, [])],
     }
-    if with_lag and migration.state not in (COMPLETED, CANCELLED, CREATED):
-        out["lag_events"] = lag_events(workflow, direction)
+    if with_lag and migration.state not in (COMPLETED, CANCELLED, CREATED) and not copy_pending(record):
+        out["lag_events"], out["lag_seconds"] = measure_lag(workflow, direction)
+    out["initial_copy"] = initial_copy(record)
+    if record.get("copy"):
+        out["copy"] = record["copy"]
+        if migration.state == COPYING and record["copy"].get("status") == FAILED:
+            out["next_steps"] = [f"cdc migrate cancel {migration.name} --drop-tables  (the initial copy failed: fix "
+                                 f"the cause, then create the workflow again)"]
     if migration.state in (SWITCHING, REVERSING):
         out["cutover"] = record.get("cutover")
+    if any(record.get("revoked", {}).values()):  # `--freeze revoke`: what each closed side's roles lost
+        out["revoked"] = {side: grants for side, grants in record["revoked"].items() if grants}
     return out
 
 
@@ -81,13 +96,28 @@ def status_lines(status: dict[str, Any]) -> list[str]:
              f"source    {status['source']}", f"target    {status['target']}", f"primary   {status['primary']}",
              f"runner    {'alive' if runner['alive'] else 'NOT RUNNING'}"
              + (f", {runner['direction']}, {'healthy' if runner['healthy'] else runner['why']}" if runner["alive"] else "")]
+    copy = status.get("copy")
+    if copy:
+        if copy.get("status") == DONE:
+            lines.append(f"copy      {status['initial_copy']}: {sum(copy['rows'].values())} rows in {copy['seconds']:.2f}s")
+        elif copy.get("status") == FAILED:
+            lines.append(f"copy      {status['initial_copy']}: FAILED after {copy.get('seconds', 0):.1f}s: {copy['error']}")
+        else:
+            lines.append(f"copy      {status['initial_copy']}: running for {time.time() - copy['started_at']:.0f}s")
     if "lag_events" in status:
-        lines.append(f"lag       {status['lag_events'] if status['lag_events'] is not None else '?'} event(s) not applied")
+        seconds = status.get("lag_seconds")
+        lines.append(f"lag       {status['lag_events'] if status['lag_events'] is not None else '?'} event(s) not applied; "
+                     + (f"caught up with the primary's position in {seconds:.2f}s" if seconds is not None
+                        else f"not caught up with the primary's position within {LAG_WAIT_SECONDS:g}s"))
     if verify:
         stale = " (STALE)" if verify["stale"] else ""
         lines.append(f"verified  {verify['status']} at {verify['at']}{stale}: {verify['summary']}")
     else:
         lines.append("verified  never")
+    for side, grants in status.get("revoked", {}).items():
+        lines.append(f"revoked   on the {side}: " + "; ".join(
+            f"{', '.join(g['privileges'])} on {g['table']} from {g['role']}" + (f"@{g['host']}" if g.get("host") else "")
+            for g in grants))
     if status.get("lock"):
         lines.append(f"lock      held by {status['lock']}")
     lines.append("next      " + ("\n          ".join(status["next_steps"]) or "nothing: the workflow has ended"))

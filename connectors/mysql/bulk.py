@@ -13,7 +13,9 @@ Target: pymysql's `executemany` sends one multi-row `INSERT` per batch (up to it
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
+import queue
 import tempfile
 import threading
 import uuid
@@ -24,25 +26,41 @@ from typing import Any
 import orjson
 import pymysql.cursors
 
+from cdc.copy.ranges import range_condition
+from cdc.copy.tables import KeyPlan, SourceIndex, not_portable
 from cdc.errors import SourceError, TargetError
+from cdc.events import TableSchema
 from cdc.kafka import make_producer
 from cdc.offsets import OffsetStore
 from cdc.urls import DatabaseUrl
 from connectors.mysql.dialect import connect, quote_ident
 from connectors.mysql.offsets import position_value
+from connectors.mysql.schema import read_columns, table_schema
 from connectors.mysql.setup import default_server_id
-from connectors.mysql.snapshot import begin_consistent_snapshot
+from connectors.mysql.snapshot import LockUnavailable, begin_consistent_snapshot, begin_shared_snapshot
 from connectors.mysql.source_info import CONNECTOR
 
 ENGINE = "mysql"
+log = logging.getLogger(__name__)
 FETCH_ROWS = 5000
 
 TABLE_SQL = """
 SELECT COLUMN_NAME, DATA_TYPE, COLUMN_KEY FROM information_schema.COLUMNS
 WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION
 """
+KEY_SQL = """
+SELECT COLUMN_NAME FROM information_schema.STATISTICS
+WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX
+"""
 INTEGER_TYPES = frozenset({"tinyint", "smallint", "mediumint", "int", "bigint"})
 BINARY_TYPES = frozenset({"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"})
+INDEXES_SQL = """
+SELECT INDEX_NAME, NON_UNIQUE, INDEX_TYPE, COLUMN_NAME, SUB_PART FROM information_schema.STATISTICS
+WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY INDEX_NAME = 'PRIMARY' DESC, INDEX_NAME, SEQ_IN_INDEX
+"""
+# Column types an index cannot cover without a prefix length (MariaDB's JSON is LONGTEXT).
+UNINDEXABLE_TYPES = frozenset({"tinytext", "text", "mediumtext", "longtext", "tinyblob", "blob", "mediumblob",
+                               "longblob", "json", "geometry"})
 TYPES_SQL = "SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s"
 
 
@@ -60,86 +78,157 @@ def _interchange(c: str, data_type: str) -> str:
     return f"IFNULL({value}, '\\\\N')"
 
 
-def describe(conn, database: str, table: str) -> tuple[list[str], list[str], str | None]:
-    """(columns, json columns, single integer primary key or None) of a table."""
+def describe(conn, database: str, table: str) -> tuple[list[str], list[str], tuple[str, ...], bool]:
+    """(columns, json columns, primary key columns in key order, whether the key is one integer) of a table."""
     with conn.cursor() as cursor:
         cursor.execute(TABLE_SQL, (database, table))
         rows = cursor.fetchall()
+        cursor.execute(KEY_SQL, (database, table))
+        keys = [name for (name,) in cursor.fetchall()]
     if not rows:
         raise SourceError(f"table {database}.{table} does not exist")
-    columns = [name for name, *_ in rows]
-    keys = [(name, data_type) for name, data_type, key in rows if key == "PRI"]
-    key = keys[0][0] if len(keys) == 1 and keys[0][1].lower() in INTEGER_TYPES else None
-    return columns, [], key
+    types = {name: data_type.lower() for name, data_type, _ in rows}
+    return [name for name, *_ in rows], [], tuple(keys), len(keys) == 1 and types[keys[0]] in INTEGER_TYPES
 
 
 class BulkSource:
-    """One snapshot transaction; its binlog position is stored for the capture once the copy succeeded."""
+    """Snapshot transactions at one binlog position; that position is stored for the capture once the copy succeeded."""
 
     engine = ENGINE
-    parallel = False  # a consistent snapshot belongs to one connection
 
     def __init__(self, url: DatabaseUrl) -> None:
         self.url = url
-        self.conn = None
+        self.readers: queue.Queue = queue.Queue()
+        self.conns: list = []
         self.position = None
+        self.parallel = False  # True once several connections share the snapshot
 
-    def start(self, prefix: str, tables: list[str], kafka: str | None) -> str:
+    def start(self, prefix: str, tables: list[str], kafka: str | None, workers: int = 1) -> str:
+        """Open the snapshot on `workers` connections at one position (one connection without RELOAD)."""
         if not kafka:
             raise SourceError("copying from MySQL/MariaDB needs --kafka: the capture's start position is stored there",
                               fix="pass --kafka HOST:PORT (the broker `cdc capture` will use)")
-        self.conn = connect(self.url, autocommit=False)
-        with self.conn.cursor() as cursor:
+        first = connect(self.url, autocommit=False)
+        self.conns.append(first)
+        with first.cursor() as cursor:
             cursor.execute("SELECT VERSION()")
             mariadb = "mariadb" in cursor.fetchone()[0].lower()
-        self.position = begin_consistent_snapshot(self.conn, mariadb)
+        self.position = self._shared_snapshot(mariadb, workers) if workers > 1 else None
+        if self.position is None:
+            self.position = begin_consistent_snapshot(first, mariadb)
+            del self.conns[1:]
+        for conn in self.conns:
+            self.readers.put(conn)
+        self.parallel = len(self.conns) > 1
         return f"{self.position} gtid {self.position.gtid}" if self.position.gtid else str(self.position)
 
-    def open_reader(self):
-        return self.conn
+    def _shared_snapshot(self, mariadb: bool, workers: int):
+        """The position of one snapshot opened on `workers` connections under a brief global read lock;
+        None (after closing the extra connections) when the lock cannot be had."""
+        lock = connect(self.url)
+        try:
+            self.conns.extend(connect(self.url, autocommit=False) for _ in range(workers - 1))
+            return begin_shared_snapshot(lock, self.conns, mariadb)
+        except LockUnavailable as exc:
+            log.warning("copy reads in one connection: FLUSH TABLES WITH READ LOCK unavailable (needs RELOAD)",
+                        extra={"reason": str(exc)})
+            for conn in self.conns:
+                conn.rollback()
+            for conn in self.conns[1:]:
+                conn.close()
+            return None
+        finally:
+            lock.close()
 
-    def describe(self, conn, table: str) -> tuple[list[str], list[str], str | None]:
+    def open_reader(self):
+        """A connection in the snapshot (waits for one to be handed back)."""
+        return self.readers.get()
+
+    def close_reader(self, conn) -> None:
+        self.readers.put(conn)
+
+    def describe(self, conn, table: str) -> tuple[list[str], list[str], tuple[str, ...], bool]:
         return describe(conn, self.url.database, table.split(".")[-1])
+
+    def table_schema(self, conn, table: str) -> TableSchema:
+        """The table's engine-neutral schema, as `cdc capture` would publish it."""
+        name = table.split(".")[-1]
+        return table_schema(self.url.database, name, *read_columns(conn, self.url.database, name))
+
+    def indexes(self, conn, table: str) -> list[SourceIndex]:
+        """The table's indexes; `definition` is MySQL DDL: `[UNIQUE|FULLTEXT|SPATIAL] INDEX name (columns)`."""
+        with conn.cursor() as cursor:
+            cursor.execute(INDEXES_SQL, (self.url.database, table.split(".")[-1]))
+            rows = cursor.fetchall()
+        parts: dict[str, list] = {}
+        for name, non_unique, method, column, prefix in rows:
+            parts.setdefault(name, [not non_unique, method.lower(), []])[2].append((column, prefix))
+        found = []
+        for name, (unique, method, columns) in parts.items():
+            listed = ", ".join(quote_ident(c) + (f"({int(p)})" if p else "") for c, p in columns if c is not None)
+            kind = "UNIQUE " if unique else ("FULLTEXT " if method == "fulltext" else
+                                             "SPATIAL " if method == "spatial" else "")
+            plain = all(c is not None and not p for c, p in columns)
+            found.append(SourceIndex(name, tuple(c for c, _ in columns) if plain else (), unique, name == "PRIMARY",
+                                     method, False, f"{kind}INDEX {quote_ident(name)} ({listed})"))
+        return found
 
     def bounds(self, conn, table: str, key: str) -> tuple[int | None, int | None]:
         with conn.cursor() as cursor:
             cursor.execute(f"SELECT MIN({quote_ident(key)}), MAX({quote_ident(key)}) FROM {self._ref(table)}")
             return cursor.fetchone()
 
+    def estimate_rows(self, conn, table: str) -> float:
+        """InnoDB's row estimate of the table."""
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s"
+                           " AND TABLE_NAME = %s", (self.url.database, table.split(".")[-1]))
+            row = cursor.fetchone()
+        return float(row[0] or 0) if row else 0.0
+
+    def sample_keys(self, conn, table: str, key: tuple[str, ...], fraction: float) -> list[tuple]:
+        """A sorted sample of about `fraction` of the table's keys (one scan keeping each row by chance)."""
+        with conn.cursor() as cursor:
+            listed = ", ".join(map(quote_ident, key))
+            sampled = f" WHERE RAND() < {fraction:.9f}" if fraction < 1 else ""
+            cursor.execute(f"SELECT {listed} FROM {self._ref(table)}{sampled} ORDER BY {listed}")
+            return list(cursor.fetchall())
+
     def _ref(self, table: str) -> str:
         return f"{quote_ident(self.url.database)}.{quote_ident(table.split('.')[-1])}"
 
-    def read(self, conn, table: str, columns: list[str], json_columns: list[str], key: str | None,
-             lo: int | None, hi: int | None) -> Iterator[list[tuple]]:
+    @staticmethod
+    def _where(key: tuple[str, ...], lo: tuple | None, hi: tuple | None) -> tuple[str, list]:
+        condition, params = range_condition(key, lo, hi, quote_ident, row_values=False)
+        return (f" WHERE {condition}", params) if condition else ("", None)
+
+    def read(self, conn, table: str, columns: list[str], json_columns: list[str], key: tuple[str, ...],
+             lo: tuple | None, hi: tuple | None) -> Iterator[list[tuple]]:
         """Batches of rows (Python values) of one key range, through an unbuffered cursor."""
         listed = ", ".join(quote_ident(c) for c in columns)
-        where = ""
-        if key is not None and lo is not None:
-            where = f" WHERE {quote_ident(key)} >= {int(lo)} AND {quote_ident(key)} < {int(hi)}"
+        where, params = self._where(key, lo, hi)
         with conn.cursor(pymysql.cursors.SSCursor) as cursor:
-            cursor.execute(f"SELECT {listed} FROM {self._ref(table)}{where}")
+            cursor.execute(f"SELECT {listed} FROM {self._ref(table)}{where}", params)
             while True:
                 rows = cursor.fetchmany(FETCH_ROWS)
                 if not rows:
                     return
                 yield rows
 
-    def copy_out_text(self, conn, table: str, columns: list[str], key: str | None, lo: int | None,
-                      hi: int | None) -> tuple[list[str], Iterator[bytes]]:
+    def copy_out_text(self, conn, table: str, columns: list[str], key: tuple[str, ...], lo: tuple | None,
+                      hi: tuple | None) -> tuple[list[str], Iterator[bytes]]:
         """(binary columns, the interchange text of one key range), built by the server: one line per row,
         PostgreSQL COPY's text format (tab-separated, `\\N` NULL, backslash escapes, binary as `\\x<hex>`)."""
         with conn.cursor() as cursor:
             cursor.execute(TYPES_SQL, (self.url.database, table.split(".")[-1]))
             types = dict(cursor.fetchall())
         fields = [_interchange(quote_ident(c), types[c].lower()) for c in columns]
-        where = ""
-        if key is not None and lo is not None:
-            where = f" WHERE {quote_ident(key)} >= {int(lo)} AND {quote_ident(key)} < {int(hi)}"
+        where, params = self._where(key, lo, hi)
         sql = f"SELECT CONCAT_WS('\\t', {', '.join(fields)}) FROM {self._ref(table)}{where}"
 
         def blocks() -> Iterator[bytes]:
             with conn.cursor(pymysql.cursors.SSCursor) as cursor:
-                cursor.execute(sql)
+                cursor.execute(sql, params)
                 while True:
                     rows = cursor.fetchmany(FETCH_ROWS)
                     if not rows:
@@ -150,10 +239,12 @@ class BulkSource:
 
     def finish(self, ok: bool, kafka: str | None, prefix: str) -> None:
         """End the snapshot; after a successful copy store its position as the capture's start."""
-        if self.conn is not None:
-            self.conn.rollback()
-            self.conn.close()
-            self.conn = None
+        for conn in self.conns:
+            try:
+                conn.rollback()
+            finally:
+                conn.close()
+        self.conns = []
         if ok and self.position is not None:
             store = OffsetStore(kafka, prefix, CONNECTOR)
             store.ensure_topic()
@@ -167,9 +258,12 @@ class BulkSource:
 
 
 class BulkTarget:
-    """Multi-row INSERTs into existing, empty tables."""
+    """LOAD DATA (or multi-row INSERTs) into empty tables; tables it created get their secondary indexes after."""
 
     engine = ENGINE
+    # InnoDB stores rows in primary-key order: a key added after the load rebuilds the whole table, while
+    # ranges loaded in key order append; so a created table has its primary key from the start.
+    defer_primary_key = False
 
     def __init__(self, url: DatabaseUrl) -> None:
         self.url = url
@@ -179,6 +273,51 @@ class BulkTarget:
 
     def target_table(self, table: str) -> str:
         return f"{quote_ident(self.url.database)}.{quote_ident(table.split('.')[-1])}"
+
+    def location(self, table: str) -> tuple[str, str]:
+        return self.url.database, table.split(".")[-1]
+
+    def exists(self, conn, table: str) -> bool:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+                           self.location(table))
+            found = cursor.fetchone() is not None
+        conn.rollback()
+        return found
+
+    def key_plan(self, conn, table: str, indexes: list[SourceIndex], source_engine: str) -> KeyPlan:
+        """One ALTER TABLE adding the source's secondary indexes to the created table (its primary key is
+        there already); indexes whose columns became TEXT/BLOB types here are skipped."""
+        plan = KeyPlan(table)
+        with conn.cursor() as cursor:
+            cursor.execute(TYPES_SQL, self.location(table))
+            types = {name: data_type.lower() for name, data_type in cursor.fetchall()}
+        conn.rollback()
+        clauses = []
+        for index in indexes:
+            if index.primary:
+                continue
+            if source_engine == ENGINE and index.definition:
+                clauses.append(f"ADD {index.definition}")
+                continue
+            why = not_portable(index)
+            if why is None:
+                long = [c for c in index.columns if types.get(c) in UNINDEXABLE_TYPES]
+                why = f"column(s) {', '.join(long)} map to TEXT/BLOB types, which need a prefix length" if long else None
+            if why:
+                plan.skipped.append((index.name, why))
+                continue
+            name = quote_ident(index.name[:64])
+            clauses.append(f"ADD {'UNIQUE ' if index.unique else ''}INDEX {name} ({', '.join(map(quote_ident, index.columns))})")
+        if clauses:
+            plan.indexes.append(f"ALTER TABLE {self.target_table(table)} {', '.join(clauses)}")
+        return plan
+
+    def run_ddl(self, conn, statements: list[str]) -> None:
+        """Run DDL statements in order (each commits by itself)."""
+        with conn.cursor() as cursor:
+            for statement in statements:
+                cursor.execute(statement)
 
     def check_empty(self, conn, table: str) -> None:
         with conn.cursor() as cursor:

@@ -11,11 +11,12 @@ import pymysql
 
 from cdc.errors import TargetError
 from cdc.kafka import make_producer
+from cdc.migrate.grants import WriteGrant
 from cdc.offsets import OffsetStore
 from cdc.urls import DatabaseUrl
 from connectors.mysql.binlog import current_position as binlog_position
 from connectors.mysql.dialect import connect as mysql_connect
-from connectors.mysql.dialect import quote_ident
+from connectors.mysql.dialect import qualified, quote_ident
 from connectors.mysql.offsets import file_number, position_from_value, position_value
 from connectors.mysql.setup import default_server_id
 from connectors.mysql.source_info import CONNECTOR
@@ -199,3 +200,97 @@ def set_counters(conn, tables: list[str], wanted: dict[str, int]) -> list[str]:
             execute(conn, statement)
             run.append(statement)
     return run
+
+
+# -- the `revoke` freeze ---------------------------------------------------------------------------------
+WRITE_PRIVILEGES = ("INSERT", "UPDATE", "DELETE")
+_WRITES_ANYWHERE = "(Insert_priv = 'Y' OR Update_priv = 'Y' OR Delete_priv = 'Y')"
+
+
+def _named(user: str, host: str, roles: tuple[str, ...] | None) -> bool:
+    """True when `--app-roles` names the account (`user` names it on every host, `user@host` on one)."""
+    return roles is None or user in roles or f"{user}@{host}" in roles
+
+
+def _global_writers(conn) -> set[tuple[str, str]]:
+    """Accounts with a global (`*.*`) write privilege: REVOKE on a table cannot freeze them."""
+    return {(str(u), str(h)) for u, h in execute(conn, f"SELECT User, Host FROM mysql.user WHERE {_WRITES_ANYWHERE}")}
+
+
+def _privileges(value) -> set[str]:
+    """A `Table_priv` SET value (a string or a set) -> upper-case names."""
+    items = value.split(",") if isinstance(value, str) else value
+    return {str(item).strip().upper() for item in items if str(item).strip()}
+
+
+def write_grants(conn, url: DatabaseUrl, tables: list[str], roles: tuple[str, ...] | None = None) -> list[WriteGrant]:
+    """Table-level write privileges on the tables of accounts other than the workflow's user and accounts with
+    global write privileges (only the accounts `roles` names, when given)."""
+    names = [_bare(t) for t in tables]
+    marks = ", ".join(["%s"] * len(names))
+    rows = execute(conn, "SELECT User, Host, Table_name, Table_priv FROM mysql.tables_priv"
+                   f" WHERE Db = %s AND Table_name IN ({marks}) ORDER BY Table_name, User, Host",
+                   (url.database, *names))
+    everywhere = _global_writers(conn)
+    out: list[WriteGrant] = []
+    for user, host, table, privileges in rows:
+        user, host = str(user), str(host)
+        held = tuple(sorted(_privileges(privileges) & set(WRITE_PRIVILEGES)))
+        if held and user != url.user and (user, host) not in everywhere and _named(user, host, roles):
+            out.append(WriteGrant(str(table), user, held, host))
+    return out
+
+
+def revoke_refusals(conn, url: DatabaseUrl, tables: list[str], roles: tuple[str, ...] | None) -> list[str]:
+    """Why a REVOKE on the tables would not stop the application accounts' writes (empty: it would)."""
+    out: list[str] = []
+    everywhere = _global_writers(conn)
+    for user, host in execute(conn, f"SELECT User, Host FROM mysql.db WHERE %s LIKE Db AND {_WRITES_ANYWHERE}",
+                              (url.database,)):
+        user, host = str(user), str(host)
+        if user != url.user and (user, host) not in everywhere and _named(user, host, roles):
+            out.append(f"account '{user}'@'{host}' writes to every table of {url.database} through a database-level "
+                       f"grant, which REVOKE on the tables cannot take away: grant it table by table, or use "
+                       f"--freeze lock / read-only")
+    for role in roles or ():
+        user, _, host = role.partition("@")
+        if user == url.user:
+            out.append(f"account {role!r} is the workflow's own user: its writes carry replication")
+        elif any(u == user and (not host or h == host) for u, h in everywhere):
+            out.append(f"account {role!r} has global write privileges, which REVOKE on the tables cannot take away; "
+                       f"use --freeze lock / read-only")
+        elif not execute(conn, "SELECT 1 FROM mysql.user WHERE User = %s" + (" AND Host = %s" if host else ""),
+                         (user, host) if host else (user,)):
+            out.append(f"account {role!r} does not exist")
+    return out
+
+
+def _account_text(grant: WriteGrant) -> str:
+    return f"'{grant.role}'@'{grant.host}'"
+
+
+def revoke_sql(url: DatabaseUrl, grants: list[WriteGrant]) -> list[str]:
+    """The REVOKE statements that take the grants away (as text: account names go as parameters when run)."""
+    return [f"REVOKE {', '.join(g.privileges)} ON {qualified(url.database, g.table)} FROM {_account_text(g)}"
+            for g in grants]
+
+
+def grant_sql(url: DatabaseUrl, grants: list[WriteGrant]) -> list[str]:
+    """The GRANT statements that give the grants back."""
+    return [f"GRANT {', '.join(g.privileges)} ON {qualified(url.database, g.table)} TO {_account_text(g)}" for g in grants]
+
+
+def revoke_writes(conn, url: DatabaseUrl, grants: list[WriteGrant]) -> list[str]:
+    """Take the grants away (the next statement of an open session is checked against it); the SQL run."""
+    for g in grants:
+        execute(conn, f"REVOKE {', '.join(g.privileges)} ON {qualified(url.database, g.table)} FROM %s@%s",
+                (g.role, g.host))
+    return revoke_sql(url, grants)
+
+
+def grant_writes(conn, url: DatabaseUrl, grants: list[WriteGrant]) -> list[str]:
+    """Give the grants back; the SQL run."""
+    for g in grants:
+        execute(conn, f"GRANT {', '.join(g.privileges)} ON {qualified(url.database, g.table)} TO %s@%s",
+                (g.role, g.host))
+    return grant_sql(url, grants)

@@ -26,6 +26,7 @@ import pymysql
 
 from cdc.codecs import encode_float, encode_float4
 from cdc.compat import geometry_value
+from cdc.errors import SourceError
 from cdc.events import READ, Change, TableSchema
 from cdc.pipeline import CaptureOptions, CapturePipeline, StopSignal
 from cdc.snapshot import SnapshotEmitter
@@ -109,26 +110,67 @@ def select_expression(column: mt.ColumnInfo) -> str:
     return quote_ident(column.name)
 
 
+SHARED_LOCK_WAIT_SECONDS = 30  # FLUSH TABLES WITH READ LOCK gives up (and the copy reads in one connection) after this
+
+
 def begin_consistent_snapshot(conn, mariadb: bool) -> BinlogPosition:
     """Open the snapshot transaction on `conn`; the binlog position (and GTID state) it corresponds to."""
     with conn.cursor() as cursor:
-        cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         if mariadb:
-            cursor.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
-            cursor.execute("SHOW STATUS LIKE 'binlog_snapshot_%'")
-            status = {str(name).lower(): str(value) for name, value in cursor.fetchall()}
-            file, position = status["binlog_snapshot_file"], int(status["binlog_snapshot_position"])
-            cursor.execute("SELECT BINLOG_GTID_POS(%s, %s)", (file, position))
-            gtid = cursor.fetchone()[0] or None
-            return BinlogPosition(file, position, gtid)
+            return _start_snapshot(cursor, mariadb)
         cursor.execute("FLUSH TABLES WITH READ LOCK")
         try:
-            cursor.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
-            cursor.execute("SHOW MASTER STATUS")
-            row = cursor.fetchone()
+            return _start_snapshot(cursor, mariadb)
         finally:
             cursor.execute("UNLOCK TABLES")
-        return BinlogPosition(row[0], int(row[1]), None)
+
+
+def begin_shared_snapshot(lock_conn, conns: list, mariadb: bool) -> BinlogPosition:
+    """Open one snapshot on each of `conns`, all at the same binlog position (as mydumper does).
+
+    `lock_conn` holds FLUSH TABLES WITH READ LOCK (needs RELOAD) while the snapshots start, so no
+    commit lands between them; each snapshot's own position is then checked to be the same.
+    LockUnavailable when the lock cannot be taken (no RELOAD, or a long statement holds it off).
+    """
+    with lock_conn.cursor() as lock:
+        lock.execute("SET SESSION lock_wait_timeout = %s", (SHARED_LOCK_WAIT_SECONDS,))
+        try:
+            lock.execute("FLUSH TABLES WITH READ LOCK")
+        except pymysql.err.MySQLError as exc:
+            raise LockUnavailable(str(exc.args[-1])) from exc
+        try:
+            positions = []
+            for conn in conns:
+                with conn.cursor() as cursor:
+                    positions.append(_start_snapshot(cursor, mariadb))
+        finally:
+            lock.execute("UNLOCK TABLES")
+    if len(set(positions)) != 1:
+        seen = sorted(set(map(str, positions)))
+        raise SourceError(f"snapshots opened under one read lock report different positions: {seen}",
+                          fix="report this; copy with --workers 1 meanwhile")
+    return positions[0]
+
+
+class LockUnavailable(Exception):
+    """FLUSH TABLES WITH READ LOCK was refused or timed out."""
+
+
+def _start_snapshot(cursor, mariadb: bool) -> BinlogPosition:
+    """START TRANSACTION WITH CONSISTENT SNAPSHOT on the cursor's connection; that snapshot's position
+    (MariaDB reports it per snapshot; MySQL's current position is it only while commits are locked out)."""
+    cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    cursor.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+    if mariadb:
+        cursor.execute("SHOW STATUS LIKE 'binlog_snapshot_%'")
+        status = {str(name).lower(): str(value) for name, value in cursor.fetchall()}
+        file, position = status["binlog_snapshot_file"], int(status["binlog_snapshot_position"])
+        cursor.execute("SELECT BINLOG_GTID_POS(%s, %s)", (file, position))
+        gtid = cursor.fetchone()[0] or None
+        return BinlogPosition(file, position, gtid)
+    cursor.execute("SHOW MASTER STATUS")
+    row = cursor.fetchone()
+    return BinlogPosition(row[0], int(row[1]), None)
 
 
 def read_rows(conn, table: SnapshotTable, chunk: int) -> Iterator[dict[str, Any]]:

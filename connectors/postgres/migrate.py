@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 
 from cdc.errors import TargetError
+from cdc.migrate.grants import WriteGrant
 from cdc.urls import DatabaseUrl
 from connectors.postgres.dialect import connect as pg_connect
 from connectors.postgres.dialect import qualified, quote_ident
@@ -221,3 +222,107 @@ def set_counters(conn: psycopg.Connection, tables: list[str], wanted: dict[str, 
             conn.execute(statement, (qualified(schema, name), column, target))
             run.append(f"SELECT setval(pg_get_serial_sequence('{qualified(schema, name)}', '{column}'), {target}, false)")
     return run
+
+
+# -- the `revoke` freeze ---------------------------------------------------------------------------------
+WRITE_PRIVILEGES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")
+
+
+def write_grants(conn: psycopg.Connection, url: DatabaseUrl, tables: list[str],
+                 roles: tuple[str, ...] | None = None) -> list[WriteGrant]:
+    """Write privileges granted on the tables to roles other than the workflow's user and superusers
+    (only `roles` when given; PUBLIC as `PUBLIC`)."""
+    out: list[WriteGrant] = []
+    for table in tables:
+        schema, name = split_table_name(table)
+        rows = execute(conn, "SELECT coalesce(r.rolname, 'PUBLIC'), a.privilege_type, a.is_grantable"
+                       " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                       " CROSS JOIN LATERAL aclexplode(c.relacl) a LEFT JOIN pg_roles r ON r.oid = a.grantee"
+                       " WHERE n.nspname = %s AND c.relname = %s AND a.privilege_type = ANY(%s)"
+                       " AND NOT coalesce(r.rolsuper, false) AND coalesce(r.rolname, 'PUBLIC') <> %s"
+                       " ORDER BY 1, 2", (schema, name, list(WRITE_PRIVILEGES), url.user))
+        held: dict[str, tuple[set[str], set[str]]] = {}
+        for role, privilege, grantable in rows:
+            if roles is None or role in roles:
+                privileges, with_option = held.setdefault(role, (set(), set()))
+                privileges.add(privilege)
+                if grantable:
+                    with_option.add(privilege)
+        out += [WriteGrant(name, role, tuple(sorted(p)), None, tuple(sorted(g))) for role, (p, g) in held.items()]
+    return out
+
+
+def revoke_refusals(conn: psycopg.Connection, url: DatabaseUrl, tables: list[str],
+                    roles: tuple[str, ...] | None) -> list[str]:
+    """Why a REVOKE would not stop the application roles' writes on these tables (empty: it would)."""
+    out: list[str] = []
+    for table in tables:
+        schema, name = split_table_name(table)
+        owner, owner_is_superuser = execute(conn, "SELECT r.rolname, r.rolsuper FROM pg_class c JOIN pg_namespace n"
+                                            " ON n.oid = c.relnamespace JOIN pg_roles r ON r.oid = c.relowner"
+                                            " WHERE n.nspname = %s AND c.relname = %s", (schema, name))[0]
+        if owner != url.user and not owner_is_superuser and (roles is None or owner in roles):
+            out.append(f"table {name} is owned by role {owner!r}, which REVOKE cannot freeze (an owner grants itself "
+                       f"back); name the application roles with --app-roles (without {owner!r}) if it is not one, "
+                       f"or use --freeze lock / read-only")
+    for role in roles or ():
+        if role == url.user:
+            out.append(f"role {role!r} is the workflow's own user: its writes carry replication")
+            continue
+        found = execute(conn, "SELECT rolsuper FROM pg_roles WHERE rolname = %s", (role,))
+        if not found:
+            out.append(f"role {role!r} does not exist")
+            continue
+        if found[0][0]:
+            out.append(f"role {role!r} is a superuser, which REVOKE cannot freeze; use --freeze lock / read-only")
+            continue
+        direct = {(g.table, p) for g in write_grants(conn, url, tables, (role,)) for p in g.privileges}
+        for table in tables:
+            schema, name = split_table_name(table)
+            for privilege in WRITE_PRIVILEGES:
+                if (name, privilege) not in direct and execute(
+                        conn, "SELECT has_table_privilege(%s, %s, %s)", (role, qualified(schema, name), privilege))[0][0]:
+                    out.append(f"role {role!r} holds {privilege} on {name} through another role (or PUBLIC): "
+                               f"name that role in --app-roles too")
+    return out
+
+
+def _grantee(role: str) -> str:
+    return "PUBLIC" if role == "PUBLIC" else quote_ident(role)
+
+
+def revoke_sql(url: DatabaseUrl, grants: list[WriteGrant]) -> list[str]:
+    """The REVOKE statements that take the grants away."""
+    return [f"REVOKE {', '.join(g.privileges)} ON {qualified(*split_table_name(g.table))} FROM {_grantee(g.role)}"
+            for g in grants]
+
+
+def grant_sql(url: DatabaseUrl, grants: list[WriteGrant]) -> list[str]:
+    """The GRANT statements that give the grants back as they were (WITH GRANT OPTION where they had it)."""
+    out: list[str] = []
+    for g in grants:
+        table, grantee = qualified(*split_table_name(g.table)), _grantee(g.role)
+        plain = [p for p in g.privileges if p not in g.grantable]
+        if plain:
+            out.append(f"GRANT {', '.join(plain)} ON {table} TO {grantee}")
+        if g.grantable:
+            out.append(f"GRANT {', '.join(g.grantable)} ON {table} TO {grantee} WITH GRANT OPTION")
+    return out
+
+
+def revoke_writes(conn: psycopg.Connection, url: DatabaseUrl, grants: list[WriteGrant]) -> list[str]:
+    """Take the grants away, in one transaction; the SQL run."""
+    return _run_all(conn, revoke_sql(url, grants))
+
+
+def grant_writes(conn: psycopg.Connection, url: DatabaseUrl, grants: list[WriteGrant]) -> list[str]:
+    """Give the grants back, in one transaction; the SQL run."""
+    return _run_all(conn, grant_sql(url, grants))
+
+
+def _run_all(conn: psycopg.Connection, statements: list[str]) -> list[str]:
+    if statements:
+        with conn.transaction():
+            for statement in statements:
+                conn.execute(statement)
+    return statements

@@ -56,7 +56,9 @@ def prepare_side(url: str) -> None:
                 cursor.execute("CREATE TABLE ledger (id bigint AUTO_INCREMENT PRIMARY KEY, writer varchar(20) NOT NULL,"
                                " seq int NOT NULL)")
                 cursor.execute(f"CREATE USER IF NOT EXISTS '{APP_USER}'@'%' IDENTIFIED BY '{APP_PASSWORD}'")
-                cursor.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON `{parse_url(url).database}`.* TO '{APP_USER}'@'%'")
+                # table by table, as `--freeze revoke` needs (a database-level grant cannot be revoked per table)
+                cursor.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON `{parse_url(url).database}`.`ledger`"
+                               f" TO '{APP_USER}'@'%'")
         finally:
             conn.close()
 

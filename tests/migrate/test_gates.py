@@ -15,7 +15,7 @@ from tests.migrate.harness import app_write, ledger_seqs, seed
 def test_gates_lock_and_dry_run(workflow_world):
     cli, app, source, target, hook = workflow_world
     seed(source, 50_000)
-    cli.run("create", cli.name, "--tables", "ledger")
+    cli.run("create", cli.name, "--tables", "ledger", "--initial-copy", "kafka")  # the capture's snapshot path
     refused = cli.run("switch", cli.name, check=False)
     assert refused.returncode == 2 and "needs the workflow running or reversed; it is created" in refused.stderr
     cli.start_runner()

@@ -45,9 +45,12 @@ def _cutover(cli, app, kind: str, hook: str, old: str) -> tuple[float, float, fl
 def test_switch_reverse_switch_complete_loses_no_acknowledged_write(workflow_world):
     cli, app, source, target, hook = workflow_world
     app.start()
-    cli.run("create", cli.name, "--tables", "ledger")
+    cli.run("create", cli.name, "--tables", "ledger")  # the default initial copy: direct, while the app writes
     cli.start_runner()
     cli.wait_state(RUNNING)
+    copied = next(e for e in cli.journal() if e["step"] == "copy" and e["status"] == "done")
+    assert copied["seconds"] > 0 and copied["rows"]["ledger"] > 0 and copied["position"]
+    print(f"\ndirect initial copy: {copied['note']}")
     with app.paused():  # verify compares tables that stand still (writes go on through every cutover)
         cli.run("verify", cli.name, "--wait-for-lag", "20", "--recheck-delay", "2")
     closed: list[list] = []  # [side, closed at, reopened at or None]: no acknowledgement from a side in between

@@ -97,6 +97,10 @@ def test_config_migration_entry(tmp_path, monkeypatch):
     config = load_config(path)
     assert config.migrations[0].name == "shop" and config.migrations[0].tables == ("orders",)
     assert config.migrations[0].source == "postgresql://u:secret@a:5432/s"
+    assert config.migrations[0].initial_copy == "direct"  # the default; `kafka` snapshots through Kafka
+    path.write_text(path.read_text() + 'initial_copy = "dump"\n')
+    with pytest.raises(ConfigError, match="initial_copy"):
+        load_config(path)
     path.write_text('[kafka]\nbootstrap = "k:9092"\n[[migration]]\nname = "Shop"\n'
                     'source = "postgresql://u@a:5432/s"\ntarget = "mysql://u@b:3306/t"\n')
     with pytest.raises(ConfigError, match="not a valid workflow name"):
