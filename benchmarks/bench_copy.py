@@ -138,6 +138,8 @@ def main() -> None:
     parser.add_argument("--mysql-url", default=os.environ.get("CDC_MYSQL_URL"))
     parser.add_argument("--kafka", default=os.environ.get("CDC_KAFKA_BOOTSTRAP"))
     parser.add_argument("--no-precreated", action="store_true", help="skip `cdc copy` into pre-created tables")
+    parser.add_argument("--one-reader", action="store_true",
+                        help="also `cdc copy --workers 1` from MariaDB (one snapshot connection, as before 2026-12-07)")
     args = parser.parse_args()
     if not (args.pg_url and args.mysql_url and args.kafka):
         sys.exit("set --pg-url, --mysql-url and --kafka (or CDC_* from `cdc sandbox env`)")
@@ -146,14 +148,15 @@ def main() -> None:
     pg_src, my_src = fresh_pg(args.pg_url, "bench_copy_src", rows), fresh_my(args.mysql_url, "bench_copy_src", rows)
     results: dict[str, dict] = {}
 
-    def cdc_copy(source: str, target_engine: str, precreated: bool) -> dict:
+    def cdc_copy(source: str, target_engine: str, precreated: bool, workers: int | None = None) -> dict:
         target = (fresh_pg(args.pg_url, "bench_copy_dst", 0, table=precreated) if target_engine == "pg"
                   else fresh_my(args.mysql_url, "bench_copy_dst", 0, table=precreated))
         prefix = "bc" + uuid.uuid4().hex[:8]
 
         def run():
             result = copy_tables(source, target, ["bench"] if not source.startswith("postgres") else ["public.bench"],
-                                 prefix, workers=args.workers, kafka=args.kafka, create_tables=not precreated)
+                                 prefix, workers=workers or args.workers, kafka=args.kafka,
+                                 create_tables=not precreated)
             return {"rows": sum(result.rows.values()), "ranges": sum(result.ranges.values())}
 
         out = _timed(run)
@@ -168,6 +171,9 @@ def main() -> None:
     for name, source, target_engine in cases:
         results[name] = {"cdc_copy": cdc_copy(source, target_engine, False)}
         print(name, "cdc copy", results[name]["cdc_copy"], flush=True)
+        if args.one_reader and source == my_src:
+            results[name]["cdc_copy_one_connection"] = cdc_copy(source, target_engine, False, workers=1)
+            print(name, "cdc copy, one connection", results[name]["cdc_copy_one_connection"], flush=True)
         if not args.no_precreated:
             results[name]["cdc_copy_precreated"] = cdc_copy(source, target_engine, True)
             print(name, "cdc copy, pre-created table", results[name]["cdc_copy_precreated"], flush=True)
