@@ -2,9 +2,9 @@
 
 A missing target table is created with the DDL `cdc apply --create-tables` uses (the target writer's
 `create_table_sql`, types from the target's type map: docs/type-mapping.md). Where the target's
-engine builds keys faster after the rows are in (PostgreSQL: `defer_primary_key`,
-`indexes_after_load`), the table is created without them and every index and unique constraint of the
-source table is built after the load, `workers` at a time; elsewhere (MariaDB) right after creating it. Same engine (PostgreSQL to PostgreSQL): the source's own definitions; across engines: plain
+engine builds a primary key faster after the rows are in (PostgreSQL), the table is created without
+it; every index and unique constraint of the source table is built after the load, `workers` at a
+time. Same engine (PostgreSQL to PostgreSQL): the source's own definitions; across engines: plain
 column indexes whose column types the target can index, the rest skipped with a reason.
 """
 
@@ -77,9 +77,6 @@ def create_tables(source, reader, target, target_url: str, tables: list[str],
             plan = target.key_plan(conn, table, source.indexes(reader, table), source.engine)
             for index, why in plan.skipped:
                 log.warning("index not created", extra={"table": table, "index": index, "reason": why})
-            if not target.indexes_after_load:
-                target.run_ddl(conn, plan.keys + plan.indexes)
-                plan.keys, plan.indexes = [], []
             plans.append(plan)
     finally:
         conn.close()

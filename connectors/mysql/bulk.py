@@ -295,10 +295,6 @@ class BulkTarget:
     # InnoDB stores rows in primary-key order: a key added after the load rebuilds the whole table, while
     # ranges loaded in key order append; so a created table has its primary key from the start.
     defer_primary_key = False
-    # Secondary indexes too: InnoDB buffers their changes during the load, and an ALTER TABLE ... ADD INDEX
-    # afterwards cost more (1M rows, one index: 24.2 s vs 19.4 s PG -> MariaDB, 34.2 s vs 29.5 s MariaDB ->
-    # MariaDB, same run, load average 11-14; docs/copy.md).
-    indexes_after_load = False
 
     def __init__(self, url: DatabaseUrl) -> None:
         self.url = url

@@ -221,7 +221,6 @@ class BulkTarget:
 
     engine = ENGINE
     defer_primary_key = True  # one sorted build after the load beats maintaining the index row by row
-    indexes_after_load = True
 
     def __init__(self, url: DatabaseUrl) -> None:
         self.url = url
