@@ -31,7 +31,8 @@ CONFIG = "bench"
 def unavailable() -> str | None:
     """Why pg_chameleon cannot run here (None: it can)."""
     if not (VENV / "bin" / "chameleon").exists():
-        return f"pg_chameleon is not installed in {VENV} (python3 -m venv {VENV} && {VENV}/bin/pip install pg_chameleon)"
+        return (f"pg_chameleon is not installed in {VENV} "
+                f"(python3 -m venv {VENV} && {VENV}/bin/pip install pg_chameleon)")
     if os.geteuid() != 0 or not shutil.which("runuser"):
         return "pg_chameleon refuses to run as root; switching to an unprivileged user needs root and runuser"
     return None

@@ -334,12 +334,13 @@ class BulkTarget:
             why = not_portable(index)
             if why is None:
                 long = [c for c in index.columns if types.get(c) in UNINDEXABLE_TYPES]
-                why = f"column(s) {', '.join(long)} map to TEXT/BLOB types, which need a prefix length" if long else None
+                if long:
+                    why = f"column(s) {', '.join(long)} map to TEXT/BLOB types, which need a prefix length"
             if why:
                 plan.skipped.append((index.name, why))
                 continue
-            name = quote_ident(index.name[:64])
-            clauses.append(f"ADD {'UNIQUE ' if index.unique else ''}INDEX {name} ({', '.join(map(quote_ident, index.columns))})")
+            listed = ", ".join(map(quote_ident, index.columns))
+            clauses.append(f"ADD {'UNIQUE ' if index.unique else ''}INDEX {quote_ident(index.name[:64])} ({listed})")
         if clauses:
             plan.indexes.append(f"ALTER TABLE {self.target_table(table)} {', '.join(clauses)}")
         return plan
