@@ -1,10 +1,14 @@
 """The initial copy of a 10-column table: `cdc copy` per engine pair vs pgcopydb, pg_dump | psql, mariadb-dump | mariadb.
 
-The table: bigint key, int, numeric(12,2), double, boolean, varchar, text, timestamptz, date, jsonb.
-Each run starts from an empty target table and ends when the target holds every row (each tool's own
-exit). `cdc copy` fills a pre-created table (primary key in place), creates the capture's slot (PG) or
-stores its position (MariaDB), and is followed by a row count check; pgcopydb and pg_dump create the
-table and build the key after the data. pg_chameleon is not installed here (reported as such).
+The table: bigint key, int, numeric(12,2), double, boolean, varchar, text, timestamptz, date, jsonb,
+plus a secondary index on (qty). Each run starts from an empty target database and ends when the
+target holds every row (each tool's own exit, then a row count check). Every tool creates the table
+and builds the keys and indexes itself: `cdc copy --create-tables` (`cdc_copy`; it also creates the
+capture's slot (PG) or stores its position (MariaDB)), pgcopydb clone, pg_dump | psql, mariadb-dump |
+mariadb, pg_chameleon init_replica (MariaDB -> PG; benchmarks/chameleon_peer.py). `cdc_copy_precreated`:
+`cdc copy` into a table created beforehand with its primary key and index.
+Passwords reach the peers through the environment (PGPASSWORD, MYSQL_PWD, PGCOPYDB_*_PGURI) or a 0600
+file (pg_chameleon), never their command lines.
 
     .venv/bin/python benchmarks/bench_copy.py --rows 1000000
 
@@ -32,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import chameleon_peer  # noqa: E402
 from bench_verify import my_run, pg_run, with_database  # noqa: E402
 from cdc.copy.run import copy_tables  # noqa: E402
 from connectors.mysql import dialect as mysql_dialect  # noqa: E402
@@ -42,10 +47,11 @@ PG_TABLE = """CREATE TABLE bench (id bigint PRIMARY KEY, qty integer, price nume
  active boolean, name varchar(40), note text, created timestamptz, day date, doc jsonb)"""
 MY_TABLE = """CREATE TABLE bench (id bigint PRIMARY KEY, qty int, price decimal(12,2), ratio double, active tinyint(1),
  name varchar(40), note text, created datetime(6), day date, doc json) ENGINE=InnoDB"""
+INDEX = "CREATE INDEX bench_qty ON bench (qty)"
 PG_FILL = """INSERT INTO bench SELECT g, g %% 100000, (g %% 1000000) / 100.0, g / 7.0::float8, g %% 2 = 0,
  'customer ' || g, CASE WHEN g %% 10 = 0 THEN NULL ELSE 'note ' || g END,
  timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second', date '2024-01-01' + (g %% 1000),
- ('{"id": ' || g || ', "tags": ["a", "b"]}')::jsonb FROM generate_series(%s, %s) g"""
+ ('{"id": ' || g || ', "tags": ["a", "b"]}')::jsonb FROM generate_series(%s::int, %s::int) g"""
 MY_FILL = """INSERT INTO bench SELECT seq, seq %% 100000, (seq %% 1000000) / 100.0, seq / 7e0, seq %% 2 = 0,
  CONCAT('customer ', seq), CASE WHEN seq %% 10 = 0 THEN NULL ELSE CONCAT('note ', seq) END,
  TIMESTAMPADD(SECOND, seq, '2024-01-01 00:00:00'), DATE_ADD('2024-01-01', INTERVAL seq %% 1000 DAY),
@@ -56,7 +62,7 @@ def fresh_pg(server: str, name: str, rows: int, *, table: bool = True) -> str:
     pg_run(server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name}")
     url = with_database(server, name)
     if table:
-        pg_run(url, PG_TABLE)
+        pg_run(url, PG_TABLE, INDEX)
     for start in range(1, rows + 1, 1_000_000):
         pg_run(url, PG_FILL, params=(start, min(start + 999_999, rows)))
     if rows:
@@ -68,16 +74,16 @@ def fresh_my(server: str, name: str, rows: int, *, table: bool = True) -> str:
     my_run(server, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
     url = with_database(server, name)
     if table:
-        my_run(url, MY_TABLE)
+        my_run(url, MY_TABLE, INDEX)
     for start in range(1, rows + 1, 1_000_000):
         my_run(url, MY_FILL % (start, min(start + 999_999, rows)))
     return url
 
 
-def count(url: str) -> int:
+def count(url: str, schema: str = "public") -> int:
     if url.startswith("postgres"):
         with pg_dialect.connect(url) as conn:
-            return conn.execute("SELECT count(*) FROM bench").fetchone()[0]
+            return conn.execute(f'SELECT count(*) FROM "{schema}".bench').fetchone()[0]
     conn = mysql_dialect.connect(url)
     try:
         with conn.cursor() as cursor:
@@ -119,6 +125,11 @@ def _my_args(url: str) -> str:
     return f"-h {parts.hostname} -P {parts.port} -u {parts.username or 'root'} {parts.path.lstrip('/')}"
 
 
+def _passwords(pg_url: str, my_url: str) -> dict:
+    """The servers' passwords as the peers' clients read them from the environment."""
+    return {"PGPASSWORD": urlsplit(pg_url).password or "", "MYSQL_PWD": urlsplit(my_url).password or ""}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -126,6 +137,9 @@ def main() -> None:
     parser.add_argument("--pg-url", default=os.environ.get("CDC_PG_URL"))
     parser.add_argument("--mysql-url", default=os.environ.get("CDC_MYSQL_URL"))
     parser.add_argument("--kafka", default=os.environ.get("CDC_KAFKA_BOOTSTRAP"))
+    parser.add_argument("--no-precreated", action="store_true", help="skip `cdc copy` into pre-created tables")
+    parser.add_argument("--one-reader", action="store_true",
+                        help="also `cdc copy --workers 1` from MariaDB (one snapshot connection, as before 2026-12-07)")
     args = parser.parse_args()
     if not (args.pg_url and args.mysql_url and args.kafka):
         sys.exit("set --pg-url, --mysql-url and --kafka (or CDC_* from `cdc sandbox env`)")
@@ -134,15 +148,16 @@ def main() -> None:
     pg_src, my_src = fresh_pg(args.pg_url, "bench_copy_src", rows), fresh_my(args.mysql_url, "bench_copy_src", rows)
     results: dict[str, dict] = {}
 
-    def cdc_copy(source: str, target_engine: str) -> dict:
-        target = (fresh_pg(args.pg_url, "bench_copy_dst", 0) if target_engine == "pg"
-                  else fresh_my(args.mysql_url, "bench_copy_dst", 0))
+    def cdc_copy(source: str, target_engine: str, precreated: bool, workers: int | None = None) -> dict:
+        target = (fresh_pg(args.pg_url, "bench_copy_dst", 0, table=precreated) if target_engine == "pg"
+                  else fresh_my(args.mysql_url, "bench_copy_dst", 0, table=precreated))
         prefix = "bc" + uuid.uuid4().hex[:8]
 
         def run():
             result = copy_tables(source, target, ["bench"] if not source.startswith("postgres") else ["public.bench"],
-                                 prefix, workers=args.workers, kafka=args.kafka)
-            return {"rows": sum(result.rows.values())}
+                                 prefix, workers=workers or args.workers, kafka=args.kafka,
+                                 create_tables=not precreated)
+            return {"rows": sum(result.rows.values()), "ranges": sum(result.ranges.values())}
 
         out = _timed(run)
         out["rows_per_s"] = round(rows / out["seconds"])
@@ -154,14 +169,22 @@ def main() -> None:
     cases = [("pg->pg", pg_src, "pg"), ("pg->mariadb", pg_src, "my"), ("mariadb->pg", my_src, "pg"),
              ("mariadb->mariadb", my_src, "my")]
     for name, source, target_engine in cases:
-        results[name] = {"cdc_copy": cdc_copy(source, target_engine)}
+        results[name] = {"cdc_copy": cdc_copy(source, target_engine, False)}
         print(name, "cdc copy", results[name]["cdc_copy"], flush=True)
+        if args.one_reader and source == my_src:
+            results[name]["cdc_copy_one_connection"] = cdc_copy(source, target_engine, False, workers=1)
+            print(name, "cdc copy, one connection", results[name]["cdc_copy_one_connection"], flush=True)
+        if not args.no_precreated:
+            results[name]["cdc_copy_precreated"] = cdc_copy(source, target_engine, True)
+            print(name, "cdc copy, pre-created table", results[name]["cdc_copy_precreated"], flush=True)
 
     # peers ---------------------------------------------------------------------------------------
+    passwords = _passwords(args.pg_url, args.mysql_url)
+
     def peer(case: str, label: str, prepare, command, env=None) -> None:
         target = prepare()
         try:
-            out = _timed(lambda: _shell(command(target), env))
+            out = _timed(lambda: _shell(command(target), {**passwords, **(env or {})}))
             out["rows_per_s"] = round(rows / out["seconds"])
             assert count(target) == rows
         except (RuntimeError, AssertionError) as exc:
@@ -173,10 +196,11 @@ def main() -> None:
     empty_my = lambda: fresh_my(args.mysql_url, "bench_copy_dst", 0, table=False)  # noqa: E731
     if shutil.which("pgcopydb"):
         work = tempfile.mkdtemp(prefix="pgcopydb-", dir="/tmp")
+        target_pg = with_database(args.pg_url, "bench_copy_dst")
         peer("pg->pg", "pgcopydb clone", empty_pg,
-             lambda target: f"pgcopydb clone --source '{pg_src}' --target '{target}' --dir {work} "
-                            f"--table-jobs {args.workers} --index-jobs {args.workers} --no-owner --no-acl "
-                            "--skip-extensions --restart --not-consistent")
+             lambda target: f"pgcopydb clone --dir {work} --table-jobs {args.workers} --index-jobs {args.workers} "
+                            "--no-owner --no-acl --skip-extensions --restart --not-consistent",
+             {"PGCOPYDB_SOURCE_PGURI": pg_src, "PGCOPYDB_TARGET_PGURI": target_pg})
         shutil.rmtree(work, ignore_errors=True)
     else:
         results["pg->pg"]["pgcopydb clone"] = {"error": "pgcopydb not installed (apt-get install -y pgcopydb)"}
@@ -184,7 +208,20 @@ def main() -> None:
          lambda target: f"pg_dump -t bench {_pg_args(pg_src)} | psql -q -v ON_ERROR_STOP=1 {_pg_args(target)} > /dev/null")
     peer("mariadb->mariadb", "mariadb-dump | mariadb", empty_my,
          lambda target: f"mariadb-dump --single-transaction {_my_args(my_src)} bench | mariadb {_my_args(target)}")
-    results["mariadb->pg"]["pg_chameleon init_replica"] = {"error": "pg_chameleon is not installed here"}
+    why = chameleon_peer.unavailable()
+    if why:
+        results["mariadb->pg"]["pg_chameleon init_replica"] = {"error": why}
+    else:
+        target = empty_pg()
+        try:
+            out = {**chameleon_peer.init_replica(my_src, target, "bench_copy_src", "bench_dst"),
+                   "load_avg": [round(os.getloadavg()[0], 2)]}
+            out["rows_per_s"] = round(rows / out["seconds"])
+            assert count(target, "bench_dst") == rows, "target does not hold every row"
+        except (RuntimeError, AssertionError) as exc:
+            out = {"error": str(exc)}
+        results["mariadb->pg"]["pg_chameleon init_replica"] = out
+        print("mariadb->pg pg_chameleon", out, flush=True)
 
     payload = {"benchmark": "copy", "rows": rows, "workers": args.workers,
                "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},

@@ -2,11 +2,12 @@
 
 The source's connector opens a snapshot whose position is where the capture of `prefix` will start
 (PostgreSQL: the slot's exported snapshot and consistent point; MariaDB: the GTID/binlog position of
-a consistent snapshot, stored as the capture's position), so copy + streaming neither lose nor repeat
-a change. Tables with a single integer key are cut into key ranges, so one big table is copied by
-several connections at once; each range is one target transaction. PostgreSQL to PostgreSQL passes
-the binary COPY stream through; other pairs go through Python values and the target's bulk path
-(connectors/<engine>/bulk.py).
+consistent snapshots opened together, stored as the capture's position), so copy + streaming neither
+lose nor repeat a change. Keyed tables are cut into key ranges (cdc/copy/ranges.py), so one big table
+is copied by several connections at once; each range is one target transaction. PostgreSQL to
+PostgreSQL passes the binary COPY stream through; other pairs go through an interchange text (or
+Python values) and the target's bulk path (connectors/<engine>/bulk.py). Missing target tables can be
+created first, their keys built after the load (cdc/copy/tables.py).
 """
 
 from __future__ import annotations
@@ -106,8 +107,7 @@ def copy_tables(source_url: str, target_url: str, tables: list[str], prefix: str
     try:
         reader = source.open_reader()
         try:
-            plans = create_target_tables(source, reader, target, target_url, missing) if missing else []
-            result.created = list(missing)
+            plans = create_target_tables(source, reader, target, target_url, missing, result.created)
             jobs = plan_jobs(source, reader, tables, workers)
         finally:
             source.close_reader(reader)

@@ -59,8 +59,10 @@ def missing_tables(target, conn, tables: list[str]) -> list[str]:
     return [table for table in tables if not target.exists(conn, table)]
 
 
-def create_tables(source, reader, target, target_url: str, tables: list[str]) -> list[KeyPlan]:
-    """Create each table in the target from the source's schema (as of the snapshot); their key plans."""
+def create_tables(source, reader, target, target_url: str, tables: list[str],
+                  created: list[str]) -> list[KeyPlan]:
+    """Create each table in the target from the source's schema (as of the snapshot), appending it to
+    `created` as it is made; their key plans."""
     writer, conn = open_writer(target_url), target.connect()
     plans = []
     try:
@@ -70,6 +72,7 @@ def create_tables(source, reader, target, target_url: str, tables: list[str]) ->
                 schema = dataclasses.replace(schema, primary_key=())
             namespace, name = target.location(table)
             writer.execute_ddl(writer.create_table_sql(namespace, name, schema))
+            created.append(table)
             log.info("created target table", extra={"table": f"{namespace}.{name}"})
             plan = target.key_plan(conn, table, source.indexes(reader, table), source.engine)
             for index, why in plan.skipped:

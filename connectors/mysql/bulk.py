@@ -33,6 +33,8 @@ from cdc.events import TableSchema
 from cdc.kafka import make_producer
 from cdc.offsets import OffsetStore
 from cdc.urls import DatabaseUrl
+from connectors.mysql import client_stream
+from connectors.mysql.client_stream import ClientSession
 from connectors.mysql.dialect import connect, quote_ident
 from connectors.mysql.offsets import position_value
 from connectors.mysql.schema import read_columns, table_schema
@@ -100,6 +102,8 @@ class BulkSource:
         self.url = url
         self.readers: queue.Queue = queue.Queue()
         self.conns: list = []
+        self.sessions: queue.Queue = queue.Queue()  # client processes in the snapshot (client_stream.py)
+        self.all_sessions: list[ClientSession] = []
         self.position = None
         self.parallel = False  # True once several connections share the snapshot
 
@@ -128,7 +132,13 @@ class BulkSource:
         lock = connect(self.url)
         try:
             self.conns.extend(connect(self.url, autocommit=False) for _ in range(workers - 1))
-            return begin_shared_snapshot(lock, self.conns, mariadb)
+            if client_stream.usable(self.url):
+                host, port = self.conns[0].host, self.conns[0].port
+                self.all_sessions = [ClientSession(self.url, host, port) for _ in range(workers)]
+            position = begin_shared_snapshot(lock, self.conns, mariadb, tuple(self.all_sessions))
+            for session in self.all_sessions:
+                self.sessions.put(session)
+            return position
         except LockUnavailable as exc:
             log.warning("copy reads in one connection: FLUSH TABLES WITH READ LOCK unavailable (needs RELOAD)",
                         extra={"reason": str(exc)})
@@ -136,9 +146,15 @@ class BulkSource:
                 conn.rollback()
             for conn in self.conns[1:]:
                 conn.close()
+            self._close_sessions()
             return None
         finally:
             lock.close()
+
+    def _close_sessions(self) -> None:
+        for session in self.all_sessions:
+            session.close()
+        self.all_sessions = []
 
     def open_reader(self):
         """A connection in the snapshot (waits for one to be handed back)."""
@@ -235,7 +251,21 @@ class BulkSource:
                         return
                     yield ("\n".join(row[0] for row in rows) + "\n").encode()
 
-        return [c for c in columns if types[c].lower() in BINARY_TYPES], blocks()
+        def client_blocks() -> Iterator[bytes]:
+            session, done = self.sessions.get(), False
+            try:
+                with conn.cursor() as cursor:
+                    query = cursor.mogrify(sql, params)
+                yield from session.stream(query)
+                done = True
+            finally:
+                if done:
+                    self.sessions.put(session)
+                else:  # stopped midway: its output is not drained, so it cannot run another query
+                    session.close()
+
+        binary = [c for c in columns if types[c].lower() in BINARY_TYPES]
+        return binary, client_blocks() if self.all_sessions else blocks()
 
     def finish(self, ok: bool, kafka: str | None, prefix: str) -> None:
         """End the snapshot; after a successful copy store its position as the capture's start."""
@@ -245,6 +275,7 @@ class BulkSource:
             finally:
                 conn.close()
         self.conns = []
+        self._close_sessions()
         if ok and self.position is not None:
             store = OffsetStore(kafka, prefix, CONNECTOR)
             store.ensure_topic()
@@ -303,12 +334,13 @@ class BulkTarget:
             why = not_portable(index)
             if why is None:
                 long = [c for c in index.columns if types.get(c) in UNINDEXABLE_TYPES]
-                why = f"column(s) {', '.join(long)} map to TEXT/BLOB types, which need a prefix length" if long else None
+                if long:
+                    why = f"column(s) {', '.join(long)} map to TEXT/BLOB types, which need a prefix length"
             if why:
                 plan.skipped.append((index.name, why))
                 continue
-            name = quote_ident(index.name[:64])
-            clauses.append(f"ADD {'UNIQUE ' if index.unique else ''}INDEX {name} ({', '.join(map(quote_ident, index.columns))})")
+            listed = ", ".join(map(quote_ident, index.columns))
+            clauses.append(f"ADD {'UNIQUE ' if index.unique else ''}INDEX {quote_ident(index.name[:64])} ({listed})")
         if clauses:
             plan.indexes.append(f"ALTER TABLE {self.target_table(table)} {', '.join(clauses)}")
         return plan

@@ -125,11 +125,14 @@ def begin_consistent_snapshot(conn, mariadb: bool) -> BinlogPosition:
             cursor.execute("UNLOCK TABLES")
 
 
-def begin_shared_snapshot(lock_conn, conns: list, mariadb: bool) -> BinlogPosition:
-    """Open one snapshot on each of `conns`, all at the same binlog position (as mydumper does).
+def begin_shared_snapshot(lock_conn, conns: list, mariadb: bool, sessions: tuple = ()) -> BinlogPosition:
+    """Open one snapshot on each of `conns` (and each client session: client_stream.py), all at the same
+    binlog position (as mydumper does).
 
     `lock_conn` holds FLUSH TABLES WITH READ LOCK (needs RELOAD) while the snapshots start, so no
-    commit lands between them; each snapshot's own position is then checked to be the same.
+    commit lands between them. The binlog's end (SHOW MASTER STATUS) and GTID state (gtid_binlog_pos)
+    are read under the lock; MariaDB's per-snapshot position must equal that end for every snapshot.
+    (BINLOG_GTID_POS would read the binlog file from its start: seconds on a large one.)
     LockUnavailable when the lock cannot be taken (no RELOAD, or a long statement holds it off).
     """
     with lock_conn.cursor() as lock:
@@ -139,35 +142,45 @@ def begin_shared_snapshot(lock_conn, conns: list, mariadb: bool) -> BinlogPositi
         except pymysql.err.MySQLError as exc:
             raise LockUnavailable(str(exc.args[-1])) from exc
         try:
-            positions = []
+            snapshots = []
             for conn in conns:
                 with conn.cursor() as cursor:
-                    positions.append(_start_snapshot(cursor, mariadb))
+                    snapshots.append(_start_snapshot(cursor, mariadb, gtid=False))
+            snapshots.extend(session.start_snapshot(mariadb) for session in sessions)
+            lock.execute("SHOW MASTER STATUS")
+            file, position = lock.fetchone()[:2]
+            gtid = None
+            if mariadb:
+                lock.execute("SELECT @@gtid_binlog_pos")
+                gtid = lock.fetchone()[0] or None
         finally:
             lock.execute("UNLOCK TABLES")
-    if len(set(positions)) != 1:
-        seen = sorted(set(map(str, positions)))
+    end = BinlogPosition(file, int(position), gtid)
+    if mariadb and any((s.file, s.position) != (end.file, end.position) for s in snapshots):
+        seen = sorted({str(s) for s in snapshots} | {str(end)})
         raise SourceError(f"snapshots opened under one read lock report different positions: {seen}",
                           fix="report this; copy with --workers 1 meanwhile")
-    return positions[0]
+    return end
 
 
 class LockUnavailable(Exception):
     """FLUSH TABLES WITH READ LOCK was refused or timed out."""
 
 
-def _start_snapshot(cursor, mariadb: bool) -> BinlogPosition:
+def _start_snapshot(cursor, mariadb: bool, gtid: bool = True) -> BinlogPosition:
     """START TRANSACTION WITH CONSISTENT SNAPSHOT on the cursor's connection; that snapshot's position
-    (MariaDB reports it per snapshot; MySQL's current position is it only while commits are locked out)."""
+    (MariaDB reports it per snapshot; MySQL's current position is it only while commits are locked out).
+    gtid=False: MariaDB's GTID state is left out (finding it reads the binlog file up to the position)."""
     cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
     cursor.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
     if mariadb:
         cursor.execute("SHOW STATUS LIKE 'binlog_snapshot_%'")
         status = {str(name).lower(): str(value) for name, value in cursor.fetchall()}
         file, position = status["binlog_snapshot_file"], int(status["binlog_snapshot_position"])
+        if not gtid:
+            return BinlogPosition(file, position)
         cursor.execute("SELECT BINLOG_GTID_POS(%s, %s)", (file, position))
-        gtid = cursor.fetchone()[0] or None
-        return BinlogPosition(file, position, gtid)
+        return BinlogPosition(file, position, cursor.fetchone()[0] or None)
     cursor.execute("SHOW MASTER STATUS")
     row = cursor.fetchone()
     return BinlogPosition(row[0], int(row[1]), None)

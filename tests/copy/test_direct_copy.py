@@ -10,16 +10,17 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pytest
 
 from cdc.copy.run import copy_tables
 from cdc.errors import TargetError
 from cdc.verify.parity import verify
 from cdc.verify.plan import VerifyOptions
-from tests.apply.kafka_stream import FAST_GROUP, unique_prefix
-from tests.verify.conftest import Database
 from connectors.mysql import dialect as mysql_dialect
 from connectors.postgres import dialect as pg_dialect
+from tests.apply.kafka_stream import FAST_GROUP, unique_prefix
+from tests.verify.conftest import Database
 
 CDC = str(Path(sys.executable).with_name("cdc"))
 ROWS = 30_000
@@ -255,3 +256,16 @@ def test_copy_creates_missing_tables_then_their_keys_and_indexes(pair, kafka_boo
     else:
         assert len(names) == 3  # primary key, items_name, items_qty
         assert [index for index, _ in result.skipped_indexes[table]] == ["items_lower"]
+
+
+@pytest.mark.parametrize("pair", ["pg-pg"], indirect=True)
+def test_a_failed_copy_drops_the_tables_it_created(pair):
+    source, target = pair
+    source.run("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    source.run(DDL["pg"])
+    source.run(FILL["pg"] % 100)
+    source.run("CREATE INDEX items_trgm ON items USING gin (name gin_trgm_ops)")  # the target lacks pg_trgm
+    with pytest.raises(psycopg.Error, match="gin_trgm_ops"):
+        copy_tables(source.url, target.url, ["public.items"], unique_prefix("cp"), workers=2, create_tables=True)
+    with pg_dialect.connect(target.url) as conn:
+        assert conn.execute("SELECT to_regclass('public.items')").fetchone()[0] is None
