@@ -92,20 +92,48 @@ def run_script(invocation: Invocation, env: dict[str, str], timeout: float) -> t
     return json.loads(new[-1].read_text()), None, str(new[-1].relative_to(ROOT))
 
 
-def run_scenario(scenario: Scenario, quick: bool, runs: int, env: dict[str, str]) -> dict:
-    """Every run of one scenario: figures summarised over the runs, notes, and each run's files or error."""
+Outcome = tuple[Invocation, dict | None, str | None, str]  # invocation, results JSON, error, results file
+
+
+def run_invocations(scenario: Scenario, quick: bool, env: dict[str, str]) -> list[Outcome]:
+    """One run of a scenario: each of its scripts, one after the other."""
+    timeout = QUICK_TIMEOUT_S if quick else FULL_TIMEOUT_S
+    return [(invocation, *run_script(invocation, env, timeout)) for invocation in scenario.invocations(quick)]
+
+
+def reused_outcomes(scenario: Scenario, quick: bool, earlier: dict[str, list[list[Outcome]]],
+                    runs: int) -> list[list[Outcome]] | None:
+    """With --quick, the runs of the scenarios named in `quick_from`, read with this scenario's readers."""
+    if not (quick and scenario.quick_from) or not all(name in earlier for name in scenario.quick_from):
+        return None
+    readers = {invocation.script: invocation for invocation in scenario.invocations(quick)}
+    return [[(readers[outcome[0].script], *outcome[1:])
+             for name in scenario.quick_from for outcome in earlier[name][number]
+             if outcome[0].script in readers]
+            for number in range(runs)]
+
+
+def run_scenario(scenario: Scenario, quick: bool, runs: int, env: dict[str, str],
+                 earlier: dict[str, list[list[Outcome]]]) -> dict:
+    """Every run of one scenario: figures summarised over the runs, notes, and each run's files or error.
+
+    Each run's outcomes are added to `earlier` under the scenario's name, for scenarios that reuse them.
+    """
     entry = {"name": scenario.name, "title": scenario.title, "chart_metric": scenario.chart_metric,
              "ours": list(scenario.ours)}
     missing = [script for script in scenario.needs if not (ROOT / "benchmarks" / script).exists()]
     if missing:
         return {**entry, "status": "skipped", "reason": f"benchmarks/{missing[0]} is not in this checkout"}
-    timeout = QUICK_TIMEOUT_S if quick else FULL_TIMEOUT_S
-    figures, notes, outcomes = [], [], []
+    reused = reused_outcomes(scenario, quick, earlier, runs)
+    if reused is not None:
+        entry["read_from"] = list(scenario.quick_from)
+    figures, notes, outcomes, kept = [], [], [], []
     for number in range(1, runs + 1):
         started = time.monotonic()
+        results = reused[number - 1] if reused is not None else run_invocations(scenario, quick, env)
+        kept.append(results)
         run_figures, run_notes, payloads, files, errors = [], [], [], [], []
-        for invocation in scenario.invocations(quick):
-            data, error, file = run_script(invocation, env, timeout)
+        for invocation, data, error, file in results:
             if error:
                 errors.append(f"{invocation.script}: {error}")
                 continue
@@ -129,6 +157,7 @@ def run_scenario(scenario: Scenario, quick: bool, runs: int, env: dict[str, str]
         outcomes.append(outcome)
         print(f"  {scenario.name} run {number}/{runs}: {outcome['seconds']} s"
               + (f", FAILED: {outcome['error'][:300]}" if errors else ""), flush=True)
+    earlier[scenario.name] = kept
     summaries = summarise(figures)
     status = "ok" if all("error" not in o for o in outcomes) else ("partial" if summaries else "failed")
     return {**entry, "status": status, "summaries": [s.as_json() for s in summaries],
@@ -157,12 +186,12 @@ def measure(args: argparse.Namespace) -> Path:
     directory = Path(args.dir)
     print(f"sandbox in {directory} ...", flush=True)
     env = sandbox_up(directory)
-    results = {}
+    results, earlier = {}, {}
     try:
         described = machine.describe(env)
         for scenario in scenarios:
             print(f"{scenario.name}: {scenario.title}", flush=True)
-            results[scenario.name] = run_scenario(scenario, args.quick, args.runs, env)
+            results[scenario.name] = run_scenario(scenario, args.quick, args.runs, env, earlier)
     finally:
         sandbox_down(directory)
     payload = {"at": at, "mode": "quick" if args.quick else "full", "runs": args.runs,

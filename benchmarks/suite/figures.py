@@ -59,12 +59,13 @@ def summarise(runs: Iterable[Iterable[Figure]]) -> list[Summary]:
 
 
 def distinct_notes(runs: Iterable[Iterable[Note]]) -> list[Note]:
-    """Every note once, in the order first seen (a peer that cannot run says so in every run)."""
-    seen: dict[Note, None] = {}
+    """One note per (case, tool), the first run's reason, in the order first seen (a peer that cannot run
+    says so in every run, not always in the same words)."""
+    seen: dict[tuple[str, str], Note] = {}
     for notes in runs:
         for note in notes:
-            seen.setdefault(note)
-    return list(seen)
+            seen.setdefault((note.case, note.tool), note)
+    return list(seen.values())
 
 
 def _rounded(value: float) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.suite.tables import headline_table, machine_line, run_line, scenario_section
+from benchmarks.suite.tables import has_chart, headline_table, machine_line, run_line, scenario_section
 
 START = "<!-- bench:start -->"
 END = "<!-- bench:end -->"
@@ -31,7 +31,7 @@ def readme_block(payload: dict, source: str, images: str = "docs/img") -> str:
              f"[docs/benchmarks.md](docs/benchmarks.md#latest-run-benchmarksrunpy); raw figures: `{source}`.", "",
              *headline_table(payload), ""]
     charts = [f"![{s['title']}]({images}/bench-{name}.png)" for name, s in payload["scenarios"].items()
-              if s.get("summaries") and s.get("status") != "skipped"]
+              if has_chart(s)]
     return "\n".join(lines + charts)
 
 

@@ -43,6 +43,8 @@ class Scenario:
     ours: tuple[str, ...]
     conclude: Callable[[list[dict]], list[Figure]] | None = None
     needs: tuple[str, ...] = field(default=())
+    # with --quick, read these scenarios' results files (when they ran) instead of running scripts of its own
+    quick_from: tuple[str, ...] = field(default=())
 
 
 # --- readers ---------------------------------------------------------------------------------------------
@@ -186,7 +188,7 @@ def read_tool_table(data: dict) -> Reading:
                 reason = out.get("error") or out.get("skipped") if isinstance(out, dict) else str(out)
                 notes.append(Note(case, tool, str(reason or "no figure")))
                 continue
-            figures.append(Figure(case, tool, "seconds", "s", out["seconds"]))
+            figures.append(Figure(case, tool, "time", "s", out["seconds"]))
             if out.get("rows_per_s"):
                 figures.append(Figure(case, tool, "rows/s", "rows/s", out["rows_per_s"]))
     return figures, notes
@@ -199,16 +201,16 @@ def read_verify(data: dict) -> Reading:
         case = f"{entry['case']}, {entry['rows']:,} rows"
         ours = entry["cdc_verify"]
         figures += [Figure(case, "cdc verify", "rows/s", "rows/s", ours["rows_per_s"]),
-                    Figure(case, "cdc verify", "seconds", "s", ours["seconds"]),
+                    Figure(case, "cdc verify", "time", "s", ours["seconds"]),
                     Figure(case, "cdc verify", "peak RSS", "MB", ours["peak_rss_mb"]),
                     Figure(case, "cdc verify", "differences found", f"of {entry['seeded_differences']}",
                            ours["differences"])]
         peer = entry.get("reladiff") or {}
         if peer.get("seconds"):
-            figures += [Figure(case, "reladiff", "seconds", "s", peer["seconds"]),
+            figures += [Figure(case, "reladiff", "time", "s", peer["seconds"]),
                         Figure(case, "reladiff", "rows/s", "rows/s", round(entry["rows"] / peer["seconds"]))]
             if peer.get("complete") is False:
-                notes.append(Note(case, "reladiff", "incomplete: it skips the column it cannot quote"))
+                notes.append(Note(case, "reladiff", f"its run was incomplete: {peer.get('error', 'no reason given')}"))
         else:
             notes.append(Note(case, "reladiff", peer.get("error") or peer.get("skipped") or "not run"))
     return figures, notes
@@ -234,7 +236,7 @@ def _decode(quick: bool) -> list[Invocation]:
 
 
 def _pg_kafka(quick: bool) -> list[Invocation]:
-    sizes = ("--rows", "50000", "--txns", "5000") if quick else ()
+    sizes = ("--shapes", "big", "--rows", "50000") if quick else ()
     return [Invocation("bench_pg_e2e.py", sizes, "pg-e2e-", read_pg_e2e)]
 
 
@@ -244,7 +246,7 @@ def _mysql_kafka(quick: bool) -> list[Invocation]:
 
 
 def _snapshot(quick: bool) -> list[Invocation]:
-    args = ("--rows", "40000", "--rate", "1000", "--chunk-rows", "10000") if quick else ()
+    args = ("--engines", "pg", "--rows", "40000", "--rate", "1000", "--chunk-rows", "10000") if quick else ()
     return [Invocation("bench_incremental.py", args, "incremental-", read_incremental)]
 
 
@@ -258,7 +260,7 @@ def _copy(quick: bool) -> list[Invocation]:
 
 
 def _apply(quick: bool) -> list[Invocation]:
-    args = ("--events", "50000", "--baseline-events", "5000", "--preload", "20000") if quick else ()
+    args = ("--events", "20000", "--baseline-events", "2000", "--preload", "10000") if quick else ()
     return [Invocation("bench_apply.py", args, "apply-", read_apply)]
 
 
@@ -269,12 +271,12 @@ def _verify(quick: bool) -> list[Invocation]:
 
 def _lag(quick: bool) -> list[Invocation]:
     rates = LAG_RATES_QUICK if quick else LAG_RATES_FULL
-    extra = ("--targets", "pg", "--seconds", "4", "--preload", "3000") if quick else ("--seconds", "30")
+    extra = ("--targets", "pg", "--seconds", "3", "--preload", "2000") if quick else ("--seconds", "30")
     return [Invocation("bench_lag.py", ("--rate", str(rate), *extra), "lag-", read_lag) for rate in rates]
 
 
 def _peak_rss(quick: bool) -> list[Invocation]:
-    rows = "100000" if quick else "1000000"
+    rows = "50000" if quick else "1000000"
     return [Invocation("bench_pg_e2e.py", ("--shapes", "big", "--rows", rows, "--no-debezium"), "pg-e2e-",
                        read_peak_rss),
             Invocation("bench_mysql_e2e.py", ("--rows", rows, "--no-debezium"), "mysql-e2e-", read_peak_rss)]
@@ -292,7 +294,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("verify", "Verify on the realistic 13-column table", _verify, "rows/s", ("cdc verify",)),
     Scenario("lag", "End-to-end lag (PostgreSQL -> Kafka -> target)", _lag, "lag p99", ("cdc",),
              conclude=highest_bounded_load),
-    Scenario("rss", "Peak RSS of the capture through one big transaction", _peak_rss, "peak RSS", ("cdc capture",)),
+    Scenario("rss", "Peak RSS of the capture through one big transaction", _peak_rss, "peak RSS", ("cdc capture",),
+             quick_from=("pg-kafka", "mysql-kafka")),
 )
 
 

@@ -68,7 +68,7 @@ def scenario_section(scenario: dict, level: str = "##", images: str | None = Non
             lines.append(f"- run {run} failed: `{_one_line(outcome['error'])[-400:]}`")
     if lines[-1] != "":
         lines.append("")
-    if images and table:
+    if images and has_chart(scenario):
         lines += [f"![{scenario['title']}]({images}/bench-{scenario['name']}.png)", ""]
     return lines
 
@@ -121,6 +121,12 @@ def headline_table(payload: dict, per_scenario: int = 3) -> list[str]:
         if not shown and scenario.get("status") == "failed":
             lines.append(_row([scenario["title"], "", "", "failed", "see docs/benchmarks.md"]))
     return lines
+
+
+def has_chart(scenario: dict) -> bool:
+    """Whether the scenario has figures of its chart metric (charts.draw draws only those)."""
+    return scenario.get("status") != "skipped" and any(
+        item["metric"] == scenario.get("chart_metric") for item in scenario.get("summaries", []))
 
 
 def is_ours(tool: str, ours: tuple[str, ...]) -> bool:

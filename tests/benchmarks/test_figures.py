@@ -41,3 +41,8 @@ def test_summary_as_json_lists_its_values():
     (summary,) = summarise([[Figure("a", "b", "c", "d", 1.0)]])
     assert summary.as_json() == {"case": "a", "tool": "b", "metric": "c", "unit": "d", "median": 1.0,
                                  "low": 1.0, "high": 1.0, "values": [1.0]}
+
+
+def test_a_peer_failing_in_other_words_in_each_run_gives_one_note_with_the_first_reason():
+    first, second = Note("pg->pg", "pg_dump | psql", "no password"), Note("pg->pg", "pg_dump | psql", "password?")
+    assert distinct_notes([[first], [second]]) == [first]

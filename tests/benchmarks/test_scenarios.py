@@ -51,7 +51,7 @@ def test_tool_table_reads_figures_and_turns_errors_into_notes():
                                    "pg_dump | psql": {"error": "pg_dump failed: no password supplied"}},
                         "mariadb->pg": {"pg_chameleon init_replica": {"error": "refuses to run as root"}}}}
     figures, notes = read_tool_table(data)
-    assert figures == [Figure("pg->pg", "cdc copy", "seconds", "s", 2.0),
+    assert figures == [Figure("pg->pg", "cdc copy", "time", "s", 2.0),
                        Figure("pg->pg", "cdc copy", "rows/s", "rows/s", 500)]
     assert notes == [Note("pg->pg", "pg_dump | psql", "pg_dump failed: no password supplied"),
                      Note("mariadb->pg", "pg_chameleon init_replica", "refuses to run as root")]
