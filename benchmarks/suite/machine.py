@@ -8,6 +8,8 @@ import platform
 import subprocess
 from pathlib import Path
 
+RELADIFF_PYTHON = Path("/tmp/reladiff-venv/bin/python")
+
 
 def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo (the platform's processor string elsewhere)."""
@@ -81,6 +83,11 @@ def package_versions() -> dict[str, str]:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             versions[name] = "not installed"
+    if versions["reladiff"] == "not installed" and RELADIFF_PYTHON.exists():
+        # bench_verify_realistic.py keeps reladiff in a venv of its own, away from our dependencies
+        out = subprocess.run([str(RELADIFF_PYTHON), "-c", "import importlib.metadata as m; print(m.version('reladiff'))"],
+                             capture_output=True, text=True, timeout=30)
+        versions["reladiff"] = f"{out.stdout.strip() or '?'} ({RELADIFF_PYTHON.parent.parent})"
     return versions
 
 

@@ -228,7 +228,7 @@ LAG_RATES_FULL = (1000, 2000, 5000, 10000, 20000)
 
 
 def _decode(quick: bool) -> list[Invocation]:
-    events = ("--events", "200000", "--twin-events", "20000") if quick else ()
+    events = ("--events", "100000", "--twin-events", "10000") if quick else ()
     return [Invocation("bench_decode_envelope.py", (*events, "--repeat", "1"), "decode-envelope-", read_decode_envelope),
             Invocation("bench_pg_decode.py", (*events, "--repeat", "1"), "pg-decode-", read_pg_decode),
             Invocation("bench_mysql_decode.py", ("--rows", "20000" if quick else "100000", "--repeat", "1"),
@@ -271,7 +271,7 @@ def _verify(quick: bool) -> list[Invocation]:
 
 def _lag(quick: bool) -> list[Invocation]:
     rates = LAG_RATES_QUICK if quick else LAG_RATES_FULL
-    extra = ("--targets", "pg", "--seconds", "3", "--preload", "2000") if quick else ("--seconds", "30")
+    extra = ("--targets", "pg", "--seconds", "2", "--preload", "2000") if quick else ("--seconds", "30")
     return [Invocation("bench_lag.py", ("--rate", str(rate), *extra), "lag-", read_lag) for rate in rates]
 
 
