@@ -120,7 +120,8 @@ def run_scenario(scenario: Scenario, quick: bool, runs: int, env: dict[str, str]
     Each run's outcomes are added to `earlier` under the scenario's name, for scenarios that reuse them.
     """
     entry = {"name": scenario.name, "title": scenario.title, "chart_metric": scenario.chart_metric,
-             "ours": list(scenario.ours)}
+             "ours": list(scenario.ours), "headline_metrics": list(scenario.headline_metrics or (scenario.chart_metric,)),
+             "headline_cases": list(scenario.headline_cases)}
     missing = [script for script in scenario.needs if not (ROOT / "benchmarks" / script).exists()]
     if missing:
         return {**entry, "status": "skipped", "reason": f"benchmarks/{missing[0]} is not in this checkout"}

@@ -99,25 +99,30 @@ def results_markdown(payload: dict) -> str:
 
 
 def headline_table(payload: dict, per_scenario: int = 3) -> list[str]:
-    """The README's compact table: per scenario, a few cases with this project's figure next to each peer's."""
+    """The README's compact table: per scenario and headline metric, a few cases with this project's figure
+    next to each peer's."""
     lines = [_row(["scenario", "case", "metric", "this project", "peers and baselines"]), _row(["---"] * 5)]
     for scenario in payload["scenarios"].values():
         if scenario.get("status") == "skipped":
             continue
-        metric, ours = scenario["chart_metric"], tuple(scenario["ours"])
-        cases: dict[str, list[Summary]] = {}
-        for summary in summaries_of(scenario):
-            if summary.metric == metric:
-                cases.setdefault(summary.case, []).append(summary)
+        ours = tuple(scenario["ours"])
+        wanted = tuple(scenario.get("headline_cases", ()))
         shown = 0
-        for case, summaries in cases.items():
-            mine = [s for s in summaries if is_ours(s.tool, ours)]
-            if not mine or shown == per_scenario:
-                continue
-            others = "; ".join(f"{s.tool} {format_number(s.median)}" for s in summaries if not is_ours(s.tool, ours))
-            lines.append(_row([scenario["title"], case, column_title(metric, mine[0].unit),
-                               format_number(mine[0].median), others or "-"]))
-            shown += 1
+        for metric in scenario.get("headline_metrics") or [scenario["chart_metric"]]:
+            cases: dict[str, list[Summary]] = {}
+            for summary in summaries_of(scenario):
+                if summary.metric == metric and (not wanted or summary.case.startswith(wanted)):
+                    cases.setdefault(summary.case, []).append(summary)
+            limit = len(wanted) if wanted else per_scenario
+            for case, summaries in list(cases.items())[:limit]:
+                mine = [s for s in summaries if is_ours(s.tool, ours)]
+                if not mine:
+                    continue
+                others = "; ".join(f"{s.tool} {format_number(s.median)}" for s in summaries
+                                   if not is_ours(s.tool, ours))
+                lines.append(_row([scenario["title"], case, column_title(metric, mine[0].unit),
+                                   format_number(mine[0].median), others or "-"]))
+                shown += 1
         if not shown and scenario.get("status") == "failed":
             lines.append(_row([scenario["title"], "", "", "failed", "see docs/benchmarks.md"]))
     return lines

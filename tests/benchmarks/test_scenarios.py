@@ -34,7 +34,7 @@ def lag_file(rate, achieved, p99, catch_up=0.5, target="postgresql"):
 def test_highest_bounded_load_is_the_highest_rate_kept_with_short_lag():
     files = [lag_file(1000, 1000, 0.3), lag_file(5000, 4990, 0.9), lag_file(20000, 12000, 8.0, catch_up=9.0)]
     assert highest_bounded_load(files) == [
-        Figure("highest load with bounded lag -> PostgreSQL", "cdc", "changes/s", "changes/s", 5000)]
+        Figure("highest load with bounded lag -> PostgreSQL", "cdc", "highest bounded load", "changes/s", 5000)]
 
 
 def test_a_load_whose_backlog_grows_is_not_bounded_even_if_the_writer_kept_up():

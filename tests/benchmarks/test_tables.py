@@ -70,3 +70,16 @@ def test_headline_table_puts_our_figure_beside_the_peers():
 def test_headline_table_shows_at_most_a_few_cases_per_scenario():
     runs = [[Figure(f"case {i}", "cdc copy", "rows/s", "rows/s", i) for i in range(6)]]
     assert len(headline_table(payload(copy=scenario(figures=runs)), per_scenario=3)) == 2 + 3
+
+
+def test_headline_table_shows_each_headline_metric_and_only_the_chosen_cases():
+    runs = [[Figure("1,000 changes/s", "cdc", "lag p99", "s", 0.4), Figure("5,000 changes/s", "cdc", "lag p99", "s", 1.2),
+             Figure("highest load with bounded lag", "cdc", "highest bounded load", "changes/s", 5000)]]
+    lag = scenario(name="lag", figures=runs, title="Lag", ours=["cdc"],
+                   headline_metrics=["lag p99", "highest bounded load"], headline_cases=[])
+    rows = headline_table(payload(lag=lag))[2:]
+    assert [row.split(" | ")[1:4] for row in rows] == [
+        ["1,000 changes/s", "lag p99 (s)", "0.4"], ["5,000 changes/s", "lag p99 (s)", "1.2"],
+        ["highest load with bounded lag", "highest bounded load (changes/s)", "5,000"]]
+    lag["headline_cases"] = ["5,000"]
+    assert len(headline_table(payload(lag=lag))) == 2 + 1
