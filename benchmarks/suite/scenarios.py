@@ -210,11 +210,11 @@ def read_verify(data: dict) -> Reading:
                     Figure(case, "cdc verify", "differences found", f"of {entry['seeded_differences']}",
                            ours["differences"])]
         peer = entry.get("reladiff") or {}
-        if peer.get("seconds"):
+        if peer.get("complete") is False:
+            notes.append(Note(case, "reladiff", f"its run was incomplete: {peer.get('error', 'no reason given')}"))
+        elif peer.get("seconds"):
             figures += [Figure(case, "reladiff", "time", "s", peer["seconds"]),
                         Figure(case, "reladiff", "rows/s", "rows/s", round(entry["rows"] / peer["seconds"]))]
-            if peer.get("complete") is False:
-                notes.append(Note(case, "reladiff", f"its run was incomplete: {peer.get('error', 'no reason given')}"))
         else:
             notes.append(Note(case, "reladiff", peer.get("error") or peer.get("skipped") or "not run"))
     return figures, notes

@@ -55,3 +55,14 @@ def test_tool_table_reads_figures_and_turns_errors_into_notes():
                        Figure("pg->pg", "cdc copy", "rows/s", "rows/s", 500)]
     assert notes == [Note("pg->pg", "pg_dump | psql", "pg_dump failed: no password supplied"),
                      Note("mariadb->pg", "pg_chameleon init_replica", "refuses to run as root")]
+
+
+def test_an_incomplete_reladiff_run_is_a_note_not_a_figure():
+    from benchmarks.suite.scenarios import read_verify
+
+    data = {"results": [{"case": "mariadb->pg", "rows": 100, "seeded_differences": 5,
+                         "cdc_verify": {"rows_per_s": 50, "seconds": 2.0, "peak_rss_mb": 60, "differences": 5},
+                         "reladiff": {"seconds": 1.0, "complete": False, "error": "Incompatible types for column 'doc'"}}]}
+    figures, notes = read_verify(data)
+    assert {f.tool for f in figures} == {"cdc verify"}
+    assert notes == [Note("mariadb->pg, 100 rows", "reladiff", "its run was incomplete: Incompatible types for column 'doc'")]
