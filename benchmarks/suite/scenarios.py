@@ -15,9 +15,8 @@ from benchmarks.suite.figures import Figure, Note
 
 Reading = tuple[list[Figure], list[Note]]
 
-# Lag counts as bounded at a load when the writer kept its schedule and the target caught up soon after
-# the writer stopped: a backlog that grows with time shows as a long catch-up, a slow writer as a low rate.
-BOUNDED_MIN_ACHIEVED = 0.95
+# Lag counts as bounded at a load when p99 stayed short and the target caught up soon after the writer
+# stopped: a backlog that grows with time shows as a long catch-up.
 BOUNDED_MAX_CATCH_UP_S = 2.0
 BOUNDED_MAX_P99_S = 2.0
 
@@ -146,24 +145,25 @@ def read_lag(data: dict) -> Reading:
 
 
 def highest_bounded_load(payloads: list[dict]) -> list[Figure]:
-    """Per target, the highest load of this run whose lag stayed bounded (0 when none did)."""
-    best: dict[str, int] = {}
+    """Per target, the highest load of this run (changes/s the writer reached) whose lag stayed bounded.
+
+    The writer's achieved rate counts, not the rate asked: on a small machine the writer itself cannot
+    reach the highest rates, and what the pipeline kept up with is the load it was given (0: none).
+    """
+    best: dict[str, float] = {}
     for data in payloads:
-        rate = data["workload"]["rate"]
         for out in data["results"]:
             target = _engine(out["target"])
             best.setdefault(target, 0)
-            if is_bounded(rate, out):
-                best[target] = max(best[target], rate)
+            if is_bounded(out):
+                best[target] = max(best[target], out["achieved_changes_per_s"])
     return [Figure(f"highest load with bounded lag -> {target}", "cdc", "highest bounded load", "changes/s", rate)
             for target, rate in best.items()]
 
 
-def is_bounded(rate: int, out: dict) -> bool:
-    """The writer kept at least 95% of its rate, p99 stayed under 2 s and the target caught up within 2 s."""
-    return (out["achieved_changes_per_s"] >= BOUNDED_MIN_ACHIEVED * rate
-            and out["lag_p99_s"] <= BOUNDED_MAX_P99_S
-            and out.get("catch_up_after_writer_s", 0.0) <= BOUNDED_MAX_CATCH_UP_S)
+def is_bounded(out: dict) -> bool:
+    """p99 stayed under 2 s and the target caught up within 2 s of the writer stopping."""
+    return out["lag_p99_s"] <= BOUNDED_MAX_P99_S and out.get("catch_up_after_writer_s", 0.0) <= BOUNDED_MAX_CATCH_UP_S
 
 
 def read_incremental(data: dict) -> Reading:
