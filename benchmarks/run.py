@@ -33,7 +33,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.suite import charts, machine  # noqa: E402 - after the path that makes them importable
 from benchmarks.suite.figures import Note, distinct_notes, summarise  # noqa: E402
-from benchmarks.suite.publish import publish  # noqa: E402
+from benchmarks.suite.publish import MarkersMissing, publish  # noqa: E402
 from benchmarks.suite.scenarios import Invocation, Scenario, by_name  # noqa: E402
 from benchmarks.suite.tables import results_markdown  # noqa: E402
 
@@ -52,7 +52,9 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 def sandbox_up(directory: Path) -> dict[str, str]:
     """Start the sandbox in `directory`; the CDC_* variables that point at it."""
     cli = [sys.executable, "-m", "cdc.cli", "sandbox"]
-    subprocess.run([*cli, "up", "--dir", str(directory)], check=True, env=child_env(), capture_output=True)
+    started = subprocess.run([*cli, "up", "--dir", str(directory)], env=child_env(), capture_output=True, text=True)
+    if started.returncode != 0:
+        sys.exit(f"`cdc sandbox up --dir {directory}` failed:\n{started.stderr.strip() or started.stdout.strip()}")
     out = subprocess.run([*cli, "env", "--dir", str(directory)], check=True, env=child_env(), capture_output=True,
                          text=True)
     variables = {}
@@ -220,7 +222,11 @@ def main() -> None:
         payload = json.loads(source.read_text())
         charts.draw(payload, IMAGES)
         shown = str(source.resolve().relative_to(ROOT)) if source.resolve().is_relative_to(ROOT) else source.name
-        for path in publish(payload, shown, ROOT):
+        try:
+            changed = publish(payload, shown, ROOT)
+        except MarkersMissing as exc:
+            sys.exit(f"README.md or docs/benchmarks.md: {exc}")
+        for path in changed:
             print(f"updated {path.relative_to(ROOT)}")
         return
     if args.runs < 1:
