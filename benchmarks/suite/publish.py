@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from benchmarks.suite.tables import has_chart, headline_table, machine_line, run_line, scenario_section
@@ -17,12 +18,15 @@ class MarkersMissing(ValueError):
 
 
 def replace_block(text: str, body: str) -> str:
-    """`text` with everything between the markers replaced by `body` (the markers stay)."""
-    start = text.find(START)
-    end = text.find(END, start + len(START)) if start >= 0 else -1
-    if start < 0 or end < 0:
+    """`text` with everything between the marker lines replaced by `body` (the markers stay).
+
+    A marker counts only on a line of its own, so prose that names the markers is left alone.
+    """
+    start = re.search(rf"^{re.escape(START)}[ \t]*$", text, re.MULTILINE)
+    end = re.search(rf"^{re.escape(END)}[ \t]*$", text[start.end():], re.MULTILINE) if start else None
+    if start is None or end is None:
         raise MarkersMissing(f"add a line {START} and a line {END} where the benchmark figures go")
-    return text[:start + len(START)] + "\n" + body.strip("\n") + "\n" + text[end:]
+    return text[:start.end()] + "\n" + body.strip("\n") + "\n" + text[start.end() + end.start():]
 
 
 def readme_block(payload: dict, source: str, images: str = "docs/img") -> str:

@@ -41,3 +41,8 @@ def test_publish_rewrites_readme_and_docs(tmp_path):
     docs = (tmp_path / "docs" / "benchmarks.md").read_text()
     assert "placeholder" not in docs and docs.startswith("intro\n") and docs.endswith(f"{END}\noutro\n")
     assert "### Initial copy" in docs and "![Initial copy](img/bench-copy.png)" in docs
+
+
+def test_markers_named_in_prose_are_not_the_block():
+    text = f"Publishing rewrites `{START}` to `{END}` below.\n\n{START}\nold\n{END}\n"
+    assert replace_block(text, "new") == f"Publishing rewrites `{START}` to `{END}` below.\n\n{START}\nnew\n{END}\n"
