@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 RESULTS = ROOT / "benchmarks" / "results"
 SANDBOX_DIR = "/tmp/cdc-bench-lag"
-CDC = str(ROOT / ".venv" / "bin" / "cdc")
+CDC = [sys.executable, "-m", "cdc.cli"]  # the running interpreter: works from any checkout or worktree
 
 SOURCE_DDL = """
 CREATE TABLE public.lag_items (
@@ -103,8 +103,8 @@ def servers(args: argparse.Namespace) -> tuple[str, str, str]:
     pg, my, kafka = os.environ.get("CDC_PG_URL"), os.environ.get("CDC_MYSQL_URL"), os.environ.get("CDC_KAFKA_BOOTSTRAP")
     if pg and my and kafka:
         return pg, my, kafka
-    subprocess.run([CDC, "sandbox", "up", "--dir", args.sandbox_dir], check=True, stdout=subprocess.DEVNULL)
-    env = subprocess.run([CDC, "sandbox", "env", "--dir", args.sandbox_dir], check=True, capture_output=True,
+    subprocess.run([*CDC, "sandbox", "up", "--dir", args.sandbox_dir], check=True, stdout=subprocess.DEVNULL)
+    env = subprocess.run([*CDC, "sandbox", "env", "--dir", args.sandbox_dir], check=True, capture_output=True,
                          text=True).stdout
     values = dict(line.removeprefix("export ").split("=", 1) for line in env.splitlines() if "=" in line)
     return values["CDC_PG_URL"], values["CDC_MYSQL_URL"], values["CDC_KAFKA_BOOTSTRAP"]
@@ -321,7 +321,7 @@ def run(kind: str, pg_admin: str, mysql_admin: str, kafka: str, args: argparse.N
         conn.execute(SOURCE_DDL)
     target = Target(kind, pg_admin if kind == "pg" else mysql_admin, f"lag_tgt_{tag}")
     env = dict(os.environ, CDC_LOG_FORMAT="human")
-    capture = spawn([CDC, "capture", "--source", source_url, "--kafka", kafka, "--prefix", prefix,
+    capture = spawn([*CDC, "capture", "--source", source_url, "--kafka", kafka, "--prefix", prefix,
                      "--tables", "public.lag_items", "--snapshot", "never", "--status-interval", "0.5",
                      "--heartbeat-interval", "5"], logs / f"capture-{kind}.log", env)
     processes = [capture]
@@ -332,7 +332,7 @@ def run(kind: str, pg_admin: str, mysql_admin: str, kafka: str, args: argparse.N
             wait_for("capture start", lambda: conn.execute(
                 "SELECT count(*) FROM pg_replication_slots WHERE active").fetchone()[0] > 0, 60, processes)
         writer.transaction(1, mixed=False, record=False)
-        apply_command = [CDC, "apply", "--kafka", kafka, "--prefix", prefix, "--target", target.url,
+        apply_command = [*CDC, "apply", "--kafka", kafka, "--prefix", prefix, "--target", target.url,
                          "--create-tables", "--linger-ms", str(args.linger_ms)]
         if args.metrics:
             apply_command += ["--metrics", args.metrics]

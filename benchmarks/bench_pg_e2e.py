@@ -214,7 +214,7 @@ def _cpu_seconds(pid: int, thread: int | None = None) -> float:
 def run_ours(url: str, kafka: str, shape: Shape, args: argparse.Namespace, log_path: Path,
              slot: str = "cdc") -> dict:
     prefix = shape.prefix if slot == "cdc" else f"{shape.prefix}{slot}"
-    command = [str(ROOT / ".venv" / "bin" / "cdc"), "capture", "--source", url, "--kafka", kafka,
+    command = [sys.executable, "-m", "cdc.cli", "capture", "--source", url, "--kafka", kafka,
                "--prefix", prefix, "--tables", f"public.{shape.table}", "--snapshot", "never",
                "--slot", shape.slots[slot], "--publication", shape.publication, "--status-interval", "0.2"]
     if args.kafka_backend:
