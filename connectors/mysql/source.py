@@ -22,13 +22,15 @@ from cdc.urls import DatabaseUrl, parse_url
 from connectors.mysql.binlog import current_position
 from connectors.mysql.dialect import connect
 from connectors.mysql.incremental import MysqlChunks
-from connectors.mysql.offsets import BinlogPosition, position_from_value
+from connectors.mysql.offsets import BinlogPosition, position_from_value, position_value
 from connectors.mysql.setup import ServerInfo, check_source, default_server_id, resolve_tables
 from connectors.mysql.snapshot import run_snapshot
 from connectors.mysql.source_info import CONNECTOR
 from connectors.mysql.streaming import MysqlStream
 
 log = logging.getLogger(__name__)
+
+SNAPSHOT_KEY = "mysql-snapshot"  # the offsets topic key where an unfinished snapshot says where it began
 
 
 def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
@@ -44,6 +46,7 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
         conn.close()
     offsets = OffsetStore(options.kafka, options.prefix, CONNECTOR, options.kafka_backend)
     offsets.ensure_topic()
+    snapshot_began = OffsetStore(options.kafka, options.prefix, SNAPSHOT_KEY, options.kafka_backend)
     stored = position_from_value(offsets.load())
     producer = make_capture_producer(options.kafka, backend=options.kafka_backend,
                                      max_message_bytes=options.max_message_bytes)
@@ -57,7 +60,8 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
     try:
         start = stored
         if options.snapshot == "initial_only" or (stored is None and options.snapshot in ("initial", "when_needed")):
-            start = _snapshot(url, info, table_filter, pipeline, options, stream, stop)
+            start = _snapshot(url, info, table_filter, pipeline, options, stream, stop,
+                              None if options.snapshot == "initial_only" else snapshot_began)
             if start is None or options.snapshot == "initial_only":
                 return
         elif start is None:
@@ -69,7 +73,8 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
                 raise
             log.warning("stored position is gone; taking a new snapshot (--snapshot when_needed)",
                         extra={"error": str(exc)})
-            start = _snapshot(url, info, table_filter, pipeline, options, stream, stop)
+            pipeline.produce(snapshot_began.record({"began_after": None}))  # a stored position: no snapshot is unfinished
+            start = _snapshot(url, info, table_filter, pipeline, options, stream, stop, snapshot_began)
             if start is not None:
                 stream.run(stop, start)
     finally:
@@ -78,13 +83,34 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
 
 
 def _snapshot(url: DatabaseUrl, info: ServerInfo, table_filter: TableFilter, pipeline: CapturePipeline,
-              options: CaptureOptions, stream: MysqlStream, stop: StopSignal) -> BinlogPosition | None:
-    """Snapshot, flush, and store the snapshot's position as the stream's start; None when stopped."""
+              options: CaptureOptions, stream: MysqlStream, stop: StopSignal,
+              snapshot_began: OffsetStore | None) -> BinlogPosition | None:
+    """Snapshot, flush, and store the stream's start; None when stopped.
+
+    The start is the snapshot's position, except after a snapshot that stopped midway: the rows it published
+    stay in Kafka, so streaming starts where that first snapshot began (kept under `snapshot_began` until a
+    snapshot finishes) and replays every change since, deletes of rows it published among them.
+    """
+    earlier = None
+    if snapshot_began is not None:
+        earlier = position_from_value((snapshot_began.load() or {}).get("began_after"))
+        if earlier is None:
+            pipeline.produce(snapshot_began.record({"began_after": position_value(current_position(url),
+                                                                                   stream.server_id)}))
+            pipeline.flush()
     position = run_snapshot(url, info, table_filter, pipeline, options, stream.schemas, stop)
     pipeline.flush()
-    if position is not None:
-        stream.saved = None
-        stream.save_offsets()
-        pipeline.flush()
-        log.info("snapshot done", extra={"events": pipeline.events, "position": str(position)})
+    if position is None:
+        return None
+    if earlier is not None:
+        log.warning("the previous run stopped during its snapshot: streaming from where that snapshot began, "
+                    "so changes since then are replayed", extra={"snapshot": str(position), "start": str(earlier)})
+        pipeline.checkpoint(earlier)
+        position = earlier
+    stream.saved = None
+    stream.save_offsets()
+    if snapshot_began is not None:
+        pipeline.produce(snapshot_began.record({"began_after": None}))
+    pipeline.flush()
+    log.info("snapshot done", extra={"events": pipeline.events, "position": str(position)})
     return position

@@ -16,7 +16,7 @@ from cdc.incremental import start_incremental
 from cdc.kafka import make_admin, make_capture_producer
 from cdc.pipeline import CaptureOptions, CapturePipeline, StopSignal, ensure_topics, load_schemas
 from cdc.tables import TableFilter
-from cdc.urls import parse_url
+from cdc.urls import DatabaseUrl, parse_url
 from connectors.postgres.dialect import connect
 from connectors.postgres.incremental import PostgresChunks
 from connectors.postgres.offsets import lsn_to_int, lsn_to_text
@@ -68,19 +68,20 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
         url, pipeline, prefix=options.prefix, database=database, publication=publication, table_filter=table_filter))
     try:
         if options.snapshot == "initial_only":
-            replication = ReplicationConnection(url)
-            temporary_slot = f"{slot[:40]}_snapshot_{os.getpid()}"
-            created = replication.create_slot(temporary_slot, export_snapshot=True, temporary=True)
-            read_snapshot(url, created.snapshot_name, created.consistent_point,
-                          snapshot_tables(url, captured, publication), pipeline, options, database, stop)
-            pipeline.flush()
+            _snapshot_through_temporary_slot(url, slot, captured, publication, pipeline, options, database, stop)
             log.info("snapshot done (initial_only): exiting", extra={"events": pipeline.events})
             return
         if slot_state is not None and snapshot_unfinished(url, slot):
-            log.warning("the previous run stopped during its snapshot: dropping the slot and snapshotting again",
-                        extra={"slot": slot})
-            drop_slots(url, slot, pending_marker(slot))
-            slot_state = None
+            # The rows the stopped snapshot published stay in Kafka. Streaming from the slot's consistent
+            # point (not from the new snapshot's) replays every change since that snapshot began, so a row it
+            # published and that was deleted since is deleted again: the target converges.
+            log.warning("the previous run stopped during its snapshot: snapshotting again, then streaming from the "
+                        "slot's consistent point (changes since then are replayed)", extra={"slot": slot})
+            _snapshot_through_temporary_slot(url, slot, captured, publication, pipeline, options, database, stop)
+            if stop.requested:
+                log.info("stopped during the snapshot: the next start snapshots again")
+                return
+            drop_slots(url, pending_marker(slot))
         if slot_state is None:
             want_snapshot = options.snapshot in ("initial", "when_needed")
             if want_snapshot:
@@ -125,3 +126,18 @@ def run_capture(options: CaptureOptions, stop: StopSignal) -> None:
         if incremental is not None:
             incremental.close()
         producer.close(10.0)
+
+
+def _snapshot_through_temporary_slot(url: DatabaseUrl, slot: str, captured: list[tuple[str, str]], publication: str,
+                                     pipeline: CapturePipeline,
+                                     options: CaptureOptions, database: str, stop: StopSignal) -> None:
+    """Snapshot the tables as of a temporary slot's exported snapshot (the capture's own slot is left as it is)."""
+    replication = ReplicationConnection(url)
+    try:
+        created = replication.create_slot(f"{slot[:40]}_snapshot_{os.getpid()}", export_snapshot=True,
+                                          temporary=True)
+        read_snapshot(url, created.snapshot_name, created.consistent_point,
+                      snapshot_tables(url, captured, publication), pipeline, options, database, stop)
+        pipeline.flush()
+    finally:
+        replication.close()
