@@ -236,6 +236,10 @@ class Admin(abc.ABC):
 
     def message_size_limit(self) -> int | None:
         """The broker's `message.max.bytes` (DescribeConfigs), or None when the broker does not say."""
+        return self.broker_setting("message.max.bytes")
+
+    def broker_setting(self, name: str) -> int | None:
+        """The integer broker setting `name` (DescribeConfigs), or None when the broker does not say."""
         return None
 
     def ensure_topic(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 
 import pytest
 
@@ -168,3 +169,26 @@ def test_cli_metrics_endpoint_counts_applied_events(kafka_bootstrap, pg_database
         worker.wait(30)
         stream.close()
     assert worker.returncode == 0, worker.stderr.read()
+
+
+def test_worker_started_before_its_topics_is_assigned_soon_after_they_appear(kafka_bootstrap, pg_database):
+    prefix = unique_prefix()
+    worker = ApplyWorker(ApplyOptions(kafka=kafka_bootstrap, prefix=prefix, target=pg_database, create_tables=True,
+                                      batch_size=500, linger_ms=50, idle_exit_s=2.0))  # default session timeout
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        time.sleep(1.0)  # the worker waits for a table topic
+        created = time.monotonic()
+        stream = KafkaStream(kafka_bootstrap, prefix, simple_table("postgresql"))
+        stream.random_load(200, 50, random.Random(3))
+        stream.producer.flush(30)
+        thread.join(60)
+        assert not thread.is_alive()
+        # before: a pattern subscription saw the topic at its next metadata refresh (5 s), then joined (3 s on tansu)
+        assert worker.first_assigned_at is not None and worker.first_assigned_at - created < 4.0
+        assert _target_rows(pg_database, "items") == stream.rows()
+        stream.close()
+    finally:
+        worker.stop.set()
+        thread.join(10)
