@@ -3,11 +3,14 @@
 `first` on the first row of the snapshot, `first_in_data_collection` on a table's first row,
 `true` inside a table, `last_in_data_collection` on a table's last row, `last` on the last row of the
 snapshot (a table with one row: `first_in_data_collection`, unless it is the very first or last).
+
+`key_ranges` splits one table by its integer first key column so several connections read it at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 
 from cdc.events import Change
 
@@ -62,3 +65,37 @@ class SnapshotEmitter:
         change.source["snapshot"] = FIRST if self.emitted == 0 else marker
         self._emit(change)
         self.emitted += 1
+
+
+@dataclass(slots=True, frozen=True)
+class KeyRange:
+    """The rows whose first key column is in [lower, upper); None: unbounded on that side."""
+
+    lower: int | None = None
+    upper: int | None = None
+
+    def condition(self, column: str) -> tuple[str, list[int]]:
+        """SQL (` AND ...`, `%s` placeholders) restricting the quoted `column` to the range, and its parameters."""
+        sql, params = "", []
+        if self.lower is not None:
+            sql, params = f" AND {column} >= %s", [self.lower]
+        if self.upper is not None:
+            sql, params = sql + f" AND {column} < %s", params + [self.upper]
+        return sql, params
+
+
+WHOLE_TABLE = KeyRange()
+
+
+def key_ranges(low: int | None, high: int | None, parts: int, min_width: int) -> list[KeyRange]:
+    """`parts` ranges of equal width over [low, high] of an integer first key column, open at both ends so
+    that together they hold every key; one whole-table range when a part would be narrower than `min_width`.
+
+    Equal widths suit the dense keys of most tables (a sequence); a key is in exactly one range, so its
+    events keep their order.
+    """
+    if low is None or high is None or parts < 2 or (high - low + 1) < parts * max(1, min_width):
+        return [WHOLE_TABLE]
+    width = -(-(high - low + 1) // parts)
+    bounds = [low + width * n for n in range(1, parts)]
+    return [KeyRange(lower, upper) for lower, upper in zip([None, *bounds], [*bounds, None])]
