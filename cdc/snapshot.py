@@ -49,6 +49,26 @@ class SnapshotEmitter:
         self._held[table] = (change, table not in self._started)
         self._started.add(table)
 
+    def rows(self, table: Hashable, rows: list, change: Callable[[Any], Change],
+             emit_inside: Callable[[list], None]) -> None:
+        """`row(table, change(r))` for each of `rows` in order, except that the rows whose marker is `true`
+        (all but a batch's edges) go to `emit_inside(rows)` in one call, built into no Change."""
+        if not rows:
+            return
+        start = 0
+        if table not in self._started:
+            self.row(table, change(rows[0]))
+            start = 1
+            if len(rows) == 1:
+                return
+        held, is_first = self._held[table]
+        self._send(held, FIRST_IN_TABLE if is_first else INSIDE)
+        inside = rows[start:-1]
+        if inside:
+            emit_inside(inside)
+            self.emitted += len(inside)
+        self._held[table] = (change(rows[-1]), False)
+
     def table_done(self, table: Hashable) -> None:
         """`table` has no more rows; emits the last row of the table finished before it."""
         held = self._held.pop(table, None)

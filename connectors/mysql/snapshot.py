@@ -192,6 +192,7 @@ def captured_tables(conn, table_filter: TableFilter) -> list[tuple[str, str]]:
 
 
 ALIGN_ATTEMPTS = 3
+SNAPSHOT_CLOCK_FIELDS = ("ts_ms", "ts_us", "ts_ns")  # variable fields of the rows' source template
 ACCESS_DENIED = (1227, 1045)  # ER_SPECIFIC_ACCESS_DENIED_ERROR (no RELOAD), ER_ACCESS_DENIED_ERROR
 
 
@@ -280,6 +281,16 @@ def run_snapshot(url: DatabaseUrl, info: ServerInfo, table_filter: TableFilter, 
         by_name = {(t.database, t.name): t for t in tables}
         for table in tables:
             schemas[f"{table.database}.{table.name}"] = table.schema
+        clock = (ts_ms, ts_ms * 1000, ts_ms * 1_000_000)
+
+        def source_of(table: SnapshotTable) -> dict[str, Any]:
+            return source_block(options.prefix, ts_ms=ts_ms, snapshot="true", db=table.database, table=table.name,
+                                server_id=info.server_id, gtid=None, file=position.file, pos=position.position,
+                                row=0, thread=None)
+
+        # One source block per table, for the rows between a batch's edges (the hot path, no Change).
+        templates = {key: pipeline.envelope.source_template(source_of(t), SNAPSHOT_CLOCK_FIELDS)
+                     for key, t in by_name.items()}
         count = 0
         for key, rows in read_in_parallel(work, conns, lambda c, item: _batches(c, item, options.snapshot_chunk),
                                           stop=lambda: stop.requested, idle=pipeline.poll):
@@ -287,12 +298,9 @@ def run_snapshot(url: DatabaseUrl, info: ServerInfo, table_filter: TableFilter, 
                 emitter.table_done(key)
                 continue
             table = by_name[key]
-            for row in rows:
-                source = source_block(options.prefix, ts_ms=ts_ms, snapshot="true", db=table.database,
-                                      table=table.name, server_id=info.server_id, gtid=None, file=position.file,
-                                      pos=position.position, row=0, thread=None)
-                emitter.row(key, Change(READ, table.schema, None, row, source, (0, 0, count)))
-                count += 1
+            emitter.rows(key, rows, lambda row, t=table: Change(READ, t.schema, None, row, source_of(t), (0, 0, 0)),
+                         lambda inside, t=table, k=key: pipeline.emit_reads(t.schema, inside, templates[k], clock))
+            count += len(rows)
             pipeline.poll()
         if stop.requested:
             return None

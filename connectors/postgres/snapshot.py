@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 _U32 = struct.Struct("!I")
 _I32 = struct.Struct("!i")
 _I16 = struct.Struct("!h")
+SNAPSHOT_CLOCK_FIELDS = ("ts_ms", "ts_us", "ts_ns")  # the source fields a snapshot row fills in per batch
 INTEGER_TYPES = frozenset({20, 21, 23})  # int8, int2, int4: key columns that split into ranges
 
 
@@ -70,13 +71,9 @@ def relation_message(table: CatalogTable) -> bytes:
 
 def insert_message(relid: int, values: list[bytes | None]) -> bytes:
     """A pgoutput (v1) Insert message carrying the text form of one row."""
-    parts = [b"I", _U32.pack(relid), b"N", _I16.pack(len(values))]
-    for value in values:
-        if value is None:
-            parts.append(b"n")
-        else:
-            parts += [b"t", _I32.pack(len(value)), value]
-    return b"".join(parts)
+    pack = _I32.pack
+    return b"".join([b"I", _U32.pack(relid), b"N", _I16.pack(len(values)),
+                     *[b"n" if value is None else b"t" + pack(len(value)) + value for value in values]])
 
 
 def _open_snapshot_connection(url: DatabaseUrl, snapshot_name: str) -> psycopg.Connection:
@@ -252,7 +249,11 @@ def _run_workers(url, snapshot_name, consistent_point, planned, pipeline, option
     running = len(workers)
     emitter = SnapshotEmitter(pipeline.emit)
     prefix = options.prefix
-    position = 0
+    decode = decoder.decode
+    # One source block per table, its clock fields filled in per batch (the rows' hot path, no Change).
+    templates = {table.index: pipeline.envelope.source_template(
+        source_block(prefix, database, 0, "true", table.schema.namespace, table.schema.name, txid, consistent_point,
+                     None), SNAPSHOT_CLOCK_FIELDS) for table in planned}
     try:
         while running:
             if stop.requested:
@@ -269,12 +270,18 @@ def _run_workers(url, snapshot_name, consistent_point, planned, pipeline, option
             elif kind == "rows":
                 schema = planned[index].schema
                 relid = planned[index].catalog.relid
-                for values in payload:
-                    row = decoder.decode(insert_message(relid, values), consistent_point)[3]
-                    position += 1
-                    source = source_block(prefix, database, time.time_ns() // 1000, "true", schema.namespace,
-                                          schema.name, txid, consistent_point, None)
-                    emitter.row(index, Change(READ, schema, None, row, source, (0, position)))
+                afters = [decode(insert_message(relid, values), consistent_point)[3] for values in payload]
+                ts_us = time.time_ns() // 1000
+
+                def change(after, schema=schema, ts_us=ts_us) -> Change:
+                    source = source_block(prefix, database, ts_us, "true", schema.namespace, schema.name, txid,
+                                          consistent_point, None)
+                    return Change(READ, schema, None, after, source, (0, 0))
+
+                clock = (ts_us // 1000, ts_us, ts_us * 1000)
+                emitter.rows(index, afters, change,
+                             lambda inside, schema=schema, template=templates[index], clock=clock:
+                             pipeline.emit_reads(schema, inside, template, clock))
                 pipeline.poll()
             elif kind == "done":
                 unread[index] -= 1
