@@ -9,7 +9,9 @@ ends when the target holds every row (`SELECT count(*)` every 0.25 s). Per case:
 
 - seconds / rows_per_s: from starting both processes until the count is reached;
 - time_to_first_assignment_s: from starting apply until it logs "partitions assigned";
-- apply_peak_rss_mb: the largest VmHWM of the apply process (and its worker children).
+- apply_peak_rss_mb: the largest VmHWM of the apply process (and its worker children);
+- capture_cpu_s / apply_cpu_s: user + system CPU seconds of each process (and its children), the
+  figure that the machine's load disturbs least.
 
 `--tree NAME=PATH` (repeatable) runs the cdc of another checkout (e.g. a `git worktree` of an older
 commit with its cdc/_ext/*.so) in the same run, interleaved case by case, so figures compare under
@@ -96,6 +98,18 @@ def peak_rss_mb(pid: int) -> float:
     return best
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of `pid` and its live children (0 when gone)."""
+    total = 0.0
+    for each in [pid, *children(pid)]:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def children(pid: int) -> list[int]:
     try:
         return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
@@ -159,9 +173,12 @@ def run_case(tree: Path, source_engine: str, target_engine: str, sources: dict[s
     threading.Thread(target=lambda: [capture_log.append(line) or capture_log.__delitem__(slice(None, -40))
                                      for line in capture.stderr], daemon=True).start()
     rss = 0.0
+    cpu = {"capture": 0.0, "apply": 0.0}
     try:
         while True:
             rss = max(rss, peak_rss_mb(apply.pid))
+            cpu = {"capture": max(cpu["capture"], cpu_seconds(capture.pid)),
+                   "apply": max(cpu["apply"], cpu_seconds(apply.pid))}
             if target_count(target) >= rows:
                 break
             if apply.poll() is not None or capture.poll() is not None:
@@ -171,6 +188,8 @@ def run_case(tree: Path, source_engine: str, target_engine: str, sources: dict[s
             time.sleep(0.25)
         seconds = time.monotonic() - started
         rss = max(rss, peak_rss_mb(apply.pid))
+        cpu = {"capture": max(cpu["capture"], cpu_seconds(capture.pid)),
+               "apply": max(cpu["apply"], cpu_seconds(apply.pid))}
     finally:
         stop(apply)
         stop(capture)
@@ -185,7 +204,8 @@ def run_case(tree: Path, source_engine: str, target_engine: str, sources: dict[s
             my_run(servers_["my"], f"DROP DATABASE IF EXISTS {target_db}")
     return {"seconds": round(seconds, 2), "rows_per_s": round(rows / seconds),
             "time_to_first_assignment_s": round(seen["first"], 2) if "first" in seen else None,
-            "apply_peak_rss_mb": round(rss), "load_avg": [round(load, 2), round(os.getloadavg()[0], 2)]}
+            "apply_peak_rss_mb": round(rss), "capture_cpu_s": round(cpu["capture"], 1),
+            "apply_cpu_s": round(cpu["apply"], 1), "load_avg": [round(load, 2), round(os.getloadavg()[0], 2)]}
 
 
 def main() -> None:
@@ -219,10 +239,11 @@ def main() -> None:
                                 "snapshot_workers": args.snapshot_workers, "apply_workers": args.apply_workers,
                                 "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
                                 "results": results}, indent=2))
-    print(f"\n{'case':<28} {'seconds':>8} {'rows/s':>9} {'assigned s':>11} {'apply RSS MB':>13} {'load':>12}")
+    print(f"\n{'case':<28} {'seconds':>8} {'rows/s':>9} {'assigned s':>11} {'apply RSS MB':>13} "
+          f"{'capture CPU s':>14} {'apply CPU s':>12} {'load':>14}")
     for key, r in results.items():
         print(f"{key:<28} {r['seconds']:>8} {r['rows_per_s']:>9} {str(r['time_to_first_assignment_s']):>11} "
-              f"{r['apply_peak_rss_mb']:>13} {str(r['load_avg']):>12}")
+              f"{r['apply_peak_rss_mb']:>13} {r['capture_cpu_s']:>14} {r['apply_cpu_s']:>12} {str(r['load_avg']):>14}")
     print(f"\nwritten {path}")
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from cdc.apply.worker import ApplyOptions, ApplyWorker
 from cdc.errors import TargetError
+from connectors.postgres.dialect import connect
 from tests.apply.kafka_stream import FAST_GROUP, KafkaStream, unique_prefix
 from tests.apply.scenario import rows, simple_table
 
@@ -192,3 +193,19 @@ def test_worker_started_before_its_topics_is_assigned_soon_after_they_appear(kaf
     finally:
         worker.stop.set()
         thread.join(10)
+
+
+def test_snapshot_reads_copied_straight_are_upserted_when_read_again(kafka_bootstrap, pg_database):
+    prefix = unique_prefix()
+    stream = KafkaStream(kafka_bootstrap, prefix, simple_table("postgresql"))
+    for key in range(300):
+        stream.upsert({"id": key, "name": f"n{key}", "qty": key, "note": None}, "r")
+    stream.producer.flush(30)
+    _run(_options(kafka_bootstrap, prefix, pg_database))
+    assert _target_rows(pg_database, "items") == stream.rows()
+    with connect(pg_database) as conn:
+        conn.execute("UPDATE items SET qty = -1 WHERE id < 10")
+    # another group reads every snapshot read again: the straight COPY meets existing keys and upserts
+    _run(_options(kafka_bootstrap, prefix, pg_database, group="again"))
+    assert _target_rows(pg_database, "items") == stream.rows()
+    stream.close()
