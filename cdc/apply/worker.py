@@ -11,7 +11,7 @@ runs N of these processes in one group; Kafka shares the partitions between them
 Start-up: the worker waits until a table topic of the prefix exists, then subscribes (a pattern
 subscription would see a later topic only at its next metadata refresh, 5 s, and join again); the
 session timeout defaults to the lowest the broker accepts (cdc.kafka.group_join: Apache Kafka's
-group.min.session.timeout.ms, 6 s by default; 2 s on tansu, which answers a JoinGroup after about half
+group.min.session.timeout.ms, 6 s by default; 3 s on tansu, which answers a JoinGroup after about half
 of it). The schemas topic is read by assignment, not by joining a group; a batch's first record is
 waited for alone and the broker
 may hold an empty fetch only FETCH_MAX_WAIT_MS, so a record waits at most linger_ms for its batch.

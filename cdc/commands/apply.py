@@ -41,7 +41,7 @@ from cdc.commands.options import (kafka_backend_option, kafka_option, kafka_secu
               help="How long to wait for a batch to fill.")
 @click.option("--session-timeout-ms", type=click.IntRange(1000, 600_000), default=None,
               help="Consumer-group session timeout: how fast a dead worker's partitions move [default: the lowest"
-                   " the broker accepts: its group.min.session.timeout.ms (6 s on Apache Kafka), else 2 s; on"
+                   " the broker accepts: its group.min.session.timeout.ms (6 s on Apache Kafka), else 3 s; on"
                    " tansu the group join takes about half of it].")
 @click.option("--max-poll-interval-ms", type=click.IntRange(1000, 3_600_000), default=60_000, show_default=True,
               help="Longest time a batch may take before the worker is considered stuck.")

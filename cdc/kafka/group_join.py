@@ -3,7 +3,7 @@
 A pattern subscription sees a topic created after `subscribe` only at the next metadata refresh (5 s),
 then joins again; so a consumer that starts alongside the capture waits for the topics it wants before
 it subscribes (polled every 0.25 s). tansu answers a JoinGroup after about half the session timeout
-(6 s -> 3 s, 2 s -> 1 s) and reports no broker configuration; Apache Kafka refuses a session timeout
+(6 s -> 3 s, 3 s -> 1.5 s) and reports no broker configuration; Apache Kafka refuses a session timeout
 under its `group.min.session.timeout.ms` (6 s by default) and reports it.
 """
 
@@ -17,14 +17,14 @@ from cdc.kafka.backends import backend_module
 
 log = logging.getLogger("cdc.kafka")
 
-# For brokers that report no group.min.session.timeout.ms (tansu): a 1 s join, and a dead member's
-# partitions move after 2 s; heartbeats go every session/5 from librdkafka's own thread.
-UNREPORTED_MIN_SESSION_TIMEOUT_MS = 2000
+# For brokers that report no group.min.session.timeout.ms (tansu): a 1.5 s join, and a dead member's
+# partitions move after 3 s (2 s would join 0.5 s sooner; 3 s leaves heartbeats a margin on a busy machine).
+UNREPORTED_MIN_SESSION_TIMEOUT_MS = 3000
 POLL_INTERVAL_S = 0.25
 
 
 def fastest_session_timeout_ms(bootstrap: str | Sequence[str], *, backend: str | None = None) -> int:
-    """The smallest session timeout the broker accepts: its group.min.session.timeout.ms, else 2000."""
+    """The smallest session timeout the broker accepts: its group.min.session.timeout.ms, else 3000."""
     with backend_module(backend).make_admin(bootstrap) as admin:
         reported = admin.broker_setting("group.min.session.timeout.ms")
     return reported if reported is not None else UNREPORTED_MIN_SESSION_TIMEOUT_MS
