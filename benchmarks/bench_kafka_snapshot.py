@@ -8,7 +8,10 @@ text, timestamptz, date, jsonb). Each case starts capture and apply together on 
 ends when the target holds every row (`SELECT count(*)` every 0.25 s). Per case:
 
 - seconds / rows_per_s: from starting both processes until the count is reached;
-- time_to_first_assignment_s: from starting apply until it logs "partitions assigned";
+- time_to_first_assignment_s: from starting apply until it logs "partitions assigned" (an old apply
+  may first be assigned only the prefix's own topics: see first_row_s);
+- first_row_s: from starting both processes until the target holds a row;
+- revocations: "partitions revoked" lines apply logged before the end (rebalances, e.g. with 2 workers);
 - apply_peak_rss_mb: the largest VmHWM of the apply process (and its worker children);
 - capture_cpu_s / apply_cpu_s: user + system CPU seconds of each process (and its children), the
   figure that the machine's load disturbs least.
@@ -125,7 +128,7 @@ def spawn(tree: Path, args: list[str], env: dict[str, str]) -> subprocess.Popen:
 
 
 def watch_assignment(process: subprocess.Popen, started: float, seen: dict, log: list[str]) -> threading.Thread:
-    """A thread noting when apply first logs an assignment; keeps the log's tail for errors."""
+    """A thread noting when apply first logs an assignment, counting revocations; keeps the log's tail."""
 
     def read() -> None:
         for line in process.stderr:
@@ -133,6 +136,8 @@ def watch_assignment(process: subprocess.Popen, started: float, seen: dict, log:
             del log[:-40]
             if "partitions assigned" in line and "first" not in seen:
                 seen["first"] = time.monotonic() - started
+            if "partitions revoked" in line and "done" not in seen:
+                seen["revoked"] = seen.get("revoked", 0) + 1
 
     thread = threading.Thread(target=read, daemon=True)
     thread.start()
@@ -179,7 +184,11 @@ def run_case(tree: Path, source_engine: str, target_engine: str, sources: dict[s
             rss = max(rss, peak_rss_mb(apply.pid))
             cpu = {"capture": max(cpu["capture"], cpu_seconds(capture.pid)),
                    "apply": max(cpu["apply"], cpu_seconds(apply.pid))}
-            if target_count(target) >= rows:
+            held = target_count(target)
+            if held and "first_row" not in seen:
+                seen["first_row"] = time.monotonic() - started
+            if held >= rows:
+                seen["done"] = True
                 break
             if apply.poll() is not None or capture.poll() is not None:
                 raise RuntimeError("a process exited early:\n" + "".join(apply_log[-10:] + capture_log[-10:]))
@@ -204,6 +213,7 @@ def run_case(tree: Path, source_engine: str, target_engine: str, sources: dict[s
             my_run(servers_["my"], f"DROP DATABASE IF EXISTS {target_db}")
     return {"seconds": round(seconds, 2), "rows_per_s": round(rows / seconds),
             "time_to_first_assignment_s": round(seen["first"], 2) if "first" in seen else None,
+            "first_row_s": round(seen.get("first_row", seconds), 2), "revocations": seen.get("revoked", 0),
             "apply_peak_rss_mb": round(rss), "capture_cpu_s": round(cpu["capture"], 1),
             "apply_cpu_s": round(cpu["apply"], 1), "load_avg": [round(load, 2), round(os.getloadavg()[0], 2)]}
 
@@ -239,11 +249,12 @@ def main() -> None:
                                 "snapshot_workers": args.snapshot_workers, "apply_workers": args.apply_workers,
                                 "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
                                 "results": results}, indent=2))
-    print(f"\n{'case':<28} {'seconds':>8} {'rows/s':>9} {'assigned s':>11} {'apply RSS MB':>13} "
-          f"{'capture CPU s':>14} {'apply CPU s':>12} {'load':>14}")
+    print(f"\n{'case':<26} {'seconds':>8} {'rows/s':>7} {'assigned s':>10} {'1st row s':>9} {'revoked':>7} "
+          f"{'RSS MB':>6} {'capture CPU s':>13} {'apply CPU s':>11} {'load':>14}")
     for key, r in results.items():
-        print(f"{key:<28} {r['seconds']:>8} {r['rows_per_s']:>9} {str(r['time_to_first_assignment_s']):>11} "
-              f"{r['apply_peak_rss_mb']:>13} {r['capture_cpu_s']:>14} {r['apply_cpu_s']:>12} {str(r['load_avg']):>14}")
+        print(f"{key:<26} {r['seconds']:>8} {r['rows_per_s']:>7} {str(r['time_to_first_assignment_s']):>10} "
+              f"{r['first_row_s']:>9} {r['revocations']:>7} {r['apply_peak_rss_mb']:>6} {r['capture_cpu_s']:>13} "
+              f"{r['apply_cpu_s']:>11} {str(r['load_avg']):>14}")
     print(f"\nwritten {path}")
 
 
