@@ -124,8 +124,10 @@ def test_killed_during_snapshot_snapshots_again(pg_database, kafka_bootstrap, tm
         conn.execute("DELETE FROM big WHERE id <= 10")
         conn.execute("UPDATE big SET v = 'changed' WHERE id > 29990")
         process = start_capture(pg_database, kafka_bootstrap, prefix, log_path=log_path)
+        # the log, not the pending marker: the marker is also absent between its drop and its re-creation
+        wait_for(lambda: "snapshot done" in open(log_path).read(), 60, "the second snapshot to finish")
         wait_for(lambda: conn.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s",
-                                      (pending_marker(slot),)).fetchone() is None, 60, "the second snapshot to finish")
+                                      (pending_marker(slot),)).fetchone() is None, 60, "the pending marker to go")
         conn.execute("INSERT INTO big VALUES (0, 'after')")
         target = current_lsn(conn)
         wait_for(lambda: (slot_confirmed(conn, slot) or 0) >= target, 60, "capture to catch up")
