@@ -87,3 +87,14 @@ def test_batches_get_the_markers_rows_one_by_one_get() -> None:
                 emitter.table_done(table)
         emitter.finish()
         assert emitted == expected and emitter.emitted == len(expected)
+
+
+def test_key_ranges_cover_every_key_once_and_stay_whole_when_narrow() -> None:
+    from cdc.snapshot import WHOLE_TABLE, key_ranges
+
+    ranges = key_ranges(1, 100, 3, 10)
+    assert len(ranges) == 3 and ranges[0].lower is None and ranges[-1].upper is None
+    for key in range(-5, 110):  # keys outside [min, max] too (written after the bounds were read)
+        assert sum((r.lower is None or key >= r.lower) and (r.upper is None or key < r.upper) for r in ranges) == 1
+    assert key_ranges(1, 25, 3, 10) == [WHOLE_TABLE] and key_ranges(None, None, 3, 10) == [WHOLE_TABLE]
+    assert ranges[1].condition('"id"') == (' AND "id" >= %s AND "id" < %s', [ranges[1].lower, ranges[1].upper])
