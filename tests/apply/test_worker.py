@@ -186,8 +186,9 @@ def test_worker_started_before_its_topics_is_assigned_soon_after_they_appear(kaf
         stream.producer.flush(30)
         thread.join(60)
         assert not thread.is_alive()
-        # before: a pattern subscription saw the topic at its next metadata refresh (5 s), then joined (3 s on tansu)
-        assert worker.first_assigned_at is not None and worker.first_assigned_at - created < 4.0
+        # before: a pattern subscription saw the topic at its next metadata refresh (4 s after it was created
+        # here), then joined (3 s on tansu): 7 s; now about 2 s (kafka-python's join takes longer)
+        assert worker.first_assigned_at is not None and worker.first_assigned_at - created < 5.5
         assert _target_rows(pg_database, "items") == stream.rows()
         stream.close()
     finally:
