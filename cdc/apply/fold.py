@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdc.events import DELETE, TRUNCATE, UNAVAILABLE_VALUE
+from cdc.events import DELETE, READ, TRUNCATE, UNAVAILABLE_VALUE
 
 _DELETED = None  # marks a key whose last event is a delete
 
@@ -28,6 +28,7 @@ class FoldedBatch:
     truncate: bool = False
     upserts: list[dict[str, Any]] = field(default_factory=list)
     deletes: list[tuple] = field(default_factory=list)
+    reads_only: bool = False  # every event was a snapshot read (op r): rows that are usually new to the target
 
     def __len__(self) -> int:
         return len(self.upserts) + len(self.deletes)
@@ -39,8 +40,11 @@ def fold_batch(events: Iterable[tuple[str, tuple | None, dict[str, Any] | None]]
     `key` is the tuple of primary-key values; `after` is the after image for c/u/r, None for d/t.
     """
     truncate = False
+    reads_only = True
     latest: dict[tuple, dict[str, Any] | None] = {}
     for op, key, after in events:
+        if op != READ:
+            reads_only = False
         if op == TRUNCATE:
             latest.clear()
             truncate = True
@@ -51,7 +55,7 @@ def fold_batch(events: Iterable[tuple[str, tuple | None, dict[str, Any] | None]]
             if earlier is not None and UNAVAILABLE_VALUE in after.values():
                 after = _fill_unavailable(after, earlier)
             latest[key] = after
-    folded = FoldedBatch(truncate=truncate)
+    folded = FoldedBatch(truncate=truncate, reads_only=reads_only and bool(latest))
     for key, after in latest.items():
         if after is _DELETED:
             folded.deletes.append(key)

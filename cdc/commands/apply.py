@@ -39,9 +39,10 @@ from cdc.commands.options import (kafka_backend_option, kafka_option, kafka_secu
               help="Records per target transaction (at most).")
 @click.option("--linger-ms", type=click.IntRange(0, 60_000), default=200, show_default=True,
               help="How long to wait for a batch to fill.")
-@click.option("--session-timeout-ms", type=click.IntRange(1000, 600_000), default=6_000, show_default=True,
-              help="Consumer-group session timeout: how fast a dead worker's partitions move (6 s is the lowest a"
-                   " Kafka broker accepts by default; on tansu the group join takes about half of it).")
+@click.option("--session-timeout-ms", type=click.IntRange(1000, 600_000), default=None,
+              help="Consumer-group session timeout: how fast a dead worker's partitions move [default: the lowest"
+                   " the broker accepts: its group.min.session.timeout.ms (6 s on Apache Kafka), else 3 s; on"
+                   " tansu the group join takes about half of it].")
 @click.option("--max-poll-interval-ms", type=click.IntRange(1000, 3_600_000), default=60_000, show_default=True,
               help="Longest time a batch may take before the worker is considered stuck.")
 @click.option("--metrics", "metrics", default="", metavar="LISTEN",
@@ -54,7 +55,7 @@ from cdc.commands.options import (kafka_backend_option, kafka_option, kafka_secu
 @click.pass_context
 def command(ctx: click.Context, kafka: str, prefix: str, target_url: str, tables: tuple[str, ...], create_tables: bool,
             drop_columns: str, group: str, workers: int, on_error: str, consistency: str, batch_size: int,
-            linger_ms: int, session_timeout_ms: int, max_poll_interval_ms: int, metrics: str,
+            linger_ms: int, session_timeout_ms: int | None, max_poll_interval_ms: int, metrics: str,
             idle_exit: float | None, kafka_backend: str | None, max_transaction_bytes: int = 256 * 1024 * 1024) -> None:
     """Apply a Kafka change stream to a target database, exactly once in effect.
 

@@ -13,6 +13,7 @@
     records = read_topic("127.0.0.1:9092", "shop.dlq", missing_ok=True)  # a whole topic, no group join
 
 Modules: base.py (the interface), backends.py (which backend), reader.py (whole-topic reads),
+group_join.py (a quick first assignment: the broker's lowest session timeout, topics before subscribing),
 headers.py (record header names), confluent_backend/ and kafka_python_backend.py (the backends).
 
 Backend: `backend="confluent"` (default, librdkafka) or `"kafka-python"` (pure Python), else the

@@ -26,7 +26,9 @@ DEFAULT_MAX_MESSAGE_BYTES = 1_000_000
 BOOTSTRAP_FIX = "check --kafka / CDC_KAFKA_BOOTSTRAP"
 
 
-@dataclass(slots=True, frozen=True)
+# Not frozen (treat it as if it were): a consumer builds one per record, and a frozen dataclass's
+# __init__ (object.__setattr__ per field) costs three times a plain one's. Hashable all the same.
+@dataclass(slots=True, unsafe_hash=True)
 class Record:
     """One consumed Kafka record."""
 
@@ -236,6 +238,10 @@ class Admin(abc.ABC):
 
     def message_size_limit(self) -> int | None:
         """The broker's `message.max.bytes` (DescribeConfigs), or None when the broker does not say."""
+        return self.broker_setting("message.max.bytes")
+
+    def broker_setting(self, name: str) -> int | None:
+        """The integer broker setting `name` (DescribeConfigs), or None when the broker does not say."""
         return None
 
     def ensure_topic(

@@ -219,6 +219,19 @@ class CapturePipeline:
         self._count(self._current_name, op, 1)
         self.send_many(self.envelope.row_records(table, op, before, after, source, source_values, transaction))
 
+    def emit_reads(self, table: TableSchema, afters: list[dict[str, Any]], source,
+                   source_values: tuple[Any, ...]) -> None:
+        """`emit_row(table, READ, None, after, source, source_values)` for every `after` of a snapshot
+        batch (no transaction), sent in one call."""
+        self._enter(table)
+        row_records = self.envelope.row_records
+        records: list = []
+        for after in afters:
+            records += row_records(table, READ, None, after, source, source_values, None)
+        self.events += len(afters)
+        self._count(self._current_name, READ, len(afters))
+        self.send_many(records)
+
     def emit_prepared(self, table: TableSchema, op: str, parts: tuple, source, source_values: tuple[Any, ...]) -> None:
         """`emit_row` for a change prepared earlier with `envelope.row_parts` (its `parts`): the same
         records, numbering and schema check; only the source block and clock are filled in now."""

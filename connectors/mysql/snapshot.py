@@ -6,7 +6,12 @@ neither misses nor repeats a change. MySQL has no such status: a brief `FLUSH TA
 around starting the transaction and reading `SHOW MASTER STATUS`.
 
 Each table is read in primary-key order, in chunks (`WHERE (pk) > (last) ORDER BY pk LIMIT n`); a table
-without a primary key in one pass. Values come back as text and are turned into the same readable
+without a primary key in one pass. With `--snapshot-workers N` > 1, a table whose first key column is an
+integer is split into N key ranges (`cdc.snapshot.key_ranges`) read by N connections at once, once those
+connections' snapshots are of one binlog position (`begin_aligned_snapshots`): on MariaDB, lock-free when
+their `binlog_snapshot_position`s agree (no commit between them; tried 3 times), else under a brief
+`FLUSH TABLES WITH READ LOCK` when the user has RELOAD; without it, one connection reads everything
+(logged). Values come back as text and are turned into the same readable
 forms the binlog decoder gives (`converter`), and the table's schema is built from
 information_schema through the same `connectors.mysql.schema` functions as a TABLE_MAP's, so a snapshot
 row and a streamed row of the same data are identical, and so are their schemas. Snapshot markers
@@ -29,7 +34,7 @@ from cdc.compat import geometry_value
 from cdc.errors import SourceError
 from cdc.events import READ, Change, TableSchema
 from cdc.pipeline import CaptureOptions, CapturePipeline, StopSignal
-from cdc.snapshot import SnapshotEmitter
+from cdc.snapshot import WHOLE_TABLE, KeyRange, SnapshotEmitter, key_ranges, read_in_parallel
 from cdc.tables import TableFilter
 from cdc.urls import DatabaseUrl
 from connectors.mysql import types as mt
@@ -186,8 +191,8 @@ def _start_snapshot(cursor, mariadb: bool, gtid: bool = True) -> BinlogPosition:
     return BinlogPosition(row[0], int(row[1]), None)
 
 
-def read_rows(conn, table: SnapshotTable, chunk: int) -> Iterator[dict[str, Any]]:
-    """Rows of `table` as readable dicts, in primary-key order, `chunk` rows per query."""
+def read_rows(conn, table: SnapshotTable, chunk: int, key_range: KeyRange = WHOLE_TABLE) -> Iterator[dict[str, Any]]:
+    """Rows of `table` (of `key_range`) as readable dicts, in primary-key order, `chunk` rows per query."""
     names = [column.name for column in table.schema.columns]
     select = ", ".join(table.expressions or [quote_ident(name) for name in names])
     source = qualified(table.database, table.name)
@@ -205,14 +210,16 @@ def read_rows(conn, table: SnapshotTable, chunk: int) -> Iterator[dict[str, Any]
             return
         key_list = ", ".join(quote_ident(k) for k in table.key)
         key_index = [names.index(k) for k in table.key]
+        in_range, range_params = key_range.condition(quote_ident(table.key[0]))
         last: tuple | None = None
         while True:
             if last is None:
-                cursor.execute(f"SELECT {select} FROM {source} ORDER BY {key_list} LIMIT {int(chunk)}")
+                cursor.execute(f"SELECT {select} FROM {source} WHERE true{in_range} ORDER BY {key_list}"
+                               f" LIMIT {int(chunk)}", range_params)
             else:
                 marks = ", ".join(["%s"] * len(last))
-                cursor.execute(f"SELECT {select} FROM {source} WHERE ({key_list}) > ({marks}) "
-                               f"ORDER BY {key_list} LIMIT {int(chunk)}", last)
+                cursor.execute(f"SELECT {select} FROM {source} WHERE ({key_list}) > ({marks}){in_range} "
+                               f"ORDER BY {key_list} LIMIT {int(chunk)}", [*last, *range_params])
             count = 0
             raw = None
             for raw in cursor:
@@ -239,39 +246,141 @@ def captured_tables(conn, table_filter: TableFilter) -> list[tuple[str, str]]:
         return [(str(db), str(name)) for db, name in cursor.fetchall() if table_filter(str(db), str(name))]
 
 
+ALIGN_ATTEMPTS = 3
+SNAPSHOT_CLOCK_FIELDS = ("ts_ms", "ts_us", "ts_ns")  # variable fields of the rows' source template
+ACCESS_DENIED = (1227, 1045)  # ER_SPECIFIC_ACCESS_DENIED_ERROR (no RELOAD), ER_ACCESS_DENIED_ERROR
+
+
+def begin_aligned_snapshots(conns: list, mariadb: bool) -> BinlogPosition | None:
+    """Snapshot transactions on every connection, all of one binlog position; None when they cannot be
+    aligned (no transaction left open then)."""
+    if mariadb:
+        for _ in range(ALIGN_ATTEMPTS):
+            positions = [begin_consistent_snapshot(conn, True) for conn in conns]
+            if all(position == positions[0] for position in positions):
+                return positions[0]
+            for conn in conns:
+                conn.rollback()
+    with conns[0].cursor() as cursor:
+        try:
+            cursor.execute("FLUSH TABLES WITH READ LOCK")
+        except pymysql.err.OperationalError as exc:
+            if exc.args[0] in ACCESS_DENIED:
+                return None
+            raise
+        try:
+            for conn in conns:
+                with conn.cursor() as each:
+                    each.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                    each.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+            cursor.execute("SHOW MASTER STATUS")
+            file, position = cursor.fetchone()[:2]
+            gtid = None
+            if mariadb:
+                cursor.execute("SELECT BINLOG_GTID_POS(%s, %s)", (file, int(position)))
+                gtid = cursor.fetchone()[0] or None
+        finally:
+            cursor.execute("UNLOCK TABLES")
+    return BinlogPosition(str(file), int(position), gtid)
+
+
+def plan_ranges(conn, table: SnapshotTable, parts: int, min_width: int) -> list[KeyRange]:
+    """The key ranges to read `table` in: `parts` of them when its first key column is an integer, else one."""
+    if parts < 2 or not table.key:
+        return [WHOLE_TABLE]
+    column = next(c for c in table.schema.columns if c.name == table.key[0])
+    if column.kind != "int":
+        return [WHOLE_TABLE]
+    key = quote_ident(table.key[0])
+    with conn.cursor() as cursor:
+        cursor.execute(f"SELECT MIN({key}), MAX({key}) FROM {qualified(table.database, table.name)}")
+        low, high = cursor.fetchone()
+    return key_ranges(None if low is None else int(low), None if high is None else int(high), parts, min_width)
+
+
+def open_snapshots(url: DatabaseUrl, info: ServerInfo, workers: int) -> tuple[list, BinlogPosition]:
+    """`workers` connections in snapshot transactions of one binlog position (one when they cannot be
+    aligned), and that position."""
+    conns = [connect(url, autocommit=True, **snapshot_connection_kwargs()) for _ in range(max(1, workers))]
+    try:
+        if len(conns) > 1:
+            position = begin_aligned_snapshots(conns, info.mariadb)
+            if position is not None:
+                return conns, position
+            log.info("snapshot reads on one connection: several connections could not be aligned on one binlog"
+                     " position without FLUSH TABLES WITH READ LOCK, which needs the RELOAD privilege",
+                     extra={"snapshot_workers": workers})
+            for conn in conns[1:]:
+                conn.close()
+            conns = conns[:1]
+        return conns, begin_consistent_snapshot(conns[0], info.mariadb)
+    except BaseException:
+        for conn in conns:
+            conn.close()
+        raise
+
+
 def run_snapshot(url: DatabaseUrl, info: ServerInfo, table_filter: TableFilter, pipeline: CapturePipeline,
                  options: CaptureOptions, schemas: dict[str, TableSchema], stop: StopSignal) -> BinlogPosition | None:
     """Read every captured table as of one binlog position (op `r`); that position, or None when stopped."""
-    conn = connect(url, autocommit=True, **snapshot_connection_kwargs())
+    conns, position = open_snapshots(url, info, options.snapshot_workers)
     try:
-        position = begin_consistent_snapshot(conn, info.mariadb)
-        tables = captured_tables(conn, table_filter)
-        log.info("snapshot starting", extra={"position": str(position), "gtid": position.gtid, "tables": len(tables)})
+        conn = conns[0]
+        tables = [describe_table(conn, database, name) for database, name in captured_tables(conn, table_filter)]
+        work = [((t.database, t.name), (t, key_range)) for t in tables
+                for key_range in plan_ranges(conn, t, len(conns), options.snapshot_chunk)]
+        log.info("snapshot starting", extra={"position": str(position), "gtid": position.gtid, "tables": len(tables),
+                                             "connections": len(conns), "ranges": len(work)})
         ts_ms = time.time_ns() // 1_000_000
+        emitter = SnapshotEmitter(pipeline.emit)
+        by_name = {(t.database, t.name): t for t in tables}
+        for table in tables:
+            schemas[f"{table.database}.{table.name}"] = table.schema
+        clock = (ts_ms, ts_ms * 1000, ts_ms * 1_000_000)
 
-        def emit(change: Change) -> None:
-            pipeline.emit(change)
-            if (emitter.emitted + 1) % 1000 == 0:
-                pipeline.poll()
+        def source_of(table: SnapshotTable) -> dict[str, Any]:
+            return source_block(options.prefix, ts_ms=ts_ms, snapshot="true", db=table.database, table=table.name,
+                                server_id=info.server_id, gtid=None, file=position.file, pos=position.position,
+                                row=0, thread=None)
 
-        emitter = SnapshotEmitter(emit)
+        # One source block per table, for the rows between a batch's edges (the hot path, no Change).
+        templates = {key: pipeline.envelope.source_template(source_of(t), SNAPSHOT_CLOCK_FIELDS)
+                     for key, t in by_name.items()}
         count = 0
-        for database, name in tables:
-            table = describe_table(conn, database, name)
-            schemas[f"{database}.{name}"] = table.schema
-            for row in read_rows(conn, table, options.snapshot_chunk):
-                if stop.requested:
-                    return None
-                source = source_block(options.prefix, ts_ms=ts_ms, snapshot="true", db=database, table=name,
-                                      server_id=info.server_id, gtid=None, file=position.file, pos=position.position,
-                                      row=0, thread=None)
-                emitter.row((database, name), Change(READ, table.schema, None, row, source, (0, 0, count)))
-                count += 1
-            emitter.table_done((database, name))
+        for key, rows in read_in_parallel(work, conns, lambda c, item: _batches(c, item, options.snapshot_chunk),
+                                          stop=lambda: stop.requested, idle=pipeline.poll):
+            if rows is None:
+                emitter.table_done(key)
+                continue
+            table = by_name[key]
+            emitter.rows(key, rows, lambda row, t=table: Change(READ, t.schema, None, row, source_of(t), (0, 0, 0)),
+                         lambda inside, t=table, k=key: pipeline.emit_reads(t.schema, inside, templates[k], clock))
+            count += len(rows)
+            pipeline.poll()
+        if stop.requested:
+            return None
         emitter.finish()
-        conn.commit()
+        for conn in conns:
+            conn.commit()
         pipeline.checkpoint(position)
         log.info("snapshot read", extra={"rows": count, "tables": len(tables)})
         return position
     finally:
-        conn.close()
+        for conn in conns:
+            conn.close()
+
+
+BATCH_ROWS = 1000  # rows handed from a reader thread to the emitting one at a time
+
+
+def _batches(conn, item: tuple[SnapshotTable, KeyRange], chunk: int) -> Iterator[list[dict[str, Any]]]:
+    """The rows of one (table, key range) in lists of BATCH_ROWS."""
+    table, key_range = item
+    batch: list[dict[str, Any]] = []
+    for row in read_rows(conn, table, chunk, key_range):
+        batch.append(row)
+        if len(batch) == BATCH_ROWS:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

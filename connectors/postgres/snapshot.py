@@ -4,7 +4,10 @@ The slot is created with EXPORT_SNAPSHOT; each worker connection opens a REPEATA
 and `SET TRANSACTION SNAPSHOT`s that id, so every table is read exactly as of the slot's consistent
 point and streaming from that point neither misses nor repeats a change. Tables are split between
 several connections and read in primary-key order in chunks (keyset pagination: `WHERE (pk) > (last)
-ORDER BY pk LIMIT n`); a table without a primary key is read through one cursor.
+ORDER BY pk LIMIT n`); a table without a primary key is read through one cursor. A table whose first key
+column is an integer is split into `--snapshot-workers` ranges of that column (`cdc.snapshot.key_ranges`,
+bounds from min/max under the snapshot), read by as many connections at once; all of them import the
+same exported snapshot, so the ranges are of one consistent point.
 
 Rows are fetched in PG's text form and turned into values by the same pgoutput decoder the stream
 uses (as synthetic Relation/Insert messages), so a snapshot row and a streamed row of the same data
@@ -27,7 +30,7 @@ from cdc.errors import SourceError
 from cdc.events import READ, Change, TableSchema
 from cdc.impl import twin
 from cdc.pipeline import CaptureOptions, CapturePipeline, StopSignal
-from cdc.snapshot import SnapshotEmitter
+from cdc.snapshot import WHOLE_TABLE, KeyRange, SnapshotEmitter, key_ranges
 from cdc.urls import DatabaseUrl
 from connectors.postgres.schema import CatalogTable, read_table, table_oid, table_schema, type_codec
 from connectors.postgres.dialect import connect, qualified, quote_ident
@@ -42,6 +45,8 @@ log = logging.getLogger(__name__)
 _U32 = struct.Struct("!I")
 _I32 = struct.Struct("!i")
 _I16 = struct.Struct("!h")
+SNAPSHOT_CLOCK_FIELDS = ("ts_ms", "ts_us", "ts_ns")  # the source fields a snapshot row fills in per batch
+INTEGER_TYPES = frozenset({20, 21, 23})  # int8, int2, int4: key columns that split into ranges
 
 
 @dataclass(slots=True)
@@ -51,6 +56,7 @@ class SnapshotTable:
     index: int
     catalog: CatalogTable
     schema: TableSchema
+    ranges: list[KeyRange]
 
 
 def relation_message(table: CatalogTable) -> bytes:
@@ -65,13 +71,9 @@ def relation_message(table: CatalogTable) -> bytes:
 
 def insert_message(relid: int, values: list[bytes | None]) -> bytes:
     """A pgoutput (v1) Insert message carrying the text form of one row."""
-    parts = [b"I", _U32.pack(relid), b"N", _I16.pack(len(values))]
-    for value in values:
-        if value is None:
-            parts.append(b"n")
-        else:
-            parts += [b"t", _I32.pack(len(value)), value]
-    return b"".join(parts)
+    pack = _I32.pack
+    return b"".join([b"I", _U32.pack(relid), b"N", _I16.pack(len(values)),
+                     *[b"n" if value is None else b"t" + pack(len(value)) + value for value in values]])
 
 
 def _open_snapshot_connection(url: DatabaseUrl, snapshot_name: str) -> psycopg.Connection:
@@ -100,9 +102,10 @@ def _raw_rows(cursor: psycopg.Cursor) -> list[list[bytes | None]]:
     return [[get(row, col) for col in range(ncols)] for row in range(result.ntuples)]
 
 
-def read_table_chunks(conn: psycopg.Connection, table: CatalogTable, chunk: int,
-                      stop: threading.Event) -> Iterator[list[list[bytes | None]]]:
-    """The table's rows in text form, in chunks: keyset pagination on the primary key, else one cursor."""
+def read_table_chunks(conn: psycopg.Connection, table: CatalogTable, chunk: int, stop: threading.Event,
+                      key_range: KeyRange = WHOLE_TABLE) -> Iterator[list[list[bytes | None]]]:
+    """The table's rows (of `key_range`) in text form, in chunks: keyset pagination on the primary key,
+    else one cursor."""
     columns = ", ".join(quote_ident(c.name) for c in table.columns)
     source = qualified(table.namespace, table.name)
     cursor = conn.cursor()
@@ -121,14 +124,16 @@ def read_table_chunks(conn: psycopg.Connection, table: CatalogTable, chunk: int,
     types_by_name = {c.name: c.type_name for c in table.columns}
     key_list = ", ".join(quote_ident(name) for name in table.primary_key)
     bound = ", ".join(f"%s::{types_by_name[name]}" for name in table.primary_key)
-    first = f"SELECT {columns} FROM {source} ORDER BY {key_list} LIMIT {int(chunk)}"
-    after = f"SELECT {columns} FROM {source} WHERE ({key_list}) > ({bound}) ORDER BY {key_list} LIMIT {int(chunk)}"
+    in_range, range_params = key_range.condition(quote_ident(table.primary_key[0]))
+    first = f"SELECT {columns} FROM {source} WHERE true{in_range} ORDER BY {key_list} LIMIT {int(chunk)}"
+    after = (f"SELECT {columns} FROM {source} WHERE ({key_list}) > ({bound}){in_range}"
+             f" ORDER BY {key_list} LIMIT {int(chunk)}")
     last_key: list[str] | None = None
     while not stop.is_set():
         if last_key is None:
-            cursor.execute(first)
+            cursor.execute(first, range_params)
         else:
-            cursor.execute(after, last_key)
+            cursor.execute(after, [*last_key, *range_params])
         rows = _raw_rows(cursor)
         if not rows:
             return
@@ -138,9 +143,22 @@ def read_table_chunks(conn: psycopg.Connection, table: CatalogTable, chunk: int,
         last_key = [rows[-1][i].decode() for i in key_positions]
 
 
+def plan_ranges(conn: psycopg.Connection, table: CatalogTable, parts: int, min_width: int) -> list[KeyRange]:
+    """The key ranges to read `table` in: `parts` of them when its first key column is an integer, else one."""
+    if parts < 2 or not table.primary_key:
+        return [WHOLE_TABLE]
+    column = next(c for c in table.columns if c.name == table.primary_key[0])
+    if column.type_oid not in INTEGER_TYPES:
+        return [WHOLE_TABLE]
+    key = quote_ident(column.name)
+    low, high = conn.execute(f"SELECT min({key}), max({key}) FROM {qualified(table.namespace, table.name)}").fetchone()
+    return key_ranges(low, high, parts, min_width)
+
+
 def _worker(url: DatabaseUrl, snapshot_name: str, tables: queue.Queue, results: queue.Queue, chunk: int,
             stop: threading.Event) -> None:
-    """Read tables from `tables` until it is empty, putting ("rows", index, rows) / ("done", index) on `results`."""
+    """Read (table, key range) items from `tables` until it is empty, putting ("rows", index, rows) /
+    ("done", index) on `results`."""
     try:
         conn = _open_snapshot_connection(url, snapshot_name)
     except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
@@ -149,17 +167,20 @@ def _worker(url: DatabaseUrl, snapshot_name: str, tables: queue.Queue, results: 
     try:
         while not stop.is_set():
             try:
-                table = tables.get_nowait()
+                table, key_range = tables.get_nowait()
             except queue.Empty:
                 break
             started = time.monotonic()
             count = 0
-            for rows in read_table_chunks(conn, table.catalog, chunk, stop):
+            for rows in read_table_chunks(conn, table.catalog, chunk, stop, key_range):
                 count += len(rows)
                 _put(results, ("rows", table.index, rows), stop)
             _put(results, ("done", table.index, None), stop)
-            log.info("snapshot read table", extra={"table": table.schema.qualified_name, "rows": count,
-                                                   "seconds": round(time.monotonic() - started, 2)})
+            extra = {"table": table.schema.qualified_name, "rows": count,
+                     "seconds": round(time.monotonic() - started, 2)}
+            if key_range is not WHOLE_TABLE:
+                extra["range"] = f"[{key_range.lower}, {key_range.upper})"
+            log.info("snapshot read table", extra=extra)
         conn.rollback()
     except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
         results.put(("error", None, exc))
@@ -195,7 +216,8 @@ def read_snapshot(url: DatabaseUrl, snapshot_name: str, consistent_point: int, t
                     decoder.set_type_codec(column.type_oid, type_codec(conn, column.type_oid))
             decoder.decode(relation_message(table), consistent_point)
             schema = pipeline.versioned(table_schema(table.relation(), table, database=database))
-            planned.append(SnapshotTable(len(planned), table, schema))
+            ranges = plan_ranges(conn, table, options.snapshot_workers, options.snapshot_chunk)
+            planned.append(SnapshotTable(len(planned), table, schema, ranges))
         conn.rollback()
     for table in planned:
         pipeline.publish_schema(table.schema)
@@ -210,21 +232,28 @@ def read_snapshot(url: DatabaseUrl, snapshot_name: str, consistent_point: int, t
 def _run_workers(url, snapshot_name, consistent_point, planned, pipeline, options, database, stop, decoder,
                  txid) -> int:
     work: queue.Queue = queue.Queue()
+    unread = {}  # table index -> its ranges not read to the end yet
     for table in planned:
-        work.put(table)
+        unread[table.index] = len(table.ranges)
+        for key_range in table.ranges:
+            work.put((table, key_range))
     results: queue.Queue = queue.Queue(maxsize=4 * options.snapshot_workers)
     halt = threading.Event()
     workers = [
         threading.Thread(target=_worker, args=(url, snapshot_name, work, results, options.snapshot_chunk, halt),
                          name=f"cdc-snapshot-{n}", daemon=True)
-        for n in range(min(options.snapshot_workers, max(1, len(planned))))
+        for n in range(min(options.snapshot_workers, max(1, work.qsize())))
     ]
     for worker in workers:
         worker.start()
     running = len(workers)
     emitter = SnapshotEmitter(pipeline.emit)
     prefix = options.prefix
-    position = 0
+    decode = decoder.decode
+    # One source block per table, its clock fields filled in per batch (the rows' hot path, no Change).
+    templates = {table.index: pipeline.envelope.source_template(
+        source_block(prefix, database, 0, "true", table.schema.namespace, table.schema.name, txid, consistent_point,
+                     None), SNAPSHOT_CLOCK_FIELDS) for table in planned}
     try:
         while running:
             if stop.requested:
@@ -241,15 +270,23 @@ def _run_workers(url, snapshot_name, consistent_point, planned, pipeline, option
             elif kind == "rows":
                 schema = planned[index].schema
                 relid = planned[index].catalog.relid
-                for values in payload:
-                    row = decoder.decode(insert_message(relid, values), consistent_point)[3]
-                    position += 1
-                    source = source_block(prefix, database, time.time_ns() // 1000, "true", schema.namespace,
-                                          schema.name, txid, consistent_point, None)
-                    emitter.row(index, Change(READ, schema, None, row, source, (0, position)))
+                afters = [decode(insert_message(relid, values), consistent_point)[3] for values in payload]
+                ts_us = time.time_ns() // 1000
+
+                def change(after, schema=schema, ts_us=ts_us) -> Change:
+                    source = source_block(prefix, database, ts_us, "true", schema.namespace, schema.name, txid,
+                                          consistent_point, None)
+                    return Change(READ, schema, None, after, source, (0, 0))
+
+                clock = (ts_us // 1000, ts_us, ts_us * 1000)
+                emitter.rows(index, afters, change,
+                             lambda inside, schema=schema, template=templates[index], clock=clock:
+                             pipeline.emit_reads(schema, inside, template, clock))
                 pipeline.poll()
             elif kind == "done":
-                emitter.table_done(index)
+                unread[index] -= 1
+                if not unread[index]:
+                    emitter.table_done(index)
         if not stop.requested:
             emitter.finish()
         return emitter.emitted

@@ -4,6 +4,8 @@ A folded batch becomes, inside the caller's transaction:
     TRUNCATE target                                          (when the batch truncated)
     COPY keys -> stage;  DELETE FROM target USING stage      (deletes)
     COPY rows -> stage;  INSERT INTO target SELECT .. FROM stage ON CONFLICT (pk) DO UPDATE SET ..
+A batch of snapshot reads only: COPY rows -> target under a savepoint; a key already in the target rolls
+it back to the savepoint, and the table's next 20 batches take the stage path.
 Identifiers are quoted with `quote_ident`; every value travels as COPY data or a bound parameter.
 """
 
@@ -35,6 +37,9 @@ DDL_LOCK_KEY = 0x6364636170706C79
 
 _stage_numbers = itertools.count(1)
 _TYPMOD = re.compile(r"\(\d+(?:,\d+)?\)")
+
+
+UPSERT_AFTER_CONFLICT = 20  # batches of a table upserted after one whose keys were in the target already
 
 
 def _parameter_type(type_name: str) -> str:
@@ -81,6 +86,7 @@ class Writer(TargetWriter):
         self._retired_stages: list[str] = []  # of forgotten tables: dropped in the next write transaction
         self._dropping: list[str] = []  # retired stages whose DROP is in the open transaction
         self._dirty: set[str] = set()
+        self._upsert_next: dict[int, int] = {}  # id(table) -> batches of snapshot reads still to upsert
         self._offsets = qualified(self.namespace or "public", OFFSETS_TABLE)
 
     # --- tables ---
@@ -252,7 +258,10 @@ class Writer(TargetWriter):
                     f" DELETE FROM {target} AS t USING {quote_ident(stage)} AS s WHERE {match};"
                     " SET LOCAL enable_hashjoin = on; SET LOCAL enable_mergejoin = on")
         if folded.upserts:
-            for columns, rows in (groups if groups is not None else table.row_groups(folded.upserts)):
+            groups = groups if groups is not None else table.row_groups(folded.upserts)
+            if folded.reads_only and not folded.deletes and self._copied_straight(table, target, groups):
+                return
+            for columns, rows in groups:
                 stage = self._stage(table, table.columns, "rows")
                 self._copy(stage, columns, rows)
                 names = ", ".join(map(quote_ident, columns))
@@ -260,6 +269,25 @@ class Writer(TargetWriter):
                     f"INSERT INTO {target} ({names}) SELECT {names} FROM {quote_ident(stage)}"
                     f"{self._on_conflict(table, columns)}"
                 )
+
+    def _copied_straight(self, table: TargetTable, target: str, groups: list) -> bool:
+        """COPY a batch of snapshot reads straight into the target table, when none of its keys is there
+        yet (the usual case: the stage and the upsert cost as much again); False, with nothing written,
+        when one is (a batch read again after a restart): the next batches of the table are then upserted."""
+        skip = self._upsert_next.get(id(table), 0)
+        if skip:
+            self._upsert_next[id(table)] = skip - 1
+            return False
+        self.conn.execute("SAVEPOINT cdc_copy_straight")
+        try:
+            for columns, rows in groups:
+                self._copy_into(target, columns, rows)
+        except psycopg.errors.UniqueViolation:
+            self.conn.execute("ROLLBACK TO SAVEPOINT cdc_copy_straight")
+            self._upsert_next[id(table)] = UPSERT_AFTER_CONFLICT
+            return False
+        self.conn.execute("RELEASE SAVEPOINT cdc_copy_straight")
+        return True
 
     @staticmethod
     def _on_conflict(table: TargetTable, columns: tuple[str, ...]) -> str:

@@ -57,3 +57,44 @@ def test_empty_tables_and_an_empty_snapshot_emit_nothing() -> None:
 
 def test_a_stopped_snapshot_holds_back_what_it_has_not_decided() -> None:
     assert markers([("row", "a:1"), ("row", "a:2"), ("row", "a:3")]) == [("a:1", "first"), ("a:2", "true")]
+
+
+def test_batches_get_the_markers_rows_one_by_one_get() -> None:
+    import random
+
+    rng = random.Random(2)
+    for _ in range(50):
+        sizes = {table: rng.randint(1, 30) for table in "abc"}
+        left = {table: [f"{table}:{n}" for n in range(size)] for table, size in sizes.items()}
+        steps = []
+        while left:
+            table = rng.choice(sorted(left))
+            cut = rng.randint(1, 6)
+            steps.append(("rows", table, left[table][:cut]))
+            left[table] = left[table][cut:]
+            if not left[table]:
+                steps.append(("done", table, None))
+                del left[table]
+        expected = markers([(kind, value) for kind, table, batch in steps
+                            for kind, value in ([("row", v) for v in batch] if kind == "rows" else [("done", table)])]
+                           + [("finish", None)])
+        emitted: list[tuple[str, str]] = []
+        emitter = SnapshotEmitter(lambda change: emitted.append((change.after["id"], change.source["snapshot"])))
+        for kind, table, batch in steps:
+            if kind == "rows":
+                emitter.rows(table, batch, row, lambda inside: emitted.extend((v, "true") for v in inside))
+            else:
+                emitter.table_done(table)
+        emitter.finish()
+        assert emitted == expected and emitter.emitted == len(expected)
+
+
+def test_key_ranges_cover_every_key_once_and_stay_whole_when_narrow() -> None:
+    from cdc.snapshot import WHOLE_TABLE, key_ranges
+
+    ranges = key_ranges(1, 100, 3, 10)
+    assert len(ranges) == 3 and ranges[0].lower is None and ranges[-1].upper is None
+    for key in range(-5, 110):  # keys outside [min, max] too (written after the bounds were read)
+        assert sum((r.lower is None or key >= r.lower) and (r.upper is None or key < r.upper) for r in ranges) == 1
+    assert key_ranges(1, 25, 3, 10) == [WHOLE_TABLE] and key_ranges(None, None, 3, 10) == [WHOLE_TABLE]
+    assert ranges[1].condition('"id"') == (' AND "id" >= %s AND "id" < %s', [ranges[1].lower, ranges[1].upper])

@@ -54,18 +54,22 @@ class ConfluentAdmin(Admin):
 
     def message_size_limit(self) -> int | None:
         """The smallest `message.max.bytes` the brokers report (None: none reports it, e.g. tansu)."""
+        return self.broker_setting("message.max.bytes")
+
+    def broker_setting(self, name: str) -> int | None:
+        """The smallest value of the integer broker setting `name` the brokers report (None: none reports it)."""
         try:
             brokers = self._admin.list_topics(timeout=self._timeout).brokers
             futures = self._admin.describe_configs([ConfigResource(ResourceType.BROKER, str(b)) for b in brokers],
                                                    request_timeout=self._timeout)
-            limits = []
+            values = []
             for future in futures.values():
-                entry = future.result().get("message.max.bytes")
+                entry = future.result().get(name)
                 if entry is not None and entry.value:
-                    limits.append(int(entry.value))
+                    values.append(int(entry.value))
         except (ck.KafkaException, ValueError):
             return None
-        return min(limits) if limits else None
+        return min(values) if values else None
 
     def list_topics(self) -> dict[str, int]:
         try:

@@ -82,3 +82,74 @@ def test_snapshot_position_splits_changes_into_seen_and_streamed(mysql_database:
     finally:
         reader.close()
     assert changes == [(None, {"id": 3}), ({"id": 1}, None)]
+
+
+def _replay(records: list) -> dict:
+    """The rows the records leave, by id (records in order per partition, so per key)."""
+    rows: dict = {}
+    for key, value in records:
+        if value is None:
+            continue
+        if value["op"] == "d":
+            rows.pop(key["id"], None)
+        else:
+            rows[key["id"]] = value["after"]["v"]
+    return rows
+
+
+def test_one_table_split_into_key_ranges_reads_every_row_once_under_writes(mysql_database: str, kafka_bootstrap: str,
+                                                                           caplog) -> None:
+    import logging
+    import random
+    import threading
+    import time
+    import uuid
+
+    from cdc.pipeline import CaptureOptions
+    from tests.connectors.mysql.test_source import Capture, read_topic
+
+    database = mysql_database.rsplit("/", 1)[1]
+    prefix = f"mr{uuid.uuid4().hex[:8]}"
+    execute(mysql_database, "CREATE TABLE big (id BIGINT PRIMARY KEY, v INT)",
+            "INSERT INTO big SELECT seq, 0 FROM seq_1_to_12000")
+    stop_writing = threading.Event()
+
+    def writer() -> None:
+        rng = random.Random(5)
+        conn = connect(mysql_database)
+        try:
+            with conn.cursor() as cursor:
+                while not stop_writing.is_set():
+                    cursor.execute("INSERT INTO big VALUES (%s, 0) ON DUPLICATE KEY UPDATE v = v + 1",
+                                   (rng.randint(-50, 12050),))  # beyond both ends of the ranges too
+                    cursor.execute("DELETE FROM big WHERE id = %s", (rng.randint(1, 12000),))
+        finally:
+            conn.close()
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    caplog.set_level(logging.INFO, logger="connectors.mysql.snapshot")
+    capture = Capture(CaptureOptions(source=mysql_database, kafka=kafka_bootstrap, prefix=prefix,
+                                     tables=(f"{database}.big",), snapshot="initial", snapshot_workers=3,
+                                     snapshot_chunk=500, heartbeat_interval=1.0,
+                                     extra={"server_id": fresh_server_id()}))
+    time.sleep(2.0)
+    stop_writing.set()
+    thread.join(10)
+    conn = connect(mysql_database)
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT id, v FROM big")
+        expected = dict(cursor.fetchall())
+    conn.close()
+    deadline = time.monotonic() + 60
+    records = read_topic(kafka_bootstrap, f"{prefix}.{database}.big", 10**9, timeout=3)
+    while _replay(records) != expected and time.monotonic() < deadline:
+        records = read_topic(kafka_bootstrap, f"{prefix}.{database}.big", 10**9, timeout=3)
+    capture.stop()
+    started = next(r for r in caplog.records if r.getMessage() == "snapshot starting")
+    assert (started.connections, started.ranges) == (3, 3)
+    snapshot = [(key["id"], value["source"]["snapshot"]) for key, value in records if value and value["op"] == "r"]
+    assert len(snapshot) == len({key for key, _ in snapshot})  # each row read once
+    markers = [marker for _, marker in snapshot]
+    assert markers.count("first") == 1 and markers.count("last") == 1 and set(markers) == {"first", "true", "last"}
+    assert _replay(records) == expected

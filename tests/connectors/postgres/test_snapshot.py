@@ -124,8 +124,10 @@ def test_killed_during_snapshot_snapshots_again_and_replays_what_changed_since(p
         conn.execute("DELETE FROM big WHERE id <= 10")
         conn.execute("UPDATE big SET v = 'changed' WHERE id > 29990")
         process = start_capture(pg_database, kafka_bootstrap, prefix, log_path=log_path)
+        # the log, not the pending marker: the marker is also absent between its drop and its re-creation
+        wait_for(lambda: "snapshot done" in open(log_path).read(), 60, "the second snapshot to finish")
         wait_for(lambda: conn.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s",
-                                      (pending_marker(slot),)).fetchone() is None, 60, "the second snapshot to finish")
+                                      (pending_marker(slot),)).fetchone() is None, 60, "the pending marker to go")
         conn.execute("INSERT INTO big VALUES (0, 'after')")
         target = current_lsn(conn)
         wait_for(lambda: (slot_confirmed(conn, slot) or 0) >= target, 60, "capture to catch up")
@@ -152,3 +154,44 @@ def test_initial_only_snapshots_and_exits_leaving_no_slot(pg_database, kafka_boo
     messages = read_topics(kafka_bootstrap, lambda t: t == f"{prefix}.public.t")
     assert sorted(m.event["after"]["id"] for m in messages) == list(range(1, 301))
     assert all(m.event["op"] == "r" for m in messages)
+
+
+def test_one_table_split_into_key_ranges_reads_every_row_once_under_writes(pg_database, kafka_bootstrap, tmp_path):
+    prefix = "r" + uuid.uuid4().hex[:10]
+    slot = default_name(prefix)
+    log_path = tmp_path / "capture.log"
+    stop_writing = threading.Event()
+
+    def writer():
+        rng = random.Random(5)
+        with connect(pg_database) as wconn:
+            while not stop_writing.is_set():
+                key = rng.randint(-50, 12050)  # beyond both ends of the ranges too
+                wconn.execute("INSERT INTO big VALUES (%s, 0) ON CONFLICT (id) DO UPDATE SET v = big.v + 1", (key,))
+                wconn.execute("DELETE FROM big WHERE id = %s", (rng.randint(1, 12000),))
+
+    with connect(pg_database) as conn:
+        conn.execute("CREATE TABLE big (id bigint PRIMARY KEY, v int)")
+        conn.execute("INSERT INTO big SELECT g, 0 FROM generate_series(1, 12000) g")
+        thread = threading.Thread(target=writer, daemon=True)
+        thread.start()
+        process = start_capture(pg_database, kafka_bootstrap, prefix, "--snapshot-chunk", "500",
+                                "--snapshot-workers", "3", log_path=str(log_path))
+        try:
+            wait_for(lambda: slot_confirmed(conn, slot), 30, "the slot to exist")
+            wait_for(lambda: "snapshot done" in log_path.read_text(), 60, "the snapshot to finish")
+        finally:
+            stop_writing.set()
+            thread.join(10)
+        target = current_lsn(conn)
+        wait_for(lambda: (slot_confirmed(conn, slot) or 0) >= target, 60, "capture to catch up")
+        assert stop_capture(process) == 0, log_path.read_text()
+        expected = source_rows(conn, "public", "big", ("id",))
+    assert log_path.read_text().count("range=") == 3
+    messages = read_topics(kafka_bootstrap, lambda t: t == f"{prefix}.public.big")
+    snapshot_keys = [m.key for m in messages if m.event and m.event["op"] == "r"]
+    assert len(snapshot_keys) == len(set(snapshot_keys))
+    markers = [m.event["source"]["snapshot"] for m in messages if m.event and m.event["op"] == "r"]
+    assert markers.count("first") == 1 and markers.count("last") == 1 and set(markers) == {"first", "true", "last"}
+    rows, repeats = replay(messages, ("id",))
+    assert not repeats and rows == expected
