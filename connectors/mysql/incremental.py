@@ -161,21 +161,21 @@ class MysqlChunks:
         topic = envelope.topic(described.schema)
         if not rows:
             return Chunk(plan.name, topic, [], None, 0, True)
-        records, _, _ = envelope.json_rows_records(described.schema, READ, rows, self._template(plan), self.position[1],
-                                                   None, 0, 0)
+        records = envelope.json_reads_records(described.schema, rows, self._template(plan))
         last_row_key = dict(zip(key_names, last))
         last_key = [_json_key(last_row_key[plan.names[i]], integer)
                     for i, integer in zip(plan.key_positions, plan.key_is_integer)]
         return Chunk(plan.name, topic, records, last_key, len(rows), False)
 
     def _template(self, plan: _ChunkTable):
-        """The source block of a chunk's events: the stream's file at the low watermark; `pos` (that
-        position) and `row` (the row's index in the chunk) given per event."""
+        """The source block of every event of a chunk: the stream's position at the low watermark, `row`
+        0 (as Debezium's incremental snapshot writes it)."""
         described = plan.described
+        file, position = self.position
         source = source_block(self.prefix, ts_ms=time.time_ns() // 1_000_000, snapshot="incremental",
                               db=described.database, table=described.name, server_id=self.server_id, gtid=None,
-                              file=self.position[0], pos=0, row=0, thread=None)
-        return self.pipeline.envelope.source_template(source, ("pos", "row"))
+                              file=file, pos=position, row=0, thread=None)
+        return self.pipeline.envelope.source_template(source, ())
 
     def _records(self, plan: _ChunkTable, rows) -> Chunk:
         described = plan.described
@@ -189,11 +189,10 @@ class MysqlChunks:
         converters = described.converters
         records: list = []
         extend = records.extend
-        position = self.position[1]
-        for index, raw in enumerate(rows):
+        for raw in rows:
             row = {name: (None if value is None else convert(value))
                    for name, value, convert in zip(names, raw, converters)}
-            extend(row_records(schema, READ, None, row, template, (position, index), None))
+            extend(row_records(schema, READ, None, row, template, (), None))
         last = [_json_key(rows[-1][i], integer) for i, integer in zip(plan.key_positions, plan.key_is_integer)]
         return Chunk(plan.name, topic, records, last, len(rows), False)
 
