@@ -83,6 +83,7 @@ class _InFlight:
     next: _InFlight | None = None  # the chunk read ahead, its low watermark written after this one's high
     done: threading.Event = field(default_factory=threading.Event)  # emitted or abandoned
     cancelled: bool = False
+    events_at_low: int = 0  # the pipeline's event count when the stream reached the low watermark
 
 
 class IncrementalSnapshot:
@@ -102,6 +103,7 @@ class IncrementalSnapshot:
         self._reader: threading.Thread | None = None  # the newest chunk reader's thread
         self.known_tables: set[str] | None = None  # None: not looked yet
         self._next_tables_check = 0.0
+        self.stream_quiet = True  # the stream produced nothing in the last window: read ahead
         self.chunks = 0
         self.rows_emitted = 0
         self.rows_dropped = 0
@@ -169,9 +171,11 @@ class IncrementalSnapshot:
             return  # an earlier run's or a stopped snapshot's watermark
         if kind == LOW:
             flight.opened = True
+            flight.events_at_low = self.pipeline.events
             self.pipeline.open_window(flight.topic)
         elif kind == HIGH and flight.opened:
             changed = self.pipeline.close_window()
+            self.stream_quiet = self.pipeline.events == flight.events_at_low
             self._emit(flight, changed)
 
     def tick(self) -> None:
@@ -255,10 +259,11 @@ class IncrementalSnapshot:
         flight.thread.start()
 
     def _read(self, flight: _InFlight, progress: SnapshotProgress) -> None:
-        """The chunk reader's thread: low watermark, SELECT and records, high watermark; then the next
-        chunk of the same key range at once (read ahead), so reading it overlaps the stream emitting
-        this one. Its low watermark follows this chunk's high one in the stream, so the windows never
-        overlap; at most two chunks are held (the reader waits for the one before the previous)."""
+        """The chunk reader's thread: low watermark, SELECT and records, high watermark; then, while the
+        stream is quiet (nothing produced in the last window), the next chunk of the same key range at
+        once (read ahead), so reading it overlaps the stream emitting this one. Its low watermark follows
+        this chunk's high one in the stream, so the windows never overlap; at most two chunks are held
+        (the reader waits for the one before the previous)."""
         behind: _InFlight | None = None  # the chunk before the previous one
         previous: _InFlight | None = None
         while flight is not None:
@@ -284,8 +289,10 @@ class IncrementalSnapshot:
             times.append(time.monotonic())
             flight.chunk = chunk
             flight.next_progress = None
-            if chunk.rows == progress.chunk_rows and not progress.max_rows_per_second and not flight.cancelled:
-                # a full chunk: the range goes on, read its next chunk while the stream emits this one
+            if chunk.rows == progress.chunk_rows and not progress.max_rows_per_second and self.stream_quiet \
+                    and not flight.cancelled:
+                # a full chunk: the range goes on, read its next chunk while the stream emits this one; only
+                # while the stream is quiet: under a write load it needs the process (the GIL) to keep its lag
                 flight.next_progress = progress.advanced(chunk.last_key, chunk.rows, False)
                 flight.next = _InFlight(f"{progress.signal_id}-{secrets.token_hex(4)}", flight.topic)
                 flight.next.thread = flight.thread

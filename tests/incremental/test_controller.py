@@ -197,3 +197,19 @@ def _wait_for(predicate, timeout=10.0):
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.005)
+
+
+def test_no_read_ahead_while_the_stream_produces_changes():
+    producer, pipeline, chunks, controller = _setup(range(1, 20))
+    controller.signal(new_signal(EXECUTE, "shop", ("public.orders",), chunk_rows=3))
+    controller.tick()
+    _wait_for(lambda: len(chunks.watermarks) >= 4)  # quiet at the start: chunk 2 read ahead
+    first = controller.in_flight
+    controller.watermark(first.chunk_id, "low")
+    pipeline.emit(Change(CREATE, TABLE, None, {"id": 100, "v": "load"}, {}, ()))  # the stream is busy
+    controller.watermark(first.chunk_id, "high")
+    assert not controller.stream_quiet
+    _wait_for(lambda: len(chunks.watermarks) >= 6)  # chunk 3 had been read ahead while still quiet
+    time.sleep(0.2)
+    third = controller.in_flight.next
+    assert third is not None and third.next is None and len(chunks.watermarks) == 6  # no chunk 4 ahead
