@@ -26,6 +26,7 @@ TWINS: dict[str, str] = {
     "envelope": "cdc.envelope.encoders",
     "murmur2": "cdc.kafka.partitioner",
     "sparse": "cdc.kafka.sparse",
+    "text_rows": "connectors.mysql.text_rows",
 }
 
 # compiled module -> the tests that hold its twins to each other (run again with CDC_PURE_PYTHON=1).
@@ -35,6 +36,7 @@ TWIN_TESTS: dict[str, tuple[str, ...]] = {
     "envelope": ("tests/test_envelope*.py",),
     "murmur2": ("tests/kafka/test_partitioner.py",),
     "sparse": ("tests/kafka/test_sparse*.py",),
+    "text_rows": ("tests/connectors/mysql/test_text_rows.py",),
 }
 
 BUILD_HINT = (

@@ -257,6 +257,16 @@ def test_row_records_follow_a_new_transaction_id(envelope):
     assert orjson.loads(first[0][2])["transaction"]["id"] == "1:10"
 
 
+def test_json_reads_are_row_records_with_one_source_block(envelope):
+    """An incremental snapshot's chunk: rows already in JSON, every record with the same source block."""
+    source = envelope.source_template(dict(pg_source(24023128), snapshot="incremental"), ())
+    rows = [ROW, dict(ROW, id=2, note=None)]
+    json_rows = [(None, orjson.dumps(row), None, orjson.dumps({"id": row["id"], "region": row["region"]}))
+                 for row in rows]
+    expected = [record for row in rows for record in envelope.row_records(ORDERS, "r", None, row, source, ())]
+    assert envelope.json_reads_records(ORDERS, json_rows, source) == expected
+
+
 def test_row_records_in_debezium_compat_take_the_change_path(monkeypatch):
     monkeypatch.setattr(envelope_module, "_time_ns", lambda: NOW)
     envelope = Envelope("shop", compat="debezium")

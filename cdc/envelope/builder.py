@@ -51,6 +51,7 @@ class Envelope(Topics, ControlRecords):
         "row_records",
         "rows_records",
         "json_rows_records",
+        "json_reads_records",
         "_change_records",
         "_finish_txn",
     )
@@ -74,6 +75,7 @@ class Envelope(Topics, ControlRecords):
         self.row_records = encoder.records
         self.rows_records = encoder.records_of_rows
         self.json_rows_records = encoder.records_of_json_rows
+        self.json_reads_records = encoder.records_of_json_reads
         self._change_records = encoder.change_records
         self._finish_txn: tuple[Any, bytes | None] = (None, None)  # (transaction id, its block's head)
 

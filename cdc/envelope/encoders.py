@@ -13,7 +13,7 @@ import orjson
 from cdc.envelope.record import Record
 from cdc.envelope.source_template import SourceTemplate
 from cdc.envelope.table_plan import _key_changed
-from cdc.events import DELETE, TRUNCATE, UPDATE, Change, TableSchema
+from cdc.events import DELETE, READ, TRUNCATE, UPDATE, Change, TableSchema
 
 IMPLEMENTATION = "python"  # which twin this is (cdc.impl.twin picks one)
 
@@ -151,6 +151,18 @@ class RowEncoder:
                                                  None if after is None else orjson.loads(after))
                                                 for before, after, _, _ in rows],
                                     source, position, transaction_id, total, collection_order)
+
+    def records_of_json_reads(self, table: TableSchema, rows: list[tuple[Any, Any, Any, Any]],
+                              source: SourceTemplate) -> list[Record] | None:
+        """`r` records of rows already in JSON, `(None, after, None, after_key)` (an incremental
+        snapshot's chunk): one source block for all (`source` has no variable field), no transaction
+        block. None when the rows must be built as dicts (a row converter)."""
+        if self.envelope._plan(table).row[5] is not None:
+            return None
+        out: list[Record] = []
+        for _, after, _, _ in rows:
+            out += self.records(table, READ, None, orjson.loads(after), source, ())
+        return out
 
     def records(self, table: TableSchema, op: str, before: dict[str, Any] | None, after: dict[str, Any] | None,
                 source: SourceTemplate, source_values: tuple[Any, ...],

@@ -75,10 +75,15 @@ class _InFlight:
     chunk_id: str
     topic: str
     chunk: Chunk | None = None  # set before the high watermark is written
+    next_progress: SnapshotProgress | None = None  # the progress `next` reads from
     opened: bool = False
     error: BaseException | None = None
     thread: threading.Thread | None = None
     times: list[float] = field(default_factory=list)  # monotonic: started, low written, read, high written
+    next: _InFlight | None = None  # the chunk read ahead, its low watermark written after this one's high
+    done: threading.Event = field(default_factory=threading.Event)  # emitted or abandoned
+    cancelled: bool = False
+    events_at_low: int = 0  # the pipeline's event count when the stream reached the low watermark
 
 
 class IncrementalSnapshot:
@@ -98,6 +103,7 @@ class IncrementalSnapshot:
         self._reader: threading.Thread | None = None  # the newest chunk reader's thread
         self.known_tables: set[str] | None = None  # None: not looked yet
         self._next_tables_check = 0.0
+        self.stream_quiet = True  # the stream produced nothing in the last window: read ahead
         self.chunks = 0
         self.rows_emitted = 0
         self.rows_dropped = 0
@@ -165,9 +171,11 @@ class IncrementalSnapshot:
             return  # an earlier run's or a stopped snapshot's watermark
         if kind == LOW:
             flight.opened = True
+            flight.events_at_low = self.pipeline.events
             self.pipeline.open_window(flight.topic)
         elif kind == HIGH and flight.opened:
             changed = self.pipeline.close_window()
+            self.stream_quiet = self.pipeline.events == flight.events_at_low
             self._emit(flight, changed)
 
     def tick(self) -> None:
@@ -251,20 +259,51 @@ class IncrementalSnapshot:
         flight.thread.start()
 
     def _read(self, flight: _InFlight, progress: SnapshotProgress) -> None:
-        """The chunk reader's thread: low watermark, SELECT and records, high watermark."""
+        """The chunk reader's thread: low watermark, SELECT and records, high watermark; then, while the
+        stream is quiet (nothing produced in the last window), the next chunk of the same key range at
+        once (read ahead), so reading it overlaps the stream emitting this one. Its low watermark follows
+        this chunk's high one in the stream, so the windows never overlap; at most two chunks are held
+        (the reader waits for the one before the previous)."""
+        behind: _InFlight | None = None  # the chunk before the previous one
+        previous: _InFlight | None = None
+        while flight is not None:
+            if behind is not None:
+                behind.done.wait()
+            if flight.cancelled:
+                return
+            flight = self._read_one(flight, progress)
+            if flight is None:
+                return
+            behind, previous = previous, flight
+            progress, flight = flight.next_progress, flight.next
+
+    def _read_one(self, flight: _InFlight, progress: SnapshotProgress) -> _InFlight | None:
+        """One chunk between its watermarks; the flight (with `next` set when read ahead), None on failure."""
         times = flight.times
         try:
             times.append(time.monotonic())
             after, low, high = progress.current_range()
             self.source.write_watermark(flight.chunk_id, LOW)
             times.append(time.monotonic())
-            flight.chunk = self.source.read_chunk(progress.table, after, low, high, progress.where,
-                                                  progress.chunk_rows)
+            chunk = self.source.read_chunk(progress.table, after, low, high, progress.where, progress.chunk_rows)
             times.append(time.monotonic())
+            flight.chunk = chunk
+            flight.next_progress = None
+            if chunk.rows == progress.chunk_rows and not progress.max_rows_per_second and self.stream_quiet \
+                    and not flight.cancelled:
+                # a full chunk: the range goes on, read its next chunk while the stream emits this one; only
+                # while the stream is quiet: under a write load it needs the process (the GIL) to keep its lag
+                flight.next_progress = progress.advanced(chunk.last_key, chunk.rows, False)
+                flight.next = _InFlight(f"{progress.signal_id}-{secrets.token_hex(4)}", flight.topic)
+                flight.next.thread = flight.thread
+                if flight.cancelled:  # cancelled while `next` was made: `_cancel` may not have seen it
+                    self._cancel(flight.next)
             self.source.write_watermark(flight.chunk_id, HIGH)
             times.append(time.monotonic())
+            return flight
         except BaseException as exc:  # noqa: BLE001 - handed to the stream's thread by tick()
             flight.error = exc
+            return None
 
     def _reader_failed(self, flight: _InFlight) -> None:
         """The chunk reader failed: a bad table or condition stops the snapshot; anything else stops the capture."""
@@ -280,6 +319,7 @@ class IncrementalSnapshot:
         self._store_now()
 
     def _emit(self, flight: _InFlight, changed: set[bytes]) -> None:
+        reached = time.monotonic()
         chunk = flight.chunk
         records = chunk.records
         if changed:
@@ -295,9 +335,12 @@ class IncrementalSnapshot:
             log.debug("chunk emitted", extra={"rows": chunk.rows, "dropped": chunk.rows - len(records),
                                               "low_s": round(low - started, 3), "read_s": round(read - low, 3),
                                               "high_s": round(high - read, 3),
-                                              "to_emitted_s": round(time.monotonic() - high, 3)})
+                                              "to_high_read_s": round(reached - high, 3),
+                                              "emit_s": round(time.monotonic() - reached, 3)})
         self.chunks += 1
         self.in_flight = None
+        flight.chunk = None  # the reader may go on to the chunk after the next
+        flight.done.set()
         progress = self.progress.advanced(chunk.last_key, len(records), chunk.exhausted)
         if progress.status == DONE:
             log.info("incremental snapshot done", extra={"signal": progress.signal_id, "rows": progress.rows,
@@ -308,14 +351,29 @@ class IncrementalSnapshot:
         if progress.max_rows_per_second:
             self._not_before = time.monotonic() + chunk.rows / progress.max_rows_per_second
         self._pending.append((pipeline.sealed_ticket(), progress))
-        if self.running and not progress.max_rows_per_second:
+        if not self.running or progress.max_rows_per_second:
+            self._cancel(flight.next)
+        elif flight.next is not None and flight.next_progress is not None and \
+                flight.next_progress.current_range() == progress.current_range():
+            self.in_flight = flight.next  # read ahead: its watermarks follow in the stream
+        else:
+            self._cancel(flight.next)
             self._read_next_chunk()  # at once: the stream is at the high watermark, no reason to wait for a tick
 
     def _abandon_chunk(self) -> None:
         if self.in_flight is not None:
             if self.in_flight.opened:
                 self.pipeline.close_window()
+            self._cancel(self.in_flight)
             self.in_flight = None
+
+    @staticmethod
+    def _cancel(flight: _InFlight | None) -> None:
+        """Tell the reader to stop at `flight` and the chunks read ahead of it."""
+        while flight is not None:
+            flight.cancelled = True
+            flight.done.set()
+            flight = flight.next
 
     def _store_now(self) -> None:
         """Store the progress now (a start, a stop: nothing of Kafka's to wait for)."""
@@ -334,6 +392,7 @@ class IncrementalSnapshot:
 
     def close(self) -> None:
         """Close the signal channel and the chunk source's connections (after the chunk reader stopped)."""
+        self._cancel(self.in_flight)
         if self._reader is not None:
             self._reader.join(30)
         if self.signal_consumer is not None:

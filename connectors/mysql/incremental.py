@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import pymysql
 
 from cdc.errors import ConfigError
@@ -24,6 +25,7 @@ from cdc.incremental.signals import SnapshotSignal
 from cdc.tables import TableFilter
 from cdc.urls import DatabaseUrl
 from connectors.mysql.dialect import connect, qualified, quote_ident
+from connectors.mysql.raw_query import select_rows_json
 from connectors.mysql.snapshot import SnapshotTable, captured_tables, describe_table, snapshot_connection_kwargs
 from connectors.mysql.source_info import source_block
 
@@ -67,6 +69,8 @@ class _ChunkTable:
     key_positions: list[int]
     names: list[str]
     key_is_integer: list[bool]  # an integer key compared with a string would not use the primary key's index
+    json_names: tuple[bytes, ...]  # '"name":' per column, as orjson writes a dict key
+    json_keys: tuple[tuple[str, ...], tuple[bytes, ...]] | None  # the envelope's key names and heads; None: rows as dicts
 
 
 class MysqlChunks:
@@ -133,7 +137,11 @@ class MysqlChunks:
             conditions.append(f"({where})")
         sql = plan.select + (" WHERE " + " AND ".join(conditions) if conditions else "") + \
             f" ORDER BY {plan.key_list} LIMIT {int(limit)}"
+        if not self.read_conn.open:
+            self.read_conn.ping(reconnect=True)  # closed by a chunk read that failed half-way
         try:
+            if plan.json_keys is not None:
+                return self._json_records(plan, self.read_conn.cursor().mogrify(sql, params))
             with self.read_conn.cursor() as cursor:
                 cursor.execute(sql, params)
                 rows = cursor.fetchall()
@@ -141,17 +149,41 @@ class MysqlChunks:
             raise ConfigError(f"the chunk query of {table} failed: {exc.args[-1]}") from None
         return self._records(plan, rows)
 
+    def _json_records(self, plan: _ChunkTable, sql: str) -> Chunk:
+        """The chunk read straight into row JSON (`connectors.mysql.raw_query`), records built by the
+        envelope's JSON-rows path, as the stream's binlog rows are."""
+        described = plan.described
+        key_names, key_heads = plan.json_keys
+        positions = {name: index for index, name in enumerate(plan.names)}
+        rows, last = select_rows_json(self.read_conn, sql, described.kinds, described.converters, tuple(plan.names),
+                                      plan.json_names, tuple(positions[name] for name in key_names), key_heads)
+        envelope = self.pipeline.envelope
+        topic = envelope.topic(described.schema)
+        if not rows:
+            return Chunk(plan.name, topic, [], None, 0, True)
+        records = envelope.json_reads_records(described.schema, rows, self._template(plan))
+        last_row_key = dict(zip(key_names, last))
+        last_key = [_json_key(last_row_key[plan.names[i]], integer)
+                    for i, integer in zip(plan.key_positions, plan.key_is_integer)]
+        return Chunk(plan.name, topic, records, last_key, len(rows), False)
+
+    def _template(self, plan: _ChunkTable):
+        """The source block of every event of a chunk: the stream's position at the low watermark, `row`
+        0 (as Debezium's incremental snapshot writes it)."""
+        described = plan.described
+        file, position = self.position
+        source = source_block(self.prefix, ts_ms=time.time_ns() // 1_000_000, snapshot="incremental",
+                              db=described.database, table=described.name, server_id=self.server_id, gtid=None,
+                              file=file, pos=position, row=0, thread=None)
+        return self.pipeline.envelope.source_template(source, ())
+
     def _records(self, plan: _ChunkTable, rows) -> Chunk:
         described = plan.described
         schema = described.schema
         topic = self.pipeline.envelope.topic(schema)
         if not rows:
             return Chunk(plan.name, topic, [], None, 0, True)
-        file, position = self.position
-        source = source_block(self.prefix, ts_ms=time.time_ns() // 1_000_000, snapshot="incremental",
-                              db=described.database, table=described.name, server_id=self.server_id, gtid=None,
-                              file=file, pos=position, row=0, thread=None)
-        template = self.pipeline.envelope.source_template(source, ())
+        template = self._template(plan)
         row_records = self.pipeline.envelope.row_records
         names = plan.names
         converters = described.converters
@@ -181,11 +213,15 @@ class MysqlChunks:
         names = [column.name for column in described.schema.columns]
         kinds = {column.name: column.kind for column in described.schema.columns}
         key_list = ", ".join(quote_ident(key) for key in described.key)
+        json_keys = self.pipeline.envelope.json_row_keys(described.schema)
+        if json_keys is not None and set(json_keys[0]) != set(described.key):
+            json_keys = None  # the envelope keys the topic otherwise: rows as dicts
         plan = _ChunkTable(table, described,
                            f"SELECT {', '.join(described.expressions)} FROM {qualified(database, name)}",
                            key_list, [quote_ident(key) for key in described.key],
                            [names.index(key) for key in described.key], names,
-                           [kinds[key] == "int" for key in described.key])
+                           [kinds[key] == "int" for key in described.key],
+                           tuple(orjson.dumps(name) + b":" for name in names), json_keys)
         self.tables[table] = plan
         return plan
 

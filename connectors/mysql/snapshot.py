@@ -37,6 +37,7 @@ from cdc.pipeline import CaptureOptions, CapturePipeline, StopSignal
 from cdc.snapshot import WHOLE_TABLE, KeyRange, SnapshotEmitter, key_ranges, read_in_parallel
 from cdc.tables import TableFilter
 from cdc.urls import DatabaseUrl
+from connectors.mysql import text_rows
 from connectors.mysql import types as mt
 from connectors.mysql.dialect import connect, qualified, quote_ident
 from connectors.mysql.offsets import BinlogPosition
@@ -56,6 +57,7 @@ class SnapshotTable:
     converters: tuple[Callable[[Any], Any], ...]
     key: tuple[str, ...]
     expressions: tuple[str, ...] = ()
+    kinds: tuple[int, ...] = ()  # per column, how text_rows writes it straight to JSON (text_kind)
 
 
 def _text(value: Any) -> str:
@@ -95,6 +97,23 @@ def converter(column: mt.ColumnInfo) -> Callable[[Any], Any]:
     return _text
 
 
+def text_kind(column: mt.ColumnInfo) -> int:
+    """How the compiled `connectors.mysql.text_rows` writes this column's text straight to JSON, with
+    the same result as `converter(column)`: the kinds it knows, K_OTHER (through the converter) else."""
+    code = column.type_code
+    if code in mt.INT_TYPES or code == mt.T_YEAR:
+        return text_rows.K_INT
+    if code == mt.T_DATE:
+        return text_rows.K_DATE
+    if code == mt.T_DATETIME2:
+        return text_rows.K_DATETIME
+    if code == mt.T_TIMESTAMP2:
+        return text_rows.K_TIMESTAMP
+    if converter(column) is _text:
+        return text_rows.K_TEXT
+    return text_rows.K_OTHER
+
+
 def _geometry(value: bytes) -> str:
     """MySQL's internal geometry (4-byte SRID, then WKB): base64 WKB carrying the SRID (cdc.compat.Geometry)."""
     data = bytes(value)
@@ -105,7 +124,8 @@ def describe_table(conn, database: str, table: str, version: int = 1) -> Snapsho
     """Schema and converters of one table from information_schema."""
     columns, key = read_columns(conn, database, table)
     return SnapshotTable(database, table, table_schema(database, table, columns, key, version),
-                         tuple(converter(c) for c in columns), key, tuple(select_expression(c) for c in columns))
+                         tuple(converter(c) for c in columns), key, tuple(select_expression(c) for c in columns),
+                         tuple(text_kind(c) for c in columns))
 
 
 def select_expression(column: mt.ColumnInfo) -> str:

@@ -3,6 +3,8 @@ rest emitted at the high watermark; progress stored only once Kafka acknowledged
 
 from __future__ import annotations
 
+import time
+
 import orjson
 
 from cdc.envelope import Envelope
@@ -66,9 +68,12 @@ def _setup(keys=range(1, 8)):
 
 
 def _read(controller):
-    """Wait for the chunk reader's thread (watermarks written, chunk read)."""
-    if controller.in_flight is not None and controller.in_flight.thread is not None:
-        controller.in_flight.thread.join(10)
+    """Wait until the chunk in flight is read and its high watermark written (the reader's thread may
+    go on reading the next chunk ahead)."""
+    flight = controller.in_flight
+    deadline = time.monotonic() + 10
+    while flight is not None and len(flight.times) < 4 and flight.error is None and time.monotonic() < deadline:
+        time.sleep(0.005)
 
 
 def _values(producer, topic=TOPIC):
@@ -159,8 +164,52 @@ def test_key_ranges_read_only_those_keys_low_and_high_included():
     while controller.running:
         controller.tick()
         _read(controller)
-        controller.watermark(chunks.watermarks[-1][0], "low")
-        controller.watermark(chunks.watermarks[-1][0], "high")
+        controller.watermark(controller.in_flight.chunk_id, "low")
+        controller.watermark(controller.in_flight.chunk_id, "high")
         _read(controller)
     pipeline.flush()
     assert sorted(v["after"]["id"] for v in _values(producer) if v["op"] == "r") == [3, 4, 5, 9]
+
+
+def test_the_next_chunk_is_read_ahead_while_the_stream_emits_and_at_most_two_are_held():
+    producer, pipeline, chunks, controller = _setup(range(1, 11))
+    controller.signal(new_signal(EXECUTE, "shop", ("public.orders",), chunk_rows=3))
+    controller.tick()
+    wait = lambda count: _wait_for(lambda: len(chunks.watermarks) >= count)
+    wait(4)  # chunk 1 and, read ahead, chunk 2: its low watermark after chunk 1's high
+    first, second = chunks.watermarks[0][0], chunks.watermarks[2][0]
+    assert [kind for _, kind in chunks.watermarks] == ["low", "high", "low", "high"] and first != second
+    time.sleep(0.2)
+    assert len(chunks.watermarks) == 4  # chunk 3 waits until chunk 1 is emitted
+    controller.watermark(first, "low")
+    controller.watermark(first, "high")
+    assert controller.in_flight.chunk_id == second
+    wait(6)
+    controller.watermark(second, "low")
+    pipeline.emit(Change(CREATE, TABLE, None, {"id": 5, "v": "new"}, {}, ()))  # inside chunk 2's window
+    controller.watermark(second, "high")
+    pipeline.flush()
+    assert [v["after"]["id"] for v in _values(producer) if v["op"] == "r"] == [1, 2, 3, 4, 6]
+
+
+def _wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def test_no_read_ahead_while_the_stream_produces_changes():
+    producer, pipeline, chunks, controller = _setup(range(1, 20))
+    controller.signal(new_signal(EXECUTE, "shop", ("public.orders",), chunk_rows=3))
+    controller.tick()
+    _wait_for(lambda: len(chunks.watermarks) >= 4)  # quiet at the start: chunk 2 read ahead
+    first = controller.in_flight
+    controller.watermark(first.chunk_id, "low")
+    pipeline.emit(Change(CREATE, TABLE, None, {"id": 100, "v": "load"}, {}, ()))  # the stream is busy
+    controller.watermark(first.chunk_id, "high")
+    assert not controller.stream_quiet
+    _wait_for(lambda: len(chunks.watermarks) >= 6)  # chunk 3 had been read ahead while still quiet
+    time.sleep(0.2)
+    third = controller.in_flight.next
+    assert third is not None and third.next is None and len(chunks.watermarks) == 6  # no chunk 4 ahead

@@ -343,8 +343,15 @@ cdef class RowEncoder:
         (the caller then decodes the rows as dicts, where `records` tells a real key change)."""
         return self._records_of(table, op, rows, source, position, transaction_id, total, collection_order, True)
 
+    def records_of_json_reads(self, table, rows, source):
+        """`r` records of rows already in JSON, `(None, after, None, after_key)` (an incremental
+        snapshot's chunk): one source block for all (`source` has no variable field), no transaction
+        block. None when the rows must be built as dicts (a row converter)."""
+        many = self._records_of(table, "r", rows, source, None, None, 0, 0, True, True)
+        return None if many is None else many[0]
+
     cdef object _records_of(self, table, op, rows, source, position, transaction_id, long long total,
-                            long long collection_order, bint json_rows):
+                            long long collection_order, bint json_rows, bint one_source=False):
         cdef tuple row = self._row(table)
         cdef int64_t now
         cdef list items = rows if type(rows) is list else list(rows)
@@ -381,8 +388,9 @@ cdef class RowEncoder:
                 total += 1
                 collection_order += 1
             now = _now_ns() if self.system_clock else self.clock()
+            source_values = () if one_source else (position, index)
             if op == "d":
-                value = _row_value(op, before, None, pieces, kinds, (position, index), head,
+                value = _row_value(op, before, None, pieces, kinds, source_values, head,
                                    total if head is not None else None,
                                    collection_order if head is not None else None, now)
                 if before is None or not key_columns:
@@ -392,7 +400,7 @@ cdef class RowEncoder:
                     out.append((topic, key, value, headers))
                     out.append((topic, key, None, headers))
             else:
-                value = _row_value(op, before, after, pieces, kinds, (position, index), head,
+                value = _row_value(op, before, after, pieces, kinds, source_values, head,
                                    total if head is not None else None,
                                    collection_order if head is not None else None, now)
                 if after is None or not key_columns:
