@@ -125,6 +125,16 @@ def key_ranges(low: int | None, high: int | None, parts: int, min_width: int) ->
     return [KeyRange(lower, upper) for lower, upper in zip([None, *bounds], [*bounds, None])]
 
 
+def put_unless_stopped(results: queue.Queue, entry: tuple, stop: threading.Event) -> None:
+    """Put `entry` on a bounded queue, giving up once `stop` is set (its reader is gone: no deadlock)."""
+    while not stop.is_set():
+        try:
+            results.put(entry, timeout=0.2)
+            return
+        except queue.Full:
+            continue
+
+
 def read_in_parallel(work: list[tuple[Hashable, Any]], connections: list[Any],
                      read: Callable[[Any, Any], Iterator[list]], stop: Callable[[], bool],
                      idle: Callable[[], None] = lambda: None) -> Iterator[tuple[Hashable, list | None]]:
@@ -143,12 +153,7 @@ def read_in_parallel(work: list[tuple[Hashable, Any]], connections: list[Any],
     halt = threading.Event()
 
     def put(entry: tuple) -> None:
-        while not halt.is_set():
-            try:
-                results.put(entry, timeout=0.2)
-                return
-            except queue.Full:
-                continue
+        put_unless_stopped(results, entry, halt)
 
     def reader(connection: Any) -> None:
         try:

@@ -183,7 +183,7 @@ def read_incremental(data: dict) -> Reading:
 
 
 def read_tool_table(data: dict) -> Reading:
-    """A `{"results": {case: {tool: {seconds, rows_per_s} | {error}}}}` file (bench_copy.py, bench_kafka_snapshot.py)."""
+    """A `{"results": {case: {tool: {seconds, rows_per_s} | {error}}}}` file (bench_copy.py)."""
     figures, notes = [], []
     for case, tools in data["results"].items():
         for tool, out in tools.items():
@@ -254,13 +254,32 @@ def _snapshot(quick: bool) -> list[Invocation]:
     return [Invocation("bench_incremental.py", args, "incremental-", read_incremental)]
 
 
+def read_kafka_copy(data: dict) -> Reading:
+    """bench_kafka_snapshot.py: `{"results": {pair: {seconds, rows_per_s, time_to_first_assignment_s, ...}}}`
+    for this tree; with `--tree NAME=PATH` runs, `{pair: {tree: {...}}}`, one tool per tree."""
+    figures, notes = [], []
+    for case, out in data["results"].items():
+        runs = {"cdc (capture -> Kafka -> apply)": out} if "seconds" in out or "error" in out else out
+        for tool, run in runs.items():
+            if "seconds" not in run:
+                notes.append(Note(case, tool, str(run.get("error") or "no figure")))
+                continue
+            figures += [Figure(case, tool, "time", "s", run["seconds"]),
+                        Figure(case, tool, "rows/s", "rows/s", run["rows_per_s"])]
+            if run.get("time_to_first_assignment_s") is not None:
+                figures.append(Figure(case, tool, "first assignment", "s", run["time_to_first_assignment_s"]))
+            if run.get("apply_peak_rss_mb") is not None:
+                figures.append(Figure(case, tool, "apply peak RSS", "MB", run["apply_peak_rss_mb"]))
+    return figures, notes
+
+
 def _kafka_copy(quick: bool) -> list[Invocation]:
-    return [Invocation("bench_kafka_snapshot.py", ("--rows", "50000" if quick else "1000000"), "kafka-snapshot-",
-                       read_tool_table)]
+    return [Invocation("bench_kafka_snapshot.py", ("--rows", "100000" if quick else "1000000"), "kafka-snapshot-",
+                       read_kafka_copy)]
 
 
 def _copy(quick: bool) -> list[Invocation]:
-    return [Invocation("bench_copy.py", ("--rows", "50000" if quick else "1000000"), "copy-", read_tool_table)]
+    return [Invocation("bench_copy.py", ("--rows", "200000" if quick else "1000000"), "copy-", read_tool_table)]
 
 
 def _apply(quick: bool) -> list[Invocation]:
@@ -269,7 +288,7 @@ def _apply(quick: bool) -> list[Invocation]:
 
 
 def _verify(quick: bool) -> list[Invocation]:
-    return [Invocation("bench_verify_realistic.py", ("--rows", "50000" if quick else "1000000"), "verify-realistic-",
+    return [Invocation("bench_verify_realistic.py", ("--rows", "200000" if quick else "1000000"), "verify-realistic-",
                        read_verify)]
 
 
@@ -293,7 +312,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("pg-kafka", "PostgreSQL -> Kafka", _pg_kafka, "rows/s", ("cdc capture",)),
     Scenario("mysql-kafka", "MariaDB -> Kafka", _mysql_kafka, "rows/s", ("cdc capture",)),
     Scenario("snapshot", "Incremental snapshot while streaming", _snapshot, "rows/s", ("cdc snapshot",)),
-    Scenario("kafka-copy", "Initial copy through Kafka", _kafka_copy, "rows/s", ("cdc",),
+    Scenario("kafka-copy", "Initial copy through Kafka", _kafka_copy, "rows/s", ("cdc (capture -> Kafka -> apply)",),
              needs=("bench_kafka_snapshot.py",)),
     Scenario("copy", "Initial copy per engine pair", _copy, "rows/s", ("cdc copy",)),
     Scenario("apply", "Apply into the target", _apply, "rows/s", ("cdc apply (batched)",)),

@@ -30,7 +30,7 @@ from cdc.errors import SourceError
 from cdc.events import READ, Change, TableSchema
 from cdc.impl import twin
 from cdc.pipeline import CaptureOptions, CapturePipeline, StopSignal
-from cdc.snapshot import WHOLE_TABLE, KeyRange, SnapshotEmitter, key_ranges
+from cdc.snapshot import WHOLE_TABLE, KeyRange, SnapshotEmitter, key_ranges, put_unless_stopped
 from cdc.urls import DatabaseUrl
 from connectors.postgres.schema import CatalogTable, read_table, table_oid, table_schema, type_codec
 from connectors.postgres.dialect import connect, qualified, quote_ident
@@ -174,8 +174,8 @@ def _worker(url: DatabaseUrl, snapshot_name: str, tables: queue.Queue, results: 
             count = 0
             for rows in read_table_chunks(conn, table.catalog, chunk, stop, key_range):
                 count += len(rows)
-                _put(results, ("rows", table.index, rows), stop)
-            _put(results, ("done", table.index, None), stop)
+                put_unless_stopped(results, ("rows", table.index, rows), stop)
+            put_unless_stopped(results, ("done", table.index, None), stop)
             extra = {"table": table.schema.qualified_name, "rows": count,
                      "seconds": round(time.monotonic() - started, 2)}
             if key_range is not WHOLE_TABLE:
@@ -187,15 +187,6 @@ def _worker(url: DatabaseUrl, snapshot_name: str, tables: queue.Queue, results: 
     finally:
         conn.close()
         results.put(("exit", None, None))
-
-
-def _put(results: queue.Queue, item: tuple, stop: threading.Event) -> None:
-    while not stop.is_set():
-        try:
-            results.put(item, timeout=0.2)
-            return
-        except queue.Full:
-            continue
 
 
 def read_snapshot(url: DatabaseUrl, snapshot_name: str, consistent_point: int, tables: list[tuple[str, str]],

@@ -164,3 +164,30 @@ cdef int _put_scalar(Writer* w, object value) except -1:
     if PyUnicode_CheckExact(value):
         return _put_str(w, value)
     return _put_bytes(w, _dumps(value))
+
+
+cdef int _put_ascii_text(Writer* w, const unsigned char* p, Py_ssize_t length) except -1:
+    """Printable ASCII text as a JSON string, escaped as orjson escapes it: 1; anything else: 0
+    (nothing written; the caller decodes the text and writes the str)."""
+    cdef Py_ssize_t i, start = 0
+    cdef unsigned char c
+    for i in range(length):
+        if p[i] < 0x20 or p[i] >= 0x80:
+            return 0
+    if w.size + 2 * length + 2 > w.capacity:
+        _grow(w, 2 * length + 2)
+    w.data[w.size] = b'"'
+    w.size += 1
+    for i in range(length):
+        c = p[i]
+        if c == 34 or c == 92:  # '"' and '\\'
+            memcpy(w.data + w.size, p + start, i - start)
+            w.size += i - start
+            w.data[w.size] = b'\\'
+            w.size += 1
+            start = i
+    memcpy(w.data + w.size, p + start, length - start)
+    w.size += length - start
+    w.data[w.size] = b'"'
+    w.size += 1
+    return 1

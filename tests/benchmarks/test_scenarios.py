@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.suite.figures import Figure, Note
-from benchmarks.suite.scenarios import SCENARIOS, by_name, highest_bounded_load, read_tool_table
+from benchmarks.suite.scenarios import SCENARIOS, by_name, highest_bounded_load, read_kafka_copy, read_tool_table
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
@@ -70,3 +70,14 @@ def test_an_incomplete_reladiff_run_is_a_note_not_a_figure():
     figures, notes = read_verify(data)
     assert {f.tool for f in figures} == {"cdc verify"}
     assert notes == [Note("mariadb->pg, 100 rows", "reladiff", "its run was incomplete: Incompatible types for column 'doc'")]
+
+
+def test_kafka_copy_reads_one_tree_and_several_trees_alike():
+    run = {"seconds": 4.8, "rows_per_s": 10420, "time_to_first_assignment_s": 3.19, "apply_peak_rss_mb": 126}
+    figures, notes = read_kafka_copy({"results": {"PG->PG": run, "PG->MariaDB": {"error": "broker gone"}}})
+    ours = "cdc (capture -> Kafka -> apply)"
+    assert Figure("PG->PG", ours, "rows/s", "rows/s", 10420) in figures
+    assert Figure("PG->PG", ours, "first assignment", "s", 3.19) in figures
+    assert notes == [Note("PG->MariaDB", ours, "broker gone")]
+    figures, _ = read_kafka_copy({"results": {"PG->PG": {"old": run, "new": {**run, "rows_per_s": 20000}}}})
+    assert {(f.tool, f.value) for f in figures if f.metric == "rows/s"} == {("old", 10420), ("new", 20000)}

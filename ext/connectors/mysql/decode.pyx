@@ -599,32 +599,6 @@ cdef dict _read_row(_Body body, RowPlan plan, int* present, int present_count):
     return row
 
 
-cdef int _put_text(Writer* w, const unsigned char* p, Py_ssize_t length) except -1:
-    """Printable ASCII text as a JSON string, escaped as orjson escapes it: 1; anything else: 0
-    (nothing written; the caller decodes the text and writes the str)."""
-    cdef Py_ssize_t i, start = 0
-    cdef unsigned char c
-    for i in range(length):
-        if p[i] < 0x20 or p[i] >= 0x80:
-            return 0
-    if w.size + 2 * length + 2 > w.capacity:
-        _grow(w, 2 * length + 2)
-    w.data[w.size] = b'"'
-    w.size += 1
-    for i in range(length):
-        c = p[i]
-        if c == 34 or c == 92:  # '"' and '\\'
-            memcpy(w.data + w.size, p + start, i - start)
-            w.size += i - start
-            w.data[w.size] = b'\\'
-            w.size += 1
-            start = i
-    memcpy(w.data + w.size, p + start, length - start)
-    w.size += length - start
-    w.data[w.size] = b'"'
-    w.size += 1
-    return 1
-
 
 cdef int _write_value(Writer* w, _Body body, RowPlan plan, int index) except -1:
     """The JSON of one column value, as `orjson.dumps(_read_value(...))` writes it: integers, dates,
@@ -664,7 +638,7 @@ cdef int _write_value(Writer* w, _Body body, RowPlan plan, int index) except -1:
         length = <Py_ssize_t>body.uint_le(plan.a[index], plan.whats[index])
         body.need(length, plan.whats[index])
         p = body.data + body.offset
-        if _put_text(w, p, length):
+        if _put_ascii_text(w, p, length):
             body.offset += length
             return 0
         body.offset = start  # not plain ASCII: decoded (and checked) as a str

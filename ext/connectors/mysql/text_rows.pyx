@@ -30,31 +30,6 @@ cdef int _malformed(str what) except -1:
     raise SourceError(f"a malformed row in the chunk's result set ({what})", fix="report this as a bug")
 
 
-cdef int _put_ascii_text(Writer* w, const unsigned char* p, Py_ssize_t length) except -1:
-    """Printable ASCII as a JSON string, escaped as orjson escapes it: 1; anything else: 0 (nothing written)."""
-    cdef Py_ssize_t i, start = 0
-    cdef unsigned char c
-    for i in range(length):
-        if p[i] < 0x20 or p[i] >= 0x80:
-            return 0
-    if w.size + 2 * length + 2 > w.capacity:
-        _grow(w, 2 * length + 2)
-    w.data[w.size] = b'"'
-    w.size += 1
-    for i in range(length):
-        c = p[i]
-        if c == 34 or c == 92:
-            memcpy(w.data + w.size, p + start, i - start)
-            w.size += i - start
-            w.data[w.size] = b'\\'
-            w.size += 1
-            start = i
-    memcpy(w.data + w.size, p + start, length - start)
-    w.size += length - start
-    w.data[w.size] = b'"'
-    w.size += 1
-    return 1
-
 
 cdef inline bint _is_zero_date(const unsigned char* p, Py_ssize_t length) noexcept:
     return length >= 10 and memcmp(p, b"0000-00-00", 10) == 0

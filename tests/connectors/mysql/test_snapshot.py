@@ -84,19 +84,6 @@ def test_snapshot_position_splits_changes_into_seen_and_streamed(mysql_database:
     assert changes == [(None, {"id": 3}), ({"id": 1}, None)]
 
 
-def _replay(records: list) -> dict:
-    """The rows the records leave, by id (records in order per partition, so per key)."""
-    rows: dict = {}
-    for key, value in records:
-        if value is None:
-            continue
-        if value["op"] == "d":
-            rows.pop(key["id"], None)
-        else:
-            rows[key["id"]] = value["after"]["v"]
-    return rows
-
-
 def test_one_table_split_into_key_ranges_reads_every_row_once_under_writes(mysql_database: str, kafka_bootstrap: str,
                                                                            caplog) -> None:
     import logging
@@ -106,7 +93,7 @@ def test_one_table_split_into_key_ranges_reads_every_row_once_under_writes(mysql
     import uuid
 
     from cdc.pipeline import CaptureOptions
-    from tests.connectors.mysql.test_source import Capture, read_topic
+    from tests.connectors.mysql.test_source import Capture, final_rows, read_topic
 
     database = mysql_database.rsplit("/", 1)[1]
     prefix = f"mr{uuid.uuid4().hex[:8]}"
@@ -139,11 +126,11 @@ def test_one_table_split_into_key_ranges_reads_every_row_once_under_writes(mysql
     conn = connect(mysql_database)
     with conn.cursor() as cursor:
         cursor.execute("SELECT id, v FROM big")
-        expected = dict(cursor.fetchall())
+        expected = {id_: {"id": id_, "v": v} for id_, v in cursor.fetchall()}
     conn.close()
     deadline = time.monotonic() + 60
     records = read_topic(kafka_bootstrap, f"{prefix}.{database}.big", 10**9, timeout=3)
-    while _replay(records) != expected and time.monotonic() < deadline:
+    while final_rows(records) != expected and time.monotonic() < deadline:
         records = read_topic(kafka_bootstrap, f"{prefix}.{database}.big", 10**9, timeout=3)
     capture.stop()
     started = next(r for r in caplog.records if r.getMessage() == "snapshot starting")
@@ -152,4 +139,4 @@ def test_one_table_split_into_key_ranges_reads_every_row_once_under_writes(mysql
     assert len(snapshot) == len({key for key, _ in snapshot})  # each row read once
     markers = [marker for _, marker in snapshot]
     assert markers.count("first") == 1 and markers.count("last") == 1 and set(markers) == {"first", "true", "last"}
-    assert _replay(records) == expected
+    assert final_rows(records) == expected
