@@ -240,13 +240,13 @@ class CaptureProcess:
 
 
 def stored_position(bootstrap: str, prefix: str) -> dict | None:
-    """The last value on `__cdc-offsets.<prefix>` (None before the first)."""
+    """The last binlog position on `__cdc-offsets.<prefix>` (None before the first)."""
     try:
         records = read_topic(bootstrap, f"__cdc-offsets.{prefix}", timeout=10)
     except Exception:  # noqa: BLE001 - the topic may not exist yet
         return None
-    values = [orjson.loads(r.value) for r in records if r.value]
-    return values[-1] if values else None
+    values = [value for value in (orjson.loads(r.value) for r in records if r.value) if "file" in value]
+    return values[-1] if values else None  # binlog positions (not snapshot markers or incremental progress)
 
 
 def reached(stored: dict | None, server_gtid: str) -> bool:
@@ -338,9 +338,10 @@ def test_sigkill_under_load_loses_nothing_and_repeats_are_bounded(
             if record.timestamp_ms >= run_starts[0] else 0
 
     # Where each restarted run resumed: the last position stored before it started (killed runs store nothing after).
-    stored = sorted((r.timestamp_ms, orjson.loads(r.value)) for r in
-                    read_topic(kafka_bootstrap, f"__cdc-offsets.{prefix}", timeout=30) if r.value)
-    stored = [(ts, v) for ts, v in stored if "file" in v]  # binlog positions (not incremental-snapshot progress)
+    values = ((r.timestamp_ms, orjson.loads(r.value)) for r in
+              read_topic(kafka_bootstrap, f"__cdc-offsets.{prefix}", timeout=30) if r.value)
+    # binlog positions (not snapshot markers or incremental-snapshot progress)
+    stored = sorted(((ts, v) for ts, v in values if "file" in v), key=lambda item: item[0])
     resumed_at = [None] + [max(((file_number(v["file"]), v["pos"]) for ts, v in stored if ts < start), default=None)
                            for start in run_starts[1:]]
     sent_before = [0] * len(runs)  # distinct positions at or after the resume point sent before each run
