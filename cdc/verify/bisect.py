@@ -77,28 +77,35 @@ class ConnectionPool:
 
 
 class Session:
-    """Both databases' pools and the thread pool that runs their queries side by side."""
+    """Both databases' pools, each with threads of its own, so the two sides run their queries side by side.
+
+    One thread pool per side: a side that finishes its share of a level early is never left waiting
+    behind the other side's queued queries (with one shared pool, threads blocked on the slower side's
+    connections held up the faster side's queue, and its connections sat idle).
+    """
 
     def __init__(self, source_dialect, target_dialect, workers: int) -> None:
         self.workers = max(1, workers)
         self.source = ConnectionPool(source_dialect, self.workers)
         self.target = ConnectionPool(target_dialect, self.workers)
-        self.executor = ThreadPoolExecutor(max_workers=2 * self.workers + 2, thread_name_prefix="verify")
+        self._source_threads = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="verify-source")
+        self._target_threads = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="verify-target")
 
     def both(self, source_sql: str, target_sql: str) -> tuple[list[tuple], list[tuple]]:
         """Run one query on each side, concurrently."""
-        future = self.executor.submit(self.target.query, target_sql)
+        future = self._target_threads.submit(self.target.query, target_sql)
         source_rows = self.source.query(source_sql)
         return source_rows, future.result()
 
     def many(self, jobs: list[tuple[str, str]]) -> list[tuple[list[tuple], list[tuple]]]:
         """Run (source sql, target sql) pairs on up to `workers` connections per side."""
-        futures = [(self.executor.submit(self.source.query, s), self.executor.submit(self.target.query, t))
+        futures = [(self._source_threads.submit(self.source.query, s), self._target_threads.submit(self.target.query, t))
                    for s, t in jobs]
         return [(fs.result(), ft.result()) for fs, ft in futures]
 
     def close(self) -> None:
-        self.executor.shutdown(wait=True)
+        self._source_threads.shutdown(wait=True)
+        self._target_threads.shutdown(wait=True)
         self.source.close()
         self.target.close()
 
@@ -129,7 +136,7 @@ class TableBisector:
         self.options = options
         native = self._native_hashes() if plan.native else (None, None)
         self.native = native[0] is not None
-        aggregate = checksum_aggregate(plan, self.native, session.source.dialect, session.target.dialect)
+        aggregate = checksum_aggregate(plan, session.source.dialect, session.target.dialect)
         self.source = TableSide(session.source.dialect, plan, "source", options.where, native=native[0],
                                 aggregate=aggregate)
         self.target = TableSide(session.target.dialect, plan, "target", options.where, native=native[1],

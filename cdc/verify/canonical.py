@@ -28,8 +28,9 @@ text-like class is `<length in UTF-8 bytes>:<text>` (so no text can fake a separ
 json_text value is its JSON text as it is (valid JSON delimits itself); any other non-NULL value is its
 canonical text (which never contains `|` nor equals `N`).
 The row hash is the first 15 hex digits of SHA-256(row text, UTF-8) as an integer (60 bits); a segment's
-checksum is the exact sum of those integers and the row count, which both engines compute without
-overflow (PG `sum(bigint)` -> numeric, MySQL `SUM(UNSIGNED)` -> DECIMAL).
+checksum is the row count and the XOR of those integers when the table has a key (its rows are a set,
+so nothing cancels; PG 14+ `bit_xor`, MySQL `BIT_XOR`), else their exact sum, which both engines compute
+without overflow (PG `sum(bigint)` -> numeric, MySQL `SUM(UNSIGNED)` -> DECIMAL).
 """
 
 from __future__ import annotations

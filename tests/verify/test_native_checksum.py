@@ -1,4 +1,4 @@
-"""MariaDB -> MariaDB with identical column types: the native row hash, and BIT_XOR only where rows are unique."""
+"""The native row hash (MariaDB -> MariaDB with identical column types), and BIT_XOR only where rows are unique."""
 
 from __future__ import annotations
 
@@ -118,17 +118,23 @@ def test_keyless_table_keeps_sum_and_finds_duplicates_xor_would_cancel(extra_dat
     assert [aggregates(b) for b in bisectors] == [(True, "SUM", "SUM")]
 
 
-@pytest.mark.parametrize("mode, native, dialects, expected", [
-    ("range", True, (MysqlChecksumDialect, MysqlChecksumDialect), "BIT_XOR"),
-    ("hash", True, (MysqlChecksumDialect, MysqlChecksumDialect), "BIT_XOR"),
-    ("multiset", True, (MysqlChecksumDialect, MysqlChecksumDialect), "SUM"),
-    ("range", False, (MysqlChecksumDialect, MysqlChecksumDialect), "SUM"),
-    ("range", True, (PostgresChecksumDialect, PostgresChecksumDialect), "SUM"),
-    ("range", False, (PostgresChecksumDialect, MysqlChecksumDialect), "SUM"),
+class _Postgres14(PostgresChecksumDialect):
+    unique_rows_aggregate = "BIT_XOR"  # what `connect` sets on PostgreSQL 14 and later
+
+
+@pytest.mark.parametrize("mode, dialects, expected", [
+    ("range", (MysqlChecksumDialect, MysqlChecksumDialect), "BIT_XOR"),
+    ("hash", (MysqlChecksumDialect, MysqlChecksumDialect), "BIT_XOR"),
+    ("multiset", (MysqlChecksumDialect, MysqlChecksumDialect), "SUM"),
+    ("range", (PostgresChecksumDialect, PostgresChecksumDialect), "SUM"),
+    ("range", (_Postgres14, _Postgres14), "BIT_XOR"),
+    ("range", (_Postgres14, MysqlChecksumDialect), "BIT_XOR"),
+    ("multiset", (_Postgres14, MysqlChecksumDialect), "SUM"),
+    ("range", (PostgresChecksumDialect, MysqlChecksumDialect), "SUM"),
 ])
-def test_xor_only_for_unique_rows_hashed_natively_on_one_engine(mode, native, dialects, expected):
+def test_xor_only_for_unique_rows_on_engines_that_have_it(mode, dialects, expected):
     plan = TablePlan("t", "t", "t", key=() if mode == "multiset" else ("id",), mode=mode, pairs=[])
-    assert checksum_aggregate(plan, native, *dialects) == expected
+    assert checksum_aggregate(plan, *dialects) == expected
 
 
 def test_different_character_sets_take_the_canonical_path(extra_database, bisectors):
@@ -144,3 +150,22 @@ def test_different_character_sets_take_the_canonical_path(extra_database, bisect
     assert not bisector.native
     [table] = report.tables
     assert table.differing_segments == 0
+
+
+def test_keyed_table_across_engines_uses_xor_and_finds_a_swap(extra_database, bisectors):
+    """PG 14+ -> MariaDB hashes canonically on both sides and aggregates with XOR (the table has a key):
+    two rows that swap a value between them, and a changed row, are still found."""
+    source, target = extra_database("pg"), extra_database("my")
+    source.run("CREATE TABLE t (id INT PRIMARY KEY, name TEXT, score DOUBLE PRECISION)")
+    target.run("CREATE TABLE t (id INT PRIMARY KEY, name TEXT, score DOUBLE)")
+    rows = [(i, f"n{i}", i / 7) for i in range(300)]
+    source.run("INSERT INTO t VALUES (%s, %s, %s)", rows, many=True)
+    rows[10], rows[11] = (10, "n11", 10 / 7), (11, "n10", 11 / 7)  # the names swapped between two rows
+    rows[200] = (200, "n200", 200 / 7 + 2**-40)
+    target.run("INSERT INTO t VALUES (%s, %s, %s)", rows, many=True)
+    report = verify(source.url, target.url, VerifyOptions(**OPTIONS))
+    assert found(report) == {(CHANGED, (10,), ("name",), 1), (CHANGED, (11,), ("name",), 1),
+                             (CHANGED, (200,), ("score",), 1)}
+    [bisector] = bisectors
+    assert not bisector.native
+    assert aggregates(bisector)[1:] == ("BIT_XOR", "BIT_XOR")  # the sandbox's PostgreSQL is 14 or later
