@@ -12,7 +12,7 @@ A column pair (source column, target column) is compared as one *class*:
 | number    | boolean, int, decimal, year            | plain decimal, no exponent, no trailing zeros: `10.5`, `1`/`0` for booleans |
 | fixed     | decimal with the same scale both sides | the decimal with its scale's digits: `10.50` (no trimming needed) |
 | float     | float                                  | shortest round-trip text (same engine, in SQL)     |
-| float_bits| float on two engines, same width       | the IEEE-754 bits of `abs(x)` as an integer, negated when x < 0 (so -0.0 = 0.0) |
+| float_exact| float on two engines, same width      | in 1e-4 <= |x| < 1e15 the shortest round-trip decimal, no exponent (`0.25`, `-1234.5`, `1`): both engines print these alike; else `b` and the IEEE-754 bits of `abs(x)` as an integer, negated when x < 0 (`b0` for 0.0 and -0.0) |
 | text      | string, enum, set, inet, interval, ... | the UTF-8 text                                     |
 | uuid      | uuid (or a CHAR(36) paired with uuid)  | lower-case text                                    |
 | bytes     | bytes                                  | lower-case hex                                     |
@@ -144,17 +144,27 @@ def floats_equal(a: float | None, b: float | None, tolerance: float) -> bool:
     return difference <= tolerance or difference <= tolerance * max(abs(a), abs(b))
 
 
-def canonical_float_bits(value: Any) -> str:
-    """The bits of a double as a signed integer: those of abs(x) (sign bit clear), negated when x < 0.
+# Where both engines print a double's shortest round-trip digits without an exponent (PostgreSQL below
+# 1e15, MariaDB's own rule agrees there; both from 1e-4 up); outside it their exponent spellings differ.
+FIXED_FLOAT_RANGE = (1e-4, 1e15)
 
-    Both engines compute it exactly inside the database (PG `float8send`, MariaDB by exact power-of-two
-    arithmetic), so doubles are compared bit for bit, never through an engine's decimal spelling. -0.0
-    and 0.0 both give `0` (MariaDB cannot store -0.0). NaN and the infinities give their bit patterns
-    (only PostgreSQL can store them; MariaDB rejects them).
+
+def canonical_float_exact(value: Any) -> str:
+    """A double compared exactly across engines, in the cheapest text both engines produce alike.
+
+    In `FIXED_FLOAT_RANGE` (absolute value): the shortest round-trip decimal without exponent, which
+    identifies the double exactly and is what both engines print (PG with `extra_float_digits` > 0,
+    MariaDB `CAST(.. AS CHAR)`). Elsewhere (0, tiny, huge, NaN, the infinities): `b` and the bits of
+    abs(x) as an integer, negated when x < 0, which PG reads with `float8send` and MariaDB computes
+    by exact power-of-two arithmetic; -0.0 and 0.0 both give `b0` (MariaDB cannot store -0.0).
     """
     number = float(value)
+    low, high = FIXED_FLOAT_RANGE
+    if low <= abs(number) < high:
+        text = repr(number)
+        return text[:-2] if text.endswith(".0") else text
     bits = struct.unpack(">q", struct.pack(">d", abs(number)))[0]
-    return str(-bits if number < 0 else bits)
+    return f"b{-bits if number < 0 else bits}"
 
 
 def canonical_text(value: Any) -> str:
@@ -313,8 +323,8 @@ def canonical_value(value: Any, cls: str, length: int | None = None) -> str | No
         return None
     if cls == "float":
         return repr(canonical_float(value))
-    if cls == "float_bits":
-        return canonical_float_bits(value)
+    if cls == "float_exact":
+        return canonical_float_exact(value)
     if cls == "json_text":
         return canonical_text(value)
     if cls == "bits":

@@ -179,7 +179,7 @@ def pair_class(source: ColumnShape, target: ColumnShape, same_engine: bool, opti
         if not same_engine:
             if source.length != target.length:
                 return "float", True, "4-byte float paired with an 8-byte one: compared client-side at single precision"
-            return "float_bits", False, None  # exact IEEE bits on both engines
+            return "float_exact", False, None  # exact on both engines (`canonical_float_exact`)
         return "float", False, None
     if "json" in (source_cls, target_cls):
         if same_engine and source.kind == target.kind:
@@ -228,7 +228,7 @@ def build_table_plan(
         cls, client_side, note = pair_class(column, peer, same_engine, options)
         if column.name in key:
             client_side = False
-            if cls in ("float", "float_bits", "json"):
+            if cls in ("float", "float_exact", "json"):
                 cls = "text"
         pairs.append(ColumnPair(column.name, column, peer, cls, client_side, note))
         if note:

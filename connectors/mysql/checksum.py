@@ -14,6 +14,7 @@ import pymysql.cursors
 
 from cdc.errors import VerifyError
 from cdc.urls import DatabaseUrl
+from cdc.verify.canonical import FIXED_FLOAT_RANGE
 from cdc.verify.checksum import EngineDialect
 from cdc.verify.plan import ColumnShape, TableShape
 from connectors.mysql.dialect import connect, quote_ident
@@ -148,8 +149,8 @@ class MysqlChecksumDialect(EngineDialect):
             return f"CAST({c} AS CHAR)"
         if cls == "fixed":
             return f"CAST({c} AS CHAR)"
-        if cls == "float_bits":
-            return f"CAST({self.float_bits(column)} AS CHAR)"
+        if cls == "float_exact":
+            return self.float_exact(column)
         if cls == "float":
             # A FLOAT prints with 6 digits; as DOUBLE it prints every bit of its value.
             return f"CAST(CAST({c} AS DOUBLE) AS CHAR)" if column.length == 4 else f"CAST({c} AS CHAR)"
@@ -183,9 +184,18 @@ class MysqlChecksumDialect(EngineDialect):
             return c  # already UTF-8 text: SHA2 sees the same bytes without a conversion
         return f"CONVERT({c} USING utf8mb4)"
 
+    def float_exact(self, column: ColumnShape) -> str:
+        """`canonical.canonical_float_exact`: in range, the server's own shortest text (a FLOAT widened to
+        DOUBLE first), which is PostgreSQL's there; elsewhere `b` and the bits (`float_bits`)."""
+        c = quote_ident(column.name)
+        x = f"CAST({c} AS DOUBLE)" if column.length == 4 else c
+        low, high = FIXED_FLOAT_RANGE
+        return (f"IF(ABS({x}) >= {low!r} AND ABS({x}) < {high!r}, CAST({x} AS CHAR), "
+                f"CONCAT('b', {self.float_bits(column)}))")
+
     @staticmethod
     def float_bits(column: ColumnShape) -> str:
-        """The IEEE bits of abs(x) as an integer, negated when x < 0 (`canonical.canonical_float_bits`).
+        """The IEEE bits of abs(x) as an integer, negated when x < 0 (`canonical.canonical_float_exact` outside its range).
 
         MariaDB has no function that exposes a double's bits, so they are computed: with e the binary
         exponent (FLOOR(LOG2(a)), corrected by one where LOG2 rounds across a power of two, and at
@@ -250,8 +260,8 @@ class MysqlChecksumDialect(EngineDialect):
             value = c  # canonical() would be CAST(c AS CHAR): the same text
         elif cls == "timestamp" and kind in ("timestamp", "timestamptz"):
             value = f"TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', {c})"
-        elif cls == "float_bits":
-            value = self.float_bits(column)  # an integer: CONCAT_WS prints it as CAST(.. AS CHAR) does
+        elif cls == "float_exact":
+            value = self.float_exact(column)
         else:
             return None
         if value == c and not column.nullable:

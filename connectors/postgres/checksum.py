@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from cdc.errors import VerifyError
 from cdc.urls import DatabaseUrl
+from cdc.verify.canonical import FIXED_FLOAT_RANGE
 from cdc.verify.checksum import EngineDialect
 from cdc.verify.plan import ColumnShape, TableShape
 from connectors.postgres.dialect import connect, quote_ident
@@ -164,8 +165,8 @@ class PostgresChecksumDialect(EngineDialect):
             return f"({c})::text"
         if cls == "fixed":
             return f"({c})::text"
-        if cls == "float_bits":
-            return f"({self.float_bits(column)})::text"
+        if cls == "float_exact":
+            return self.float_exact(column)
         if cls == "timestamp":
             if kind in ("timestamp", "timestamptz"):
                 return (f"CASE WHEN isfinite({c}) THEN (extract(epoch FROM {c}) * 1000000)::bigint::text "
@@ -187,11 +188,16 @@ class PostgresChecksumDialect(EngineDialect):
             return f"({c})::text"
         return f"({c})::text"
 
-    def float_bits(self, column: ColumnShape) -> str:
-        """The IEEE bits of abs(x) as a bigint, negated when x < 0 (`canonical.canonical_float_bits`)."""
+    def float_exact(self, column: ColumnShape) -> str:
+        """`canonical.canonical_float_exact`: the shortest text in range (extra_float_digits > 0), else
+        `b` and the IEEE bits of abs(x) as a bigint, negated when x < 0 (NaN compares above every
+        number, so it takes the bits branch, as do the infinities)."""
         c = quote_ident(column.name)
-        bits = f"('x' || encode(float8send(abs(({c})::float8)), 'hex'))::bit(64)::bigint"
-        return f"CASE WHEN {c} < 0 THEN -{bits} ELSE {bits} END"
+        x = f"({c})::float8"
+        bits = f"('x' || encode(float8send(abs({x})), 'hex'))::bit(64)::bigint"
+        low, high = FIXED_FLOAT_RANGE
+        return (f"CASE WHEN abs({x}) >= float8 '{low!r}' AND abs({x}) < float8 '{high!r}' THEN ({x})::text "
+                f"WHEN {c} < 0 THEN 'b' || (-{bits})::text ELSE 'b' || ({bits})::text END")
 
     def json_text_forms(self, column: ColumnShape) -> list[str]:
         """The texts of a JSON/array column that another engine's stored text may equal (class json_text)."""

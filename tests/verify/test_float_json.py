@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from cdc.verify.canonical import canonical_float_bits, json_equal
+from cdc.verify.canonical import FIXED_FLOAT_RANGE, canonical_float_exact, json_equal
 from cdc.verify.client_pass import merge_by_order
 from cdc.verify.parity import verify
 from cdc.verify.plan import ColumnShape, VerifyOptions
@@ -25,12 +25,17 @@ ODD = 'Odd "Name"'
 
 
 # pure functions -----------------------------------------------------------------------------------
-def test_float_bits_are_the_ieee_bits_with_zero_signless():
-    assert canonical_float_bits(1.0) == str(0x3FF0000000000000)
-    assert canonical_float_bits(-1.0) == str(-0x3FF0000000000000)
-    assert canonical_float_bits(-0.0) == canonical_float_bits(0.0) == "0"
-    assert canonical_float_bits(5e-324) == "1"
-    assert canonical_float_bits(0.30000000000000004) != canonical_float_bits(0.3)
+def test_float_exact_is_the_shortest_decimal_in_range_and_the_bits_outside():
+    assert canonical_float_exact(1.0) == "1"
+    assert canonical_float_exact(-2.5) == "-2.5"
+    assert canonical_float_exact(0.0001) == "0.0001"
+    assert canonical_float_exact(123456789012345.0) == "123456789012345"
+    assert canonical_float_exact(0.30000000000000004) == "0.30000000000000004"
+    assert canonical_float_exact(1e15) == f"b{0x430C6BF526340000}"  # both engines print an exponent here
+    assert canonical_float_exact(-1e-5) == f"b{-struct.unpack('>q', struct.pack('>d', 1e-5))[0]}"
+    assert canonical_float_exact(-0.0) == canonical_float_exact(0.0) == "b0"
+    assert canonical_float_exact(5e-324) == "b1"
+    assert canonical_float_exact(math.nan).startswith("b")
 
 
 def test_json_equal_by_value_never_through_a_double():
@@ -55,19 +60,24 @@ def test_merge_pairs_rows_by_key_and_skips_one_sided_rows():
 # the SQL of both engines against the spec ---------------------------------------------------------
 def _edge_doubles() -> list[float]:
     values = [0.1, 0.3, 0.30000000000000004, 1.7976931348623157e308, 5e-324, 2.2250738585072014e-308,
-              2.225073858507201e-308, 1e-310, 123456.789, 1e300, 1e-300, -0.0, 0.0]
+              2.225073858507201e-308, 1e-310, 123456.789, 1e300, 1e-300, -0.0, 0.0, 1e14, 123456789012345.0]
     for k in range(-1074, 1024, 7):
         power = 2.0 ** k
         values += [power, -power, math.nextafter(power, 0), math.nextafter(power, math.inf)]
+    for edge in (*FIXED_FLOAT_RANGE, 1e-3, 1.0, 1e6, 1e14):  # the range's ends and a few decades: both sides
+        values += [edge, math.nextafter(edge, 0), math.nextafter(edge, math.inf), -edge]
     rng = random.Random(19)
     for _ in range(2000):
         value = struct.unpack("<d", struct.pack("<Q", rng.getrandbits(63)))[0]
         values.append(value if rng.random() < 0.5 else -value)
+    for _ in range(2000):  # in range, every decade, full and short digit strings
+        value = 10 ** rng.uniform(-4, 15)
+        values.append(value if rng.random() < 0.5 else float(f"{value:.{rng.randint(1, 8)}g}"))
     return [v for v in values if math.isfinite(v)]
 
 
 @pytest.mark.parametrize("engine", ["pg", "my"])
-def test_sql_float_bits_match_the_spec_bit_for_bit(extra_database, engine):
+def test_sql_float_exact_matches_the_spec(extra_database, engine):
     db = extra_database(engine)
     values = _edge_doubles()
     db.run("CREATE TABLE f (id INT PRIMARY KEY, x DOUBLE PRECISION)")
@@ -75,11 +85,11 @@ def test_sql_float_bits_match_the_spec_bit_for_bit(extra_database, engine):
     dialect = (PostgresChecksumDialect if engine == "pg" else MysqlChecksumDialect)(parse_url(db.url))
     conn = dialect.connect()
     try:
-        expression = dialect.canonical(ColumnShape("x", "float", "double", length=8), "float_bits")
+        expression = dialect.canonical(ColumnShape("x", "float", "double", length=8), "float_exact")
         rows = dialect.execute(conn, f"SELECT id, {expression} FROM f ORDER BY id")
     finally:
         conn.close()
-    assert [text for _, text in rows] == [canonical_float_bits(v) for v in values]
+    assert [text for _, text in rows] == [canonical_float_exact(v) for v in values]
 
 
 # a realistic table, both directions ---------------------------------------------------------------
