@@ -3,6 +3,7 @@
     python benchmarks/run.py --quick                  # small sizes, 3 runs each, under 10 minutes on 2 cores
     python benchmarks/run.py                          # full sizes (1M rows), 3 runs each
     python benchmarks/run.py --only decode,lag --runs 5
+    python benchmarks/run.py --only kafka-copy --add-to benchmarks/results/<file>.json   # re-run one part
     python benchmarks/run.py --publish benchmarks/results/<file>.json   # README + docs/benchmarks.md + charts
 
 Starts `cdc sandbox up --dir DIR` (PostgreSQL, MariaDB, the tansu broker; stopped and purged at the end)
@@ -180,9 +181,40 @@ def write_results(payload: dict) -> Path:
     return stem.with_suffix(".json")
 
 
+def checkout_commit() -> str:
+    """The commit this checkout is at (short hash), `+changes` when files differ from it; "?" outside git."""
+    try:
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+    return commit + ("+changes" if dirty else "")
+
+
+def added_to(earlier: dict, later: dict) -> dict:
+    """One results file from an earlier run and a later run of other (or the same) scenarios: the later run's
+    scenarios replace or join the earlier ones, and `parts` says when, at which commit and under what load
+    each part ran (a full run is long; a part can be re-run after a change without redoing the rest)."""
+    def parts_of(payload: dict) -> list[dict]:
+        return payload.get("parts") or [{"at": payload["at"], "commit": payload.get("commit", "?"),
+                                         "wall_seconds": payload.get("wall_seconds"),
+                                         "load_average_before": payload["machine"].get("load_average_before"),
+                                         "load_average_after": payload["machine"].get("load_average_after"),
+                                         "scenarios": list(payload["scenarios"])}]
+    if earlier.get("mode") != later["mode"] or earlier.get("runs") != later["runs"]:
+        raise ValueError(f"the earlier file ran {earlier.get('mode')} sizes x {earlier.get('runs')} runs, "
+                         f"this run {later['mode']} x {later['runs']}: add only like to like")
+    return {**later, "scenarios": {**earlier["scenarios"], **later["scenarios"]},
+            "wall_seconds": round((earlier.get("wall_seconds") or 0) + (later.get("wall_seconds") or 0), 1),
+            "parts": parts_of(earlier) + parts_of(later)}
+
+
 def measure(args: argparse.Namespace) -> Path:
     """Bring the sandbox up, run the scenarios, write the results and charts; the results file."""
     scenarios = by_name(args.only)
+    earlier = json.loads(Path(args.add_to).read_text()) if args.add_to else None
     started = time.monotonic()
     at = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
     load_before = machine.load_average()
@@ -197,11 +229,13 @@ def measure(args: argparse.Namespace) -> Path:
             results[scenario.name] = run_scenario(scenario, args.quick, args.runs, env, earlier)
     finally:
         sandbox_down(directory)
-    payload = {"at": at, "mode": "quick" if args.quick else "full", "runs": args.runs,
+    payload = {"at": at, "mode": "quick" if args.quick else "full", "runs": args.runs, "commit": checkout_commit(),
                "wall_seconds": round(time.monotonic() - started, 1),
                "machine": {**described, "load_average_before": load_before,
                            "load_average_after": machine.load_average()},
                "scenarios": results}
+    if earlier is not None:
+        payload = added_to(earlier, payload)
     path = write_results(payload)
     charts.draw(payload, IMAGES)
     return path
@@ -214,6 +248,9 @@ def main() -> None:
                                        "kafka-copy, copy, apply, verify, lag, rss")
     parser.add_argument("--runs", type=int, default=3, help="runs of each scenario; figures are their median")
     parser.add_argument("--dir", default="/tmp/cdc-bench-run", help="sandbox directory (purged at the end)")
+    parser.add_argument("--add-to", metavar="RESULTS_JSON",
+                        help="write a results file holding this earlier file's scenarios and this run's (which "
+                             "replace those of the same name); each part keeps its time, commit and load")
     parser.add_argument("--publish", metavar="RESULTS_JSON",
                         help="put this results file into README.md and docs/benchmarks.md (and redraw its charts)")
     args = parser.parse_args()
@@ -233,7 +270,11 @@ def main() -> None:
         parser.error("--runs must be at least 1")
     try:
         by_name(args.only)
-    except ValueError as exc:
+        if args.add_to:
+            earlier = json.loads(Path(args.add_to).read_text())
+            added_to(earlier, {"mode": "quick" if args.quick else "full", "runs": args.runs, "scenarios": {},
+                               "at": "", "machine": {}})
+    except (ValueError, OSError) as exc:
         parser.error(str(exc))
     path = measure(args)
     print(f"wrote {path.relative_to(ROOT)} and {path.with_suffix('.md').relative_to(ROOT)}, charts in "

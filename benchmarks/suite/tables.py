@@ -85,9 +85,17 @@ def machine_line(payload: dict) -> str:
 
 
 def run_line(payload: dict) -> str:
-    """When, which sizes, how many runs per figure, and how long it took."""
-    return (f"Run of {payload['at']} ({payload['mode']} sizes), each figure the median of {payload['runs']} runs "
-            f"with min-max in brackets; {payload.get('wall_seconds', '?')} s in all.")
+    """When, which sizes, how many runs per figure, and how long it took (per part, when it has parts)."""
+    line = (f"Run of {payload['at']} ({payload['mode']} sizes), each figure the median of {payload['runs']} runs "
+            f"with min-max in brackets; {payload.get('wall_seconds', '?')} s in all")
+    parts = payload.get("parts")
+    if not parts:
+        return line + (f", commit {payload['commit']}." if payload.get("commit") else ".")
+    described = "; ".join(
+        f"{', '.join(part['scenarios'])} at {part['at']} (commit {part.get('commit', '?')}, "
+        f"{part.get('wall_seconds', '?')} s, load {_load(part.get('load_average_before'))} -> "
+        f"{_load(part.get('load_average_after'))})" for part in parts)
+    return f"{line}, in {len(parts)} parts: {described}."
 
 
 def results_markdown(payload: dict) -> str:
