@@ -14,7 +14,9 @@ ends when the target holds every row (`SELECT count(*)` every 0.25 s). Per case:
 - revocations: "partitions revoked" lines apply logged before the end (rebalances, e.g. with 2 workers);
 - apply_peak_rss_mb: the largest VmHWM of the apply process (and its worker children);
 - capture_cpu_s / apply_cpu_s: user + system CPU seconds of each process (and its children), the
-  figure that the machine's load disturbs least.
+  figure that the machine's load disturbs least;
+- server_cpu_s: the CPU seconds the sandbox's servers (kafka, postgres, mariadb: `--sandbox-dir`, default
+  the bench's own sandbox) used during the case, with the children they reaped (PG backends).
 
 `--tree NAME=PATH` (repeatable) runs the cdc of another checkout (e.g. a `git worktree` of an older
 commit with its cdc/_ext/*.so) in the same run, interleaved case by case, so figures compare under
@@ -113,6 +115,26 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def server_pids(sandbox_dir: str | None) -> dict[str, int]:
+    """The pids of a sandbox's servers (`sandbox.json`), by name: kafka, postgres, mariadb."""
+    path = Path(sandbox_dir or SANDBOX_DIR) / "sandbox.json"
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {name: server["pid"] for name, server in state.get("servers", {}).items() if server.get("pid")}
+
+
+def server_cpu(pid: int) -> float:
+    """CPU seconds of a server: itself, its live children and the children it has reaped (PG backends)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    own = sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(child) for child in children(pid))
+
+
 def children(pid: int) -> list[int]:
     try:
         return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
@@ -166,6 +188,7 @@ def run_case(tree: Path, source_engine: str, target_engine: str, sources: dict[s
     target = with_database(servers_[target_engine], target_db)
     tables = "public.bench" if source_engine == "pg" else "bench_ks_src.bench"
     load = os.getloadavg()[0]
+    servers_before = {name: server_cpu(pid) for name, pid in args.server_pids.items()}
     started = time.monotonic()
     capture = spawn(tree, ["capture", "--kafka", kafka, "--prefix", prefix, "--tables", tables, "--snapshot", "initial",
                            "--snapshot-workers", str(args.snapshot_workers)], {"CDC_SOURCE": sources[source_engine]})
@@ -199,6 +222,8 @@ def run_case(tree: Path, source_engine: str, target_engine: str, sources: dict[s
         rss = max(rss, peak_rss_mb(apply.pid))
         cpu = {"capture": max(cpu["capture"], cpu_seconds(capture.pid)),
                "apply": max(cpu["apply"], cpu_seconds(apply.pid))}
+        server_seconds = {name: round(server_cpu(pid) - servers_before[name], 1)
+                          for name, pid in args.server_pids.items()}
     finally:
         stop(apply)
         stop(capture)
@@ -215,7 +240,7 @@ def run_case(tree: Path, source_engine: str, target_engine: str, sources: dict[s
             "time_to_first_assignment_s": round(seen["first"], 2) if "first" in seen else None,
             "first_row_s": round(seen.get("first_row", seconds), 2), "revocations": seen.get("revoked", 0),
             "apply_peak_rss_mb": round(rss), "capture_cpu_s": round(cpu["capture"], 1),
-            "apply_cpu_s": round(cpu["apply"], 1), "load_avg": [round(load, 2), round(os.getloadavg()[0], 2)]}
+            "apply_cpu_s": round(cpu["apply"], 1), "server_cpu_s": server_seconds, "load_avg": [round(load, 2), round(os.getloadavg()[0], 2)]}
 
 
 def main() -> None:
@@ -227,11 +252,14 @@ def main() -> None:
     parser.add_argument("--snapshot-workers", type=int, default=2)
     parser.add_argument("--apply-workers", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--sandbox-dir", default=None,
+                        help="the sandbox whose servers' CPU seconds to report (default: the bench's own)")
     args = parser.parse_args()
     rows = args.rows or (200_000 if args.quick else 1_000_000)
     trees = {name: Path(path).resolve() for name, _, path in (t.partition("=") for t in args.tree)} or {"": ROOT}
     pg, my, kafka = servers()
     servers_ = {"pg": pg, "my": my}
+    args.server_pids = server_pids(args.sandbox_dir)
     print(f"loading {rows:,} rows into the PG and MariaDB sources ...", flush=True)
     sources = {"pg": fresh_pg(pg, "bench_ks_src", rows), "my": fresh_my(my, "bench_ks_src", rows)}
     results: dict[str, dict] = {}
@@ -250,11 +278,11 @@ def main() -> None:
                                 "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
                                 "results": results}, indent=2))
     print(f"\n{'case':<26} {'seconds':>8} {'rows/s':>7} {'assigned s':>10} {'1st row s':>9} {'revoked':>7} "
-          f"{'RSS MB':>6} {'capture CPU s':>13} {'apply CPU s':>11} {'load':>14}")
+          f"{'RSS MB':>6} {'capture CPU s':>13} {'apply CPU s':>11} {'load':>14} server CPU s")
     for key, r in results.items():
         print(f"{key:<26} {r['seconds']:>8} {r['rows_per_s']:>7} {str(r['time_to_first_assignment_s']):>10} "
               f"{r['first_row_s']:>9} {r['revocations']:>7} {r['apply_peak_rss_mb']:>6} {r['capture_cpu_s']:>13} "
-              f"{r['apply_cpu_s']:>11} {str(r['load_avg']):>14}")
+              f"{r['apply_cpu_s']:>11} {str(r['load_avg']):>14} {r['server_cpu_s']}")
     print(f"\nwritten {path}")
 
 

@@ -38,6 +38,7 @@ from cdc.apply.offsets import start_offsets
 from cdc.apply.schemas import SchemaCatalog
 from cdc.apply.target import TargetWriter, open_writer
 from cdc.errors import CdcError, ConfigError, KafkaError, TargetError
+from cdc.gc_tuning import collect_less_often
 from cdc.kafka import Consumer, Record, make_consumer, make_producer, read_topic
 from cdc.kafka.backends import choose_backend
 from cdc.kafka.group_join import fastest_session_timeout_ms, wait_for_topics
@@ -307,6 +308,7 @@ def run_worker(options: ApplyOptions) -> None:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    collect_less_often()
     worker = ApplyWorker(options, stop)
     server = None
     if options.metrics:

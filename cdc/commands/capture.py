@@ -8,6 +8,7 @@ from cdc.commands.options import (kafka_backend_option, kafka_option, kafka_secu
                                   prefix_option, source_option,
                                   tables_option)
 from cdc.errors import ConfigError
+from cdc.gc_tuning import collect_less_often
 from cdc.kafka import DEFAULT_MAX_MESSAGE_BYTES
 from cdc.pipeline import SNAPSHOT_MODES, CaptureOptions, StopSignal
 from cdc.registry import source_module
@@ -96,6 +97,7 @@ def command(source_url: str, kafka: str, prefix: str, tables: tuple[str, ...], i
 
         server, watch = watch_capture(metrics, source_url, prefix, slot)
     try:
+        collect_less_often()
         with StopSignal() as stop:
             connector.run_capture(options, stop)
     finally:

@@ -328,6 +328,39 @@ class PgoutputDecoder:
 
     # -- tuples ----------------------------------------------------------------------------------
 
+    def copy_rows(self, relid: int, data: bytes, lsn: int = 0) -> list[dict]:
+        """The rows of `COPY (SELECT <the relation's columns>) TO STDOUT` output (text format, `data`:
+        whole lines) as dicts, each exactly as an Insert of the same text values decodes it: fields
+        split on tabs, `\\N` is NULL, backslash escapes undone (`copy_unescape`); DecodeError for a
+        line without the relation's column count. `lsn` only labels errors."""
+        if relid not in self._relations:
+            raise decode_error(f"relation {relid} was not described by a Relation message", lsn, 0)
+        codecs = self._column_codecs[relid]
+        names = [column[1] for column in self._relations[relid].columns]
+        rows = []
+        offset = 0
+        data = bytes(data)
+        if data and not data.endswith(b"\n"):
+            raise decode_error("a COPY row runs past the end of the data", lsn, data.rfind(b"\n") + 1)
+        for line in data.split(b"\n")[:-1]:
+            fields = line.split(b"\t")
+            if len(fields) != len(codecs):
+                raise decode_error(f"a COPY row does not have the relation's {len(codecs)} columns", lsn, offset)
+            row = {}
+            for index, field in enumerate(fields):
+                if field == b"\\N":
+                    row[names[index]] = None
+                    continue
+                raw = copy_unescape(field) if b"\\" in field else field
+                try:
+                    row[names[index]] = decode_text(codecs[index], _utf8(raw))
+                except (ValueError, IndexError, struct.error, OverflowError) as exc:
+                    raise decode_error(f"column {names[index]!r}: cannot decode {raw[:40]!r}: {exc}", lsn,
+                                       offset) from None
+            rows.append(row)
+            offset += len(line) + 1
+        return rows
+
     def _codecs_for(self, relation: RelationInfo) -> tuple[int, ...]:
         return tuple(self.codec_of(column[2]) for column in relation.columns)
 
@@ -429,6 +462,39 @@ class _Reader:
             return _utf8(self.data[start:start + end])
         except ValueError as exc:
             raise decode_error(f"string is not UTF-8: {exc}", self.lsn, start) from None
+
+
+_COPY_ESCAPES = {ord("b"): 8, ord("f"): 12, ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("v"): 11}
+_OCTAL = b"01234567"
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
+
+
+def copy_unescape(field: bytes) -> bytes:
+    """A field of COPY's text format with its backslash escapes undone: `\\b \\f \\n \\r \\t \\v`,
+    one to three octal digits, `\\x` and one or two hex digits; any other escaped byte is itself."""
+    out = bytearray()
+    i, n = 0, len(field)
+    while i < n:
+        c = field[i]
+        i += 1
+        if c != 92 or i >= n:
+            out.append(c)
+            continue
+        c = field[i]
+        i += 1
+        if c in _OCTAL:
+            digits = bytes([c])
+            while len(digits) < 3 and i < n and field[i] in _OCTAL:
+                digits += field[i:i + 1]
+                i += 1
+            c = int(digits, 8) & 0xFF
+        elif c == ord("x") and i < n and field[i] in _HEX_DIGITS:
+            end = i + 2 if i + 1 < n and field[i + 1] in _HEX_DIGITS else i + 1
+            c, i = int(field[i:end], 16), end
+        else:
+            c = _COPY_ESCAPES.get(c, c)
+        out.append(c)
+    return bytes(out)
 
 
 def _utf8(raw) -> str:

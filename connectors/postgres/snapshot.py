@@ -9,9 +9,10 @@ column is an integer is split into `--snapshot-workers` ranges of that column (`
 bounds from min/max under the snapshot), read by as many connections at once; all of them import the
 same exported snapshot, so the ranges are of one consistent point.
 
-Rows are fetched in PG's text form and turned into values by the same pgoutput decoder the stream
-uses (as synthetic Relation/Insert messages), so a snapshot row and a streamed row of the same data
-are identical. Snapshot markers (`source.snapshot`) are set by `cdc.snapshot.SnapshotEmitter`.
+Rows are fetched as `COPY (SELECT ...) TO STDOUT` text (one COPY per chunk, no per-value work in
+Python) and turned into values by the same pgoutput decoder the stream uses (`copy_rows`: each field
+as an Insert of that text decodes it, after a synthetic Relation message), so a snapshot row and a
+streamed row of the same data are identical. Snapshot markers (`source.snapshot`) are set by `cdc.snapshot.SnapshotEmitter`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from cdc.pipeline import CaptureOptions, CapturePipeline, StopSignal
 from cdc.snapshot import WHOLE_TABLE, KeyRange, SnapshotEmitter, key_ranges, put_unless_stopped
 from cdc.urls import DatabaseUrl
 from connectors.postgres.schema import CatalogTable, read_table, table_oid, table_schema, type_codec
+from connectors.postgres.decode import copy_unescape
 from connectors.postgres.dialect import connect, qualified, quote_ident
 from connectors.postgres.setup import check_select_privilege
 from connectors.postgres.source_info import source_block
@@ -92,32 +94,26 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _raw_rows(cursor: psycopg.Cursor) -> list[list[bytes | None]]:
-    """The rows of the last statement in PG's text form, untouched by psycopg's loaders."""
-    result = cursor.pgresult
-    if result is None:
-        return []
-    ncols = result.nfields
-    get = result.get_value
-    return [[get(row, col) for col in range(ncols)] for row in range(result.ntuples)]
-
-
 def read_table_chunks(conn: psycopg.Connection, table: CatalogTable, chunk: int, stop: threading.Event,
-                      key_range: KeyRange = WHOLE_TABLE) -> Iterator[list[list[bytes | None]]]:
-    """The table's rows (of `key_range`) in text form, in chunks: keyset pagination on the primary key,
-    else one cursor."""
+                      key_range: KeyRange = WHOLE_TABLE) -> Iterator[tuple[int, bytes]]:
+    """The table's rows (of `key_range`) as `(count, data)` chunks, `data` being `COPY ... TO STDOUT`
+    text lines (`PgoutputDecoder.copy_rows` decodes them): keyset pagination on the primary key, one
+    COPY per chunk; a table without a primary key in one COPY, cut into chunks as it streams."""
     columns = ", ".join(quote_ident(c.name) for c in table.columns)
     source = qualified(table.namespace, table.name)
     cursor = conn.cursor()
     if not table.primary_key:
-        cursor.execute(f"DECLARE cdc_snapshot NO SCROLL CURSOR FOR SELECT {columns} FROM {source}")
-        while not stop.is_set():
-            cursor.execute(f"FETCH {int(chunk)} FROM cdc_snapshot")
-            rows = _raw_rows(cursor)
-            if not rows:
-                break
-            yield rows
-        cursor.execute("CLOSE cdc_snapshot")
+        lines: list[bytes] = []
+        with cursor.copy(f"COPY (SELECT {columns} FROM {source}) TO STDOUT") as copy:
+            for line in copy:
+                lines.append(bytes(line))
+                if len(lines) >= chunk:
+                    yield len(lines), b"".join(lines)
+                    lines = []
+                    if stop.is_set():
+                        return
+        if lines:
+            yield len(lines), b"".join(lines)
         return
     names = [c.name for c in table.columns]
     key_positions = [names.index(name) for name in table.primary_key]
@@ -125,22 +121,28 @@ def read_table_chunks(conn: psycopg.Connection, table: CatalogTable, chunk: int,
     key_list = ", ".join(quote_ident(name) for name in table.primary_key)
     bound = ", ".join(f"%s::{types_by_name[name]}" for name in table.primary_key)
     in_range, range_params = key_range.condition(quote_ident(table.primary_key[0]))
-    first = f"SELECT {columns} FROM {source} WHERE true{in_range} ORDER BY {key_list} LIMIT {int(chunk)}"
-    after = (f"SELECT {columns} FROM {source} WHERE ({key_list}) > ({bound}){in_range}"
-             f" ORDER BY {key_list} LIMIT {int(chunk)}")
+    # COPY takes no server-side parameters: psycopg binds these client-side, quoted as literals.
+    first = f"COPY (SELECT {columns} FROM {source} WHERE true{in_range} ORDER BY {key_list} LIMIT {int(chunk)}) TO STDOUT"
+    after = (f"COPY (SELECT {columns} FROM {source} WHERE ({key_list}) > ({bound}){in_range}"
+             f" ORDER BY {key_list} LIMIT {int(chunk)}) TO STDOUT")
     last_key: list[str] | None = None
     while not stop.is_set():
-        if last_key is None:
-            cursor.execute(first, range_params)
-        else:
-            cursor.execute(after, [*last_key, *range_params])
-        rows = _raw_rows(cursor)
-        if not rows:
+        with cursor.copy(first if last_key is None else after,
+                         range_params if last_key is None else [*last_key, *range_params]) as copy:
+            data = b"".join(copy)
+        count = data.count(b"\n")  # a newline inside a value is escaped (`\\n`): one per row
+        if not count:
             return
-        yield rows
-        if len(rows) < chunk:
+        yield count, data
+        if count < chunk:
             return
-        last_key = [rows[-1][i].decode() for i in key_positions]
+        last_key = last_key_text(data, key_positions)
+
+
+def last_key_text(data: bytes, key_positions: list[int]) -> list[str]:
+    """The text of the key columns (at `key_positions`) in the last line of COPY text output."""
+    fields = data[data.rfind(b"\n", 0, len(data) - 1) + 1:-1].split(b"\t")
+    return [copy_unescape(fields[i]).decode() for i in key_positions]
 
 
 def plan_ranges(conn: psycopg.Connection, table: CatalogTable, parts: int, min_width: int) -> list[KeyRange]:
@@ -172,9 +174,9 @@ def _worker(url: DatabaseUrl, snapshot_name: str, tables: queue.Queue, results: 
                 break
             started = time.monotonic()
             count = 0
-            for rows in read_table_chunks(conn, table.catalog, chunk, stop, key_range):
-                count += len(rows)
-                put_unless_stopped(results, ("rows", table.index, rows), stop)
+            for rows, data in read_table_chunks(conn, table.catalog, chunk, stop, key_range):
+                count += rows
+                put_unless_stopped(results, ("rows", table.index, data), stop)
             put_unless_stopped(results, ("done", table.index, None), stop)
             extra = {"table": table.schema.qualified_name, "rows": count,
                      "seconds": round(time.monotonic() - started, 2)}
@@ -240,7 +242,7 @@ def _run_workers(url, snapshot_name, consistent_point, planned, pipeline, option
     running = len(workers)
     emitter = SnapshotEmitter(pipeline.emit)
     prefix = options.prefix
-    decode = decoder.decode
+    copy_rows = decoder.copy_rows
     # One source block per table, its clock fields filled in per batch (the rows' hot path, no Change).
     templates = {table.index: pipeline.envelope.source_template(
         source_block(prefix, database, 0, "true", table.schema.namespace, table.schema.name, txid, consistent_point,
@@ -261,7 +263,7 @@ def _run_workers(url, snapshot_name, consistent_point, planned, pipeline, option
             elif kind == "rows":
                 schema = planned[index].schema
                 relid = planned[index].catalog.relid
-                afters = [decode(insert_message(relid, values), consistent_point)[3] for values in payload]
+                afters = copy_rows(relid, payload, consistent_point)
                 ts_us = time.time_ns() // 1000
 
                 def change(after, schema=schema, ts_us=ts_us) -> Change:

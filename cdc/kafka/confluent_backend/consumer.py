@@ -21,6 +21,17 @@ from cdc.kafka.confluent_backend.client import (
 from cdc.kafka.connection import bootstrap_servers
 
 
+_HEADER_TUPLES: dict[tuple, tuple] = {}  # librdkafka's headers -> Record.headers (a handful of distinct ones)
+
+
+def _header_tuple(raw: tuple) -> tuple[tuple[str, bytes], ...]:
+    """Record.headers of a message's `(name, value)` pairs: a None value as b"" (remembered for reuse)."""
+    headers = tuple((name, value if value is not None else b"") for name, value in raw)
+    if len(_HEADER_TUPLES) < 1000:
+        _HEADER_TUPLES[raw] = headers
+    return headers
+
+
 class ConfluentConsumer(Consumer):
     """librdkafka consumer; offsets stored and committed only when asked."""
 
@@ -116,7 +127,9 @@ class ConfluentConsumer(Consumer):
         if self._fatal is not None:
             raise KafkaError(f"the Kafka consumer failed and cannot continue: {self._fatal}")
         records = []
+        append = records.append
         positions = self._positions
+        header_tuples = _HEADER_TUPLES
         for message in messages:
             error = message.error()
             if error is not None:
@@ -124,17 +137,13 @@ class ConfluentConsumer(Consumer):
                 continue
             topic, partition, offset = message.topic(), message.partition(), message.offset()
             headers = message.headers()
-            records.append(
-                Record(
-                    topic,
-                    partition,
-                    offset,
-                    message.key(),
-                    message.value(),
-                    tuple((name, value if value is not None else b"") for name, value in headers) if headers else (),
-                    message.timestamp()[1],
-                )
-            )
+            if headers:
+                raw = tuple(headers)
+                headers = header_tuples.get(raw)
+                if headers is None:
+                    headers = _header_tuple(raw)
+            append(Record(topic, partition, offset, message.key(), message.value(), headers or (),
+                          message.timestamp()[1]))
             positions[(topic, partition)] = offset + 1
         return records
 

@@ -580,6 +580,55 @@ cdef object _binary_array(int element, const unsigned char* p, Py_ssize_t n):
     return items
 
 
+
+cdef bytes _copy_unescaped(const unsigned char* p, Py_ssize_t n):
+    """A COPY text field with its backslash escapes undone (as the twin's `copy_unescape`)."""
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, n)
+    cdef unsigned char* o = <unsigned char*>PyBytes_AS_STRING(out)
+    cdef Py_ssize_t i = 0, size = 0, k
+    cdef unsigned char c
+    cdef int value, digit
+    while i < n:
+        c = p[i]
+        i += 1
+        if c != 92 or i >= n:
+            o[size] = c
+            size += 1
+            continue
+        c = p[i]
+        i += 1
+        if 48 <= c <= 55:  # up to three octal digits
+            value = c - 48
+            k = 1
+            while k < 3 and i < n and 48 <= p[i] <= 55:
+                value = value * 8 + p[i] - 48
+                i += 1
+                k += 1
+            c = value & 0xFF
+        elif c == 120 and i < n and _hexval(p[i]) >= 0:  # x and one or two hex digits
+            value = _hexval(p[i])
+            i += 1
+            if i < n and _hexval(p[i]) >= 0:
+                value = value * 16 + _hexval(p[i])
+                i += 1
+            c = value
+        elif c == 98:
+            c = 8
+        elif c == 102:
+            c = 12
+        elif c == 110:
+            c = 10
+        elif c == 114:
+            c = 13
+        elif c == 116:
+            c = 9
+        elif c == 118:
+            c = 11
+        o[size] = c
+        size += 1
+    return out[:size]
+
+
 # -- relations and the decoder ----------------------------------------------------------------------
 
 @cython.final
@@ -709,6 +758,67 @@ cdef class PgoutputDecoder:
         finally:
             self._data = None
             self._buf = NULL
+
+    def copy_rows(self, relid, data, lsn=0):
+        """The rows of `COPY (SELECT <the relation's columns>) TO STDOUT` output (text format, `data`:
+        whole lines) as dicts, each as an Insert of the same text values would decode it (see the twin)."""
+        cdef _Relation relation = self._relation_of(relid)
+        cdef const unsigned char* codecs = <const unsigned char*>PyBytes_AS_STRING(relation.codecs)
+        cdef Py_ssize_t ncols = relation.ncols
+        cdef bytes buf = data if type(data) is bytes else bytes(data)
+        cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(buf)
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(buf)
+        cdef Py_ssize_t pos = 0, start, end, index, length
+        cdef bint escaped
+        cdef unsigned char stop
+        cdef bytes scratch
+        cdef const unsigned char* value_at
+        cdef list rows = []
+        cdef dict row
+        cdef object value
+        cdef int codec
+        while pos < n:
+            row = _PyDict_NewPresized(ncols)
+            for index in range(ncols):
+                start = pos
+                escaped = False
+                while pos < n and p[pos] != 9 and p[pos] != 10:
+                    if p[pos] == 92:  # a backslash escapes the next byte
+                        escaped = True
+                        pos += 1
+                    pos += 1
+                if pos >= n:
+                    raise decode_error("a COPY row runs past the end of the data", lsn, start)
+                end = pos
+                stop = p[pos]
+                if (stop == 10) != (index == ncols - 1):
+                    raise decode_error(f"a COPY row does not have the relation's {ncols} columns", lsn, start)
+                pos += 1
+                if end - start == 2 and p[start] == 92 and p[start + 1] == 78:  # \N
+                    PyDict_SetItem(row, relation.names[index], None)
+                    continue
+                value_at = p + start
+                length = end - start
+                if escaped:
+                    scratch = _copy_unescaped(p + start, length)
+                    value_at = <const unsigned char*>PyBytes_AS_STRING(scratch)
+                    length = PyBytes_GET_SIZE(scratch)
+                codec = codecs[index]
+                try:
+                    if codec & C_ARRAY:
+                        value = _text_array(codec & ~C_ARRAY, value_at, length)
+                        if value is None:
+                            value = _decode_text(codec, PyUnicode_DecodeUTF8(<const char*>value_at, length, NULL))
+                    else:
+                        value = _text_value(codec, value_at, length)
+                except _VALUE_ERRORS as exc:
+                    raw = PyBytes_FromStringAndSize(<const char*>value_at, min(length, 40))
+                    raise decode_error(
+                        f"column {relation.names[index]!r}: cannot decode {raw!r}: {exc}", lsn, start
+                    ) from None
+                PyDict_SetItem(row, relation.names[index], value)
+            rows.append(row)
+        return rows
 
     # -- reading -----------------------------------------------------------------------------------
 
