@@ -172,6 +172,15 @@ def _note_json(note: Note) -> dict:
     return {"case": note.case, "tool": note.tool, "reason": " ".join(note.reason.split())[:500]}
 
 
+def draw_charts(payload: dict) -> None:
+    """The charts of a results file, or a line saying why there are none (matplotlib is in the `bench` extra)."""
+    try:
+        charts.draw(payload, IMAGES)
+    except ImportError as exc:
+        print(f"charts not drawn: {exc} (install it with: .venv/bin/pip install -e '.[bench]'); "
+              f"draw them later with --publish", flush=True)
+
+
 def write_results(payload: dict) -> Path:
     """benchmarks/results/<time>.json and .md; the JSON's path."""
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -237,7 +246,7 @@ def measure(args: argparse.Namespace) -> Path:
     if earlier is not None:
         payload = added_to(earlier, payload)
     path = write_results(payload)
-    charts.draw(payload, IMAGES)
+    draw_charts(payload)
     return path
 
 
@@ -257,7 +266,7 @@ def main() -> None:
     if args.publish:
         source = Path(args.publish)
         payload = json.loads(source.read_text())
-        charts.draw(payload, IMAGES)
+        draw_charts(payload)
         shown = str(source.resolve().relative_to(ROOT)) if source.resolve().is_relative_to(ROOT) else source.name
         try:
             changed = publish(payload, shown, ROOT)
