@@ -29,6 +29,7 @@ Nothing here names an engine.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import deque
 from dataclasses import replace
@@ -103,6 +104,8 @@ class CapturePipeline:
         self.offsets = AcknowledgedOffsets()
         self._end_offsets = end_offsets
         self._next_lost_check = time.monotonic() + LOST_DATA_CHECK_SECONDS
+        self._lost_check: threading.Thread | None = None  # the periodic check, on a thread of its own
+        self._lost_data: BrokerLostData | None = None  # what that thread found
         # an incremental snapshot's window (cdc/incremental): the keys produced on this topic since it opened
         self.window_topic: str | None = None
         self.window_keys: set[bytes | None] = set()
@@ -347,8 +350,10 @@ class CapturePipeline:
         except KafkaError:
             self.check_broker_kept_data()  # the clearer error when the broker lost what it acknowledged
             raise
+        if self._lost_data is not None:
+            raise self._lost_data
         if time.monotonic() >= self._next_lost_check:
-            self.check_broker_kept_data()
+            self._start_lost_data_check()
         self._observe()
 
     def flush(self, timeout: float | None = 30.0) -> None:
@@ -381,14 +386,40 @@ class CapturePipeline:
     def check_broker_kept_data(self) -> None:
         """BrokerLostData when a topic's end offset fell to or below an offset Kafka acknowledged to us."""
         self._next_lost_check = time.monotonic() + LOST_DATA_CHECK_SECONDS
-        if not self.offsets.highest:
+        self._check_against_broker(self.offsets)
+
+    def _start_lost_data_check(self) -> None:
+        """`check_broker_kept_data` on a thread of its own; `poll` raises what it finds.
+
+        Reading the end offsets opens a consumer and fetches from every partition (about a second on
+        tansu): on the capture's own loop it held every change in flight, every 10 s (end-to-end lag
+        p99 1.2 s at 1k changes/s against p50 0.2 s). The thread checks a copy of the acknowledged
+        offsets taken now, so the loop goes on noting new ones meanwhile.
+        """
+        self._next_lost_check = time.monotonic() + LOST_DATA_CHECK_SECONDS
+        if not self.offsets.highest or (self._lost_check is not None and self._lost_check.is_alive()):
+            return
+        taken = AcknowledgedOffsets()
+        taken.highest = dict(self.offsets.highest)
+
+        def check() -> None:
+            try:
+                self._check_against_broker(taken)
+            except BrokerLostData as exc:
+                self._lost_data = exc
+
+        self._lost_check = threading.Thread(target=check, name="kafka-lost-data-check", daemon=True)
+        self._lost_check.start()
+
+    def _check_against_broker(self, offsets: AcknowledgedOffsets) -> None:
+        if not offsets.highest:
             return
         try:
             if self._end_offsets is None:
                 self._end_offsets = _end_offsets_of(self.producer)
                 if self._end_offsets is None:
                     return
-            self.offsets.check(self._end_offsets)
+            offsets.check(self._end_offsets)
         except BrokerLostData:
             raise
         except KafkaError as exc:  # the broker does not answer now: the next check will tell

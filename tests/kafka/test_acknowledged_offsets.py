@@ -64,3 +64,35 @@ def test_capture_stops_when_a_restarted_broker_lost_acknowledged_records(tmp_pat
         producer.close(1)
     finally:
         processes.stop(broker.pid, broker.program, broker.marker)
+
+
+def test_the_periodic_check_runs_beside_the_capture_loop_and_its_finding_stops_it(kafka_broker, monkeypatch):
+    """Reading end offsets takes about a second on tansu: poll must not wait for it (it held every change
+    in flight every 10 s), and what the check finds still stops the capture at a later poll."""
+    from cdc.kafka import make_admin, make_capture_producer
+    from cdc.kafka.base import TopicSpec
+    from cdc.pipeline import CapturePipeline
+
+    monkeypatch.setattr("cdc.pipeline.capture.LOST_DATA_CHECK_SECONDS", 0.0)
+    topic = f"lostcheck.{time.monotonic_ns()}"
+    with make_admin(kafka_broker) as admin:
+        admin.create_topics([TopicSpec(topic, partitions=1)])
+
+    def slow_and_empty(name: str) -> dict[int, int]:
+        time.sleep(1.0)
+        return {0: 0}  # as a broker that lost everything would answer
+
+    producer = make_capture_producer(kafka_broker)
+    try:
+        pipeline = CapturePipeline(producer, None, end_offsets=slow_and_empty)
+        pipeline.send_many([(topic, b"k%d" % n, b"v", None) for n in range(10)])
+        pipeline.flush()
+        started = time.monotonic()
+        pipeline.poll(0)
+        assert time.monotonic() - started < 0.5  # the check went to its own thread
+        deadline = time.monotonic() + 10
+        with pytest.raises(BrokerLostData, match="lost records it had acknowledged"):
+            while time.monotonic() < deadline:
+                pipeline.poll(0.1)
+    finally:
+        producer.close(1)
