@@ -30,7 +30,11 @@ HEX_TYPES = frozenset({"binary", "varbinary", "tinyblob", "blob", "mediumblob", 
 BIT_TYPES = frozenset({"bit"})
 FORMAT = ("CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n'")
 
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
+
+def _text(value: str) -> str:
+    """Backslash first, then tab, newline, CR, NUL (five C scans beat one `str.translate` 4x)."""
+    return (value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+            .replace("\r", "\\r").replace("\0", "\\0"))
 
 
 class NotLoadable(Exception):
@@ -74,7 +78,7 @@ def _unsupported(value: Any) -> str:
 
 def _float(value: float) -> str:
     text = repr(value)
-    if text in ("inf", "-inf", "nan"):
+    if text[-1] in "fn":  # inf, -inf, nan
         raise NotLoadable(text)
     return text
 
@@ -91,7 +95,7 @@ def _unquoted(escape: Callable[[Any], str]) -> Callable[[Any], str]:
 
 
 _TEXT: dict[type, Callable[[Any], str]] = {
-    str: lambda v: v.translate(_ESCAPES),
+    str: _text,
     int: int.__repr__,
     bool: lambda v: "1" if v else "0",
     float: _float,
