@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import stat
 
 import pytest
 
@@ -58,6 +60,8 @@ def test_snapshot_reads_are_loaded_with_the_values_the_insert_path_writes(mysql_
         records += stream.change("r", loaded, None, {"id": i} | row)
     apply.apply(records)
     assert loads == [len(VALUES)]
+    scratch = apply.writer._load_dir  # private (0700) and emptied after each load
+    assert stat.S_IMODE(os.stat(scratch).st_mode) == 0o700 and os.listdir(scratch) == []
     apply.apply([r for i, row in enumerate(VALUES) for r in stream.insert(inserted, {"id": i} | row)])
     assert loads == [len(VALUES)]
     names = ", ".join(f"`{c.name}`" for c in [KEY, *TRICKY])
@@ -65,6 +69,8 @@ def test_snapshot_reads_are_loaded_with_the_values_the_insert_path_writes(mysql_
     assert got == rows(mysql_database, f"SELECT {names} FROM inserted ORDER BY id")
     assert len(got) == len(VALUES) and got[2][1:] == (None,) * len(TRICKY) and got[3][1] == ""
     assert got[0][3] == b"\x00\t\n\r\\N\x00\xff" and got[3][3] == b"\\"
+    apply.writer.close()
+    assert not os.path.exists(scratch)
 
 
 def test_reads_of_keys_already_there_are_upserted_and_the_next_batches_too(mysql_database):
@@ -73,7 +79,8 @@ def test_reads_of_keys_already_there_are_upserted_and_the_next_batches_too(mysql
     apply = applier(mysql_database, schema)
     loads = _counting_loads(apply.writer)
     apply.apply(stream.change("r", schema, None, {"id": 1, "tx": "a"}))
-    apply.apply(stream.change("r", schema, None, {"id": 1, "tx": "b"}) + stream.change("r", schema, None, {"id": 2, "tx": "c"}))
+    apply.apply(stream.change("r", schema, None, {"id": 1, "tx": "b"})
+                + stream.change("r", schema, None, {"id": 2, "tx": "c"}))
     apply.apply(stream.change("r", schema, None, {"id": 3, "tx": "d"}))
     assert loads == [1, 1]  # the second load skipped the key already there: rolled back, upserted; the third upserted
     assert rows(mysql_database, "SELECT id, tx FROM items ORDER BY id") == [(1, "b"), (2, "c"), (3, "d")]
