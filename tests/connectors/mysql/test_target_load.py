@@ -23,18 +23,27 @@ TRICKY = [
     Column("d", "date", "date"),
     Column("t", "time(6)", "time", precision=6),
     Column("bits", "bit(4)", "bits", length=4),
+    Column("tz", "timestamp(3)", "timestamptz", precision=3),
+    Column("bu", "bigint unsigned", "int", length=8, unsigned=True),
+    Column("f4", "float", "float", length=4),
+    Column("en", "enum('sad','ok')", "enum", values=("sad", "ok")),
+    Column("st", "set('a','b','c')", "set", values=("a", "b", "c")),
+    Column("yr", "year", "year"),
 ]
 VALUES = [
     {"tx": "tab\there\nnew line\r\\N back\\slash 'q' \"dq\" \x00nul", "vc": "", "blb": "AAkKDVxOAP8=",
      "js": '{"a": "x\\ty\\n\\"z\\\\", "u": "\\u00e9😀"}', "dec": "-1234567890123456789012345678.0123456789",
      "f8": 0.1 + 0.2, "dtm": "2024-02-29T13:45:00.000001", "d": "0001-01-01", "t": "-838:59:59.000000",
-     "bits": "1010"},
+     "bits": "1010", "tz": "2024-02-29T12:45:00.123Z", "bu": 18446744073709551615, "f4": 0.1, "en": "ok",
+     "st": "a,c", "yr": 2024},
     {"tx": "\\N", "vc": "héllo ✓ 😀", "blb": "", "js": "[]", "dec": "0.0000000001", "f8": -1.7976931348623157e308,
-     "dtm": "9999-12-31T23:59:59.999999", "d": "2024-02-29", "t": "00:00:00.5", "bits": "0"},
+     "dtm": "9999-12-31T23:59:59.999999", "d": "2024-02-29", "t": "00:00:00.5", "bits": "0",
+     "tz": "1970-01-01T00:00:01Z", "bu": 0, "f4": -3.4028234663852886e38, "en": "sad", "st": "", "yr": 1901},
     {"tx": None, "vc": None, "blb": None, "js": None, "dec": None, "f8": None, "dtm": None, "d": None, "t": None,
-     "bits": None},
+     "bits": None, "tz": None, "bu": None, "f4": None, "en": None, "st": None, "yr": None},
     {"tx": "", "vc": "\t", "blb": "XA==", "js": '"\\\\"', "dec": "9999999999999999999999999999.9999999999",
-     "f8": 5e-324, "dtm": "1970-01-01T00:00:00", "d": "1000-01-01", "t": "838:59:59", "bits": "1111"},
+     "f8": 5e-324, "dtm": "1970-01-01T00:00:00", "d": "1000-01-01", "t": "838:59:59", "bits": "1111",
+     "tz": "2038-01-19T03:14:07.999Z", "bu": 1, "f4": 1.0000001, "en": "ok", "st": "b", "yr": 2155},
 ]
 
 
