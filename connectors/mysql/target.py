@@ -7,6 +7,11 @@ A folded batch becomes, inside the caller's transaction:
     INSERT INTO target (..) VALUES (..), .. ON DUPLICATE KEY UPDATE c = VALUES(c), ..
 The statements' text is rendered before the transaction (`render`, overlapped with the previous
 batch's write by the apply worker); the transaction only sends it.
+A batch of snapshot reads only is rendered as `LOAD DATA LOCAL INFILE` rows instead (`load_data`) and
+loaded under a savepoint through a private temporary file: when the server skipped a row (LOCAL loads
+skip duplicate keys) or warned about a value, it is rolled back to the savepoint and written with the
+INSERT statements; after a duplicate key the table's next 20 batches take the INSERT path. A server
+that refuses LOCAL INFILE is logged once and the writer keeps to the INSERT path.
 Identifiers are quoted with `quote_ident`; values are bound (escaped by the driver). The session runs
 in strict SQL mode, so a value that does not fit its column is an error, never silently truncated.
 """
@@ -14,7 +19,11 @@ in strict SQL mode, so a value that does not fit its column is an error, never s
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
+import os
+import shutil
+import tempfile
 from decimal import Decimal
 from collections.abc import Iterable
 from typing import Any
@@ -29,7 +38,10 @@ from cdc.apply.values import Converter, converter
 from cdc.errors import TargetError
 from cdc.events import Column, TableSchema
 from cdc.urls import DatabaseUrl
+from connectors.mysql import load_data
 from connectors.mysql.dialect import connect, qualified, quote_ident
+
+log = logging.getLogger(__name__)
 
 DENIED_CODES = (1044, 1142, 1143)  # access denied to a database, a table command, a column
 
@@ -48,6 +60,18 @@ DATA_ERRNOS = frozenset({
     1048, 1062, 1263, 1264, 1265, 1292, 1364, 1366, 1367, 1406, 1411, 1416, 1451, 1452, 1690, 3140, 3819,
     4025, 4078,
 })
+# The server refuses LOAD DATA LOCAL: not allowed (local_infile off; 4166 on MariaDB), disabled (MySQL 8), denied.
+LOAD_REFUSED_ERRNOS = frozenset({1148, 2068, 3948, 4166, *DENIED_CODES})
+UPSERT_AFTER_CONFLICT = 20  # batches of a table upserted after a load that met keys already there
+
+
+class LoadBatch:
+    """A rendered batch of snapshot reads: per column group, the LOAD DATA statement tail, rows text, row count."""
+
+    __slots__ = ("loads",)
+
+    def __init__(self, loads: list[tuple[str, bytes, int]]) -> None:
+        self.loads = loads
 
 
 class Writer(TargetWriter):
@@ -57,7 +81,13 @@ class Writer(TargetWriter):
 
     def __init__(self, url: DatabaseUrl, **options: Any) -> None:
         super().__init__(url, **options)
-        self.conn = connect(url, error=TargetError, autocommit=False, init_command=SESSION_INIT)
+        # local_infile: the capability is announced at connect; pymysql only answers the server's
+        # request for a file while `_load` runs (the flag is off otherwise).
+        self.conn = connect(url, error=TargetError, autocommit=False, init_command=SESSION_INIT, local_infile=True)
+        self.conn._local_infile = False
+        self._load_refused = False
+        self._load_dir: str | None = None
+        self._upsert_next: dict[int, int] = {}  # id(table) -> batches of snapshot reads still to upsert
         self._offsets = qualified(url.database, OFFSETS_TABLE)
         (packet,) = self._execute("SELECT @@max_allowed_packet").fetchone()
         self.conn.rollback()
@@ -169,6 +199,9 @@ class Writer(TargetWriter):
 
     def close(self) -> None:
         self.conn.close()
+        if self._load_dir is not None:
+            shutil.rmtree(self._load_dir, ignore_errors=True)
+            self._load_dir = None
 
     # --- writing ---
 
@@ -176,19 +209,86 @@ class Writer(TargetWriter):
               keys: list | None = None, rendered: Any = None) -> None:
         if folded.truncate:
             self.truncate(table)
-        if rendered is None:
-            rendered = self.render(table, folded, groups if groups is not None else table.row_groups(folded.upserts),
-                                   keys if keys is not None else table.key_values(folded.deletes))
+        if rendered is None or isinstance(rendered, LoadBatch):
+            groups = groups if groups is not None else table.row_groups(folded.upserts)
+            keys = keys if keys is not None else table.key_values(folded.deletes)
+            if rendered is None:
+                rendered = self.render(table, folded, groups, keys)
+            if isinstance(rendered, LoadBatch):
+                if self._loaded(table, rendered):
+                    return
+                rendered = self._statements(table, groups, keys)
         execute = self.conn.cursor().execute
         for statement in rendered:
             execute(statement)
 
-    def render(self, table: TargetTable, folded: FoldedBatch, groups: list, keys: list) -> list[str]:
+    def render(self, table: TargetTable, folded: FoldedBatch, groups: list, keys: list) -> list[str] | LoadBatch:
         """The batch's DELETE and INSERT .. ON DUPLICATE KEY UPDATE statements, values as literals.
 
         Built while the previous batch is written (no round trip: `_literal` escapes as the driver
-        does); see `_chunked` for how rows are split into statements.
+        does); see `_chunked` for how rows are split into statements. A batch of snapshot reads only
+        becomes a `LoadBatch` when every value has a LOAD DATA form.
         """
+        if (folded.reads_only and not keys and groups and not self._load_refused
+                and load_data.loadable(table)):
+            try:
+                return LoadBatch([(load_data.statement_tail(table, columns),
+                                   load_data.rows_text(table, columns, rows), len(rows))
+                                  for columns, rows in groups if rows])
+            except load_data.NotLoadable:
+                pass
+        return self._statements(table, groups, keys)
+
+    def _loaded(self, table: TargetTable, batch: LoadBatch) -> bool:
+        """LOAD DATA the batch under a savepoint; False, with nothing written, when a row was skipped
+        (a key already there: the table's next batches are upserted), a value drew a warning (the INSERT
+        path reports it as strict mode does) or the server refuses LOCAL INFILE (remembered)."""
+        skip = self._upsert_next.get(id(table), 0)
+        if skip:
+            self._upsert_next[id(table)] = skip - 1
+            return False
+        self._execute("SAVEPOINT cdc_load")
+        try:
+            for tail, text, count in batch.loads:
+                loaded, warnings = self._load(tail, text)
+                if loaded != count or warnings:
+                    self._execute("ROLLBACK TO SAVEPOINT cdc_load")
+                    if loaded < count:
+                        self._upsert_next[id(table)] = UPSERT_AFTER_CONFLICT
+                    return False
+        except pymysql.err.MySQLError as exc:
+            if not (exc.args and exc.args[0] in LOAD_REFUSED_ERRNOS):
+                raise
+            self._execute("ROLLBACK TO SAVEPOINT cdc_load")
+            self._load_refused = True
+            log.warning("the target refuses LOAD DATA LOCAL INFILE; snapshot reads are written with INSERT"
+                        " statements (enable local_infile on the server for the faster initial copy)",
+                        extra={"reason": str(exc.args[-1])})
+            return False
+        self._execute("RELEASE SAVEPOINT cdc_load")
+        return True
+
+    def _load(self, tail: str, text: bytes) -> tuple[int, int]:
+        """One LOAD DATA LOCAL INFILE of `text` through a file made 0600 in a private (0700) directory and
+        removed right after; (rows loaded, warnings)."""
+        if self._load_dir is None:
+            self._load_dir = tempfile.mkdtemp(prefix="cdc-load-")
+        fd, path = tempfile.mkstemp(dir=self._load_dir, suffix=".tsv")
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(text)
+            cur = self.conn.cursor()
+            self.conn._local_infile = True
+            try:
+                cur.execute(f"LOAD DATA LOCAL INFILE {self.conn.escape(path)}{tail}")
+            finally:
+                self.conn._local_infile = False
+            return cur.rowcount, cur.warning_count
+        finally:
+            os.unlink(path)
+
+    def _statements(self, table: TargetTable, groups: list, keys: list) -> list[str]:
+        """The DELETE and INSERT .. ON DUPLICATE KEY UPDATE statements of the batch."""
         statements = []
         if keys:
             statements.extend(self._delete_statements(table, keys))
