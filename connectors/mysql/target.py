@@ -85,7 +85,7 @@ class Writer(TargetWriter):
         # request for a file while `_load` runs (the flag is off otherwise).
         self.conn = connect(url, error=TargetError, autocommit=False, init_command=SESSION_INIT, local_infile=True)
         self.conn._local_infile = False
-        self._load_refused = False
+        self._load_refused = not load_data.GUARDED  # no guarded file sender: INSERT statements only
         self._load_dir: str | None = None
         self._upsert_next: dict[int, int] = {}  # id(table) -> batches of snapshot reads still to upsert
         self._offsets = qualified(url.database, OFFSETS_TABLE)
@@ -278,7 +278,7 @@ class Writer(TargetWriter):
             with os.fdopen(fd, "wb") as file:
                 file.write(text)
             cur = self.conn.cursor()
-            self.conn._local_infile = True
+            self.conn._local_infile = path  # the only file the guarded sender sends (load_data.py)
             try:
                 cur.execute(f"LOAD DATA LOCAL INFILE {self.conn.escape(path)}{tail}")
             finally:

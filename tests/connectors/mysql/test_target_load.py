@@ -124,3 +124,31 @@ def test_a_server_refusing_local_infile_is_logged_once_and_the_inserts_take_over
         "the target refuses LOAD DATA LOCAL INFILE; snapshot reads are written with INSERT statements"
         " (enable local_infile on the server for the faster initial copy)") == 1
     assert rows(mysql_database, "SELECT id, tx FROM items ORDER BY id") == [(1, "a"), (2, "b")]
+
+
+def test_a_target_asking_for_another_file_gets_nothing(tmp_path):
+    """PyMySQL's sender is wrapped: only the file of the running LOAD DATA goes out; any other name the
+    server asks for (a hostile target fishing for apply's files) is refused with 2068 before it is opened."""
+    import pymysql.connections
+    import pymysql.err
+
+    from connectors.mysql import load_data
+
+    assert load_data.GUARDED and getattr(pymysql.connections._send_local_file, "guarded", False)
+    sent = []
+    guarded = load_data._send_only_the_file_being_loaded(lambda filename, conn: sent.append(filename))
+
+    class Connection:  # only the attribute the sender reads
+        _local_infile: object = False
+
+    conn = Connection()
+    ours = str(tmp_path / "rows.tsv")
+    for flag, asked in ((False, b"/etc/passwd"), (ours, b"/etc/passwd"), (ours, os.fsencode(ours) + b"x")):
+        conn._local_infile = flag
+        with pytest.raises(pymysql.err.OperationalError) as refused:
+            guarded(asked, conn)
+        assert refused.value.args[0] == 2068
+    assert sent == []
+    conn._local_infile = ours
+    guarded(os.fsencode(ours), conn)
+    assert sent == [os.fsencode(ours)]
