@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cdc.snapshot import WHOLE_TABLE
 from connectors.mysql.binlog import ROWS_EVENTS, BinlogReader, current_position
 from connectors.mysql.decoder import RowDecoder
 from connectors.mysql.dialect import connect
@@ -190,3 +191,27 @@ def test_rows_read_as_json_make_the_same_events_as_rows_read_through_pymysql(mys
             assert _events(edges) == _events(expected)
     finally:
         conn.close()
+
+
+def test_a_row_over_16_mb_is_read_as_json_like_the_rows_around_it(mysql_database: str) -> None:
+    """A row split over several packets (over 16 MB) is put together by the fast path, the rows after it read on."""
+    from cdc.envelope import Envelope
+    from connectors.mysql.snapshot import _batches, _json_batches, json_plan
+
+    import orjson
+
+    execute(mysql_database, "SET GLOBAL max_allowed_packet = 64 * 1024 * 1024")
+    try:
+        conn = connect(mysql_database, **snapshot_connection_kwargs())
+        with conn.cursor() as cursor:
+            cursor.execute("CREATE TABLE wide (id INT PRIMARY KEY, body LONGTEXT, tail VARCHAR(10))")
+            cursor.execute("INSERT INTO wide VALUES (1, 'small', 'a'), (2, REPEAT('é', 9000000), 'b'), "
+                           "(3, NULL, 'c'), (4, REPEAT('x', 16777210), 'd')")
+        table = describe_table(conn, mysql_database.rsplit("/", 1)[1], "wide")
+        old = [orjson.dumps(row) for batch in _batches(conn, (table, WHOLE_TABLE), 3) for row in batch]
+        new = [row[1] for batch in _json_batches(conn, table, json_plan(table, Envelope("w")), 3) for row in batch]
+        assert new == old and len(new) == 4
+        assert [len(orjson.loads(row)["body"] or "") for row in new] == [5, 9000000, 0, 16777210]
+        conn.close()
+    finally:
+        execute(mysql_database, "SET GLOBAL max_allowed_packet = 16 * 1024 * 1024")
