@@ -22,6 +22,7 @@ from connectors.mysql import text_rows as pure_text_rows
 TEXT_ROWS = twin("connectors.mysql.text_rows")
 
 BLOCK_BYTES = 256 * 1024
+MAX_PAYLOAD = 0xFFFFFF  # a packet this long continues in the next one (a row over 16 MB)
 
 
 def select_rows_json(conn, sql: str, kinds: tuple[int, ...], converters: tuple[Callable[[Any], Any], ...],
@@ -116,29 +117,18 @@ def iter_rows_json(conn, sql: str, kinds: tuple[int, ...], converters: tuple[Cal
             conn._force_close()  # the rest of the result set is unread: the connection cannot be used again
 
 
-MAX_PAYLOAD = 0xFFFFFF
+def _read_some(read: Callable[[int], bytes], wanted: int) -> bytes:
+    """Up to `wanted` bytes from the socket, at least one; all of them past BLOCK_BYTES (a long packet's rest)."""
+    block = read(wanted)
+    if not block:
+        raise pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query")
+    if wanted > BLOCK_BYTES and len(block) < wanted:
+        block += _read_all(read, wanted - len(block))
+    return block
 
 
 def _packet_length(data: bytes) -> int:
     return data[0] | data[1] << 8 | data[2] << 16
-
-
-def _read_some(read: Callable[[int], bytes], wanted: int) -> bytes:
-    """Up to `wanted` bytes from the socket (at least one; reads on for a long packet's remainder)."""
-    block = read(wanted)
-    if not block:
-        raise pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query")
-    if len(block) < wanted and wanted > BLOCK_BYTES:
-        parts = [block]
-        got = len(block)
-        while got < wanted:
-            more = read(wanted - got)
-            if not more:
-                raise pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query")
-            parts.append(more)
-            got += len(more)
-        block = b"".join(parts)
-    return block
 
 
 def _exactly(pending: bytes, read: Callable[[int], bytes], size: int) -> tuple[bytes, bytes]:
@@ -168,7 +158,7 @@ def _large_row(pending: bytes, conn, converters: tuple[Callable[[Any], Any], ...
     payload = []
     while True:
         header, pending = _exactly(pending, read, 4)
-        length = header[0] | header[1] << 8 | header[2] << 16
+        length = _packet_length(header)
         part, pending = _exactly(pending, read, length)
         payload.append(part)
         if length < MAX_PAYLOAD:

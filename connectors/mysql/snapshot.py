@@ -12,7 +12,10 @@ connections' snapshots are of one binlog position (`begin_aligned_snapshots`): o
 their `binlog_snapshot_position`s agree (no commit between them; tried 3 times), else under a brief
 `FLUSH TABLES WITH READ LOCK` when the user has RELOAD; without it, one connection reads everything
 (logged). Values come back as text and are turned into the same readable
-forms the binlog decoder gives (`converter`), and the table's schema is built from
+forms the binlog decoder gives (`converter`). A table with a primary key is read straight off the
+socket into row JSON (`raw_query.iter_rows_json` and the `text_rows` twins, as an incremental
+snapshot's chunk: `json_plan`), only each batch's first and last row decoded back into values (their
+Change gets the marker); the others are read through PyMySQL's rows. The table's schema is built from
 information_schema through the same `connectors.mysql.schema` functions as a TABLE_MAP's, so a snapshot
 row and a streamed row of the same data are identical, and so are their schemas. Snapshot markers
 (`source.snapshot`) are set by `cdc.snapshot.SnapshotEmitter`.
