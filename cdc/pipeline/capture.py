@@ -235,6 +235,17 @@ class CapturePipeline:
         self._count(self._current_name, READ, len(afters))
         self.send_many(records)
 
+    def emit_json_reads(self, table: TableSchema, rows: list[tuple[None, bytes, None, bytes | None]], source) -> None:
+        """`emit_reads` of snapshot rows already in JSON (`(None, after, None, key)`, as the envelope's
+        `json_reads_records` takes them; `source` a template without variable fields), sent in one call."""
+        self._enter(table)
+        records = self.envelope.json_reads_records(table, rows, source)
+        if records is None:
+            raise ValueError(f"the rows of {table.qualified_name} must reach the envelope as dicts")
+        self.events += len(rows)
+        self._count(self._current_name, READ, len(rows))
+        self.send_many(records)
+
     def emit_prepared(self, table: TableSchema, op: str, parts: tuple, source, source_values: tuple[Any, ...]) -> None:
         """`emit_row` for a change prepared earlier with `envelope.row_parts` (its `parts`): the same
         records, numbering and schema check; only the source block and clock are filled in now."""

@@ -12,7 +12,10 @@ connections' snapshots are of one binlog position (`begin_aligned_snapshots`): o
 their `binlog_snapshot_position`s agree (no commit between them; tried 3 times), else under a brief
 `FLUSH TABLES WITH READ LOCK` when the user has RELOAD; without it, one connection reads everything
 (logged). Values come back as text and are turned into the same readable
-forms the binlog decoder gives (`converter`), and the table's schema is built from
+forms the binlog decoder gives (`converter`). A table with a primary key is read straight off the
+socket into row JSON (`raw_query.iter_rows_json` and the `text_rows` twins, as an incremental
+snapshot's chunk: `json_plan`), only each batch's first and last row decoded back into values (their
+Change gets the marker); the others are read through PyMySQL's rows. The table's schema is built from
 information_schema through the same `connectors.mysql.schema` functions as a TABLE_MAP's, so a snapshot
 row and a streamed row of the same data are identical, and so are their schemas. Snapshot markers
 (`source.snapshot`) are set by `cdc.snapshot.SnapshotEmitter`.
@@ -27,6 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import pymysql
 
 from cdc.codecs import encode_float, encode_float4
@@ -41,6 +45,7 @@ from connectors.mysql import text_rows
 from connectors.mysql import types as mt
 from connectors.mysql.dialect import connect, qualified, quote_ident
 from connectors.mysql.offsets import BinlogPosition
+from connectors.mysql.raw_query import iter_rows_json
 from connectors.mysql.schema import read_columns, table_schema
 from connectors.mysql.setup import ServerInfo
 from connectors.mysql.source_info import source_block
@@ -58,6 +63,7 @@ class SnapshotTable:
     key: tuple[str, ...]
     expressions: tuple[str, ...] = ()
     kinds: tuple[int, ...] = ()  # per column, how text_rows writes it straight to JSON (text_kind)
+    columns: tuple[mt.ColumnInfo, ...] = ()
 
 
 def _text(value: Any) -> str:
@@ -125,7 +131,7 @@ def describe_table(conn, database: str, table: str, version: int = 1) -> Snapsho
     columns, key = read_columns(conn, database, table)
     return SnapshotTable(database, table, table_schema(database, table, columns, key, version),
                          tuple(converter(c) for c in columns), key, tuple(select_expression(c) for c in columns),
-                         tuple(text_kind(c) for c in columns))
+                         tuple(text_kind(c) for c in columns), tuple(columns))
 
 
 def select_expression(column: mt.ColumnInfo) -> str:
@@ -366,13 +372,29 @@ def run_snapshot(url: DatabaseUrl, info: ServerInfo, table_filter: TableFilter, 
         # One source block per table, for the rows between a batch's edges (the hot path, no Change).
         templates = {key: pipeline.envelope.source_template(source_of(t), SNAPSHOT_CLOCK_FIELDS)
                      for key, t in by_name.items()}
+        plans = json_plans(tables, pipeline.envelope)
+        fixed = {key: pipeline.envelope.source_template(source_of(by_name[key]), ()) for key in plans}
+
+        def read(c, item: tuple[SnapshotTable, KeyRange]) -> Iterator[list]:
+            plan = plans.get((item[0].database, item[0].name))
+            if plan is None:
+                return _batches(c, item, options.snapshot_chunk)
+            return _json_batches(c, item[0], plan, options.snapshot_chunk, item[1])
+
         count = 0
-        for key, rows in read_in_parallel(work, conns, lambda c, item: _batches(c, item, options.snapshot_chunk),
+        for key, rows in read_in_parallel(work, conns, read,
                                           stop=lambda: stop.requested, idle=pipeline.poll):
             if rows is None:
                 emitter.table_done(key)
                 continue
             table = by_name[key]
+            if key in plans:
+                emitter.rows(key, rows, lambda row, t=table: Change(READ, t.schema, None, orjson.loads(row[1]),
+                                                                    source_of(t), (0, 0, 0)),
+                             lambda inside, t=table, k=key: pipeline.emit_json_reads(t.schema, inside, fixed[k]))
+                count += len(rows)
+                pipeline.poll()
+                continue
             emitter.rows(key, rows, lambda row, t=table: Change(READ, t.schema, None, row, source_of(t), (0, 0, 0)),
                          lambda inside, t=table, k=key: pipeline.emit_reads(t.schema, inside, templates[k], clock))
             count += len(rows)
@@ -402,5 +424,94 @@ def _batches(conn, item: tuple[SnapshotTable, KeyRange], chunk: int) -> Iterator
         if len(batch) == BATCH_ROWS:
             yield batch
             batch = []
+    if batch:
+        yield batch
+
+
+@dataclass(slots=True, frozen=True)
+class JsonPlan:
+    """How one table's rows are read straight off the socket into row JSON (`raw_query.iter_rows_json`)."""
+
+    names: tuple[str, ...]
+    json_names: tuple[bytes, ...]  # '"name":' per column, as orjson writes a dict key
+    key_positions: tuple[int, ...]  # the envelope's key columns, as positions in `names`
+    key_heads: tuple[bytes, ...]
+    paging: tuple[tuple[int, Callable[[bytes], Any]], ...]  # per `key` column: its place in the raw key, as a param
+
+
+def json_plan(table: SnapshotTable, envelope) -> JsonPlan | str:
+    """The fast path's plan for `table`, or why it is read through PyMySQL's rows instead."""
+    if not table.key:
+        return "no primary key (read in one pass)"
+    if any(column.type_code == mt.T_GEOMETRY for column in table.columns):
+        return "a geometry column"
+    keys = envelope.json_row_keys(table.schema)
+    if keys is None:
+        return "the envelope needs rows as dicts (compat debezium, or a float key column)"
+    key_names, key_heads = keys
+    if set(key_names) != set(table.key):
+        return "the topic's key is not the primary key"
+    names = tuple(column.name for column in table.schema.columns)
+    by_name = {column.name: column for column in table.columns}
+    paging = tuple((key_names.index(name), _key_param(by_name[name])) for name in table.key)
+    return JsonPlan(names, tuple(orjson.dumps(name) + b":" for name in names),
+                    tuple(names.index(name) for name in key_names), key_heads, paging)
+
+
+def _key_param(column: mt.ColumnInfo) -> Callable[[bytes], Any]:
+    """A key column's raw text as the next chunk's query compares it: int, bytes (binary), else str."""
+    if column.type_code in mt.INT_TYPES:
+        return int
+    if column.charset == "binary":
+        return bytes
+    return lambda raw: bytes(raw).decode("utf-8")
+
+
+def json_plans(tables: list[SnapshotTable], envelope) -> dict[tuple[str, str], JsonPlan]:
+    """The fast path's plans of the tables it can read; the others are named in a debug line each."""
+    plans = {}
+    for table in tables:
+        plan = json_plan(table, envelope)
+        if isinstance(plan, str):
+            log.debug("snapshot of %s.%s reads rows through PyMySQL: %s", table.database, table.name, plan)
+        else:
+            plans[(table.database, table.name)] = plan
+    return plans
+
+
+def _json_batches(conn, table: SnapshotTable, plan: JsonPlan, chunk: int,
+                  key_range: KeyRange = WHOLE_TABLE) -> Iterator[list[tuple[None, bytes, None, bytes | None]]]:
+    """The rows of one (table, key range) as row JSON (`(None, after, None, key)`, as the envelope's
+    `json_reads_records` takes them), in primary-key order, `chunk` rows per query, in lists of at
+    least BATCH_ROWS (a block's rows) but the last; no row decoded into Python values but the key
+    of each chunk's last row."""
+    select = ", ".join(table.expressions)
+    source = qualified(table.database, table.name)
+    key_list = ", ".join(quote_ident(k) for k in table.key)
+    in_range, range_params = key_range.condition(quote_ident(table.key[0]))
+    mogrify = conn.cursor().mogrify
+    last: list[Any] | None = None
+    batch: list = []
+    while True:
+        if last is None:
+            sql = mogrify(f"SELECT {select} FROM {source} WHERE true{in_range} ORDER BY {key_list}"
+                          f" LIMIT {int(chunk)}", range_params)
+        else:
+            marks = ", ".join(["%s"] * len(last))
+            sql = mogrify(f"SELECT {select} FROM {source} WHERE ({key_list}) > ({marks}){in_range} "
+                          f"ORDER BY {key_list} LIMIT {int(chunk)}", [*last, *range_params])
+        count = 0
+        last_raw = None
+        for rows, key in iter_rows_json(conn, sql, table.kinds, table.converters, plan.names, plan.json_names,
+                                        plan.key_positions, plan.key_heads):
+            count += len(rows)
+            batch += rows
+            last_raw = key
+            if len(batch) >= BATCH_ROWS:
+                yield batch
+                batch = []
+        if count < chunk or last_raw is None:
+            break
+        last = [param(last_raw[index]) for index, param in plan.paging]
     if batch:
         yield batch
