@@ -33,7 +33,7 @@ from cdc.events import TableSchema
 from cdc.kafka import make_producer
 from cdc.offsets import OffsetStore
 from cdc.urls import DatabaseUrl
-from connectors.mysql import client_stream
+from connectors.mysql import client_stream, local_infile
 from connectors.mysql.client_stream import ClientSession
 from connectors.mysql.dialect import connect, quote_ident
 from connectors.mysql.offsets import position_value
@@ -300,7 +300,7 @@ class BulkTarget:
         self.url = url
 
     def connect(self):
-        return connect(self.url, error=TargetError, autocommit=False, local_infile=True)
+        return local_infile.closed(connect(self.url, error=TargetError, autocommit=False, local_infile=True))
 
     def target_table(self, table: str) -> str:
         return f"{quote_ident(self.url.database)}.{quote_ident(table.split('.')[-1])}"
@@ -386,7 +386,7 @@ class BulkTarget:
 
             feeder = threading.Thread(target=feed, name="copy-feed", daemon=True)
             feeder.start()
-            with conn.cursor() as cursor:
+            with conn.cursor() as cursor, local_infile.sending(conn, fifo):
                 cursor.execute("SET SESSION unique_checks = 0, foreign_key_checks = 0")
                 cursor.execute(f"LOAD DATA LOCAL INFILE %s INTO TABLE {self.target_table(table)} CHARACTER SET utf8mb4 "
                                f"({', '.join(targets)})" + (f" SET {', '.join(assignments)}" if assignments else ""),

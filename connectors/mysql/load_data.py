@@ -11,12 +11,9 @@ Column names come only from the target table's known columns and are quoted.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from decimal import Decimal
 from typing import Any, Callable
 
-import pymysql.connections
-import pymysql.err
 from pymysql.converters import escape_date, escape_datetime, escape_time, escape_timedelta
 
 from cdc.apply.target import TargetTable
@@ -32,32 +29,6 @@ TEXT_TYPES = frozenset({
 HEX_TYPES = frozenset({"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"})
 BIT_TYPES = frozenset({"bit"})
 FORMAT = ("CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n'")
-
-
-def _send_only_the_file_being_loaded(send: Callable) -> Callable:
-    """PyMySQL's file sender, refusing any file but the one the running `LOAD DATA` names.
-
-    PyMySQL answers a server's LOCAL INFILE request with whatever file the server names; a hostile
-    target could ask for another file readable by apply's user. `connection._local_infile` holds the
-    path of the file being loaded (and is False the rest of the time), so a request for anything else
-    fails with error 2068 (the target then keeps to INSERT statements) and no byte of it is sent.
-    """
-    def send_local_file(filename: bytes | str, conn) -> None:
-        expected = conn._local_infile
-        if not isinstance(expected, str) or os.fsencode(filename) != os.fsencode(expected):
-            raise pymysql.err.OperationalError(
-                2068, f"the target server asked for the local file {os.fsdecode(filename)!r}, which apply is "
-                      "not loading: refused")
-        send(filename, conn)
-
-    send_local_file.guarded = True
-    return send_local_file
-
-
-# Whether PyMySQL's sender could be guarded (a private name: without it, no LOAD DATA is attempted).
-GUARDED = hasattr(pymysql.connections, "_send_local_file")
-if GUARDED and not getattr(pymysql.connections._send_local_file, "guarded", False):
-    pymysql.connections._send_local_file = _send_only_the_file_being_loaded(pymysql.connections._send_local_file)
 
 
 def _text(value: str) -> str:

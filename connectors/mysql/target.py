@@ -38,7 +38,7 @@ from cdc.apply.values import Converter, converter
 from cdc.errors import TargetError
 from cdc.events import Column, TableSchema
 from cdc.urls import DatabaseUrl
-from connectors.mysql import load_data
+from connectors.mysql import load_data, local_infile
 from connectors.mysql.dialect import connect, qualified, quote_ident
 
 log = logging.getLogger(__name__)
@@ -83,9 +83,9 @@ class Writer(TargetWriter):
         super().__init__(url, **options)
         # local_infile: the capability is announced at connect; pymysql only answers the server's
         # request for a file while `_load` runs (the flag is off otherwise).
-        self.conn = connect(url, error=TargetError, autocommit=False, init_command=SESSION_INIT, local_infile=True)
-        self.conn._local_infile = False
-        self._load_refused = not load_data.GUARDED  # no guarded file sender: INSERT statements only
+        self.conn = local_infile.closed(connect(url, error=TargetError, autocommit=False, init_command=SESSION_INIT,
+                                                local_infile=True))
+        self._load_refused = not local_infile.GUARDED  # no guarded file sender: INSERT statements only
         self._load_dir: str | None = None
         self._upsert_next: dict[int, int] = {}  # id(table) -> batches of snapshot reads still to upsert
         self._offsets = qualified(url.database, OFFSETS_TABLE)
@@ -278,11 +278,8 @@ class Writer(TargetWriter):
             with os.fdopen(fd, "wb") as file:
                 file.write(text)
             cur = self.conn.cursor()
-            self.conn._local_infile = path  # the only file the guarded sender sends (load_data.py)
-            try:
+            with local_infile.sending(self.conn, path):
                 cur.execute(f"LOAD DATA LOCAL INFILE {self.conn.escape(path)}{tail}")
-            finally:
-                self.conn._local_infile = False
             return cur.rowcount, cur.warning_count
         finally:
             os.unlink(path)

@@ -128,27 +128,29 @@ def test_a_server_refusing_local_infile_is_logged_once_and_the_inserts_take_over
 
 def test_a_target_asking_for_another_file_gets_nothing(tmp_path):
     """PyMySQL's sender is wrapped: only the file of the running LOAD DATA goes out; any other name the
-    server asks for (a hostile target fishing for apply's files) is refused with 2068 before it is opened."""
+    server asks for (a hostile target fishing for this process's files) is refused with 2068 before it is
+    opened, and so is every request outside a `sending` block."""
     import pymysql.connections
     import pymysql.err
 
-    from connectors.mysql import load_data
+    from connectors.mysql import local_infile
 
-    assert load_data.GUARDED and getattr(pymysql.connections._send_local_file, "guarded", False)
+    assert local_infile.GUARDED and getattr(pymysql.connections._send_local_file, "guarded", False)
     sent = []
-    guarded = load_data._send_only_the_file_being_loaded(lambda filename, conn: sent.append(filename))
+    guarded = local_infile.only_the_announced_file(lambda filename, conn: sent.append(filename))
 
     class Connection:  # only the attribute the sender reads
-        _local_infile: object = False
+        _local_infile: object = True  # as PyMySQL leaves it after connect(local_infile=True)
 
-    conn = Connection()
+    conn = local_infile.closed(Connection())
     ours = str(tmp_path / "rows.tsv")
-    for flag, asked in ((False, b"/etc/passwd"), (ours, b"/etc/passwd"), (ours, os.fsencode(ours) + b"x")):
-        conn._local_infile = flag
-        with pytest.raises(pymysql.err.OperationalError) as refused:
-            guarded(asked, conn)
-        assert refused.value.args[0] == 2068
-    assert sent == []
-    conn._local_infile = ours
-    guarded(os.fsencode(ours), conn)
+    with pytest.raises(pymysql.err.OperationalError, match="not the one being loaded"):
+        guarded(b"/etc/passwd", conn)
+    with local_infile.sending(conn, ours):
+        for other in (b"/etc/passwd", os.fsencode(ours) + b"x"):
+            with pytest.raises(pymysql.err.OperationalError) as refused:
+                guarded(other, conn)
+            assert refused.value.args[0] == 2068
+        guarded(os.fsencode(ours), conn)
+    assert conn._local_infile is False
     assert sent == [os.fsencode(ours)]
