@@ -223,7 +223,7 @@ def added_to(earlier: dict, later: dict) -> dict:
 def measure(args: argparse.Namespace) -> Path:
     """Bring the sandbox up, run the scenarios, write the results and charts; the results file."""
     scenarios = by_name(args.only)
-    earlier = json.loads(Path(args.add_to).read_text()) if args.add_to else None
+    added_to_file = json.loads(Path(args.add_to).read_text()) if args.add_to else None
     started = time.monotonic()
     at = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
     load_before = machine.load_average()
@@ -243,8 +243,8 @@ def measure(args: argparse.Namespace) -> Path:
                "machine": {**described, "load_average_before": load_before,
                            "load_average_after": machine.load_average()},
                "scenarios": results}
-    if earlier is not None:
-        payload = added_to(earlier, payload)
+    if added_to_file is not None:
+        payload = added_to(added_to_file, payload)
     path = write_results(payload)
     draw_charts(payload)
     return path

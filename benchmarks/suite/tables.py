@@ -101,6 +101,8 @@ def run_line(payload: dict) -> str:
 def results_markdown(payload: dict) -> str:
     """The whole results file as markdown: title, run and machine lines, one section per scenario."""
     lines = [f"# Benchmarks, {payload['at']}", "", run_line(payload), "", f"Machine: {machine_line(payload)}", ""]
+    if payload.get("note"):
+        lines += [f"Note: {payload['note']}", ""]
     for scenario in payload["scenarios"].values():
         lines += scenario_section(scenario)
     return "\n".join(lines)
