@@ -30,51 +30,26 @@ def select_rows_json(conn, sql: str, kinds: tuple[int, ...], converters: tuple[C
                      key_heads: tuple[bytes, ...], text_rows=TEXT_ROWS) -> tuple[list[tuple[None, bytes, None, bytes | None]],
                                                               tuple[bytes | None, ...] | None]:
     """Run `sql` (parameters already in) on `conn`: its rows as `text_rows.rows_json` gives them, and
-    the raw key values of the last row (None: no row). Server errors raise PyMySQL's exceptions.
-    `text_rows`: the twin to use (the tests hold both to the same output)."""
-    conn._execute_command(COMMAND.COM_QUERY, sql)
-    first = conn._read_packet()  # an error packet raises here
-    if first.is_ok_packet():
-        return [], None
-    columns = first.read_length_encoded_integer()
-    if columns != len(names):
-        conn._force_close()
-        raise SourceError(f"the chunk query answered {columns} columns, not {len(names)}", fix="report this as a bug")
-    for _ in range(columns):
-        conn._read_packet()
-    conn._read_packet()  # the EOF after the column definitions (PyMySQL never asks for DEPRECATE_EOF)
+    the raw key values of the last row (None: no row), all read (`iter_rows_json`'s blocks joined).
+    Server errors raise PyMySQL's exceptions. `text_rows`: the twin to use (the tests hold both to the
+    same output)."""
     rows: list[tuple[None, bytes, None, bytes | None]] = []
     last_key = None
-    pending = b""
-    read = conn._rfile.read1
-    rows_json = text_rows.rows_json
-    try:
-        while True:
-            block = read(BLOCK_BYTES)
-            if not block:
-                raise pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query")
-            data = pending + block if pending else block
-            got, offset, finished, key = rows_json(data, 0, kinds, converters, names, json_names, key_columns,
-                                                   key_heads)
-            rows += got
-            if key is not None:
-                last_key = key
-            if finished:
-                if offset != len(data):
-                    raise SourceError("bytes after the end of the chunk's result set", fix="report this as a bug")
-                return rows, last_key
-            pending = data[offset:]
-    except BaseException:
-        conn._force_close()  # the rest of the result set is unread: the connection cannot be used again
-        raise
+    for got, key in iter_rows_json(conn, sql, kinds, converters, names, json_names, key_columns, key_heads,
+                                   text_rows):
+        rows += got
+        if key is not None:
+            last_key = key
+    return rows, last_key
 
 
 def iter_rows_json(conn, sql: str, kinds: tuple[int, ...], converters: tuple[Callable[[Any], Any], ...],
                    names: tuple[str, ...], json_names: tuple[bytes, ...], key_columns: tuple[int, ...],
                    key_heads: tuple[bytes, ...], text_rows=TEXT_ROWS
                    ) -> Iterator[tuple[list[tuple[None, bytes, None, bytes | None]], tuple[bytes | None, ...] | None]]:
-    """`select_rows_json` a block at a time: `(rows, raw key values of the block's last row)` per block
-    of rows read (an initial snapshot's chunk, which need not sit in memory whole). A row over 16 MB
+    """Run `sql` on `conn` and yield its rows as `text_rows.rows_json` gives them, a block at a time:
+    `(rows, raw key values of the block's last row)` per block read (an initial snapshot's chunk need
+    not sit in memory whole). A row over 16 MB
     (split across packets) is put together and written here, as the pure twin writes a row. Closing
     the generator before its end closes the connection (the rest of the result set is unread)."""
     conn._execute_command(COMMAND.COM_QUERY, sql)
@@ -84,7 +59,7 @@ def iter_rows_json(conn, sql: str, kinds: tuple[int, ...], converters: tuple[Cal
     columns = first.read_length_encoded_integer()
     if columns != len(names):
         conn._force_close()
-        raise SourceError(f"the snapshot query answered {columns} columns, not {len(names)}",
+        raise SourceError(f"the query answered {columns} columns, not {len(names)}",
                           fix="report this as a bug")
     for _ in range(columns):
         conn._read_packet()
@@ -109,7 +84,7 @@ def iter_rows_json(conn, sql: str, kinds: tuple[int, ...], converters: tuple[Cal
                 yield got, key
             if finished:
                 if offset != len(data):
-                    raise SourceError("bytes after the end of the snapshot's result set", fix="report this as a bug")
+                    raise SourceError("bytes after the end of the result set", fix="report this as a bug")
                 return
             pending = data[offset:]
     finally:
